@@ -1,0 +1,20 @@
+//! moonpool: deterministic network simulation and a resilient Peer.
+#![forbid(unsafe_code)]
+#![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+pub mod peer;
+pub mod provider;
+pub mod real;
+pub mod sim;
+pub mod testing;
+#[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+pub mod tokio;
+
+pub use provider::{Clock, Listener, NetworkProvider};
+// peer re-exports
+// real re-exports
+// sim re-exports
+// testing re-exports
+// tokio re-exports

@@ -1,0 +1,1 @@
+//! The async-io provider: real TCP sockets and timers (the production default).

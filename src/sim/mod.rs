@@ -1,0 +1,1 @@
+//! The deterministic simulator: virtual time, seeded randomness, in-memory TCP.

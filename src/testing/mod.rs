@@ -1,0 +1,1 @@
+//! The simulation harness: campaigns of seeded iterations, assertions and reports.

@@ -1,0 +1,1 @@
+//! The Tokio provider (feature `tokio`).
