@@ -1,1 +1,3 @@
-fn main(){}
+//! Throughput benchmarks (filled in by the benchmarks issue).
+
+fn main() {}

@@ -1,6 +1,615 @@
-//! The resilient [`Peer`](crate::peer): a connection to one address that queues and reconnects.
+//! The resilient [`Peer`]: a connection to one address that queues messages while
+//! disconnected, reconnects on demand with exponential backoff, and reports what it did.
+//!
+//! The async shell ([`Peer`]) only moves bytes between the stream and sans-io parts that are
+//! tested on their own: [`Backoff`] (when to retry), [`SendQueue`] (the bounded FIFO and its
+//! overflow policy), and a [`Codec`] (framing; [`LengthChecksumCodec`] by default).
+//! [`FramedStream`] speaks the same framing on the accepting side.
 
+mod backoff;
+mod config;
+mod error;
 mod frame;
+mod framed;
+mod inbox;
+mod metrics;
+mod outbox;
+mod queue;
+
+pub use backoff::Backoff;
+pub use config::{OverflowPolicy, PeerConfig};
+pub use error::PeerError;
 pub use frame::{
     crc32c, Codec, Decoded, FrameError, LengthChecksumCodec, LengthDelimitedCodec, LinesCodec,
 };
+pub use framed::FramedStream;
+pub use metrics::PeerMetrics;
+pub use queue::{Pushed, SendQueue};
+
+use std::fmt;
+use std::future::poll_fn;
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use futures::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use rand_chacha::rand_core::{RngCore, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::provider::{parse_addr, Clock, NetworkProvider};
+use inbox::Inbox;
+use outbox::Outbox;
+
+/// What [`Peer::drive`] works towards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Goal {
+    /// The queue has room for one more message of this many bytes.
+    Room(usize),
+    /// Fewer than `write_batch_bytes` encoded bytes wait to be written.
+    BatchWritten,
+    /// Every queued message was accepted by the stream, and the stream flushed.
+    Flushed,
+    /// A whole message was received.
+    Message,
+}
+
+/// A resilient connection to one remote address, over any [`NetworkProvider`].
+///
+/// - **On demand.** There are no background tasks: the first `send`, `receive` or `flush`
+///   connects, and all work happens inside the caller's awaits.
+/// - **Messages.** Each [`send`](Peer::send) is one message, framed by the codec
+///   ([`LengthChecksumCodec`] by default: length, CRC-32C, payload); each
+///   [`receive`](Peer::receive) returns one whole message.
+/// - **Queueing.** Messages wait in a bounded FIFO ([`PeerConfig::max_queue_size`],
+///   [`PeerConfig::max_queue_bytes`]) until the stream accepted their last byte. A message
+///   half-written when a connection breaks goes out again whole on the next connection.
+/// - **Batching.** `send` encodes messages into a write buffer and writes once
+///   [`PeerConfig::write_batch_bytes`] are buffered; [`flush`](Peer::flush) and
+///   [`receive`](Peer::receive) write out everything queued. So a message reaches the socket
+///   when the batch fills, or at the next `flush` or `receive`, whichever comes first.
+/// - **Backoff.** After a failed attempt the next one waits `initial_reconnect_delay`,
+///   doubling per consecutive failure up to `max_reconnect_delay` (see [`Backoff`]). `send`
+///   never waits for the backoff: while it runs, messages just queue. `receive`, `flush` and
+///   `reconnect` wait it out, then make one attempt and report its failure.
+/// - **Time** only through the provider's [`Clock`]: in a simulation everything runs in virtual
+///   time.
+///
+/// # Examples
+/// ```
+/// use moonpool::peer::{FramedStream, Peer, PeerConfig};
+/// use moonpool::{Listener, NetworkProvider, SimNetworkProvider, SimWorld};
+///
+/// let world = SimWorld::new(42);
+/// let server = SimNetworkProvider::with_ip(world.downgrade(), "10.0.0.1");
+/// let client = SimNetworkProvider::with_ip(world.downgrade(), "10.0.0.2");
+/// let answer = world
+///     .block_on(async move {
+///         let listener = server.bind("10.0.0.1:4500").await?;
+///         let mut peer = Peer::new(client, "10.0.0.1:4500".to_string(), PeerConfig::default());
+///         peer.send(b"ping".to_vec()).await?;
+///         peer.flush().await?;
+///         let (stream, _) = listener.accept().await?;
+///         let mut conn = FramedStream::new(stream);
+///         let request = conn.recv().await?.expect("a message");
+///         conn.send(&[request.as_slice(), b" pong"].concat()).await?;
+///         Ok::<_, Box<dyn std::error::Error>>(peer.recv().await?)
+///     })
+///     .unwrap()
+///     .unwrap();
+/// assert_eq!(answer, b"ping pong");
+/// ```
+pub struct Peer<P: NetworkProvider, C: Codec = LengthChecksumCodec> {
+    provider: P,
+    clock: P::Clock,
+    destination: String,
+    config: PeerConfig,
+    invalid: Option<String>,
+    codec: C,
+    conn: Option<P::Stream>,
+    needs_flush: bool,
+    queue: SendQueue,
+    outbox: Outbox,
+    inbox: Inbox,
+    backoff: Backoff,
+    rng: ChaCha8Rng,
+    metrics: PeerMetrics,
+    closed: bool,
+}
+
+impl<P: NetworkProvider> Peer<P> {
+    /// A Peer for `destination` (`"ip:port"`) speaking the default [`LengthChecksumCodec`].
+    ///
+    /// Nothing happens on the network until the first call. An invalid configuration or
+    /// destination is reported by every call as [`PeerError::InvalidConfig`]; use
+    /// [`try_new`](Peer::try_new) to learn it at once.
+    pub fn new(provider: P, destination: String, config: PeerConfig) -> Self {
+        let codec = LengthChecksumCodec::new(config.max_message_size);
+        Self::with_codec(provider, destination, config, codec)
+    }
+
+    /// Like [`new`](Peer::new), but checks the configuration and destination first.
+    ///
+    /// # Errors
+    /// [`PeerError::InvalidConfig`] naming what is wrong.
+    pub fn try_new(
+        provider: P,
+        destination: String,
+        config: PeerConfig,
+    ) -> Result<Self, PeerError> {
+        let peer = Self::new(provider, destination, config);
+        peer.check_usable()?;
+        Ok(peer)
+    }
+}
+
+impl<P: NetworkProvider, C: Codec> Peer<P, C> {
+    /// A Peer that frames messages with `codec` (for example a [`LinesCodec`] to speak a
+    /// line-based protocol).
+    pub fn with_codec(provider: P, destination: String, config: PeerConfig, codec: C) -> Self {
+        let invalid = match (config.validate(), parse_addr(&destination)) {
+            (Err(err), _) => Some(err.to_string()),
+            (Ok(()), Err(err)) => Some(format!("destination: {err}")),
+            (Ok(()), Ok(_)) => None,
+        };
+        let rng = ChaCha8Rng::seed_from_u64(provider.random_seed());
+        Self {
+            clock: provider.clock(),
+            provider,
+            queue: SendQueue::new(
+                config.max_queue_size,
+                config.max_queue_bytes,
+                config.overflow_policy,
+            ),
+            backoff: Backoff::new(
+                config.initial_reconnect_delay,
+                config.max_reconnect_delay,
+                config.reconnect_jitter,
+                config.stable_connection_time,
+            ),
+            destination,
+            config,
+            invalid,
+            codec,
+            conn: None,
+            needs_flush: false,
+            outbox: Outbox::default(),
+            inbox: Inbox::default(),
+            rng,
+            metrics: PeerMetrics::default(),
+            closed: false,
+        }
+    }
+
+    /// The destination address.
+    pub fn destination(&self) -> &str {
+        &self.destination
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &PeerConfig {
+        &self.config
+    }
+
+    /// True while a connection is established (as far as the Peer has seen: a break is
+    /// noticed at the next read or write).
+    pub fn is_connected(&self) -> bool {
+        self.conn.is_some()
+    }
+
+    /// Messages waiting in the send queue (including ones partly written).
+    pub fn queue_size(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// A snapshot of the counters.
+    pub fn metrics(&self) -> PeerMetrics {
+        PeerMetrics {
+            consecutive_failures: self.backoff.failures(),
+            queue_size: self.queue.len(),
+            queue_bytes: self.queue.bytes(),
+            current_backoff: self.backoff.current_delay(),
+            ..self.metrics
+        }
+    }
+
+    /// True once the reconnect delay has grown to `max_reconnect_delay`.
+    pub fn backoff_at_cap(&self) -> bool {
+        self.backoff.at_cap()
+    }
+
+    /// Queues `message` and, if connected, writes out full batches.
+    ///
+    /// If disconnected and the backoff allows an attempt now, connects first (a failed attempt
+    /// is counted in the metrics, not returned: the message stays queued). Never waits for the
+    /// backoff. While connected and the queue is full, waits for the stream to take messages
+    /// (backpressure); while disconnected, a full queue applies the
+    /// [`OverflowPolicy`]. Returns `Ok` once the message is queued.
+    ///
+    /// # Errors
+    /// [`MessageTooLarge`](PeerError::MessageTooLarge) or
+    /// [`QueueFull`](PeerError::QueueFull) (both hand the message back),
+    /// [`Closed`](PeerError::Closed), [`InvalidConfig`](PeerError::InvalidConfig).
+    pub async fn send(&mut self, message: Vec<u8>) -> Result<(), PeerError> {
+        self.check_usable()?;
+        let max = self
+            .config
+            .max_message_size
+            .min(self.codec.max_message_size());
+        if message.len() > max {
+            return Err(PeerError::MessageTooLarge {
+                size: message.len(),
+                max,
+                message,
+            });
+        }
+        if self.conn.is_none() && self.backoff.remaining(self.clock.now()).is_zero() {
+            // A failure is counted in the metrics; the message queues either way.
+            let _ = self.connect().await;
+        }
+        if self.conn.is_some() && self.queue.is_full_for(message.len()) {
+            // On a broken connection the overflow policy below decides.
+            let _ = self.drive(Goal::Room(message.len())).await;
+        }
+        self.enqueue(message)?;
+        if self.conn.is_some() {
+            let _ = self.drive(Goal::BatchWritten).await;
+        }
+        Ok(())
+    }
+
+    /// Writes every queued message out and flushes the stream.
+    ///
+    /// Connects first if needed, waiting out the backoff.
+    ///
+    /// # Errors
+    /// A failed connection attempt ([`ConnectionFailed`](PeerError::ConnectionFailed),
+    /// [`Timeout`](PeerError::Timeout)) or a connection that broke while writing
+    /// ([`Io`](PeerError::Io), [`Protocol`](PeerError::Protocol)); unsent messages stay
+    /// queued.
+    pub async fn flush(&mut self) -> Result<(), PeerError> {
+        self.check_usable()?;
+        if self.queue.is_empty() && !self.needs_flush {
+            return Ok(());
+        }
+        self.connect_waiting().await?;
+        self.drive(Goal::Flushed).await
+    }
+
+    /// Receives one whole message into `buf`; returns its length.
+    ///
+    /// Connects first if needed (waiting out the backoff) and writes queued messages while it
+    /// waits.
+    ///
+    /// # Errors
+    /// [`BufferTooSmall`](PeerError::BufferTooSmall) keeps the message for the next call. A
+    /// connection that ends (EOF or reset: [`Io`](PeerError::Io)) or sends a bad frame
+    /// ([`Protocol`](PeerError::Protocol)) is dropped and reported once; the next call
+    /// reconnects. A failed attempt is [`ConnectionFailed`](PeerError::ConnectionFailed) or
+    /// [`Timeout`](PeerError::Timeout).
+    pub async fn receive(&mut self, buf: &mut [u8]) -> Result<usize, PeerError> {
+        let len = self.next_message().await?;
+        if len > buf.len() {
+            return Err(PeerError::BufferTooSmall {
+                needed: len,
+                available: buf.len(),
+            });
+        }
+        buf[..len].copy_from_slice(self.inbox.message());
+        self.inbox.consume();
+        self.count_received(len);
+        Ok(len)
+    }
+
+    /// Receives one whole message as an owned buffer; errors as [`receive`](Peer::receive).
+    pub async fn recv(&mut self) -> Result<Vec<u8>, PeerError> {
+        let len = self.next_message().await?;
+        self.count_received(len);
+        Ok(self.inbox.take_message())
+    }
+
+    /// Drops the current connection (if any) and connects again, respecting the backoff.
+    ///
+    /// A message partly written on the dropped connection goes out again whole.
+    ///
+    /// # Errors
+    /// As a connection attempt: [`ConnectionFailed`](PeerError::ConnectionFailed),
+    /// [`Timeout`](PeerError::Timeout); [`Closed`](PeerError::Closed) after `close`.
+    pub async fn reconnect(&mut self) -> Result<(), PeerError> {
+        self.check_usable()?;
+        if self.conn.is_some() {
+            self.disconnect(&"reconnect requested");
+        }
+        self.connect_waiting().await
+    }
+
+    /// Closes the connection (sending end-of-file) and discards the queue, counting its
+    /// messages as dropped.
+    ///
+    /// Closing is final: every later `send`, `receive`, `recv`, `flush` and `reconnect`
+    /// returns [`PeerError::Closed`]; `close` again does nothing.
+    pub async fn close(&mut self) {
+        if let Some(mut stream) = self.conn.take() {
+            let _ = self
+                .clock
+                .timeout(self.config.connection_timeout, stream.close())
+                .await;
+        }
+        self.outbox.reset(&mut self.queue);
+        self.metrics.messages_dropped += self.queue.clear() as u64;
+        self.inbox = Inbox::default();
+        self.needs_flush = false;
+        if !self.closed {
+            log::debug!("peer {}: closed", self.destination);
+        }
+        self.closed = true;
+    }
+
+    fn check_usable(&self) -> Result<(), PeerError> {
+        if let Some(reason) = &self.invalid {
+            return Err(PeerError::InvalidConfig {
+                reason: reason.clone(),
+            });
+        }
+        if self.closed {
+            return Err(PeerError::Closed {
+                destination: self.destination.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    fn enqueue(&mut self, message: Vec<u8>) -> Result<(), PeerError> {
+        match self.queue.push(message) {
+            Pushed::Queued { dropped } => {
+                self.metrics.messages_queued += 1;
+                if dropped > 0 {
+                    self.metrics.messages_dropped += dropped as u64;
+                    log::warn!(
+                        "peer {}: queue full, dropped {dropped} oldest message(s)",
+                        self.destination
+                    );
+                }
+                Ok(())
+            }
+            Pushed::Rejected(message) => {
+                self.metrics.messages_rejected += 1;
+                Err(PeerError::QueueFull {
+                    destination: self.destination.clone(),
+                    max_messages: self.config.max_queue_size,
+                    max_bytes: self.config.max_queue_bytes,
+                    message,
+                })
+            }
+        }
+    }
+
+    fn count_received(&mut self, len: usize) {
+        self.metrics.messages_received += 1;
+        self.metrics.bytes_received += len as u64;
+    }
+
+    async fn next_message(&mut self) -> Result<usize, PeerError> {
+        self.check_usable()?;
+        if self.conn.is_none() {
+            // Whole messages kept from a connection that broke come first.
+            if let Ok(Some(len)) = self.inbox.poll_message(&mut self.codec) {
+                return Ok(len);
+            }
+            self.connect_waiting().await?;
+        }
+        self.drive(Goal::Message).await?;
+        match self.inbox.poll_message(&mut self.codec) {
+            Ok(Some(len)) => Ok(len),
+            _ => unreachable!("drive returned with a message decoded"),
+        }
+    }
+
+    /// Waits out the backoff, then connects if not connected.
+    async fn connect_waiting(&mut self) -> Result<(), PeerError> {
+        if self.conn.is_some() {
+            return Ok(());
+        }
+        let remaining = self.backoff.remaining(self.clock.now());
+        if !remaining.is_zero() {
+            log::debug!(
+                "peer {}: waiting {remaining:?} before reconnecting",
+                self.destination
+            );
+            self.clock.sleep(remaining).await;
+        }
+        self.connect().await
+    }
+
+    /// One connection attempt, bounded by `connection_timeout`.
+    async fn connect(&mut self) -> Result<(), PeerError> {
+        let start = self.clock.now();
+        self.backoff.on_attempt(start);
+        self.metrics.connection_attempts += 1;
+        let attempt = self.provider.connect(&self.destination);
+        let error = match self
+            .clock
+            .timeout(self.config.connection_timeout, attempt)
+            .await
+        {
+            Ok(Ok(stream)) => {
+                let now = self.clock.now();
+                self.conn = Some(stream);
+                self.backoff.on_connected(now);
+                self.metrics.connections_established += 1;
+                self.metrics.last_connected = Some(now);
+                log::info!("peer {}: connected", self.destination);
+                return Ok(());
+            }
+            Ok(Err(source)) => PeerError::ConnectionFailed {
+                destination: self.destination.clone(),
+                source,
+            },
+            Err(_) => {
+                self.metrics.connection_timeouts += 1;
+                PeerError::Timeout {
+                    destination: self.destination.clone(),
+                    timeout: self.config.connection_timeout,
+                }
+            }
+        };
+        let now = self.clock.now();
+        let draw = self.draw();
+        let delay = self.backoff.on_failure(now, draw);
+        self.metrics.connection_failures += 1;
+        self.metrics.last_failure = Some(now);
+        log::info!(
+            "peer {}: {error}; next attempt in {delay:?}",
+            self.destination
+        );
+        Err(error)
+    }
+
+    /// Drops the connection; queued messages stay, whole received ones are kept.
+    fn disconnect(&mut self, reason: &dyn fmt::Display) {
+        self.conn = None;
+        self.needs_flush = false;
+        if self.outbox.reset(&mut self.queue) {
+            self.metrics.messages_requeued += 1;
+        }
+        self.inbox.reset(&mut self.codec);
+        let now = self.clock.now();
+        let draw = self.draw();
+        let delay = self.backoff.on_disconnected(now, draw);
+        self.metrics.disconnections += 1;
+        self.metrics.last_failure = Some(now);
+        log::info!(
+            "peer {}: disconnected ({reason}); {} message(s) queued, next attempt in {delay:?}",
+            self.destination,
+            self.queue.len()
+        );
+    }
+
+    fn lost(&mut self, source: io::Error) -> PeerError {
+        self.disconnect(&source);
+        PeerError::Io {
+            destination: self.destination.clone(),
+            source,
+        }
+    }
+
+    fn protocol_error(&mut self, source: FrameError) -> PeerError {
+        self.metrics.protocol_errors += 1;
+        self.disconnect(&source);
+        PeerError::Protocol {
+            destination: self.destination.clone(),
+            source,
+        }
+    }
+
+    fn draw(&mut self) -> f64 {
+        (self.rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    async fn drive(&mut self, goal: Goal) -> Result<(), PeerError> {
+        poll_fn(|cx| self.poll_drive(cx, goal)).await
+    }
+
+    /// Moves bytes both ways until `goal` is reached or the connection breaks.
+    fn poll_drive(&mut self, cx: &mut Context<'_>, goal: Goal) -> Poll<Result<(), PeerError>> {
+        let batch = self.config.write_batch_bytes;
+        let read_limit = self.codec.max_message_size()
+            + self.codec.overhead(self.codec.max_message_size())
+            + (64 << 10);
+        loop {
+            if let Err((error, _message)) =
+                self.outbox.fill(&mut self.queue, &mut self.codec, batch)
+            {
+                self.metrics.messages_dropped += 1;
+                log::warn!(
+                    "peer {}: dropped a message the codec cannot encode: {error}",
+                    self.destination
+                );
+                continue;
+            }
+            let reached = match goal {
+                Goal::Room(extra) => !self.queue.is_full_for(extra),
+                Goal::BatchWritten => self.outbox.unwritten().len() < batch,
+                Goal::Flushed => self.queue.is_empty() && !self.needs_flush,
+                Goal::Message => match self.inbox.poll_message(&mut self.codec) {
+                    Ok(found) => found.is_some(),
+                    Err(error) => return Poll::Ready(Err(self.protocol_error(error))),
+                },
+            };
+            if reached {
+                return Poll::Ready(Ok(()));
+            }
+            let Some(stream) = self.conn.as_mut() else {
+                let error = io::Error::new(io::ErrorKind::NotConnected, "not connected");
+                return Poll::Ready(Err(PeerError::Io {
+                    destination: self.destination.clone(),
+                    source: error,
+                }));
+            };
+            let mut progress = false;
+            if !self.outbox.is_empty() {
+                match Pin::new(&mut *stream).poll_write(cx, self.outbox.unwritten()) {
+                    Poll::Ready(Ok(0)) => {
+                        return Poll::Ready(Err(self.lost(io::ErrorKind::WriteZero.into())))
+                    }
+                    Poll::Ready(Ok(n)) => {
+                        let sent = self.outbox.advance(n, &mut self.queue);
+                        self.metrics.messages_sent += sent.messages;
+                        self.metrics.bytes_sent += sent.bytes;
+                        self.needs_flush = true;
+                        progress = true;
+                    }
+                    Poll::Ready(Err(error)) => return Poll::Ready(Err(self.lost(error))),
+                    Poll::Pending => {}
+                }
+            } else if self.needs_flush && goal == Goal::Flushed {
+                match Pin::new(&mut *stream).poll_flush(cx) {
+                    Poll::Ready(Ok(())) => {
+                        self.needs_flush = false;
+                        progress = true;
+                    }
+                    Poll::Ready(Err(error)) => return Poll::Ready(Err(self.lost(error))),
+                    Poll::Pending => {}
+                }
+            }
+            if goal == Goal::Message && self.inbox.buffered() > read_limit {
+                let error = FrameError::TooLarge {
+                    size: self.inbox.buffered(),
+                    max: self.codec.max_message_size(),
+                };
+                return Poll::Ready(Err(self.protocol_error(error)));
+            }
+            if goal == Goal::Message || self.inbox.buffered() < read_limit {
+                match Pin::new(&mut *stream).poll_read(cx, self.inbox.spare()) {
+                    Poll::Ready(Ok(0)) => {
+                        let eof = io::Error::new(
+                            io::ErrorKind::UnexpectedEof,
+                            "connection closed by the remote",
+                        );
+                        return Poll::Ready(Err(self.lost(eof)));
+                    }
+                    Poll::Ready(Ok(n)) => {
+                        self.inbox.filled(n);
+                        progress = true;
+                    }
+                    Poll::Ready(Err(error)) => return Poll::Ready(Err(self.lost(error))),
+                    Poll::Pending => {}
+                }
+            }
+            if !progress {
+                return Poll::Pending;
+            }
+        }
+    }
+}
+
+impl<P: NetworkProvider, C: Codec> fmt::Debug for Peer<P, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Peer")
+            .field("destination", &self.destination)
+            .field("connected", &self.conn.is_some())
+            .field("closed", &self.closed)
+            .field("queue_size", &self.queue.len())
+            .field("metrics", &self.metrics())
+            .finish_non_exhaustive()
+    }
+}

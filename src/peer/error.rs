@@ -1,0 +1,122 @@
+//! [`PeerError`]: everything a Peer operation can fail with.
+
+use std::io;
+use std::time::Duration;
+
+use super::FrameError;
+
+/// The error of a [`Peer`](super::Peer) operation.
+///
+/// Every variant names the destination or the sizes involved. Where a message was not taken,
+/// the error hands it back ([`into_message`](PeerError::into_message)), so nothing is lost
+/// silently.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PeerError {
+    /// A connection attempt failed (refused, unreachable, ...).
+    #[error("connection to {destination} failed: {source}")]
+    ConnectionFailed {
+        /// The Peer's destination.
+        destination: String,
+        /// What the provider reported.
+        #[source]
+        source: io::Error,
+    },
+    /// A connection attempt did not finish within `connection_timeout`.
+    #[error("connection to {destination} timed out after {timeout:?}")]
+    Timeout {
+        /// The Peer's destination.
+        destination: String,
+        /// The configured `connection_timeout`.
+        timeout: Duration,
+    },
+    /// The send queue is full and the overflow policy is
+    /// [`Reject`](super::OverflowPolicy::Reject); the message is handed back.
+    #[error("send queue to {destination} is full ({max_messages} messages / {max_bytes} bytes); message of {} bytes rejected", message.len())]
+    QueueFull {
+        /// The Peer's destination.
+        destination: String,
+        /// The configured `max_queue_size`.
+        max_messages: usize,
+        /// The configured `max_queue_bytes`.
+        max_bytes: usize,
+        /// The rejected message.
+        message: Vec<u8>,
+    },
+    /// The Peer was closed with [`close`](super::Peer::close).
+    #[error("peer for {destination} is closed")]
+    Closed {
+        /// The Peer's destination.
+        destination: String,
+    },
+    /// The configuration (or the destination) is invalid.
+    #[error("invalid peer configuration: {reason}")]
+    InvalidConfig {
+        /// What is wrong.
+        reason: String,
+    },
+    /// A message is larger than `max_message_size`; it is handed back.
+    #[error("message of {size} bytes exceeds the maximum of {max} bytes")]
+    MessageTooLarge {
+        /// The message's size.
+        size: usize,
+        /// The configured `max_message_size`.
+        max: usize,
+        /// The rejected message.
+        message: Vec<u8>,
+    },
+    /// The buffer given to [`receive`](super::Peer::receive) is too small; the message is kept
+    /// for the next call.
+    #[error("receive buffer of {available} bytes is too small for a message of {needed} bytes")]
+    BufferTooSmall {
+        /// The size of the waiting message.
+        needed: usize,
+        /// The size of the buffer given.
+        available: usize,
+    },
+    /// The remote sent bytes that are not a valid frame; the connection was dropped.
+    #[error("protocol error from {destination}: {source}")]
+    Protocol {
+        /// The Peer's destination.
+        destination: String,
+        /// What was wrong with the frame.
+        #[source]
+        source: FrameError,
+    },
+    /// The established connection broke: an I/O error, a reset, or end-of-file from the
+    /// remote (kind [`io::ErrorKind::UnexpectedEof`]). The Peer is now disconnected and
+    /// reconnects on the next call.
+    #[error("connection to {destination} lost: {source}")]
+    Io {
+        /// The Peer's destination.
+        destination: String,
+        /// The I/O error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl PeerError {
+    /// Takes back the message an error carries ([`QueueFull`](PeerError::QueueFull),
+    /// [`MessageTooLarge`](PeerError::MessageTooLarge)).
+    pub fn into_message(self) -> Option<Vec<u8>> {
+        match self {
+            PeerError::QueueFull { message, .. } | PeerError::MessageTooLarge { message, .. } => {
+                Some(message)
+            }
+            _ => None,
+        }
+    }
+
+    /// True when the error means the connection is gone or could not be made, so a later call
+    /// may succeed after a reconnect.
+    pub fn is_disconnect(&self) -> bool {
+        matches!(
+            self,
+            PeerError::ConnectionFailed { .. }
+                | PeerError::Timeout { .. }
+                | PeerError::Io { .. }
+                | PeerError::Protocol { .. }
+        )
+    }
+}

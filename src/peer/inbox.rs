@@ -1,0 +1,127 @@
+//! [`Inbox`]: buffers bytes read from a stream and cuts them into whole messages. Pure: no I/O.
+
+use std::collections::VecDeque;
+use std::ops::Range;
+
+use super::{Codec, FrameError};
+
+/// Free space kept at the end of the read buffer for the next read.
+const READ_CHUNK: usize = 16 << 10;
+
+/// Received bytes and the whole messages decoded from them.
+#[derive(Debug, Default)]
+pub(crate) struct Inbox {
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    /// The next decoded message: its payload range in `buf` and its frame length.
+    ready: Option<(Range<usize>, usize)>,
+    /// Whole messages kept from a connection that broke.
+    kept: VecDeque<Vec<u8>>,
+}
+
+impl Inbox {
+    /// Decodes the next whole message, if the buffer holds one; returns its length.
+    pub fn poll_message<C: Codec>(&mut self, codec: &mut C) -> Result<Option<usize>, FrameError> {
+        if let Some(message) = self.kept.front() {
+            return Ok(Some(message.len()));
+        }
+        if let Some((payload, _)) = &self.ready {
+            return Ok(Some(payload.len()));
+        }
+        if self.start == self.end {
+            return Ok(None);
+        }
+        let Some(decoded) = codec.decode(&self.buf[self.start..self.end])? else {
+            return Ok(None);
+        };
+        let payload = self.start + decoded.payload.start..self.start + decoded.payload.end;
+        let len = payload.len();
+        self.ready = Some((payload, decoded.consumed));
+        Ok(Some(len))
+    }
+
+    /// The message found by [`poll_message`](Inbox::poll_message).
+    pub fn message(&self) -> &[u8] {
+        if let Some(message) = self.kept.front() {
+            return message;
+        }
+        let (payload, _) = self.ready.as_ref().expect("a decoded message");
+        &self.buf[payload.clone()]
+    }
+
+    /// Removes the message found by [`poll_message`](Inbox::poll_message), owned.
+    pub fn take_message(&mut self) -> Vec<u8> {
+        if let Some(message) = self.kept.pop_front() {
+            return message;
+        }
+        let message = self.message().to_vec();
+        self.consume();
+        message
+    }
+
+    /// Drops the message found by [`poll_message`](Inbox::poll_message).
+    pub fn consume(&mut self) {
+        if self.kept.pop_front().is_some() {
+            return;
+        }
+        let (_, consumed) = self.ready.take().expect("a decoded message");
+        self.start += consumed;
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        }
+    }
+
+    /// Bytes buffered and not yet part of a taken message.
+    pub fn buffered(&self) -> usize {
+        self.end - self.start
+    }
+
+    /// Space to read into: at least a chunk, moving buffered bytes to the front if needed.
+    pub fn spare(&mut self) -> &mut [u8] {
+        if self.buf.len() - self.end < READ_CHUNK {
+            if self.start > 0 {
+                self.buf.copy_within(self.start..self.end, 0);
+                if let Some((payload, _)) = &mut self.ready {
+                    *payload = payload.start - self.start..payload.end - self.start;
+                }
+                self.end -= self.start;
+                self.start = 0;
+            }
+            if self.buf.len() - self.end < READ_CHUNK {
+                self.buf.resize(self.end + READ_CHUNK, 0);
+            }
+        }
+        &mut self.buf[self.end..]
+    }
+
+    /// Records that `n` bytes were read into [`spare`](Inbox::spare).
+    pub fn filled(&mut self, n: usize) {
+        self.end = (self.end + n).min(self.buf.len());
+    }
+
+    /// After a broken connection: keeps every whole message buffered, drops a partial frame.
+    /// Returns the number of bytes dropped.
+    pub fn reset<C: Codec>(&mut self, codec: &mut C) -> usize {
+        if let Some((payload, consumed)) = self.ready.take() {
+            self.kept.push_back(self.buf[payload].to_vec());
+            self.start += consumed;
+        }
+        while self.start < self.end {
+            match codec.decode(&self.buf[self.start..self.end]) {
+                Ok(Some(decoded)) => {
+                    let payload = &self.buf[self.start..][decoded.payload];
+                    self.kept.push_back(payload.to_vec());
+                    self.start += decoded.consumed;
+                }
+                _ => break,
+            }
+        }
+        let dropped = self.end - self.start;
+        self.start = 0;
+        self.end = 0;
+        self.buf = Vec::new();
+        dropped
+    }
+}
