@@ -1,0 +1,79 @@
+//! The sans-io send queue and its overflow policies.
+
+use moonpool::peer::{OverflowPolicy, Pushed, SendQueue};
+
+fn msg(n: u8) -> Vec<u8> {
+    vec![n; 4]
+}
+
+#[test]
+fn smoke_fifo() {
+    let mut queue = SendQueue::new(10, 1024, OverflowPolicy::DropOldest);
+    for i in 0..5 {
+        assert_eq!(queue.push(msg(i)), Pushed::Queued { dropped: 0 });
+    }
+    assert_eq!(queue.len(), 5);
+    assert_eq!(queue.bytes(), 20);
+    let order: Vec<u8> = std::iter::from_fn(|| queue.pop_front()).map(|m| m[0]).collect();
+    assert_eq!(order, [0, 1, 2, 3, 4]);
+    assert!(queue.is_empty());
+    assert_eq!(queue.bytes(), 0);
+}
+
+#[test]
+fn drop_oldest_keeps_the_newest() {
+    let mut queue = SendQueue::new(3, 1024, OverflowPolicy::DropOldest);
+    for i in 0..3 {
+        queue.push(msg(i));
+    }
+    assert_eq!(queue.push(msg(3)), Pushed::Queued { dropped: 1 });
+    assert_eq!(queue.push(msg(4)), Pushed::Queued { dropped: 1 });
+    let order: Vec<u8> = std::iter::from_fn(|| queue.pop_front()).map(|m| m[0]).collect();
+    assert_eq!(order, [2, 3, 4]);
+}
+
+#[test]
+fn reject_hands_the_message_back() {
+    let mut queue = SendQueue::new(2, 1024, OverflowPolicy::Reject);
+    queue.push(msg(0));
+    queue.push(msg(1));
+    assert_eq!(queue.push(msg(2)), Pushed::Rejected(msg(2)));
+    assert_eq!(queue.len(), 2);
+    assert_eq!(queue.get(0), Some(&msg(0)[..]));
+}
+
+#[test]
+fn byte_cap_drops_as_many_as_needed() {
+    let mut queue = SendQueue::new(100, 10, OverflowPolicy::DropOldest);
+    queue.push(vec![0; 4]);
+    queue.push(vec![1; 4]);
+    assert_eq!(queue.push(vec![2; 8]), Pushed::Queued { dropped: 2 });
+    assert_eq!(queue.bytes(), 8);
+    assert_eq!(queue.push(vec![3; 11]), Pushed::Rejected(vec![3; 11]));
+}
+
+#[test]
+fn messages_started_are_never_dropped() {
+    let mut queue = SendQueue::new(2, 1024, OverflowPolicy::DropOldest);
+    queue.push(msg(0));
+    queue.push(msg(1));
+    assert_eq!(queue.start_next(), Some(&msg(0)[..]));
+    assert_eq!(queue.push(msg(2)), Pushed::Queued { dropped: 1 });
+    assert_eq!(queue.get(0), Some(&msg(0)[..]), "the started message stays");
+    assert_eq!(queue.get(1), Some(&msg(2)[..]));
+    // Everything started: nothing can be dropped, so the new message is refused.
+    queue.start_next();
+    assert_eq!(queue.push(msg(3)), Pushed::Rejected(msg(3)));
+    queue.rewind();
+    assert_eq!(queue.in_flight(), 0);
+    assert_eq!(queue.push(msg(3)), Pushed::Queued { dropped: 1 });
+}
+
+#[test]
+fn memory_stays_within_the_cap_whatever_is_pushed() {
+    let mut queue = SendQueue::new(1000, 64 << 10, OverflowPolicy::DropOldest);
+    for i in 0..100_000u32 {
+        queue.push(vec![0; (i % 1500) as usize]);
+        assert!(queue.len() <= 1000 && queue.bytes() <= 64 << 10);
+    }
+}
