@@ -15,6 +15,9 @@ pub mod tokio;
 pub use provider::{Clock, Listener, NetworkProvider};
 // peer re-exports
 // real re-exports
+pub use real::{RealClock, RealListener, RealNetworkProvider};
 // sim re-exports
 // testing re-exports
 // tokio re-exports
+#[cfg(feature = "tokio")]
+pub use crate::tokio::{TokioClock, TokioListener, TokioNetworkProvider};

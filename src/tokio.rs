@@ -1,1 +1,175 @@
-//! The Tokio provider (feature `tokio`).
+//! The Tokio provider (feature `tokio`): the provider traits over `tokio::net` and `tokio::time`.
+//!
+//! [`TokioNetworkProvider`] hands out [`Compat`]`<tokio::net::TcpStream>` streams (Tokio's
+//! sockets seen through the `futures` I/O traits, as
+//! [`TokioAsyncReadCompatExt::compat`] makes them) with `TCP_NODELAY` on, [`TokioListener`]s,
+//! and a [`TokioClock`] that sleeps on [`tokio::time::sleep`](::tokio::time::sleep).
+//!
+//! # Runtime
+//! Everything here must run inside a Tokio runtime with I/O and time enabled
+//! ([`Builder::enable_all`](::tokio::runtime::Builder::enable_all), or `#[tokio::main]`):
+//! binding, connecting, accepting and sleeping outside one panics, as Tokio's own types do.
+//! Creating a provider or a clock, and [`Clock::now`], need no runtime. Every future is `Send`,
+//! so it can be [`tokio::spawn`](::tokio::spawn)ed on a multi-thread runtime.
+//!
+//! # Examples
+//! ```
+//! use futures::io::{AsyncReadExt, AsyncWriteExt};
+//! use moonpool::{Listener, NetworkProvider, TokioNetworkProvider};
+//!
+//! # fn main() -> std::io::Result<()> {
+//! let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+//! runtime.block_on(async {
+//!     let provider = TokioNetworkProvider::new();
+//!     let listener = provider.bind("127.0.0.1:0").await?;
+//!     let addr = listener.local_addr()?;
+//!
+//!     let mut client = provider.connect(&addr).await?;
+//!     let (mut server, _peer) = listener.accept().await?;
+//!
+//!     client.write_all(b"ping").await?;
+//!     client.close().await?; // EOF for the server after "ping"
+//!     let mut received = Vec::new();
+//!     server.read_to_end(&mut received).await?;
+//!     assert_eq!(received, b"ping");
+//!     Ok(())
+//! })
+//! # }
+//! ```
+
+use std::collections::hash_map::RandomState;
+use std::future::Future;
+use std::hash::BuildHasher;
+use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use ::tokio::net::{TcpListener, TcpStream};
+use ::tokio::time::Instant;
+use tokio_util::compat::{Compat, TokioAsyncReadCompatExt};
+
+use crate::provider::{parse_addr, Clock, Listener, NetworkProvider};
+
+/// A [`NetworkProvider`] over Tokio's TCP sockets; must be used inside a Tokio runtime.
+///
+/// Streams are [`Compat`]`<tokio::net::TcpStream>` with `TCP_NODELAY` on; closing one
+/// ([`AsyncWriteExt::close`](futures::io::AsyncWriteExt::close)) shuts down its write side, so
+/// the other side reads end-of-file. Clones share one [`TokioClock`] (and so one origin).
+///
+/// See the [module documentation](crate::tokio) for an example and the runtime requirements.
+#[derive(Debug, Clone, Default)]
+pub struct TokioNetworkProvider {
+    clock: TokioClock,
+}
+
+impl TokioNetworkProvider {
+    /// A provider whose clock's origin is now; needs no runtime to be created.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl NetworkProvider for TokioNetworkProvider {
+    type Stream = Compat<TcpStream>;
+    type Listener = TokioListener;
+    type Clock = TokioClock;
+
+    fn bind(&self, addr: &str) -> impl Future<Output = io::Result<TokioListener>> {
+        let addr = parse_addr(addr);
+        async move {
+            let inner = TcpListener::bind(addr?).await?;
+            Ok(TokioListener { inner })
+        }
+    }
+
+    fn connect(&self, addr: &str) -> impl Future<Output = io::Result<Compat<TcpStream>>> {
+        let addr = parse_addr(addr);
+        async move {
+            let stream = TcpStream::connect(addr?).await?;
+            stream.set_nodelay(true)?;
+            Ok(stream.compat())
+        }
+    }
+
+    fn clock(&self) -> TokioClock {
+        self.clock
+    }
+
+    fn random_seed(&self) -> u64 {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        RandomState::new().hash_one(COUNTER.fetch_add(1, Ordering::Relaxed))
+    }
+}
+
+/// A TCP listener of a [`TokioNetworkProvider`]; accepted streams have `TCP_NODELAY` on.
+#[derive(Debug)]
+pub struct TokioListener {
+    inner: TcpListener,
+}
+
+impl Listener for TokioListener {
+    type Stream = Compat<TcpStream>;
+
+    fn accept(&self) -> impl Future<Output = io::Result<(Compat<TcpStream>, String)>> {
+        async move {
+            let (stream, peer) = self.inner.accept().await?;
+            stream.set_nodelay(true)?;
+            Ok((stream.compat(), peer.to_string()))
+        }
+    }
+
+    fn local_addr(&self) -> io::Result<String> {
+        Ok(self.inner.local_addr()?.to_string())
+    }
+}
+
+/// A [`Clock`] over Tokio's time: [`tokio::time::Instant`](::tokio::time::Instant) and
+/// [`tokio::time::sleep`](::tokio::time::sleep).
+///
+/// [`now`](Clock::now) is the time elapsed since the clock was created (clones share that
+/// origin); it follows Tokio's clock, so it also stands still while Tokio's time is paused.
+/// Sleeping must happen inside a Tokio runtime with time enabled.
+///
+/// # Examples
+/// ```
+/// use std::time::Duration;
+/// use moonpool::{Clock, TokioClock};
+///
+/// let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+/// runtime.block_on(async {
+///     let clock = TokioClock::new();
+///     let slow = clock.timeout(Duration::from_millis(10), futures::future::pending::<()>());
+///     assert!(slow.await.is_err());
+///     assert!(clock.now() >= Duration::from_millis(10));
+/// });
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct TokioClock {
+    origin: Instant,
+}
+
+impl TokioClock {
+    /// A clock whose origin is now; needs no runtime to be created.
+    pub fn new() -> Self {
+        Self {
+            origin: Instant::now(),
+        }
+    }
+}
+
+impl Default for TokioClock {
+    /// Same as [`TokioClock::new`].
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Clock for TokioClock {
+    fn now(&self) -> Duration {
+        self.origin.elapsed()
+    }
+
+    fn sleep(&self, duration: Duration) -> impl Future<Output = ()> {
+        ::tokio::time::sleep(duration)
+    }
+}

@@ -1,0 +1,87 @@
+//! [`RealNetworkProvider`] and [`RealListener`]: TCP over async-io.
+
+use std::collections::hash_map::RandomState;
+use std::future::Future;
+use std::hash::BuildHasher;
+use std::io;
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use async_io::Async;
+
+use super::RealClock;
+use crate::provider::{parse_addr, Listener, NetworkProvider};
+
+/// A [`NetworkProvider`] over real TCP sockets, driven by async-io.
+///
+/// Streams are `Async<std::net::TcpStream>` with `TCP_NODELAY` on; closing one
+/// ([`AsyncWriteExt::close`](futures::io::AsyncWriteExt::close)) shuts down its write side, so
+/// the other side reads end-of-file. Clones share one [`RealClock`] (and so one origin).
+///
+/// See the [module documentation](crate::real) for an example.
+#[derive(Debug, Clone, Default)]
+pub struct RealNetworkProvider {
+    clock: RealClock,
+}
+
+impl RealNetworkProvider {
+    /// A provider whose clock's origin is now.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl NetworkProvider for RealNetworkProvider {
+    type Stream = Async<TcpStream>;
+    type Listener = RealListener;
+    type Clock = RealClock;
+
+    fn bind(&self, addr: &str) -> impl Future<Output = io::Result<RealListener>> {
+        let result = parse_addr(addr).and_then(|addr| {
+            Ok(RealListener {
+                inner: Async::<TcpListener>::bind(addr)?,
+            })
+        });
+        std::future::ready(result)
+    }
+
+    fn connect(&self, addr: &str) -> impl Future<Output = io::Result<Async<TcpStream>>> {
+        let addr = parse_addr(addr);
+        async move {
+            let stream = Async::<TcpStream>::connect(addr?).await?;
+            stream.get_ref().set_nodelay(true)?;
+            Ok(stream)
+        }
+    }
+
+    fn clock(&self) -> RealClock {
+        self.clock
+    }
+
+    fn random_seed(&self) -> u64 {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        RandomState::new().hash_one(COUNTER.fetch_add(1, Ordering::Relaxed))
+    }
+}
+
+/// A TCP listener of a [`RealNetworkProvider`]; accepted streams have `TCP_NODELAY` on.
+#[derive(Debug)]
+pub struct RealListener {
+    inner: Async<TcpListener>,
+}
+
+impl Listener for RealListener {
+    type Stream = Async<TcpStream>;
+
+    fn accept(&self) -> impl Future<Output = io::Result<(Async<TcpStream>, String)>> {
+        async move {
+            let (stream, peer) = self.inner.accept().await?;
+            stream.get_ref().set_nodelay(true)?;
+            Ok((stream, peer.to_string()))
+        }
+    }
+
+    fn local_addr(&self) -> io::Result<String> {
+        Ok(self.inner.get_ref().local_addr()?.to_string())
+    }
+}
