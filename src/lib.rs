@@ -16,5 +16,9 @@ pub use provider::{Clock, Listener, NetworkProvider};
 // peer re-exports
 // real re-exports
 // sim re-exports
+pub use sim::{
+    LatencyRange, NetworkConfig, SimClock, SimError, SimJoinHandle, SimNetworkProvider, SimStats,
+    SimTcpListener, SimTcpStream, SimWorld, WeakSimWorld,
+};
 // testing re-exports
 // tokio re-exports
