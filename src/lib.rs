@@ -17,6 +17,10 @@ pub use provider::{Clock, Listener, NetworkProvider};
 // real re-exports
 pub use real::{RealClock, RealListener, RealNetworkProvider};
 // sim re-exports
+pub use sim::{
+    LatencyRange, NetworkConfig, SimClock, SimError, SimJoinHandle, SimNetworkProvider, SimStats,
+    SimTcpListener, SimTcpStream, SimWorld, WeakSimWorld,
+};
 // testing re-exports
 // tokio re-exports
 #[cfg(feature = "tokio")]

@@ -1,0 +1,325 @@
+//! The deterministic single-threaded executor: task storage, wakers, the run loop.
+//!
+//! Wakers only push a task id into a shared, sorted ready set, so they are `Send + Sync` and
+//! never touch the world. The run loop polls one ready task at a time, picked uniformly with the
+//! world RNG; when none is ready it jumps virtual time to the next event.
+
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::future::Future;
+use std::pin::{pin, Pin};
+use std::rc::Rc;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Wake, Waker};
+
+use super::error::SimError;
+use super::rng::nanos;
+use super::world::SimWorld;
+
+/// The id of the `block_on` root future; spawned tasks count from 1.
+const ROOT: u64 = 0;
+/// Digest tag of a scheduling choice.
+const TAG_POLL: u64 = 0x100;
+
+type BoxFuture = Pin<Box<dyn Future<Output = ()>>>;
+
+/// The sorted set of ready task ids, shared with wakers.
+#[derive(Debug, Default)]
+struct ReadySet(Mutex<BTreeSet<u64>>);
+
+impl ReadySet {
+    fn lock(&self) -> MutexGuard<'_, BTreeSet<u64>> {
+        // Never poisoned in practice: nothing panics while holding it.
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+struct TaskWaker {
+    id: u64,
+    ready: Arc<ReadySet>,
+}
+
+impl Wake for TaskWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.ready.lock().insert(self.id);
+    }
+}
+
+struct Task {
+    name: String,
+    /// Taken out while the task is being polled.
+    future: Option<BoxFuture>,
+    waker: Waker,
+}
+
+/// Task storage of a world.
+#[derive(Default)]
+pub(crate) struct Executor {
+    tasks: RefCell<BTreeMap<u64, Task>>,
+    ready: Arc<ReadySet>,
+    next_id: Cell<u64>,
+    running: Cell<bool>,
+}
+
+impl Executor {
+    pub(crate) fn task_count(&self) -> usize {
+        self.tasks.try_borrow().map_or(0, |t| t.len())
+    }
+
+    fn waker(&self, id: u64) -> Waker {
+        Waker::from(Arc::new(TaskWaker {
+            id,
+            ready: self.ready.clone(),
+        }))
+    }
+
+    fn names(&self) -> Vec<String> {
+        self.tasks
+            .borrow()
+            .values()
+            .map(|t| t.name.clone())
+            .collect()
+    }
+}
+
+/// Output slot shared between a task and its [`SimJoinHandle`].
+struct JoinState<T> {
+    output: Option<T>,
+    finished: bool,
+    waker: Option<Waker>,
+}
+
+/// A handle to a spawned task's output; awaiting it (from another task) yields the output.
+///
+/// Dropping the handle detaches the task: it keeps running. Awaiting a handle whose output was
+/// already taken with [`try_take`](Self::try_take) never completes.
+pub struct SimJoinHandle<T> {
+    state: Rc<RefCell<JoinState<T>>>,
+}
+
+impl<T> SimJoinHandle<T> {
+    /// Whether the task has finished.
+    pub fn is_finished(&self) -> bool {
+        self.state.borrow().finished
+    }
+
+    /// The task's output if it has finished and the output was not taken yet; never waits.
+    pub fn try_take(&mut self) -> Option<T> {
+        self.state.borrow_mut().output.take()
+    }
+}
+
+impl<T> Future for SimJoinHandle<T> {
+    type Output = T;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
+        let mut state = self.state.borrow_mut();
+        match state.output.take() {
+            Some(output) => Poll::Ready(output),
+            None => {
+                state.waker = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        }
+    }
+}
+
+impl<T> fmt::Debug for SimJoinHandle<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SimJoinHandle")
+            .field("finished", &self.is_finished())
+            .finish()
+    }
+}
+
+impl SimWorld {
+    /// Spawns `future` as a task named `name`; it runs when the world runs.
+    ///
+    /// The name appears in [`SimError::Deadlock`] and [`SimError::TimeBudgetExceeded`].
+    pub fn spawn<F: Future + 'static>(
+        &self,
+        name: impl Into<String>,
+        future: F,
+    ) -> SimJoinHandle<F::Output> {
+        let exec = &self.shared.exec;
+        let id = exec.next_id.get() + 1;
+        exec.next_id.set(id);
+        let state = Rc::new(RefCell::new(JoinState {
+            output: None,
+            finished: false,
+            waker: None,
+        }));
+        let slot = state.clone();
+        let task = async move {
+            let output = future.await;
+            let waker = {
+                let mut slot = slot.borrow_mut();
+                slot.output = Some(output);
+                slot.finished = true;
+                slot.waker.take()
+            };
+            if let Some(waker) = waker {
+                waker.wake();
+            }
+        };
+        exec.tasks.borrow_mut().insert(
+            id,
+            Task {
+                name: name.into(),
+                future: Some(Box::pin(task)),
+                waker: exec.waker(id),
+            },
+        );
+        exec.ready.lock().insert(id);
+        self.with_state(|s| s.stats.tasks_spawned += 1);
+        SimJoinHandle { state }
+    }
+
+    /// Runs the world until every spawned task has finished.
+    ///
+    /// # Errors
+    /// [`SimError::Deadlock`] if tasks wait with nothing scheduled to wake them,
+    /// [`SimError::TimeBudgetExceeded`], [`SimError::Livelock`], or [`SimError::NestedRun`]
+    /// when called from inside a task. The world stays usable after an error.
+    pub fn run(&self) -> Result<(), SimError> {
+        self.run_loop(None)
+    }
+
+    /// Runs the world until `future` completes, and returns its output.
+    ///
+    /// `future` is polled inside the run loop like a task (named `"block_on"`), so spawned
+    /// tasks progress too; tasks still running when it completes stay in the world for a later
+    /// [`run`](Self::run) or `block_on`. `future` need not be `'static`.
+    ///
+    /// # Errors
+    /// As [`run`](Self::run).
+    pub fn block_on<F: Future>(&self, future: F) -> Result<F::Output, SimError> {
+        let mut output = None;
+        {
+            let root = pin!(async {
+                output = Some(future.await);
+            });
+            self.run_loop(Some(root))?;
+        }
+        Ok(output.expect("block_on root completed without output"))
+    }
+
+    fn run_loop(&self, root: Option<Pin<&mut dyn Future<Output = ()>>>) -> Result<(), SimError> {
+        let exec = &self.shared.exec;
+        if exec.running.replace(true) {
+            return Err(SimError::NestedRun);
+        }
+        let result = self.run_inner(root);
+        exec.running.set(false);
+        result
+    }
+
+    fn run_inner(
+        &self,
+        mut root: Option<Pin<&mut dyn Future<Output = ()>>>,
+    ) -> Result<(), SimError> {
+        let exec = &self.shared.exec;
+        let root_waker = exec.waker(ROOT);
+        if root.is_some() {
+            exec.ready.lock().insert(ROOT);
+        }
+        loop {
+            if let Some(id) = self.pick_ready()? {
+                if id == ROOT {
+                    let Some(fut) = root.as_mut() else { continue };
+                    let mut cx = Context::from_waker(&root_waker);
+                    if fut.as_mut().poll(&mut cx).is_ready() {
+                        return Ok(());
+                    }
+                    continue;
+                }
+                let taken = {
+                    let mut tasks = exec.tasks.borrow_mut();
+                    tasks
+                        .get_mut(&id)
+                        .and_then(|t| t.future.take().map(|f| (f, t.waker.clone())))
+                };
+                let Some((mut fut, waker)) = taken else {
+                    continue;
+                };
+                let done = fut
+                    .as_mut()
+                    .poll(&mut Context::from_waker(&waker))
+                    .is_ready();
+                let mut tasks = exec.tasks.borrow_mut();
+                if done {
+                    tasks.remove(&id);
+                } else if let Some(task) = tasks.get_mut(&id) {
+                    task.future = Some(fut);
+                }
+                continue;
+            }
+            if root.is_none() && exec.tasks.borrow().is_empty() {
+                return Ok(());
+            }
+            let waiting = || {
+                let mut names = exec.names();
+                if root.is_some() {
+                    names.insert(0, "block_on".to_string());
+                }
+                names
+            };
+            let step = self.with_state(|s| match s.events.next_time() {
+                None => Err(s.now),
+                Some(time) if time > s.time_budget => Ok(Some(s.time_budget)),
+                Some(_) => {
+                    s.process_next_event();
+                    Ok(None)
+                }
+            });
+            match step {
+                Ok(None) => {}
+                Ok(Some(budget)) => {
+                    return Err(SimError::TimeBudgetExceeded {
+                        budget,
+                        tasks: waiting(),
+                    })
+                }
+                Err(time) => {
+                    return Err(SimError::Deadlock {
+                        time,
+                        tasks: waiting(),
+                    })
+                }
+            }
+        }
+    }
+
+    /// Removes and returns a ready task id chosen with the world RNG, counting the poll.
+    fn pick_ready(&self) -> Result<Option<u64>, SimError> {
+        let mut ready = self.shared.exec.ready.lock();
+        if ready.is_empty() {
+            return Ok(None);
+        }
+        self.with_state(|s| {
+            let index = if ready.len() > 1 {
+                s.rng.range(0..ready.len() as u64) as usize
+            } else {
+                0
+            };
+            if s.polls_at_now >= s.poll_limit {
+                let polls = s.polls_at_now;
+                s.polls_at_now = 0;
+                return Err(SimError::Livelock { time: s.now, polls });
+            }
+            let id = *ready.iter().nth(index).expect("index within ready set");
+            ready.remove(&id);
+            s.polls_at_now += 1;
+            s.stats.polls += 1;
+            s.digest.fold(TAG_POLL);
+            s.digest.fold(nanos(s.now));
+            s.digest.fold(id);
+            Ok(Some(id))
+        })
+    }
+}

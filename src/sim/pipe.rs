@@ -1,0 +1,108 @@
+//! One direction of a simulated connection: an ordered byte pipe with a bounded buffer.
+//!
+//! Written bytes go in flight as segments, each made readable by its own `Deliver` event at a
+//! delivery time that never precedes the previous segment's, so bytes are never reordered.
+//! Space is counted over in-flight plus unread bytes: that is the send buffer.
+
+use std::collections::VecDeque;
+use std::task::Waker;
+use std::time::Duration;
+
+/// What a write or a close put in flight.
+#[derive(Debug)]
+pub(crate) enum Segment {
+    Data(Vec<u8>),
+    Eof,
+}
+
+/// One direction's byte pipe.
+#[derive(Debug, Default)]
+pub(crate) struct Pipe {
+    in_flight: VecDeque<Segment>,
+    in_flight_bytes: usize,
+    readable: VecDeque<u8>,
+    /// Delivery time of the last segment put in flight.
+    last_delivery: Duration,
+    /// The writer closed its side (EOF in flight or delivered).
+    pub(crate) write_closed: bool,
+    /// EOF reached the reader: reads return `Ok(0)` once `readable` is empty.
+    pub(crate) eof: bool,
+    /// The reading stream was dropped: its data is discarded and writes fail.
+    pub(crate) reader_dropped: bool,
+    pub(crate) reader: Option<Waker>,
+    pub(crate) writer: Option<Waker>,
+}
+
+impl Pipe {
+    /// Bytes in flight or unread.
+    pub(crate) fn buffered(&self) -> usize {
+        self.in_flight_bytes + self.readable.len()
+    }
+
+    /// Puts `segment` in flight and returns its delivery time: `max(at, last delivery)`.
+    pub(crate) fn push(&mut self, at: Duration, segment: Segment) -> Duration {
+        let at = at.max(self.last_delivery);
+        self.last_delivery = at;
+        if let Segment::Data(data) = &segment {
+            self.in_flight_bytes += data.len();
+        }
+        self.in_flight.push_back(segment);
+        at
+    }
+
+    /// Makes the oldest in-flight segment readable and wakes the reader (no-op when empty,
+    /// which is the case after a reset).
+    pub(crate) fn deliver(&mut self) {
+        let Some(segment) = self.in_flight.pop_front() else {
+            return;
+        };
+        match segment {
+            Segment::Data(data) => {
+                self.in_flight_bytes -= data.len();
+                if !self.reader_dropped {
+                    self.readable.extend(data);
+                }
+            }
+            Segment::Eof => self.eof = true,
+        }
+        if let Some(waker) = self.reader.take() {
+            waker.wake();
+        }
+    }
+
+    /// Whether a read would return data now.
+    pub(crate) fn has_readable(&self) -> bool {
+        !self.readable.is_empty()
+    }
+
+    /// Moves up to `buf.len()` readable bytes into `buf`; wakes a blocked writer.
+    pub(crate) fn read_into(&mut self, buf: &mut [u8]) -> usize {
+        let n = buf.len().min(self.readable.len());
+        for (dst, src) in buf.iter_mut().zip(self.readable.drain(..n)) {
+            *dst = src;
+        }
+        if n > 0 {
+            if let Some(waker) = self.writer.take() {
+                waker.wake();
+            }
+        }
+        n
+    }
+
+    /// Discards all data and wakes both ends (reset, or the reader went away).
+    pub(crate) fn discard(&mut self) {
+        self.in_flight.clear();
+        self.in_flight_bytes = 0;
+        self.readable.clear();
+        self.wake_all();
+    }
+
+    pub(crate) fn wake_all(&mut self) {
+        for waker in [self.reader.take(), self.writer.take()]
+            .into_iter()
+            .flatten()
+        {
+            waker.wake();
+        }
+    }
+}

@@ -1,0 +1,86 @@
+//! The seeded source of every random choice, and the FNV-1a 64 digest of a run.
+
+use std::time::Duration;
+
+use rand_chacha::rand_core::{RngCore, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use super::config::LatencyRange;
+
+/// The world's single random source: ChaCha8 seeded from the world seed.
+#[derive(Debug)]
+pub(crate) struct SimRng(ChaCha8Rng);
+
+impl SimRng {
+    pub(crate) fn new(seed: u64) -> Self {
+        Self(ChaCha8Rng::seed_from_u64(seed))
+    }
+
+    pub(crate) fn next_u64(&mut self) -> u64 {
+        self.0.next_u64()
+    }
+
+    /// Uniform in `range` (rejection sampling, no modulo bias); an empty range yields its start.
+    pub(crate) fn range(&mut self, range: std::ops::Range<u64>) -> u64 {
+        if range.start >= range.end {
+            return range.start;
+        }
+        let span = range.end - range.start;
+        let zone = (u64::MAX / span) * span;
+        loop {
+            let x = self.next_u64();
+            if x < zone {
+                return range.start + x % span;
+            }
+        }
+    }
+
+    /// True with `probability`; 0 (or NaN) and 1 consume no randomness.
+    pub(crate) fn chance(&mut self, probability: f64) -> bool {
+        if probability.is_nan() || probability <= 0.0 {
+            return false;
+        }
+        if probability >= 1.0 {
+            return true;
+        }
+        ((self.next_u64() >> 11) as f64 / (1u64 << 53) as f64) < probability
+    }
+
+    /// Uniform in `[min, max]`; a fixed range consumes no randomness.
+    pub(crate) fn latency(&mut self, range: LatencyRange) -> Duration {
+        if range.min >= range.max {
+            return range.min;
+        }
+        let span = nanos(range.max - range.min);
+        range.min + Duration::from_nanos(self.range(0..span.saturating_add(1)))
+    }
+}
+
+/// A duration in nanoseconds, saturating at `u64::MAX` (about 584 years).
+pub(crate) fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// FNV-1a 64-bit hash, folded over the run's events and scheduling choices.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Digest(u64);
+
+impl Digest {
+    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+
+    pub(crate) fn new() -> Self {
+        Self(Self::OFFSET)
+    }
+
+    pub(crate) fn fold(&mut self, value: u64) {
+        for byte in value.to_le_bytes() {
+            self.0 ^= u64::from(byte);
+            self.0 = self.0.wrapping_mul(Self::PRIME);
+        }
+    }
+
+    pub(crate) fn value(self) -> u64 {
+        self.0
+    }
+}

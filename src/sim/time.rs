@@ -1,0 +1,119 @@
+//! [`SimClock`]: virtual time, and the `Sleep` future behind [`Clock::sleep`].
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use super::events::Event;
+use super::world::WeakSimWorld;
+use crate::provider::Clock;
+
+/// The virtual clock of a [`SimWorld`](crate::SimWorld): implements [`Clock`].
+///
+/// [`now`](Clock::now) is the world's virtual time ([`Duration::ZERO`] once the world is
+/// dropped). [`sleep`](Clock::sleep) schedules a timer event; since the world jumps straight
+/// to the next event, a one-hour sleep takes no wall time. `sleep(Duration::ZERO)` completes at
+/// once, and a sleep polled after its world is dropped completes at once too (nothing could
+/// ever fire it).
+///
+/// # Examples
+/// ```
+/// use std::time::Duration;
+/// use moonpool::{Clock, SimWorld};
+///
+/// let world = SimWorld::new(1);
+/// let clock = world.clock();
+/// let out = world
+///     .block_on(async move {
+///         clock
+///             .timeout(Duration::from_secs(1), clock.sleep(Duration::from_secs(5)))
+///             .await
+///     })
+///     .unwrap();
+/// assert!(out.is_err());
+/// assert_eq!(world.now(), Duration::from_secs(1));
+/// ```
+#[derive(Clone, Debug)]
+pub struct SimClock {
+    world: WeakSimWorld,
+}
+
+impl SimClock {
+    pub(crate) fn new(world: WeakSimWorld) -> Self {
+        Self { world }
+    }
+}
+
+impl Clock for SimClock {
+    fn now(&self) -> Duration {
+        self.world.upgrade().map_or(Duration::ZERO, |w| w.now())
+    }
+
+    fn sleep(&self, duration: Duration) -> impl Future<Output = ()> {
+        Sleep {
+            world: self.world.clone(),
+            duration,
+            deadline: None,
+            timer: None,
+        }
+    }
+}
+
+/// Completes at a virtual deadline; dropping it cancels its timer (the event becomes a no-op).
+#[derive(Debug)]
+pub(crate) struct Sleep {
+    world: WeakSimWorld,
+    duration: Duration,
+    /// Fixed at the first poll: `now + duration`.
+    deadline: Option<Duration>,
+    timer: Option<u64>,
+}
+
+impl Future for Sleep {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let Some(world) = self.world.upgrade() else {
+            return Poll::Ready(());
+        };
+        let this = &mut *self;
+        world.with_state(|s| {
+            let deadline = *this
+                .deadline
+                .get_or_insert_with(|| s.now.saturating_add(this.duration));
+            if deadline <= s.now {
+                if let Some(id) = this.timer.take() {
+                    s.timers.remove(&id);
+                }
+                return Poll::Ready(());
+            }
+            match this.timer {
+                Some(id) => {
+                    // Still pending: refresh the waker (the event has not fired yet).
+                    s.timers.insert(id, Some(cx.waker().clone()));
+                }
+                None => {
+                    let id = s.next_timer;
+                    s.next_timer += 1;
+                    s.timers.insert(id, Some(cx.waker().clone()));
+                    s.events.schedule(deadline, Event::Timer { id });
+                    this.timer = Some(id);
+                }
+            }
+            Poll::Pending
+        })
+    }
+}
+
+impl Drop for Sleep {
+    fn drop(&mut self) {
+        if let (Some(id), Some(world)) = (self.timer, self.world.upgrade()) {
+            // `try_borrow_mut`: a Sleep may be dropped while the world state is borrowed (e.g.
+            // inside a future dropped by the world itself); its event is then a harmless no-op.
+            if let Ok(mut state) = world.shared.state.try_borrow_mut() {
+                state.timers.remove(&id);
+            }
+        }
+    }
+}
