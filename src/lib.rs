@@ -14,6 +14,7 @@ pub mod tokio;
 
 pub use provider::{Clock, Listener, NetworkProvider};
 // peer re-exports
+pub use peer::{OverflowPolicy, Peer, PeerConfig, PeerError, PeerMetrics};
 // real re-exports
 pub use real::{RealClock, RealListener, RealNetworkProvider};
 // sim re-exports
