@@ -15,7 +15,7 @@ pub mod tokio;
 pub use provider::{Clock, Listener, NetworkProvider};
 // peer re-exports
 // real re-exports
-pub use real::{RealClock, RealListener, RealNetworkProvider};
+pub use real::{RealClock, RealListener, RealNetworkProvider, RealStream};
 // sim re-exports
 // testing re-exports
 // tokio re-exports

@@ -170,6 +170,13 @@ impl Clock for TokioClock {
     }
 
     fn sleep(&self, duration: Duration) -> impl Future<Output = ()> {
-        ::tokio::time::sleep(duration)
+        // The deadline is fixed now, but the runtime is only needed once the sleep is polled.
+        let deadline = Instant::now().checked_add(duration);
+        async move {
+            match deadline {
+                Some(deadline) => ::tokio::time::sleep_until(deadline).await,
+                None => std::future::pending().await,
+            }
+        }
     }
 }
