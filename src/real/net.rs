@@ -69,11 +69,9 @@ pub struct RealListener {
 impl Listener for RealListener {
     type Stream = RealStream;
 
-    fn accept(&self) -> impl Future<Output = io::Result<(RealStream, String)>> {
-        async move {
-            let (stream, peer) = self.inner.accept().await?;
-            Ok((RealStream::new(stream)?, peer.to_string()))
-        }
+    async fn accept(&self) -> io::Result<(RealStream, String)> {
+        let (stream, peer) = self.inner.accept().await?;
+        Ok((RealStream::new(stream)?, peer.to_string()))
     }
 
     fn local_addr(&self) -> io::Result<String> {
