@@ -16,7 +16,7 @@ pub use provider::{Clock, Listener, NetworkProvider};
 // peer re-exports
 pub use peer::{OverflowPolicy, Peer, PeerConfig, PeerError, PeerMetrics};
 // real re-exports
-pub use real::{RealClock, RealListener, RealNetworkProvider};
+pub use real::{RealClock, RealListener, RealNetworkProvider, RealStream};
 // sim re-exports
 pub use sim::{
     LatencyRange, NetworkConfig, SimClock, SimError, SimJoinHandle, SimNetworkProvider, SimStats,

@@ -3,14 +3,14 @@
 //! [`TokioNetworkProvider`] hands out [`Compat`]`<tokio::net::TcpStream>` streams (Tokio's
 //! sockets seen through the `futures` I/O traits, as
 //! [`TokioAsyncReadCompatExt::compat`] makes them) with `TCP_NODELAY` on, [`TokioListener`]s,
-//! and a [`TokioClock`] that sleeps on [`tokio::time::sleep`](::tokio::time::sleep).
+//! and a [`TokioClock`] that sleeps on [`tokio::time::sleep`].
 //!
 //! # Runtime
 //! Everything here must run inside a Tokio runtime with I/O and time enabled
 //! ([`Builder::enable_all`](::tokio::runtime::Builder::enable_all), or `#[tokio::main]`):
 //! binding, connecting, accepting and sleeping outside one panics, as Tokio's own types do.
 //! Creating a provider or a clock, and [`Clock::now`], need no runtime. Every future is `Send`,
-//! so it can be [`tokio::spawn`](::tokio::spawn)ed on a multi-thread runtime.
+//! so it can be [`tokio::spawn`]ed on a multi-thread runtime.
 //!
 //! # Examples
 //! ```
@@ -110,12 +110,10 @@ pub struct TokioListener {
 impl Listener for TokioListener {
     type Stream = Compat<TcpStream>;
 
-    fn accept(&self) -> impl Future<Output = io::Result<(Compat<TcpStream>, String)>> {
-        async move {
-            let (stream, peer) = self.inner.accept().await?;
-            stream.set_nodelay(true)?;
-            Ok((stream.compat(), peer.to_string()))
-        }
+    async fn accept(&self) -> io::Result<(Compat<TcpStream>, String)> {
+        let (stream, peer) = self.inner.accept().await?;
+        stream.set_nodelay(true)?;
+        Ok((stream.compat(), peer.to_string()))
     }
 
     fn local_addr(&self) -> io::Result<String> {
@@ -123,8 +121,8 @@ impl Listener for TokioListener {
     }
 }
 
-/// A [`Clock`] over Tokio's time: [`tokio::time::Instant`](::tokio::time::Instant) and
-/// [`tokio::time::sleep`](::tokio::time::sleep).
+/// A [`Clock`] over Tokio's time: [`tokio::time::Instant`] and
+/// [`tokio::time::sleep`].
 ///
 /// [`now`](Clock::now) is the time elapsed since the clock was created (clones share that
 /// origin); it follows Tokio's clock, so it also stands still while Tokio's time is paused.
@@ -170,6 +168,13 @@ impl Clock for TokioClock {
     }
 
     fn sleep(&self, duration: Duration) -> impl Future<Output = ()> {
-        ::tokio::time::sleep(duration)
+        // The deadline is fixed now, but the runtime is only needed once the sleep is polled.
+        let deadline = Instant::now().checked_add(duration);
+        async move {
+            match deadline {
+                Some(deadline) => ::tokio::time::sleep_until(deadline).await,
+                None => std::future::pending().await,
+            }
+        }
     }
 }

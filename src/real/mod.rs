@@ -1,8 +1,8 @@
 //! The async-io provider: real TCP sockets and timers (the production default).
 //!
 //! [`RealNetworkProvider`] implements [`NetworkProvider`](crate::NetworkProvider) over
-//! [`async_io::Async`]: streams are `Async<std::net::TcpStream>` with `TCP_NODELAY` on,
-//! listeners are [`RealListener`]s, and [`RealClock`] sleeps on [`async_io::Timer`]s.
+//! [`async_io::Async`]: streams are [`RealStream`]s (an `Async<std::net::TcpStream>` with
+//! `TCP_NODELAY` on, whose `close` sends end-of-file), listeners are [`RealListener`]s, and [`RealClock`] sleeps on [`async_io::Timer`]s.
 //!
 //! It runs under any executor: inside [`async_io::block_on`] the reactor is driven by the
 //! blocked thread; elsewhere (async-executor, `futures::executor::block_on`) async-io drives it
@@ -34,6 +34,8 @@
 
 mod clock;
 mod net;
+mod stream;
 
 pub use clock::RealClock;
 pub use net::{RealListener, RealNetworkProvider};
+pub use stream::RealStream;

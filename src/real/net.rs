@@ -9,12 +9,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_io::Async;
 
-use super::RealClock;
+use super::{RealClock, RealStream};
 use crate::provider::{parse_addr, Listener, NetworkProvider};
 
 /// A [`NetworkProvider`] over real TCP sockets, driven by async-io.
 ///
-/// Streams are `Async<std::net::TcpStream>` with `TCP_NODELAY` on; closing one
+/// Streams are [`RealStream`]s (async-io TCP streams with `TCP_NODELAY` on); closing one
 /// ([`AsyncWriteExt::close`](futures::io::AsyncWriteExt::close)) shuts down its write side, so
 /// the other side reads end-of-file. Clones share one [`RealClock`] (and so one origin).
 ///
@@ -32,7 +32,7 @@ impl RealNetworkProvider {
 }
 
 impl NetworkProvider for RealNetworkProvider {
-    type Stream = Async<TcpStream>;
+    type Stream = RealStream;
     type Listener = RealListener;
     type Clock = RealClock;
 
@@ -45,13 +45,9 @@ impl NetworkProvider for RealNetworkProvider {
         std::future::ready(result)
     }
 
-    fn connect(&self, addr: &str) -> impl Future<Output = io::Result<Async<TcpStream>>> {
+    fn connect(&self, addr: &str) -> impl Future<Output = io::Result<RealStream>> {
         let addr = parse_addr(addr);
-        async move {
-            let stream = Async::<TcpStream>::connect(addr?).await?;
-            stream.get_ref().set_nodelay(true)?;
-            Ok(stream)
-        }
+        async move { RealStream::new(Async::<TcpStream>::connect(addr?).await?) }
     }
 
     fn clock(&self) -> RealClock {
@@ -71,14 +67,11 @@ pub struct RealListener {
 }
 
 impl Listener for RealListener {
-    type Stream = Async<TcpStream>;
+    type Stream = RealStream;
 
-    fn accept(&self) -> impl Future<Output = io::Result<(Async<TcpStream>, String)>> {
-        async move {
-            let (stream, peer) = self.inner.accept().await?;
-            stream.get_ref().set_nodelay(true)?;
-            Ok((stream, peer.to_string()))
-        }
+    async fn accept(&self) -> io::Result<(RealStream, String)> {
+        let (stream, peer) = self.inner.accept().await?;
+        Ok((RealStream::new(stream)?, peer.to_string()))
     }
 
     fn local_addr(&self) -> io::Result<String> {

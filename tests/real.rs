@@ -1,0 +1,294 @@
+//! The async-io provider over 127.0.0.1: streams, listeners, the clock, and executors.
+
+use std::io;
+use std::time::{Duration, Instant};
+
+use futures::io::{AsyncReadExt, AsyncWriteExt};
+use moonpool::{Clock, Listener, NetworkProvider, RealClock, RealNetworkProvider};
+
+/// Upper bound on any one test's network activity.
+const LIMIT: Duration = Duration::from_secs(10);
+
+/// Runs `future` under `async_io::block_on`, failing the test if it takes longer than [`LIMIT`].
+fn run<F: std::future::Future>(future: F) -> F::Output {
+    async_io::block_on(RealClock::new().timeout(LIMIT, future)).expect("test timed out")
+}
+
+fn payload(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i * 31 % 251) as u8).collect()
+}
+
+/// Accepts one connection, reads `len` bytes, writes them back, then closes.
+async fn echo_server<L: Listener>(listener: &L, len: usize) -> io::Result<()> {
+    let (mut stream, _peer) = listener.accept().await?;
+    let mut buf = vec![0; len];
+    stream.read_exact(&mut buf).await?;
+    stream.write_all(&buf).await?;
+    stream.close().await
+}
+
+/// Connects, sends `data`, expects it back and then end-of-file.
+async fn echo_client<P: NetworkProvider>(
+    provider: P,
+    addr: String,
+    data: Vec<u8>,
+) -> io::Result<()> {
+    let mut stream = provider.connect(&addr).await?;
+    stream.write_all(&data).await?;
+    let mut back = vec![0; data.len()];
+    stream.read_exact(&mut back).await?;
+    assert_eq!(back, data);
+    assert_eq!(
+        stream.read(&mut [0; 16]).await?,
+        0,
+        "end-of-file after the echo"
+    );
+    Ok(())
+}
+
+/// One echo round trip of `len` bytes on 127.0.0.1, server and client in one task.
+async fn echo<P: NetworkProvider>(provider: P, len: usize) -> io::Result<()> {
+    let listener = provider.bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let clock = provider.clock();
+    let both = futures::future::join(
+        echo_server(&listener, len),
+        echo_client(provider, addr, payload(len)),
+    );
+    let (server, client) = clock.timeout(LIMIT, both).await?;
+    server.and(client)
+}
+
+#[test]
+fn smoke_echo() {
+    run(echo(RealNetworkProvider::new(), 8 * 1024)).unwrap();
+}
+
+#[test]
+fn echo_under_futures_block_on() {
+    futures::executor::block_on(echo(RealNetworkProvider::new(), 4 * 1024)).unwrap();
+}
+
+#[test]
+fn echo_under_async_executor_with_spawned_tasks() {
+    const CLIENTS: usize = 4;
+    const LEN: usize = 3000;
+    let executor = async_executor::Executor::new();
+    let provider = RealNetworkProvider::new();
+    let run = async {
+        let listener = provider.bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let server = executor.spawn(async move {
+            let mut handlers = Vec::new();
+            for _ in 0..CLIENTS {
+                let (mut stream, _peer) = listener.accept().await?;
+                handlers.push(executor_echo(&mut stream, LEN).await);
+            }
+            handlers.into_iter().collect::<io::Result<Vec<()>>>()
+        });
+        let clients: Vec<_> = (0..CLIENTS)
+            .map(|_| executor.spawn(echo_client(provider.clone(), addr.clone(), payload(LEN))))
+            .collect();
+        for client in clients {
+            client.await?;
+        }
+        server.await?;
+        io::Result::Ok(())
+    };
+    let clock = provider.clock();
+    let run = clock.timeout(LIMIT, run);
+    futures::executor::block_on(executor.run(run))
+        .unwrap()
+        .unwrap();
+
+    async fn executor_echo(
+        stream: &mut <RealNetworkProvider as NetworkProvider>::Stream,
+        len: usize,
+    ) -> io::Result<()> {
+        let mut buf = vec![0; len];
+        stream.read_exact(&mut buf).await?;
+        stream.write_all(&buf).await?;
+        stream.close().await
+    }
+}
+
+#[test]
+fn spawned_generic_echo_is_send() {
+    let executor = async_executor::Executor::new();
+    let task = executor.spawn(echo(RealNetworkProvider::new(), 1024));
+    async_io::block_on(executor.run(task)).unwrap();
+}
+
+#[test]
+fn local_addr_reports_the_real_port() {
+    run(async {
+        let listener = RealNetworkProvider::new()
+            .bind("127.0.0.1:0")
+            .await
+            .unwrap();
+        let addr = moonpool::provider::parse_addr(&listener.local_addr().unwrap()).unwrap();
+        assert_eq!(addr.ip(), std::net::Ipv4Addr::LOCALHOST);
+        assert_ne!(addr.port(), 0);
+    });
+}
+
+#[test]
+fn bad_address_is_invalid_input() {
+    let provider = RealNetworkProvider::new();
+    run(async {
+        for addr in [
+            "",
+            "nonsense",
+            "127.0.0.1",
+            "localhost:80",
+            "127.0.0.1:99999",
+        ] {
+            let err = provider.connect(addr).await.unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "connect {addr:?}");
+            let err = provider.bind(addr).await.unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "bind {addr:?}");
+        }
+    });
+}
+
+#[test]
+fn connect_to_closed_port_is_refused() {
+    let provider = RealNetworkProvider::new();
+    run(async {
+        let listener = provider.bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        drop(listener);
+        let err = provider.connect(&addr).await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::ConnectionRefused);
+    });
+}
+
+#[test]
+fn close_sends_end_of_file_after_the_data() {
+    let provider = RealNetworkProvider::new();
+    run(async {
+        let listener = provider.bind("127.0.0.1:0").await.unwrap();
+        let mut client = provider
+            .connect(&listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (mut server, _peer) = listener.accept().await.unwrap();
+
+        client.write_all(b"last words").await.unwrap();
+        client.close().await.unwrap();
+
+        let mut received = Vec::new();
+        server.read_to_end(&mut received).await.unwrap();
+        assert_eq!(received, b"last words");
+        assert_eq!(server.read(&mut [0; 8]).await.unwrap(), 0);
+
+        // Only the write side is shut: the closed side still reads what comes back.
+        server.write_all(b"reply").await.unwrap();
+        server.close().await.unwrap();
+        let mut reply = Vec::new();
+        client.read_to_end(&mut reply).await.unwrap();
+        assert_eq!(reply, b"reply");
+    });
+}
+
+#[test]
+fn dropping_a_stream_closes_it() {
+    let provider = RealNetworkProvider::new();
+    run(async {
+        let listener = provider.bind("127.0.0.1:0").await.unwrap();
+        let mut client = provider
+            .connect(&listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (server, _peer) = listener.accept().await.unwrap();
+
+        client.write_all(b"bye").await.unwrap();
+        drop(server);
+        // The peer vanished: end-of-file, or a reset because unread data was discarded.
+        match client.read(&mut [0; 8]).await {
+            Ok(n) => assert_eq!(n, 0),
+            Err(err) => assert_eq!(err.kind(), io::ErrorKind::ConnectionReset),
+        }
+
+        let (mut server, _peer) = {
+            let mut second = provider
+                .connect(&listener.local_addr().unwrap())
+                .await
+                .unwrap();
+            second.write_all(b"x").await.unwrap();
+            drop(second);
+            listener.accept().await.unwrap()
+        };
+        let mut received = Vec::new();
+        server.read_to_end(&mut received).await.unwrap();
+        assert_eq!(received, b"x");
+    });
+}
+
+#[test]
+fn timeout_fires_when_the_future_is_slow() {
+    let clock = RealClock::new();
+    let start = Instant::now();
+    let result = async_io::block_on(
+        clock.timeout(Duration::from_millis(20), futures::future::pending::<()>()),
+    );
+    assert_eq!(result, Err(moonpool::provider::Elapsed));
+    assert!(start.elapsed() >= Duration::from_millis(20));
+}
+
+#[test]
+fn timeout_does_not_fire_when_the_future_is_fast() {
+    let clock = RealNetworkProvider::new().clock();
+    let result = futures::executor::block_on(clock.timeout(LIMIT, async { 42 }));
+    assert_eq!(result, Ok(42));
+}
+
+#[test]
+fn sleep_waits_and_now_is_monotonic() {
+    let clock = RealClock::new();
+    let mut last = clock.now();
+    for _ in 0..1000 {
+        let now = clock.now();
+        assert!(now >= last);
+        last = now;
+    }
+    let before = clock.now();
+    futures::executor::block_on(clock.sleep(Duration::from_millis(5)));
+    assert!(clock.now() >= before + Duration::from_millis(5));
+    // Clones share the origin.
+    assert!(clock.clone().now() >= clock.now() - Duration::from_millis(1));
+    assert!(clock.now() < Duration::from_secs(3600));
+}
+
+#[test]
+fn huge_sleep_does_not_panic() {
+    let clock = RealClock::new();
+    let result =
+        async_io::block_on(clock.timeout(Duration::from_millis(1), clock.sleep(Duration::MAX)));
+    assert!(result.is_err());
+}
+
+#[test]
+fn random_seeds_differ() {
+    let provider = RealNetworkProvider::new();
+    let seeds: std::collections::HashSet<u64> = (0..100).map(|_| provider.random_seed()).collect();
+    assert_eq!(seeds.len(), 100);
+}
+
+fn assert_send<T: Send>(_: &T) {}
+
+#[test]
+fn futures_are_send() {
+    let provider = RealNetworkProvider::new();
+    let clock = provider.clock();
+    assert_send(&provider.connect("127.0.0.1:1"));
+    let bind = provider.bind("127.0.0.1:0");
+    assert_send(&bind);
+    let listener = async_io::block_on(bind).unwrap();
+    assert_send(&listener.accept());
+    assert_send(&clock.sleep(Duration::from_secs(1)));
+    assert_send(&clock.timeout(Duration::from_secs(1), async {}));
+    assert_send(&echo(provider.clone(), 1));
+    assert_send(&provider);
+    assert_send(&listener);
+}

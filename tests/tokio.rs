@@ -1,0 +1,188 @@
+//! The Tokio provider over 127.0.0.1, on current-thread and multi-thread runtimes.
+#![cfg(feature = "tokio")]
+
+use std::io;
+use std::time::Duration;
+
+use futures::io::{AsyncReadExt, AsyncWriteExt};
+use moonpool::provider::Elapsed;
+use moonpool::{Clock, Listener, NetworkProvider, TokioClock, TokioNetworkProvider};
+
+/// Upper bound on any one test's network activity.
+const LIMIT: Duration = Duration::from_secs(10);
+
+fn payload(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i * 31 % 251) as u8).collect()
+}
+
+/// Accepts one connection, reads `len` bytes, writes them back, then closes.
+async fn echo_server<L: Listener>(listener: &L, len: usize) -> io::Result<()> {
+    let (mut stream, _peer) = listener.accept().await?;
+    let mut buf = vec![0; len];
+    stream.read_exact(&mut buf).await?;
+    stream.write_all(&buf).await?;
+    stream.close().await
+}
+
+/// Connects, sends `data`, expects it back and then end-of-file.
+async fn echo_client<P: NetworkProvider>(
+    provider: P,
+    addr: String,
+    data: Vec<u8>,
+) -> io::Result<()> {
+    let mut stream = provider.connect(&addr).await?;
+    stream.write_all(&data).await?;
+    let mut back = vec![0; data.len()];
+    stream.read_exact(&mut back).await?;
+    assert_eq!(back, data);
+    assert_eq!(
+        stream.read(&mut [0; 16]).await?,
+        0,
+        "end-of-file after the echo"
+    );
+    Ok(())
+}
+
+/// One echo round trip of `len` bytes on 127.0.0.1, server and client in one task.
+async fn echo<P: NetworkProvider>(provider: P, len: usize) -> io::Result<()> {
+    let listener = provider.bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let clock = provider.clock();
+    let both = futures::future::join(
+        echo_server(&listener, len),
+        echo_client(provider, addr, payload(len)),
+    );
+    let (server, client) = clock.timeout(LIMIT, both).await?;
+    server.and(client)
+}
+
+#[tokio::test]
+async fn smoke_echo_current_thread() {
+    echo(TokioNetworkProvider::new(), 8 * 1024).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn echo_multi_thread_with_spawned_tasks() {
+    const CLIENTS: usize = 4;
+    const LEN: usize = 3000;
+    let provider = TokioNetworkProvider::new();
+    let listener = provider.bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        let mut handlers = Vec::new();
+        for _ in 0..CLIENTS {
+            let (mut stream, _peer) = listener.accept().await?;
+            handlers.push(tokio::spawn(async move {
+                let mut buf = vec![0; LEN];
+                stream.read_exact(&mut buf).await?;
+                stream.write_all(&buf).await?;
+                stream.close().await
+            }));
+        }
+        for handler in handlers {
+            handler.await.unwrap()?;
+        }
+        io::Result::Ok(())
+    });
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|_| tokio::spawn(echo_client(provider.clone(), addr.clone(), payload(LEN))))
+        .collect();
+    let clock = provider.clock();
+    clock
+        .timeout(LIMIT, async {
+            for client in clients {
+                client.await.unwrap().unwrap();
+            }
+            server.await.unwrap().unwrap();
+        })
+        .await
+        .expect("test timed out");
+    // The generic one-task echo is Send too.
+    tokio::spawn(echo(provider, 1024)).await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn close_sends_end_of_file_after_the_data() {
+    let provider = TokioNetworkProvider::new();
+    let listener = provider.bind("127.0.0.1:0").await.unwrap();
+    let mut client = provider
+        .connect(&listener.local_addr().unwrap())
+        .await
+        .unwrap();
+    let (mut server, _peer) = listener.accept().await.unwrap();
+    client.write_all(b"last words").await.unwrap();
+    client.close().await.unwrap();
+    let mut received = Vec::new();
+    let clock = provider.clock();
+    let read = clock.timeout(LIMIT, server.read_to_end(&mut received));
+    read.await.unwrap().unwrap();
+    assert_eq!(received, b"last words");
+}
+
+#[tokio::test]
+async fn timeout_fires_and_does_not_fire() {
+    let clock = TokioClock::new();
+    let slow = clock.timeout(Duration::from_millis(20), futures::future::pending::<()>());
+    assert_eq!(slow.await, Err(Elapsed));
+    assert!(clock.now() >= Duration::from_millis(20));
+    assert_eq!(clock.timeout(LIMIT, async { 42 }).await, Ok(42));
+    let huge = clock.timeout(Duration::from_millis(1), clock.sleep(Duration::MAX));
+    assert!(huge.await.is_err());
+}
+
+#[test]
+fn sleep_is_created_outside_a_runtime_and_polled_inside() {
+    let clock = TokioClock::new();
+    let sleep = clock.sleep(Duration::from_millis(1));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(sleep);
+    assert!(clock.now() >= Duration::from_millis(1));
+}
+
+#[tokio::test]
+async fn bad_address_is_invalid_input() {
+    let provider = TokioNetworkProvider::new();
+    for addr in [
+        "",
+        "nonsense",
+        "127.0.0.1",
+        "localhost:80",
+        "127.0.0.1:99999",
+    ] {
+        let err = provider.connect(addr).await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "connect {addr:?}");
+        let err = provider.bind(addr).await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "bind {addr:?}");
+    }
+}
+
+#[tokio::test]
+async fn connect_to_closed_port_is_refused() {
+    let provider = TokioNetworkProvider::new();
+    let listener = provider.bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    assert!(!addr.ends_with(":0"));
+    drop(listener);
+    let err = provider.connect(&addr).await.unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::ConnectionRefused);
+}
+
+fn assert_send<T: Send>(_: &T) {}
+
+#[tokio::test]
+async fn futures_are_send() {
+    let provider = TokioNetworkProvider::new();
+    let clock = provider.clock();
+    assert_send(&provider.connect("127.0.0.1:1"));
+    let bind = provider.bind("127.0.0.1:0");
+    assert_send(&bind);
+    let listener = bind.await.unwrap();
+    assert_send(&listener.accept());
+    assert_send(&clock.sleep(Duration::from_secs(1)));
+    assert_send(&clock.timeout(Duration::from_secs(1), async {}));
+    assert_send(&echo(provider.clone(), 1));
+    assert_ne!(provider.random_seed(), provider.random_seed());
+}
