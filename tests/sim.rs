@@ -509,3 +509,229 @@ fn connect_waits_while_the_backlog_is_full() {
     times.sort();
     assert_eq!(times, [Duration::from_millis(3), Duration::from_secs(5)]);
 }
+
+/// Yields once: wakes itself and returns `Pending` the first time it is polled.
+struct YieldNow(bool);
+
+impl std::future::Future for YieldNow {
+    type Output = ();
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        if self.0 {
+            return std::task::Poll::Ready(());
+        }
+        self.0 = true;
+        cx.waker().wake_by_ref();
+        std::task::Poll::Pending
+    }
+}
+
+#[test]
+fn livelock_is_detected() {
+    let world = SimWorld::new(1);
+    world.set_poll_limit(1000);
+    world.spawn("spinner", async {
+        loop {
+            YieldNow(false).await;
+        }
+    });
+    match world.run() {
+        Err(SimError::Livelock { time, polls }) => {
+            assert_eq!(time, Duration::ZERO);
+            assert_eq!(polls, 1000);
+        }
+        other => panic!("expected a livelock, got {other:?}"),
+    }
+}
+
+#[test]
+fn cancelled_sleep_neither_advances_time_nor_hides_a_deadlock() {
+    let world = SimWorld::new(1);
+    let clock = world.clock();
+    let (_sender, receiver) = futures::channel::oneshot::channel::<()>();
+    world.spawn("stuck", async move {
+        let quick = clock.timeout(Duration::from_secs(86_400), async {}).await;
+        assert!(quick.is_ok());
+        let zero = std::pin::pin!(clock.sleep(Duration::ZERO));
+        assert!(
+            futures::poll!(zero).is_ready(),
+            "sleep(ZERO) is ready at once"
+        );
+        let _ = receiver.await;
+    });
+    let err = world.run().unwrap_err();
+    assert!(
+        matches!(err, SimError::Deadlock { time, .. } if time == Duration::ZERO),
+        "{err}"
+    );
+}
+
+#[test]
+fn join_handles_are_awaitable_from_tasks() {
+    let world = SimWorld::new(9);
+    let clock = world.clock();
+    let inner = world.spawn("inner", async move {
+        clock.sleep(Duration::from_millis(7)).await;
+        41
+    });
+    assert!(!inner.is_finished());
+    let outer = world.spawn("outer", async move { inner.await + 1 });
+    let total = world.block_on(outer).unwrap();
+    assert_eq!(total, 42);
+    assert_eq!(world.now(), Duration::from_millis(7));
+    world.run().unwrap();
+}
+
+#[test]
+fn nested_run_is_an_error() {
+    let world = SimWorld::new(1);
+    let weak = world.downgrade();
+    let nested = world.spawn("nested", async move { weak.upgrade().unwrap().run() });
+    world.run().unwrap();
+    let mut nested = nested;
+    assert_eq!(nested.try_take().unwrap(), Err(SimError::NestedRun));
+}
+
+#[test]
+fn dropped_world_makes_io_errors_not_panics() {
+    let world = SimWorld::new(1);
+    let weak = world.downgrade();
+    let net = world.provider("10.0.0.2");
+    let clock = world.clock();
+    drop(world);
+    assert!(weak.upgrade().is_none());
+    assert_eq!(weak.try_upgrade().unwrap_err(), SimError::WorldDropped);
+    let connect = futures::executor::block_on(net.connect("10.0.0.1:80"));
+    assert_eq!(connect.unwrap_err().kind(), ErrorKind::NotConnected);
+    let bind = futures::executor::block_on(net.bind("10.0.0.1:80"));
+    assert_eq!(bind.unwrap_err().kind(), ErrorKind::NotConnected);
+    assert_eq!(clock.now(), Duration::ZERO);
+    assert_eq!(net.random_seed(), 0);
+}
+
+#[test]
+fn bind_port_zero_and_addr_in_use() {
+    let world = SimWorld::new(1);
+    let net = world.provider("10.0.0.1");
+    world
+        .block_on(async move {
+            let a = net.bind("10.0.0.1:0").await.unwrap();
+            let b = net.bind("10.0.0.1:0").await.unwrap();
+            let (a_addr, b_addr) = (a.local_addr().unwrap(), b.local_addr().unwrap());
+            assert_ne!(a_addr, b_addr);
+            assert!(a_addr.starts_with("10.0.0.1:"));
+            assert_ne!(a_addr, "10.0.0.1:0");
+            let err = net.bind(&a_addr).await.unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::AddrInUse);
+            drop(a);
+            net.bind(&a_addr).await.unwrap();
+        })
+        .unwrap();
+}
+
+#[test]
+fn dropping_a_listener_resets_its_backlog_and_unbinds() {
+    let world = SimWorld::with_config(3, fixed_config()).unwrap();
+    let listener = bind(&world, "10.0.0.1:80");
+    let net = world.provider("10.0.0.2");
+    let kinds = world
+        .block_on(async move {
+            let mut queued = net.connect("10.0.0.1:80").await.unwrap();
+            assert_eq!(queued.peer_addr(), "10.0.0.1:80");
+            assert!(queued.local_addr().starts_with("10.0.0.2:"));
+            drop(listener);
+            let mut buf = [0; 1];
+            let read = queued.read(&mut buf).await.unwrap_err().kind();
+            let again = net.connect("10.0.0.1:80").await.unwrap_err().kind();
+            [read, again]
+        })
+        .unwrap();
+    assert_eq!(
+        kinds,
+        [ErrorKind::ConnectionReset, ErrorKind::ConnectionRefused]
+    );
+}
+
+#[test]
+fn wildcard_listener_accepts_any_ip() {
+    let world = SimWorld::new(2);
+    let listener = bind(&world, "0.0.0.0:80");
+    let net = world.provider("10.0.0.2");
+    let peer = world
+        .block_on(async move {
+            let (_client, accepted) = futures::join!(net.connect("10.0.0.7:80"), listener.accept());
+            accepted.unwrap().1
+        })
+        .unwrap();
+    assert!(peer.starts_with("10.0.0.2:4"), "{peer}");
+}
+
+/// Under hostile faults, a receiver sees either every byte then EOF, or a prefix then an
+/// error: never a silent gap. Returns the world's digest and the client's connect attempts.
+fn hostile_transfer(seed: u64) -> (u64, u32) {
+    let mut config = NetworkConfig::hostile();
+    config.reset_probability = 0.01;
+    let world = SimWorld::with_config(seed, config).unwrap();
+    world.set_time_budget(Duration::from_secs(600));
+    let listener = bind(&world, "10.0.0.1:80");
+    let payload: Vec<u8> = (0..20_000u32).map(|i| (i % 251) as u8).collect();
+    let expected = payload.clone();
+    world.spawn("server", async move {
+        loop {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let mut got = Vec::new();
+            let mut buf = [0; 1500];
+            let ended = loop {
+                match s.read(&mut buf).await {
+                    Ok(0) => break true,
+                    Ok(n) => got.extend_from_slice(&buf[..n]),
+                    Err(e) => {
+                        assert_eq!(e.kind(), ErrorKind::ConnectionReset);
+                        break false;
+                    }
+                }
+            };
+            assert_eq!(got[..], expected[..got.len()], "bytes are a prefix");
+            if ended {
+                assert_eq!(got, expected, "EOF only after every byte");
+                return;
+            }
+        }
+    });
+    let net = world.provider("10.0.0.2");
+    let clock = world.clock();
+    let attempts = world.spawn("client", async move {
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let attempt = clock.timeout(Duration::from_secs(1), net.connect("10.0.0.1:80"));
+            let Ok(Ok(mut s)) = attempt.await else {
+                continue;
+            };
+            if s.write_all(&payload).await.is_ok() && s.close().await.is_ok() {
+                return attempts;
+            }
+        }
+    });
+    world.run().unwrap();
+    let mut attempts = attempts;
+    (world.digest(), attempts.try_take().unwrap())
+}
+
+#[test]
+fn hostile_network_never_loses_bytes_silently_and_replays() {
+    let mut retried = 0;
+    for seed in 0..20 {
+        let run = hostile_transfer(seed);
+        assert_eq!(run, hostile_transfer(seed), "seed {seed} did not replay");
+        if run.1 > 1 {
+            retried += 1;
+        }
+    }
+    assert!(
+        retried >= 3,
+        "faults were injected in only {retried} of 20 seeds"
+    );
+}
