@@ -735,3 +735,43 @@ fn hostile_network_never_loses_bytes_silently_and_replays() {
         "faults were injected in only {retried} of 20 seeds"
     );
 }
+
+#[test]
+fn public_types_have_the_expected_auto_traits() {
+    fn unpin<T: Unpin>() {}
+    fn clone_debug<T: Clone + std::fmt::Debug>() {}
+    unpin::<moonpool::SimTcpStream>();
+    clone_debug::<SimWorld>();
+    clone_debug::<moonpool::WeakSimWorld>();
+    clone_debug::<moonpool::SimClock>();
+    clone_debug::<moonpool::SimNetworkProvider>();
+    clone_debug::<LatencyRange>();
+    fn copy<T: Copy>() {}
+    copy::<moonpool::SimStats>();
+    copy::<LatencyRange>();
+}
+
+#[test]
+fn a_panicking_task_leaves_the_world_usable() {
+    let world = SimWorld::new(1);
+    world.spawn("boom", async { panic!("task failure") });
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| world.run()));
+    assert!(caught.is_err());
+    assert_eq!(world.block_on(async { 5 }).unwrap(), 5);
+}
+
+#[test]
+fn random_draws_replay_and_respect_ranges() {
+    let a = SimWorld::new(77);
+    let b = SimWorld::new(77);
+    for _ in 0..100 {
+        assert_eq!(a.random_u64(), b.random_u64());
+        let r = a.random_range(10..20);
+        assert!((10..20).contains(&r));
+        assert_eq!(r, b.random_range(10..20));
+    }
+    assert_eq!(a.random_range(5..5), 5);
+    assert!(!a.random_bool(0.0));
+    assert!(a.random_bool(1.0));
+    assert_eq!(a.seed(), 77);
+}

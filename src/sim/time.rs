@@ -92,12 +92,12 @@ impl Future for Sleep {
             match this.timer {
                 Some((id, _)) => {
                     // Still pending: refresh the waker (the event has not fired yet).
-                    s.timers.insert(id, Some(cx.waker().clone()));
+                    s.timers.insert(id, cx.waker().clone());
                 }
                 None => {
                     let id = s.next_timer;
                     s.next_timer += 1;
-                    s.timers.insert(id, Some(cx.waker().clone()));
+                    s.timers.insert(id, cx.waker().clone());
                     let seq = s.events.schedule(deadline, Event::Timer { id });
                     this.timer = Some((id, seq));
                 }
