@@ -39,6 +39,11 @@ impl EventQueue {
         seq
     }
 
+    /// Removes a scheduled event (a cancelled timer), so it neither advances time nor counts.
+    pub(crate) fn cancel(&mut self, time: Duration, seq: u64) {
+        self.events.remove(&(time, seq));
+    }
+
     /// The time of the earliest event, if any.
     pub(crate) fn next_time(&self) -> Option<Duration> {
         self.events.first_key_value().map(|(&(time, _), _)| time)

@@ -140,7 +140,9 @@ impl<T> fmt::Debug for SimJoinHandle<T> {
 impl SimWorld {
     /// Spawns `future` as a task named `name`; it runs when the world runs.
     ///
-    /// The name appears in [`SimError::Deadlock`] and [`SimError::TimeBudgetExceeded`].
+    /// The name appears in [`SimError::Deadlock`] and [`SimError::TimeBudgetExceeded`]. The
+    /// future need not be `Send`. Tasks should hold a [`WeakSimWorld`](crate::WeakSimWorld)
+    /// rather than a `SimWorld`: a task owning its world keeps it alive (an `Rc` cycle).
     pub fn spawn<F: Future + 'static>(
         &self,
         name: impl Into<String>,
@@ -214,9 +216,15 @@ impl SimWorld {
         if exec.running.replace(true) {
             return Err(SimError::NestedRun);
         }
-        let result = self.run_inner(root);
-        exec.running.set(false);
-        result
+        /// Clears the running flag even if a task panics, so the world stays usable.
+        struct Running<'a>(&'a Cell<bool>);
+        impl Drop for Running<'_> {
+            fn drop(&mut self) {
+                self.0.set(false);
+            }
+        }
+        let _running = Running(&exec.running);
+        self.run_inner(root)
     }
 
     fn run_inner(

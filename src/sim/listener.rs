@@ -37,28 +37,29 @@ impl Listener for SimTcpListener {
                 Err(e) => return Poll::Ready(Err(e)),
             };
             let pending = world.with_state(|s| {
-                let listener = s
-                    .net
-                    .listeners
-                    .get_mut(&self.addr)
-                    .expect("a live SimTcpListener is registered");
+                let listener = s.net.listeners.get_mut(&self.addr)?;
                 match listener.backlog.pop_front() {
                     Some(pending) => {
                         wake_all(&mut listener.connectors);
-                        Some(pending)
+                        Some(Some(pending))
                     }
                     None => {
                         register(&mut listener.acceptors, cx.waker());
-                        None
+                        Some(None)
                     }
                 }
             });
             match pending {
-                Some(pending) => {
+                // Unreachable while `self` lives; an error rather than a panic all the same.
+                None => Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::NotConnected,
+                    format!("listener {} is not bound", self.addr),
+                ))),
+                Some(Some(pending)) => {
                     let peer = pending.client.to_string();
                     Poll::Ready(Ok((accepted(self.world.clone(), pending), peer)))
                 }
-                None => Poll::Pending,
+                Some(None) => Poll::Pending,
             }
         })
     }

@@ -26,7 +26,7 @@
 //!     stream.read_exact(&mut buf).await.unwrap();
 //!     stream.write_all(&buf).await.unwrap();
 //! });
-//! let client = world.spawn("client", async move {
+//! let mut client = world.spawn("client", async move {
 //!     let mut stream = client_net.connect("10.0.0.1:4500").await.unwrap();
 //!     stream.write_all(b"hello").await.unwrap();
 //!     let mut echo = Vec::new();
@@ -34,7 +34,6 @@
 //!     echo
 //! });
 //! world.run().unwrap();
-//! let mut client = client;
 //! assert_eq!(client.try_take().unwrap(), b"hello");
 //! assert!(world.now() > std::time::Duration::ZERO);
 //! ```

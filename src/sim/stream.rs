@@ -124,11 +124,11 @@ impl AsyncRead for SimTcpStream {
             if c.reset {
                 return Err(err(io::ErrorKind::ConnectionReset, "connection reset"));
             }
+            if buf.is_empty() {
+                return Ok(Some(0));
+            }
             let pipe = &mut c.pipes[1 - side];
             if pipe.has_readable() {
-                if buf.is_empty() {
-                    return Ok(Some(0));
-                }
                 if s.rng.chance(reset_probability) {
                     let c = conn_mut(s, id)?;
                     c.reset();

@@ -60,14 +60,15 @@ impl Clock for SimClock {
     }
 }
 
-/// Completes at a virtual deadline; dropping it cancels its timer (the event becomes a no-op).
+/// Completes at a virtual deadline; dropping it cancels its timer event.
 #[derive(Debug)]
 pub(crate) struct Sleep {
     world: WeakSimWorld,
     duration: Duration,
     /// Fixed at the first poll: `now + duration`.
     deadline: Option<Duration>,
-    timer: Option<u64>,
+    /// Timer id and the event's sequence number, once scheduled.
+    timer: Option<(u64, u64)>,
 }
 
 impl Future for Sleep {
@@ -83,22 +84,22 @@ impl Future for Sleep {
                 .deadline
                 .get_or_insert_with(|| s.now.saturating_add(this.duration));
             if deadline <= s.now {
-                if let Some(id) = this.timer.take() {
+                if let Some((id, _)) = this.timer.take() {
                     s.timers.remove(&id);
                 }
                 return Poll::Ready(());
             }
             match this.timer {
-                Some(id) => {
+                Some((id, _)) => {
                     // Still pending: refresh the waker (the event has not fired yet).
-                    s.timers.insert(id, Some(cx.waker().clone()));
+                    s.timers.insert(id, cx.waker().clone());
                 }
                 None => {
                     let id = s.next_timer;
                     s.next_timer += 1;
-                    s.timers.insert(id, Some(cx.waker().clone()));
-                    s.events.schedule(deadline, Event::Timer { id });
-                    this.timer = Some(id);
+                    s.timers.insert(id, cx.waker().clone());
+                    let seq = s.events.schedule(deadline, Event::Timer { id });
+                    this.timer = Some((id, seq));
                 }
             }
             Poll::Pending
@@ -108,12 +109,19 @@ impl Future for Sleep {
 
 impl Drop for Sleep {
     fn drop(&mut self) {
-        if let (Some(id), Some(world)) = (self.timer, self.world.upgrade()) {
-            // `try_borrow_mut`: a Sleep may be dropped while the world state is borrowed (e.g.
-            // inside a future dropped by the world itself); its event is then a harmless no-op.
-            if let Ok(mut state) = world.shared.state.try_borrow_mut() {
-                state.timers.remove(&id);
+        let (Some((id, seq)), Some(deadline)) = (self.timer, self.deadline) else {
+            return;
+        };
+        let Some(world) = self.world.upgrade() else {
+            return;
+        };
+        // `try_borrow_mut`: should a Sleep ever be dropped while the state is borrowed, its
+        // event stays queued and fires as a harmless no-op (its timer entry is gone or stale).
+        if let Ok(mut state) = world.shared.state.try_borrow_mut() {
+            // Only a pending timer still has its event queued.
+            if state.timers.remove(&id).is_some() {
+                state.events.cancel(deadline, seq);
             }
-        }
+        };
     }
 }

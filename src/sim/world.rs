@@ -82,8 +82,8 @@ pub(crate) struct WorldState {
     pub(crate) stats: SimStats,
     /// Polls since virtual time last advanced (the livelock guard).
     pub(crate) polls_at_now: u64,
-    /// Live timers by id; `None` until the `Sleep` is polled with a waker.
-    pub(crate) timers: BTreeMap<u64, Option<Waker>>,
+    /// Pending timers by id, with the waker of their `Sleep`.
+    pub(crate) timers: BTreeMap<u64, Waker>,
     pub(crate) next_timer: u64,
     pub(crate) net: NetState,
 }
@@ -105,7 +105,7 @@ impl WorldState {
         }
         match event {
             Event::Timer { id } => {
-                if let Some(Some(waker)) = self.timers.remove(&id) {
+                if let Some(waker) = self.timers.remove(&id) {
                     waker.wake();
                 }
             }
