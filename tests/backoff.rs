@@ -33,7 +33,10 @@ fn delay_doubles_per_failure_up_to_the_cap() {
     let mut backoff = Backoff::new(ms(100), ms(1000), 0.0, Duration::ZERO);
     let starts = fail_attempts(&mut backoff, 7);
     let gaps: Vec<_> = starts.windows(2).map(|w| w[1] - w[0]).collect();
-    assert_eq!(gaps, [ms(100), ms(200), ms(400), ms(800), ms(1000), ms(1000)]);
+    assert_eq!(
+        gaps,
+        [ms(100), ms(200), ms(400), ms(800), ms(1000), ms(1000)]
+    );
     assert!(backoff.at_cap());
     assert_eq!(backoff.failures(), 7);
 }
@@ -70,7 +73,11 @@ fn young_connections_count_as_failures_with_a_stable_time() {
     fail_attempts(&mut backoff, 2); // delay now 200
     backoff.on_attempt(ms(300));
     backoff.on_connected(ms(301));
-    assert_eq!(backoff.failures(), 2, "not reset until the connection proves stable");
+    assert_eq!(
+        backoff.failures(),
+        2,
+        "not reset until the connection proves stable"
+    );
     let delay = backoff.on_disconnected(ms(350), 0.0);
     assert_eq!(delay, ms(400));
     assert_eq!(backoff.ready_at(), ms(750));

@@ -14,7 +14,9 @@ fn smoke_fifo() {
     }
     assert_eq!(queue.len(), 5);
     assert_eq!(queue.bytes(), 20);
-    let order: Vec<u8> = std::iter::from_fn(|| queue.pop_front()).map(|m| m[0]).collect();
+    let order: Vec<u8> = std::iter::from_fn(|| queue.pop_front())
+        .map(|m| m[0])
+        .collect();
     assert_eq!(order, [0, 1, 2, 3, 4]);
     assert!(queue.is_empty());
     assert_eq!(queue.bytes(), 0);
@@ -28,7 +30,9 @@ fn drop_oldest_keeps_the_newest() {
     }
     assert_eq!(queue.push(msg(3)), Pushed::Queued { dropped: 1 });
     assert_eq!(queue.push(msg(4)), Pushed::Queued { dropped: 1 });
-    let order: Vec<u8> = std::iter::from_fn(|| queue.pop_front()).map(|m| m[0]).collect();
+    let order: Vec<u8> = std::iter::from_fn(|| queue.pop_front())
+        .map(|m| m[0])
+        .collect();
     assert_eq!(order, [2, 3, 4]);
 }
 
