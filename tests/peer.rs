@@ -1,0 +1,681 @@
+//! The Peer suite: one generic body per behaviour, run over the simulator and over real
+//! loopback TCP. Behaviours that need exact time or injected faults run in the simulator only.
+
+use std::future::Future;
+use std::time::Duration;
+
+use futures::io::{AsyncReadExt, AsyncWriteExt};
+use moonpool::peer::{FramedStream, OverflowPolicy, Peer, PeerConfig, PeerError};
+use moonpool::{
+    Clock, LatencyRange, Listener, NetworkConfig, NetworkProvider, RealNetworkProvider,
+    SimNetworkProvider, SimWorld,
+};
+
+/// Two providers (server side, client side) and the address the server listens on.
+struct Net<P> {
+    server: P,
+    client: P,
+    addr: String,
+}
+
+fn run_sim<F, Fut>(config: NetworkConfig, body: F)
+where
+    F: FnOnce(Net<SimNetworkProvider>) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let world = SimWorld::with_config(1, config).expect("valid config");
+    let net = Net {
+        server: world.provider("10.0.0.1"),
+        client: world.provider("10.0.0.2"),
+        addr: "10.0.0.1:4500".to_string(),
+    };
+    world.block_on(body(net)).expect("simulation completes");
+}
+
+fn run_real<F, Fut>(body: F)
+where
+    F: FnOnce(Net<RealNetworkProvider>) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    // A free loopback port, first got by binding port 0.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("loopback")
+        .port();
+    let provider = RealNetworkProvider::new();
+    let clock = provider.clock();
+    let net = Net {
+        server: provider.clone(),
+        client: provider,
+        addr: format!("127.0.0.1:{port}"),
+    };
+    async_io::block_on(async {
+        clock
+            .timeout(Duration::from_secs(20), body(net))
+            .await
+            .expect("test finished within 20 s");
+    });
+}
+
+/// Instantiates a generic body for both providers.
+macro_rules! both {
+    ($name:ident) => {
+        mod $name {
+            #[test]
+            fn sim() {
+                super::run_sim(Default::default(), super::$name);
+            }
+            #[test]
+            fn real() {
+                super::run_real(super::$name);
+            }
+        }
+    };
+}
+
+fn fast_config() -> PeerConfig {
+    PeerConfig {
+        initial_reconnect_delay: Duration::from_millis(10),
+        max_reconnect_delay: Duration::from_millis(80),
+        connection_timeout: Duration::from_secs(2),
+        ..PeerConfig::default()
+    }
+}
+
+/// Echoes every message of `connections` connections, one after the other, until EOF.
+/// Returns the messages received per connection.
+async fn echo_server<L: Listener>(listener: &L, connections: usize) -> Vec<Vec<Vec<u8>>> {
+    let mut seen = Vec::new();
+    for _ in 0..connections {
+        let (stream, _) = listener.accept().await.expect("accept");
+        let mut conn = FramedStream::new(stream);
+        let mut messages = Vec::new();
+        while let Ok(Some(message)) = conn.recv().await {
+            messages.push(message.clone());
+            if conn.send(&message).await.is_err() {
+                break;
+            }
+        }
+        seen.push(messages);
+    }
+    seen
+}
+
+/// Records the messages of one connection without answering, until EOF.
+async fn sink_server<L: Listener>(listener: &L) -> Vec<Vec<u8>> {
+    let (stream, _) = listener.accept().await.expect("accept");
+    let mut conn = FramedStream::new(stream);
+    let mut messages = Vec::new();
+    while let Ok(Some(message)) = conn.recv().await {
+        messages.push(message);
+    }
+    messages
+}
+
+fn numbered(n: usize) -> Vec<u8> {
+    format!("message {n}").into_bytes()
+}
+
+async fn send_receive<P: NetworkProvider>(net: Net<P>) {
+    let listener = net.server.bind(&net.addr).await.unwrap();
+    let client = async {
+        let mut peer = Peer::new(net.client.clone(), net.addr.clone(), fast_config());
+        for i in 0..100 {
+            peer.send(numbered(i)).await.unwrap();
+        }
+        for i in 0..100 {
+            assert_eq!(peer.recv().await.unwrap(), numbered(i));
+        }
+        let mut buf = [0u8; 64];
+        peer.send(b"into a buffer".to_vec()).await.unwrap();
+        let n = peer.receive(&mut buf).await.unwrap();
+        assert_eq!(&buf[..n], b"into a buffer");
+        let metrics = peer.metrics();
+        assert_eq!(metrics.messages_sent, 101);
+        assert_eq!(metrics.messages_received, 101);
+        assert_eq!(metrics.connections_established, 1);
+        assert!(peer.is_connected());
+        peer.close().await;
+    };
+    let (seen, ()) = futures::join!(echo_server(&listener, 1), client);
+    assert_eq!(seen[0].len(), 101);
+}
+both!(send_receive);
+
+async fn queues_while_server_is_down<P: NetworkProvider>(net: Net<P>) {
+    let mut peer = Peer::new(net.client.clone(), net.addr.clone(), fast_config());
+    for i in 0..10 {
+        peer.send(numbered(i)).await.unwrap();
+    }
+    assert!(!peer.is_connected());
+    assert_eq!(peer.queue_size(), 10);
+    assert!(peer.metrics().connection_failures >= 1);
+    assert!(matches!(
+        peer.flush().await,
+        Err(PeerError::ConnectionFailed { .. })
+    ));
+
+    let listener = net.server.bind(&net.addr).await.unwrap();
+    let client = async {
+        peer.flush().await.unwrap();
+        assert_eq!(peer.queue_size(), 0);
+        for i in 0..10 {
+            assert_eq!(peer.recv().await.unwrap(), numbered(i));
+        }
+        peer.close().await;
+    };
+    let (seen, ()) = futures::join!(echo_server(&listener, 1), client);
+    assert_eq!(seen[0], (0..10).map(numbered).collect::<Vec<_>>());
+}
+both!(queues_while_server_is_down);
+
+async fn fifo_after_reconnect<P: NetworkProvider>(net: Net<P>) {
+    let listener = net.server.bind(&net.addr).await.unwrap();
+    let server = async {
+        // First connection: take three messages, then hang up.
+        let (stream, _) = listener.accept().await.unwrap();
+        let mut conn = FramedStream::new(stream);
+        for i in 0..3 {
+            assert_eq!(conn.recv().await.unwrap().unwrap(), numbered(i));
+        }
+        conn.close().await.unwrap();
+        drop(conn);
+        echo_server(&listener, 1).await
+    };
+    let client = async {
+        let mut peer = Peer::new(net.client.clone(), net.addr.clone(), fast_config());
+        for i in 0..3 {
+            peer.send(numbered(i)).await.unwrap();
+        }
+        peer.flush().await.unwrap();
+        let err = peer.recv().await.unwrap_err();
+        assert!(
+            matches!(&err, PeerError::Io { source, .. } if source.kind() == std::io::ErrorKind::UnexpectedEof),
+            "{err}"
+        );
+        assert!(!peer.is_connected());
+        for i in 3..20 {
+            peer.send(numbered(i)).await.unwrap();
+        }
+        for i in 3..20 {
+            assert_eq!(peer.recv().await.unwrap(), numbered(i));
+        }
+        assert_eq!(peer.metrics().connections_established, 2);
+        assert_eq!(peer.metrics().disconnections, 1);
+        peer.close().await;
+    };
+    let (seen, ()) = futures::join!(server, client);
+    assert_eq!(seen[0], (3..20).map(numbered).collect::<Vec<_>>());
+}
+both!(fifo_after_reconnect);
+
+async fn drop_oldest_policy<P: NetworkProvider>(net: Net<P>) {
+    let config = PeerConfig {
+        max_queue_size: 3,
+        ..fast_config()
+    };
+    let mut peer = Peer::new(net.client.clone(), net.addr.clone(), config);
+    for i in 0..5 {
+        peer.send(numbered(i)).await.unwrap();
+    }
+    let metrics = peer.metrics();
+    assert_eq!((metrics.queue_size, metrics.messages_dropped), (3, 2));
+    assert_eq!(metrics.messages_queued, 5);
+    let listener = net.server.bind(&net.addr).await.unwrap();
+    let client = async {
+        peer.flush().await.unwrap();
+        peer.close().await;
+    };
+    let (seen, ()) = futures::join!(sink_server(&listener), client);
+    assert_eq!(seen, (2..5).map(numbered).collect::<Vec<_>>());
+}
+both!(drop_oldest_policy);
+
+async fn reject_policy<P: NetworkProvider>(net: Net<P>) {
+    let config = PeerConfig {
+        max_queue_size: 3,
+        overflow_policy: OverflowPolicy::Reject,
+        ..fast_config()
+    };
+    let mut peer = Peer::new(net.client.clone(), net.addr.clone(), config);
+    for i in 0..3 {
+        peer.send(numbered(i)).await.unwrap();
+    }
+    let err = peer.send(numbered(3)).await.unwrap_err();
+    assert!(matches!(
+        err,
+        PeerError::QueueFull {
+            max_messages: 3,
+            ..
+        }
+    ));
+    assert_eq!(err.into_message(), Some(numbered(3)));
+    assert_eq!(peer.metrics().messages_rejected, 1);
+    assert_eq!(peer.metrics().messages_dropped, 0);
+    let listener = net.server.bind(&net.addr).await.unwrap();
+    let client = async {
+        peer.flush().await.unwrap();
+        peer.close().await;
+    };
+    let (seen, ()) = futures::join!(sink_server(&listener), client);
+    assert_eq!(seen, (0..3).map(numbered).collect::<Vec<_>>());
+}
+both!(reject_policy);
+
+async fn reconnect_makes_a_new_connection<P: NetworkProvider>(net: Net<P>) {
+    let listener = net.server.bind(&net.addr).await.unwrap();
+    let client = async {
+        let mut peer = Peer::new(net.client.clone(), net.addr.clone(), fast_config());
+        peer.send(b"one".to_vec()).await.unwrap();
+        assert_eq!(peer.recv().await.unwrap(), b"one");
+        peer.reconnect().await.unwrap();
+        assert!(peer.is_connected());
+        peer.send(b"two".to_vec()).await.unwrap();
+        assert_eq!(peer.recv().await.unwrap(), b"two");
+        let metrics = peer.metrics();
+        assert_eq!(metrics.connections_established, 2);
+        assert_eq!(metrics.disconnections, 1);
+        peer.close().await;
+    };
+    let (seen, ()) = futures::join!(echo_server(&listener, 2), client);
+    assert_eq!(seen, [vec![b"one".to_vec()], vec![b"two".to_vec()]]);
+}
+both!(reconnect_makes_a_new_connection);
+
+async fn close_is_final<P: NetworkProvider>(net: Net<P>) {
+    let listener = net.server.bind(&net.addr).await.unwrap();
+    let client = async {
+        let mut peer = Peer::new(net.client.clone(), net.addr.clone(), fast_config());
+        peer.send(b"hello".to_vec()).await.unwrap();
+        assert_eq!(peer.recv().await.unwrap(), b"hello");
+        peer.send(b"never sent".to_vec()).await.unwrap();
+        peer.close().await;
+        assert!(!peer.is_connected());
+        assert_eq!(peer.queue_size(), 0);
+        assert_eq!(peer.metrics().messages_dropped, 1);
+        assert!(matches!(
+            peer.send(b"x".to_vec()).await,
+            Err(PeerError::Closed { .. })
+        ));
+        assert!(matches!(peer.recv().await, Err(PeerError::Closed { .. })));
+        assert!(matches!(peer.flush().await, Err(PeerError::Closed { .. })));
+        assert!(matches!(
+            peer.reconnect().await,
+            Err(PeerError::Closed { .. })
+        ));
+        peer.close().await; // twice is fine
+    };
+    // The server sees EOF after the one message: close() ended the stream.
+    let (seen, ()) = futures::join!(echo_server(&listener, 1), client);
+    assert_eq!(seen[0], [b"hello".to_vec()]);
+}
+both!(close_is_final);
+
+/// A server that answers the first message with raw bytes, then waits for EOF.
+async fn raw_reply<L: Listener>(listener: &L, reply: Vec<u8>) {
+    let (stream, _) = listener.accept().await.unwrap();
+    let mut conn = FramedStream::new(stream);
+    conn.recv().await.unwrap().unwrap();
+    conn.get_mut().write_all(&reply).await.unwrap();
+    let mut rest = Vec::new();
+    let _ = conn.get_mut().read_to_end(&mut rest).await;
+}
+
+async fn oversized_frame_is_a_protocol_error<P: NetworkProvider>(net: Net<P>) {
+    let listener = net.server.bind(&net.addr).await.unwrap();
+    // A header announcing 4 GiB: rejected before anything is allocated for it.
+    let mut reply = u32::MAX.to_le_bytes().to_vec();
+    reply.extend_from_slice(&[0; 4]);
+    let client = async {
+        let mut peer = Peer::new(net.client.clone(), net.addr.clone(), fast_config());
+        peer.send(b"hi".to_vec()).await.unwrap();
+        let err = peer.recv().await.unwrap_err();
+        assert!(matches!(err, PeerError::Protocol { .. }), "{err}");
+        assert!(!peer.is_connected());
+        assert_eq!(peer.metrics().protocol_errors, 1);
+        peer.close().await;
+    };
+    futures::join!(raw_reply(&listener, reply), client);
+}
+both!(oversized_frame_is_a_protocol_error);
+
+async fn corrupt_frame_is_a_protocol_error<P: NetworkProvider>(net: Net<P>) {
+    let listener = net.server.bind(&net.addr).await.unwrap();
+    let mut reply = Vec::new();
+    moonpool::peer::Codec::encode(
+        &mut moonpool::peer::LengthChecksumCodec::default(),
+        b"payload",
+        &mut reply,
+    )
+    .unwrap();
+    *reply.last_mut().unwrap() ^= 0x40;
+    let client = async {
+        let mut peer = Peer::new(net.client.clone(), net.addr.clone(), fast_config());
+        peer.send(b"hi".to_vec()).await.unwrap();
+        let err = peer.recv().await.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                PeerError::Protocol {
+                    source: moonpool::peer::FrameError::ChecksumMismatch { .. },
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        peer.close().await;
+    };
+    futures::join!(raw_reply(&listener, reply), client);
+}
+both!(corrupt_frame_is_a_protocol_error);
+
+async fn buffer_too_small_keeps_the_message<P: NetworkProvider>(net: Net<P>) {
+    let listener = net.server.bind(&net.addr).await.unwrap();
+    let client = async {
+        let mut peer = Peer::new(net.client.clone(), net.addr.clone(), fast_config());
+        peer.send(vec![7; 100]).await.unwrap();
+        let mut small = [0u8; 10];
+        let err = peer.receive(&mut small).await.unwrap_err();
+        assert!(matches!(
+            err,
+            PeerError::BufferTooSmall {
+                needed: 100,
+                available: 10
+            }
+        ));
+        let mut large = [0u8; 200];
+        assert_eq!(peer.receive(&mut large).await.unwrap(), 100);
+        assert_eq!(&large[..100], &[7; 100][..]);
+        peer.close().await;
+    };
+    futures::join!(echo_server(&listener, 1), client);
+}
+both!(buffer_too_small_keeps_the_message);
+
+async fn bad_input_is_a_typed_error<P: NetworkProvider>(net: Net<P>) {
+    let too_large = PeerConfig {
+        max_message_size: 16,
+        ..fast_config()
+    };
+    let mut peer = Peer::new(net.client.clone(), net.addr.clone(), too_large);
+    let err = peer.send(vec![0; 17]).await.unwrap_err();
+    assert!(matches!(
+        err,
+        PeerError::MessageTooLarge {
+            size: 17,
+            max: 16,
+            ..
+        }
+    ));
+    assert_eq!(err.into_message().map(|m| m.len()), Some(17));
+
+    let bad_configs = [
+        PeerConfig {
+            max_queue_size: 0,
+            ..fast_config()
+        },
+        PeerConfig {
+            max_reconnect_delay: Duration::from_millis(1),
+            ..fast_config()
+        },
+        PeerConfig {
+            connection_timeout: Duration::ZERO,
+            ..fast_config()
+        },
+        PeerConfig {
+            reconnect_jitter: 1.5,
+            ..fast_config()
+        },
+        PeerConfig {
+            max_message_size: 0,
+            ..fast_config()
+        },
+    ];
+    for config in bad_configs {
+        let result = Peer::try_new(net.client.clone(), net.addr.clone(), config.clone());
+        assert!(matches!(result, Err(PeerError::InvalidConfig { .. })));
+        let mut peer = Peer::new(net.client.clone(), net.addr.clone(), config);
+        assert!(matches!(
+            peer.send(b"x".to_vec()).await,
+            Err(PeerError::InvalidConfig { .. })
+        ));
+        assert!(matches!(
+            peer.recv().await,
+            Err(PeerError::InvalidConfig { .. })
+        ));
+    }
+    let result = Peer::try_new(
+        net.client.clone(),
+        "not an address".to_string(),
+        fast_config(),
+    );
+    let err = result.unwrap_err();
+    assert!(err.to_string().contains("not an address"), "{err}");
+}
+both!(bad_input_is_a_typed_error);
+
+async fn eof_is_reported_once_then_reconnects<P: NetworkProvider>(net: Net<P>) {
+    let listener = net.server.bind(&net.addr).await.unwrap();
+    let server = async {
+        let (stream, _) = listener.accept().await.unwrap();
+        drop(stream);
+        echo_server(&listener, 1).await
+    };
+    let client = async {
+        let mut peer = Peer::new(net.client.clone(), net.addr.clone(), fast_config());
+        peer.send(b"first".to_vec()).await.unwrap();
+        let err = peer.recv().await.unwrap_err();
+        assert!(err.is_disconnect(), "{err}");
+        assert!(!peer.is_connected());
+        assert_eq!(peer.metrics().disconnections, 1);
+        peer.send(b"again".to_vec()).await.unwrap();
+        assert_eq!(peer.recv().await.unwrap(), b"again");
+        peer.close().await;
+    };
+    let (seen, ()) = futures::join!(server, client);
+    assert_eq!(seen[0], [b"again".to_vec()]);
+}
+both!(eof_is_reported_once_then_reconnects);
+
+// ---- simulator only: exact virtual time and injected faults ----
+
+fn exact_network() -> NetworkConfig {
+    NetworkConfig {
+        connect_latency: LatencyRange::fixed(Duration::from_millis(1)),
+        write_latency: LatencyRange::fixed(Duration::from_micros(100)),
+        ..NetworkConfig::default()
+    }
+}
+
+#[test]
+fn backoff_doubles_and_caps_in_virtual_time() {
+    run_sim(exact_network(), |net| async move {
+        let clock = net.client.clock();
+        let config = PeerConfig {
+            initial_reconnect_delay: Duration::from_millis(100),
+            max_reconnect_delay: Duration::from_millis(400),
+            ..PeerConfig::default()
+        };
+        let mut peer = Peer::new(net.client.clone(), net.addr.clone(), config);
+        let mut attempts = Vec::new();
+        // The first send tries at once (t=0) and fails; each reconnect waits out the backoff.
+        peer.send(b"x".to_vec()).await.unwrap();
+        assert_eq!(clock.now(), Duration::from_millis(1));
+        for _ in 0..6 {
+            let result = peer.reconnect().await;
+            assert!(matches!(result, Err(PeerError::ConnectionFailed { .. })));
+            // Each refusal takes the 1 ms connect latency.
+            attempts.push(clock.now() - Duration::from_millis(1));
+        }
+        let ms = Duration::from_millis;
+        assert_eq!(
+            attempts,
+            [ms(100), ms(300), ms(700), ms(1100), ms(1500), ms(1900)]
+        );
+        assert!(peer.backoff_at_cap());
+        let metrics = peer.metrics();
+        assert_eq!(metrics.connection_attempts, 7);
+        assert_eq!(metrics.connection_failures, 7);
+        assert_eq!(metrics.consecutive_failures, 7);
+        assert_eq!(metrics.current_backoff, ms(400));
+        assert_eq!(metrics.last_failure, Some(ms(1901)));
+    });
+}
+
+#[test]
+fn send_never_waits_for_the_backoff() {
+    run_sim(exact_network(), |net| async move {
+        let clock = net.client.clock();
+        let mut peer = Peer::new(net.client.clone(), net.addr.clone(), fast_config());
+        for i in 0..50 {
+            peer.send(numbered(i)).await.unwrap();
+        }
+        // One attempt (1 ms), then the backoff runs: the other sends only queue.
+        assert_eq!(clock.now(), Duration::from_millis(1));
+        assert_eq!(peer.metrics().connection_attempts, 1);
+        assert_eq!(peer.queue_size(), 50);
+    });
+}
+
+#[test]
+fn connect_timeout_in_virtual_time() {
+    let slow = NetworkConfig {
+        connect_latency: LatencyRange::fixed(Duration::from_secs(10)),
+        ..NetworkConfig::default()
+    };
+    run_sim(slow, |net| async move {
+        let _listener = net.server.bind(&net.addr).await.unwrap();
+        let clock = net.client.clock();
+        let config = PeerConfig {
+            connection_timeout: Duration::from_secs(1),
+            ..fast_config()
+        };
+        let mut peer = Peer::new(net.client.clone(), net.addr.clone(), config);
+        let err = peer.reconnect().await.unwrap_err();
+        assert!(
+            matches!(err, PeerError::Timeout { timeout, .. } if timeout == Duration::from_secs(1))
+        );
+        assert_eq!(clock.now(), Duration::from_secs(1));
+        assert_eq!(peer.metrics().connection_timeouts, 1);
+    });
+}
+
+#[test]
+fn connect_timeout_against_a_listener_that_never_accepts() {
+    let tiny_backlog = NetworkConfig {
+        accept_backlog: 1,
+        ..exact_network()
+    };
+    run_sim(tiny_backlog, |net| async move {
+        let _listener = net.server.bind(&net.addr).await.unwrap();
+        // Fill the backlog: nobody accepts.
+        let _first = net.client.connect(&net.addr).await.unwrap();
+        let clock = net.client.clock();
+        let start = clock.now();
+        let config = PeerConfig {
+            connection_timeout: Duration::from_millis(300),
+            ..fast_config()
+        };
+        let mut peer = Peer::new(net.client.clone(), net.addr.clone(), config);
+        assert!(matches!(
+            peer.reconnect().await,
+            Err(PeerError::Timeout { .. })
+        ));
+        assert_eq!(clock.now() - start, Duration::from_millis(300));
+    });
+}
+
+#[test]
+fn half_written_message_goes_out_again_whole() {
+    let tiny_buffer = NetworkConfig {
+        send_buffer_bytes: 32,
+        ..exact_network()
+    };
+    run_sim(tiny_buffer, |net| async move {
+        let listener = net.server.bind(&net.addr).await.unwrap();
+        let big = vec![9u8; 200];
+        let server = async {
+            // First connection: read a little of the frame, then reset.
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut some = [0u8; 16];
+            stream.read_exact(&mut some).await.unwrap();
+            stream.reset();
+            echo_server(&listener, 1).await
+        };
+        let client = async {
+            let mut peer = Peer::new(net.client.clone(), net.addr.clone(), fast_config());
+            peer.send(big.clone()).await.unwrap();
+            let err = peer.flush().await.unwrap_err();
+            assert!(matches!(err, PeerError::Io { .. }), "{err}");
+            assert_eq!(peer.queue_size(), 1, "the message is still queued");
+            assert_eq!(peer.metrics().messages_requeued, 1);
+            assert_eq!(peer.recv().await.unwrap(), big);
+            peer.close().await;
+        };
+        let (seen, ()) = futures::join!(server, client);
+        assert_eq!(seen[0], [big]);
+    });
+}
+
+#[test]
+fn backpressure_while_connected_waits_instead_of_dropping() {
+    let small = NetworkConfig {
+        send_buffer_bytes: 1024,
+        ..exact_network()
+    };
+    run_sim(small, |net| async move {
+        let listener = net.server.bind(&net.addr).await.unwrap();
+        let config = PeerConfig {
+            max_queue_size: 4,
+            write_batch_bytes: 256,
+            ..fast_config()
+        };
+        let client = async {
+            let mut peer = Peer::new(net.client.clone(), net.addr.clone(), config);
+            for i in 0..200 {
+                peer.send(vec![i as u8; 100]).await.unwrap();
+                assert!(peer.queue_size() <= 4);
+            }
+            peer.flush().await.unwrap();
+            assert_eq!(peer.metrics().messages_dropped, 0);
+            peer.close().await;
+        };
+        let server = async {
+            let (stream, _) = listener.accept().await.unwrap();
+            let mut conn = FramedStream::new(stream);
+            let mut n = 0u32;
+            while let Ok(Some(message)) = conn.recv().await {
+                assert_eq!(message, vec![n as u8; 100]);
+                n += 1;
+            }
+            n
+        };
+        let (n, ()) = futures::join!(server, client);
+        assert_eq!(n, 200);
+    });
+}
+
+#[test]
+fn jitter_is_deterministic_per_seed() {
+    let run = |seed: u64| {
+        let world = SimWorld::with_config(seed, exact_network()).unwrap();
+        let client = world.provider("10.0.0.2");
+        world
+            .block_on(async move {
+                let config = PeerConfig {
+                    reconnect_jitter: 0.5,
+                    ..fast_config()
+                };
+                let mut peer = Peer::new(client.clone(), "10.0.0.1:1".to_string(), config);
+                let mut times = Vec::new();
+                for _ in 0..5 {
+                    let _ = peer.reconnect().await;
+                    times.push(client.clock().now());
+                }
+                times
+            })
+            .unwrap()
+    };
+    assert_eq!(run(7), run(7));
+    assert_ne!(run(7), run(8));
+}
