@@ -679,3 +679,39 @@ fn jitter_is_deterministic_per_seed() {
     assert_eq!(run(7), run(7));
     assert_ne!(run(7), run(8));
 }
+
+#[test]
+fn a_pluggable_codec_speaks_a_line_protocol() {
+    run_sim(exact_network(), |net| async move {
+        let listener = net.server.bind(&net.addr).await.unwrap();
+        let server = async {
+            // A plain line server: no moonpool framing at all.
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut request = Vec::new();
+            let mut byte = [0u8; 1];
+            while stream.read_exact(&mut byte).await.is_ok() && byte[0] != b'\n' {
+                request.push(byte[0]);
+            }
+            stream.write_all(b"HELLO ").await.unwrap();
+            stream.write_all(&request).await.unwrap();
+            stream.write_all(b"\r\n").await.unwrap();
+            request
+        };
+        let client = async {
+            let codec = moonpool::peer::LinesCodec::default();
+            let mut peer =
+                Peer::with_codec(net.client.clone(), net.addr.clone(), fast_config(), codec);
+            peer.send(b"world".to_vec()).await.unwrap();
+            let reply = peer.recv().await.unwrap();
+            // A message the codec cannot frame is refused up front and handed back.
+            let err = peer.send(b"two\nlines".to_vec()).await.unwrap_err();
+            assert!(matches!(err, PeerError::InvalidMessage { .. }), "{err}");
+            assert_eq!(err.into_message().unwrap(), b"two\nlines");
+            peer.close().await;
+            reply
+        };
+        let (request, reply) = futures::join!(server, client);
+        assert_eq!(request, b"world");
+        assert_eq!(reply, b"HELLO world");
+    });
+}

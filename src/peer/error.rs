@@ -65,6 +65,15 @@ pub enum PeerError {
         /// The rejected message.
         message: Vec<u8>,
     },
+    /// The codec cannot frame this message (a newline inside a line, say); it is handed back.
+    #[error("message of {} bytes cannot be framed: {source}", message.len())]
+    InvalidMessage {
+        /// Why the codec refused it.
+        #[source]
+        source: FrameError,
+        /// The refused message.
+        message: Vec<u8>,
+    },
     /// The buffer given to [`receive`](super::Peer::receive) is too small; the message is kept
     /// for the next call.
     #[error("receive buffer of {available} bytes is too small for a message of {needed} bytes")]
@@ -98,12 +107,13 @@ pub enum PeerError {
 
 impl PeerError {
     /// Takes back the message an error carries ([`QueueFull`](PeerError::QueueFull),
-    /// [`MessageTooLarge`](PeerError::MessageTooLarge)).
+    /// [`MessageTooLarge`](PeerError::MessageTooLarge),
+    /// [`InvalidMessage`](PeerError::InvalidMessage)).
     pub fn into_message(self) -> Option<Vec<u8>> {
         match self {
-            PeerError::QueueFull { message, .. } | PeerError::MessageTooLarge { message, .. } => {
-                Some(message)
-            }
+            PeerError::QueueFull { message, .. }
+            | PeerError::MessageTooLarge { message, .. }
+            | PeerError::InvalidMessage { message, .. } => Some(message),
             _ => None,
         }
     }

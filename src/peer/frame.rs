@@ -72,6 +72,22 @@ pub trait Codec: fmt::Debug + 'static {
 
     /// Bytes of framing added around a message of `len` bytes (for buffer sizing).
     fn overhead(&self, len: usize) -> usize;
+
+    /// Checks that `message` can be encoded, without encoding it: the Peer calls this in
+    /// `send` so a message is refused up front rather than dropped later. The default checks
+    /// the size only.
+    ///
+    /// # Errors
+    /// As [`encode`](Codec::encode) would fail.
+    fn check(&self, message: &[u8]) -> Result<(), FrameError> {
+        if message.len() > self.max_message_size() {
+            return Err(FrameError::TooLarge {
+                size: message.len(),
+                max: self.max_message_size(),
+            });
+        }
+        Ok(())
+    }
 }
 
 /// One whole frame found by [`Codec::decode`] at the start of its input.
@@ -390,7 +406,7 @@ impl Default for LinesCodec {
 }
 
 impl Codec for LinesCodec {
-    fn encode(&mut self, message: &[u8], dst: &mut Vec<u8>) -> Result<(), FrameError> {
+    fn check(&self, message: &[u8]) -> Result<(), FrameError> {
         let len = message.len();
         if len > self.max {
             return Err(FrameError::TooLarge {
@@ -408,6 +424,12 @@ impl Codec for LinesCodec {
                 reason: "message ends with a carriage return, which decode would strip",
             });
         }
+        Ok(())
+    }
+
+    fn encode(&mut self, message: &[u8], dst: &mut Vec<u8>) -> Result<(), FrameError> {
+        self.check(message)?;
+        let len = message.len();
         dst.reserve(len + 1);
         dst.extend_from_slice(message);
         dst.push(b'\n');

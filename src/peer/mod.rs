@@ -226,8 +226,9 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
     /// [`OverflowPolicy`]. Returns `Ok` once the message is queued.
     ///
     /// # Errors
-    /// [`MessageTooLarge`](PeerError::MessageTooLarge) or
-    /// [`QueueFull`](PeerError::QueueFull) (both hand the message back),
+    /// [`MessageTooLarge`](PeerError::MessageTooLarge),
+    /// [`InvalidMessage`](PeerError::InvalidMessage) or
+    /// [`QueueFull`](PeerError::QueueFull) (all hand the message back),
     /// [`Closed`](PeerError::Closed), [`InvalidConfig`](PeerError::InvalidConfig).
     pub async fn send(&mut self, message: Vec<u8>) -> Result<(), PeerError> {
         self.check_usable()?;
@@ -241,6 +242,9 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
                 max,
                 message,
             });
+        }
+        if let Err(source) = self.codec.check(&message) {
+            return Err(PeerError::InvalidMessage { source, message });
         }
         if self.conn.is_none() && self.backoff.remaining(self.clock.now()).is_zero() {
             // A failure is counted in the metrics; the message queues either way.
