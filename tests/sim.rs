@@ -775,3 +775,20 @@ fn random_draws_replay_and_respect_ranges() {
     assert!(a.random_bool(1.0));
     assert_eq!(a.seed(), 77);
 }
+
+mod common;
+
+/// The generic echo the real and Tokio suites run, here over the simulator.
+#[test]
+fn generic_echo_over_the_simulator() {
+    let world = SimWorld::new(3);
+    let provider = world.provider("10.0.0.2");
+    world
+        .block_on(common::echo(provider, 8 * 1024))
+        .expect("simulation completes")
+        .expect("echo succeeds");
+    assert!(
+        world.now() > std::time::Duration::ZERO,
+        "latency is simulated"
+    );
+}

@@ -8,53 +8,8 @@ use futures::io::{AsyncReadExt, AsyncWriteExt};
 use moonpool::provider::Elapsed;
 use moonpool::{Clock, Listener, NetworkProvider, TokioClock, TokioNetworkProvider};
 
-/// Upper bound on any one test's network activity.
-const LIMIT: Duration = Duration::from_secs(10);
-
-fn payload(len: usize) -> Vec<u8> {
-    (0..len).map(|i| (i * 31 % 251) as u8).collect()
-}
-
-/// Accepts one connection, reads `len` bytes, writes them back, then closes.
-async fn echo_server<L: Listener>(listener: &L, len: usize) -> io::Result<()> {
-    let (mut stream, _peer) = listener.accept().await?;
-    let mut buf = vec![0; len];
-    stream.read_exact(&mut buf).await?;
-    stream.write_all(&buf).await?;
-    stream.close().await
-}
-
-/// Connects, sends `data`, expects it back and then end-of-file.
-async fn echo_client<P: NetworkProvider>(
-    provider: P,
-    addr: String,
-    data: Vec<u8>,
-) -> io::Result<()> {
-    let mut stream = provider.connect(&addr).await?;
-    stream.write_all(&data).await?;
-    let mut back = vec![0; data.len()];
-    stream.read_exact(&mut back).await?;
-    assert_eq!(back, data);
-    assert_eq!(
-        stream.read(&mut [0; 16]).await?,
-        0,
-        "end-of-file after the echo"
-    );
-    Ok(())
-}
-
-/// One echo round trip of `len` bytes on 127.0.0.1, server and client in one task.
-async fn echo<P: NetworkProvider>(provider: P, len: usize) -> io::Result<()> {
-    let listener = provider.bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    let clock = provider.clock();
-    let both = futures::future::join(
-        echo_server(&listener, len),
-        echo_client(provider, addr, payload(len)),
-    );
-    let (server, client) = clock.timeout(LIMIT, both).await?;
-    server.and(client)
-}
+mod common;
+use common::{echo, echo_client, payload, LIMIT};
 
 #[tokio::test]
 async fn smoke_echo_current_thread() {
