@@ -176,12 +176,9 @@ impl LengthChecksumCodec {
     /// largest length the header can carry).
     #[must_use]
     pub const fn new(max_message_size: usize) -> Self {
-        let max = if max_message_size < U32_MAX {
-            max_message_size
-        } else {
-            U32_MAX
-        };
-        Self { max }
+        Self {
+            max: cap_to_u32(max_message_size),
+        }
     }
 }
 
@@ -193,13 +190,8 @@ impl Default for LengthChecksumCodec {
 
 impl Codec for LengthChecksumCodec {
     fn encode(&mut self, message: &[u8], dst: &mut Vec<u8>) -> Result<(), FrameError> {
+        self.check(message)?;
         let len = message.len();
-        if len > self.max {
-            return Err(FrameError::TooLarge {
-                size: len,
-                max: self.max,
-            });
-        }
         // `len <= self.max <= u32::MAX`, so the cast is lossless.
         let len_bytes = (len as u32).to_le_bytes();
         let crc = crc32c(message).to_le_bytes();
@@ -224,22 +216,9 @@ impl Codec for LengthChecksumCodec {
             return Ok(None);
         }
         let len = u32::from_le_bytes(four(src, 0));
-        let size = usize::try_from(len).unwrap_or(usize::MAX);
-        if size > self.max {
-            return Err(FrameError::TooLarge {
-                size,
-                max: self.max,
-            });
-        }
-        let Some(end) = Self::HEADER_LEN.checked_add(size) else {
-            return Err(FrameError::TooLarge {
-                size,
-                max: self.max,
-            });
-        };
-        if src.len() < end {
+        let Some(end) = frame_end(src, Self::HEADER_LEN, len, self.max)? else {
             return Ok(None);
-        }
+        };
         let expected = u32::from_le_bytes(four(src, 4));
         let actual = crc32c(&src[Self::HEADER_LEN..end]);
         if expected != actual {
@@ -291,12 +270,9 @@ impl LengthDelimitedCodec {
     /// largest length the header can carry).
     #[must_use]
     pub const fn new(max_message_size: usize) -> Self {
-        let max = if max_message_size < U32_MAX {
-            max_message_size
-        } else {
-            U32_MAX
-        };
-        Self { max }
+        Self {
+            max: cap_to_u32(max_message_size),
+        }
     }
 }
 
@@ -308,13 +284,8 @@ impl Default for LengthDelimitedCodec {
 
 impl Codec for LengthDelimitedCodec {
     fn encode(&mut self, message: &[u8], dst: &mut Vec<u8>) -> Result<(), FrameError> {
+        self.check(message)?;
         let len = message.len();
-        if len > self.max {
-            return Err(FrameError::TooLarge {
-                size: len,
-                max: self.max,
-            });
-        }
         // `len <= self.max <= u32::MAX`, so the cast is lossless.
         dst.reserve(Self::HEADER_LEN + len);
         dst.extend_from_slice(&(len as u32).to_be_bytes());
@@ -327,22 +298,9 @@ impl Codec for LengthDelimitedCodec {
             return Ok(None);
         }
         let len = u32::from_be_bytes(four(src, 0));
-        let size = usize::try_from(len).unwrap_or(usize::MAX);
-        if size > self.max {
-            return Err(FrameError::TooLarge {
-                size,
-                max: self.max,
-            });
-        }
-        let Some(end) = Self::HEADER_LEN.checked_add(size) else {
-            return Err(FrameError::TooLarge {
-                size,
-                max: self.max,
-            });
-        };
-        if src.len() < end {
+        let Some(end) = frame_end(src, Self::HEADER_LEN, len, self.max)? else {
             return Ok(None);
-        }
+        };
         Ok(Some(Decoded {
             payload: Self::HEADER_LEN..end,
             consumed: end,
@@ -578,4 +536,29 @@ pub fn crc32c(data: &[u8]) -> u32 {
         crc = (crc >> 8) ^ t[0][((crc ^ u32::from(byte)) & 0xFF) as usize];
     }
     !crc
+}
+
+/// Caps a maximum message size at the largest length a 32-bit header can carry.
+const fn cap_to_u32(max: usize) -> usize {
+    if max < U32_MAX {
+        max
+    } else {
+        U32_MAX
+    }
+}
+
+/// Where a frame announcing `len` payload bytes after a `header_len` header ends, if `src`
+/// holds all of it; an announced length over `max` is an error before anything is read.
+fn frame_end(
+    src: &[u8],
+    header_len: usize,
+    len: u32,
+    max: usize,
+) -> Result<Option<usize>, FrameError> {
+    let size = usize::try_from(len).unwrap_or(usize::MAX);
+    let end = match header_len.checked_add(size) {
+        Some(end) if size <= max => end,
+        _ => return Err(FrameError::TooLarge { size, max }),
+    };
+    Ok((src.len() >= end).then_some(end))
 }
