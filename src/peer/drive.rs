@@ -1,0 +1,226 @@
+//! The Peer's connection machinery: connecting under the backoff, dropping a broken
+//! connection, and moving bytes between the stream and the sans-io outbox and inbox.
+
+use std::fmt;
+use std::future::poll_fn;
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use futures::io::{AsyncRead, AsyncWrite};
+use rand_chacha::rand_core::RngCore;
+
+use super::{Codec, FrameError, Peer, PeerError};
+use crate::provider::{Clock, NetworkProvider};
+
+/// What `Peer::drive` works towards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Goal {
+    /// The queue has room for one more message of this many bytes.
+    Room(usize),
+    /// Fewer than `write_batch_bytes` encoded bytes wait to be written.
+    BatchWritten,
+    /// Every queued message was accepted by the stream, and the stream flushed.
+    Flushed,
+    /// A whole message was received.
+    Message,
+}
+
+impl<P: NetworkProvider, C: Codec> Peer<P, C> {
+    /// Waits out the backoff, then connects if not connected.
+    pub(super) async fn connect_waiting(&mut self) -> Result<(), PeerError> {
+        if self.conn.is_some() {
+            return Ok(());
+        }
+        let remaining = self.backoff.remaining(self.clock.now());
+        if !remaining.is_zero() {
+            log::debug!(
+                "peer {}: waiting {remaining:?} before reconnecting",
+                self.destination
+            );
+            self.clock.sleep(remaining).await;
+        }
+        self.connect().await
+    }
+
+    /// One connection attempt, bounded by `connection_timeout`.
+    pub(super) async fn connect(&mut self) -> Result<(), PeerError> {
+        let start = self.clock.now();
+        self.backoff.on_attempt(start);
+        self.metrics.connection_attempts += 1;
+        let attempt = self.provider.connect(&self.destination);
+        let error = match self
+            .clock
+            .timeout(self.config.connection_timeout, attempt)
+            .await
+        {
+            Ok(Ok(stream)) => {
+                let now = self.clock.now();
+                self.conn = Some(stream);
+                self.backoff.on_connected(now);
+                self.metrics.connections_established += 1;
+                self.metrics.last_connected = Some(now);
+                log::info!("peer {}: connected", self.destination);
+                return Ok(());
+            }
+            Ok(Err(source)) => PeerError::ConnectionFailed {
+                destination: self.destination.clone(),
+                source,
+            },
+            Err(_) => {
+                self.metrics.connection_timeouts += 1;
+                PeerError::Timeout {
+                    destination: self.destination.clone(),
+                    timeout: self.config.connection_timeout,
+                }
+            }
+        };
+        let now = self.clock.now();
+        let draw = self.draw();
+        let delay = self.backoff.on_failure(now, draw);
+        self.metrics.connection_failures += 1;
+        self.metrics.last_failure = Some(now);
+        log::info!(
+            "peer {}: {error}; next attempt in {delay:?}",
+            self.destination
+        );
+        Err(error)
+    }
+
+    /// Drops the connection; queued messages stay, whole received ones are kept.
+    pub(super) fn disconnect(&mut self, reason: &dyn fmt::Display) {
+        self.conn = None;
+        self.needs_flush = false;
+        if self.outbox.reset(&mut self.queue) {
+            self.metrics.messages_requeued += 1;
+        }
+        self.inbox.reset(&mut self.codec);
+        let now = self.clock.now();
+        let draw = self.draw();
+        let delay = self.backoff.on_disconnected(now, draw);
+        self.metrics.disconnections += 1;
+        self.metrics.last_failure = Some(now);
+        log::info!(
+            "peer {}: disconnected ({reason}); {} message(s) queued, next attempt in {delay:?}",
+            self.destination,
+            self.queue.len()
+        );
+    }
+
+    fn lost(&mut self, source: io::Error) -> PeerError {
+        self.disconnect(&source);
+        PeerError::Io {
+            destination: self.destination.clone(),
+            source,
+        }
+    }
+
+    fn protocol_error(&mut self, source: FrameError) -> PeerError {
+        self.metrics.protocol_errors += 1;
+        self.disconnect(&source);
+        PeerError::Protocol {
+            destination: self.destination.clone(),
+            source,
+        }
+    }
+
+    pub(super) fn draw(&mut self) -> f64 {
+        (self.rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    pub(super) async fn drive(&mut self, goal: Goal) -> Result<(), PeerError> {
+        poll_fn(|cx| self.poll_drive(cx, goal)).await
+    }
+
+    /// Moves bytes both ways until `goal` is reached or the connection breaks.
+    fn poll_drive(&mut self, cx: &mut Context<'_>, goal: Goal) -> Poll<Result<(), PeerError>> {
+        let batch = self.config.write_batch_bytes;
+        let read_limit = self.codec.max_message_size()
+            + self.codec.overhead(self.codec.max_message_size())
+            + (64 << 10);
+        loop {
+            if let Err((error, _message)) =
+                self.outbox.fill(&mut self.queue, &mut self.codec, batch)
+            {
+                self.metrics.messages_dropped += 1;
+                log::warn!(
+                    "peer {}: dropped a message the codec cannot encode: {error}",
+                    self.destination
+                );
+                continue;
+            }
+            let reached = match goal {
+                Goal::Room(extra) => !self.queue.is_full_for(extra),
+                Goal::BatchWritten => self.outbox.unwritten().len() < batch,
+                Goal::Flushed => self.queue.is_empty() && !self.needs_flush,
+                Goal::Message => match self.inbox.poll_message(&mut self.codec) {
+                    Ok(found) => found.is_some(),
+                    Err(error) => return Poll::Ready(Err(self.protocol_error(error))),
+                },
+            };
+            if reached {
+                return Poll::Ready(Ok(()));
+            }
+            let Some(stream) = self.conn.as_mut() else {
+                let error = io::Error::new(io::ErrorKind::NotConnected, "not connected");
+                return Poll::Ready(Err(PeerError::Io {
+                    destination: self.destination.clone(),
+                    source: error,
+                }));
+            };
+            let mut progress = false;
+            if !self.outbox.is_empty() {
+                match Pin::new(&mut *stream).poll_write(cx, self.outbox.unwritten()) {
+                    Poll::Ready(Ok(0)) => {
+                        return Poll::Ready(Err(self.lost(io::ErrorKind::WriteZero.into())))
+                    }
+                    Poll::Ready(Ok(n)) => {
+                        let sent = self.outbox.advance(n, &mut self.queue);
+                        self.metrics.messages_sent += sent.messages;
+                        self.metrics.bytes_sent += sent.bytes;
+                        self.needs_flush = true;
+                        progress = true;
+                    }
+                    Poll::Ready(Err(error)) => return Poll::Ready(Err(self.lost(error))),
+                    Poll::Pending => {}
+                }
+            } else if self.needs_flush && goal == Goal::Flushed {
+                match Pin::new(&mut *stream).poll_flush(cx) {
+                    Poll::Ready(Ok(())) => {
+                        self.needs_flush = false;
+                        progress = true;
+                    }
+                    Poll::Ready(Err(error)) => return Poll::Ready(Err(self.lost(error))),
+                    Poll::Pending => {}
+                }
+            }
+            if goal == Goal::Message && self.inbox.buffered() > read_limit {
+                let error = FrameError::TooLarge {
+                    size: self.inbox.buffered(),
+                    max: self.codec.max_message_size(),
+                };
+                return Poll::Ready(Err(self.protocol_error(error)));
+            }
+            if goal == Goal::Message || self.inbox.buffered() < read_limit {
+                match Pin::new(&mut *stream).poll_read(cx, self.inbox.spare()) {
+                    Poll::Ready(Ok(0)) => {
+                        let eof = io::Error::new(
+                            io::ErrorKind::UnexpectedEof,
+                            "connection closed by the remote",
+                        );
+                        return Poll::Ready(Err(self.lost(eof)));
+                    }
+                    Poll::Ready(Ok(n)) => {
+                        self.inbox.filled(n);
+                        progress = true;
+                    }
+                    Poll::Ready(Err(error)) => return Poll::Ready(Err(self.lost(error))),
+                    Poll::Pending => {}
+                }
+            }
+            if !progress {
+                return Poll::Pending;
+            }
+        }
+    }
+}
