@@ -7,7 +7,6 @@
 //! [`Peer`] sends `N` numbered messages, flushes, and checks that the `N` echoes come back whole
 //! and in order. Real-network variants use 127.0.0.1 with port 0 and a time limit.
 
-use std::future::Future;
 use std::time::Duration;
 
 use moonpool::peer::FramedStream;
@@ -26,7 +25,7 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// Message `k`: its number, then a filler whose length and bytes depend on `k`.
 fn message(k: u32) -> Vec<u8> {
     let mut message = k.to_le_bytes().to_vec();
-    message.extend((0..k % 97).map(|i| (i as u32 ^ k) as u8));
+    message.extend((0..k % 97).map(|i| (i ^ k) as u8));
     message
 }
 
@@ -77,16 +76,11 @@ async fn round_trip<P: NetworkProvider>(
 }
 
 /// `round_trip` over a fresh provider on 127.0.0.1, bounded by [`LIMIT`] on `clock`.
-fn bounded<C: Clock, P: NetworkProvider>(
-    clock: C,
-    provider: P,
-) -> impl Future<Output = Result<(), BoxError>> {
-    async move {
-        clock
-            .timeout(LIMIT, round_trip(provider.clone(), provider, "127.0.0.1:0"))
-            .await
-            .map_err(|_| "round trip timed out")?
-    }
+async fn bounded<C: Clock, P: NetworkProvider>(clock: C, provider: P) -> Result<(), BoxError> {
+    clock
+        .timeout(LIMIT, round_trip(provider.clone(), provider, "127.0.0.1:0"))
+        .await
+        .map_err(|_| "round trip timed out")?
 }
 
 #[test]
