@@ -118,12 +118,17 @@ fn main() -> ExitCode {
     async_io::block_on(async {
         let start = clock.now();
         for k in 0..options.count {
-            match peer.send(format!("message {k}").into_bytes()).await {
-                Ok(()) => tally.sent += 1,
-                Err(error) => tally.error("send", &error),
-            }
             // Exchange until this message's time slot ends, then idle to keep the pace.
             let slot_end = start + options.interval * (k + 1) as u32;
+            // `send` only waits when connected with a full queue (a server that stopped
+            // reading): bounded by the slot too.
+            let message = format!("message {k}").into_bytes();
+            let left = slot_end.saturating_sub(clock.now());
+            match clock.timeout(left, peer.send(message)).await {
+                Ok(Ok(())) => tally.sent += 1,
+                Ok(Err(error)) => tally.error("send", &error),
+                Err(_) => println!("  send: timed out (server not reading)"),
+            }
             let left = slot_end.saturating_sub(clock.now());
             let _ = clock.timeout(left, exchange(&mut peer, &mut tally)).await;
             clock.sleep(slot_end.saturating_sub(clock.now())).await;
