@@ -29,17 +29,20 @@ pub trait Clock: Clone + 'static {
     /// Time elapsed since this clock's origin.
     fn now(&self) -> Duration;
 
-    /// Completes once `duration` has passed on this clock.
-    fn sleep(&self, duration: Duration) -> impl Future<Output = ()>;
+    /// Completes once `duration` has passed on this clock. The future does not borrow the
+    /// clock.
+    fn sleep(&self, duration: Duration) -> impl Future<Output = ()> + use<Self>;
 
     /// Runs `future` for at most `duration`; [`Elapsed`] if it did not finish in time.
     ///
     /// The future is polled before the timer, so a future that is ready at the deadline wins.
+    /// The returned future does not borrow the clock, so a temporary clock works:
+    /// `provider.clock().timeout(d, fut)`.
     fn timeout<F: Future>(
         &self,
         duration: Duration,
         future: F,
-    ) -> impl Future<Output = Result<F::Output, Elapsed>> {
+    ) -> impl Future<Output = Result<F::Output, Elapsed>> + use<Self, F> {
         let sleep = self.sleep(duration);
         async move {
             let mut future = pin!(future);

@@ -167,7 +167,7 @@ impl Clock for TokioClock {
         self.origin.elapsed()
     }
 
-    fn sleep(&self, duration: Duration) -> impl Future<Output = ()> {
+    fn sleep(&self, duration: Duration) -> impl Future<Output = ()> + use<> {
         // The deadline is fixed now, but the runtime is only needed once the sleep is polled.
         let deadline = Instant::now().checked_add(duration);
         async move {

@@ -715,3 +715,35 @@ fn a_pluggable_codec_speaks_a_line_protocol() {
         assert_eq!(reply, b"HELLO world");
     });
 }
+
+#[test]
+fn a_cancelled_connect_attempt_counts_as_failed() {
+    let slow = NetworkConfig {
+        connect_latency: LatencyRange::fixed(Duration::from_secs(3)),
+        ..NetworkConfig::default()
+    };
+    run_sim(slow, |net| async move {
+        let _listener = net.server.bind(&net.addr).await.unwrap();
+        let mut peer = Peer::new(net.client.clone(), net.addr.clone(), fast_config());
+        // The caller gives up on the receive while the attempt is still connecting.
+        let gave_up = net
+            .client
+            .clock()
+            .timeout(Duration::from_secs(1), peer.recv())
+            .await;
+        assert!(gave_up.is_err());
+        assert_eq!(peer.metrics().connection_attempts, 1);
+        let result = peer.reconnect().await;
+        assert!(
+            matches!(result, Err(PeerError::Timeout { .. })),
+            "2 s timeout < 3 s connect"
+        );
+        let metrics = peer.metrics();
+        assert_eq!(metrics.connection_attempts, 2);
+        assert_eq!(
+            metrics.connection_failures, 2,
+            "the cancelled one and the timed-out one"
+        );
+        assert_eq!(metrics.connection_timeouts, 1);
+    });
+}

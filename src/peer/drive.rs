@@ -45,15 +45,21 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
 
     /// One connection attempt, bounded by `connection_timeout`.
     pub(super) async fn connect(&mut self) -> Result<(), PeerError> {
+        if self.attempt_in_progress {
+            // The previous attempt's future was dropped before it finished: count it as failed.
+            self.metrics.connection_failures += 1;
+        }
         let start = self.clock.now();
         self.backoff.on_attempt(start);
         self.metrics.connection_attempts += 1;
+        self.attempt_in_progress = true;
         let attempt = self.provider.connect(&self.destination);
-        let error = match self
+        let outcome = self
             .clock
             .timeout(self.config.connection_timeout, attempt)
-            .await
-        {
+            .await;
+        self.attempt_in_progress = false;
+        let error = match outcome {
             Ok(Ok(stream)) => {
                 let now = self.clock.now();
                 self.conn = Some(stream);

@@ -53,7 +53,7 @@ impl Clock for RealClock {
         self.origin.elapsed()
     }
 
-    fn sleep(&self, duration: Duration) -> impl Future<Output = ()> {
+    fn sleep(&self, duration: Duration) -> impl Future<Output = ()> + use<> {
         // `Timer::after` never fires for a deadline past `Instant`'s range; no overflow panic.
         let timer = Timer::after(duration);
         async move {

@@ -50,7 +50,7 @@ impl Clock for SimClock {
         self.world.upgrade().map_or(Duration::ZERO, |w| w.now())
     }
 
-    fn sleep(&self, duration: Duration) -> impl Future<Output = ()> {
+    fn sleep(&self, duration: Duration) -> impl Future<Output = ()> + use<> {
         Sleep {
             world: self.world.clone(),
             duration,
