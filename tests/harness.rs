@@ -248,6 +248,17 @@ fn unreached_sometimes_fails_the_campaign_with_counts() {
         "{text}"
     );
     assert!(!text.contains("sometimes_assert!(reached)"), "{text}");
+    // Replaying chosen seeds need not reach everything.
+    let replay = builder()
+        .register_workload("w", |_, _, _| async {
+            sometimes_assert!("never", false);
+            Ok::<(), String>(())
+        })
+        .seeds(vec![5])
+        .require_coverage(false)
+        .run();
+    assert!(replay.is_success());
+    assert_eq!(replay.unreached(), vec!["never"]);
 }
 
 #[test]

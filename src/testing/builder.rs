@@ -97,6 +97,7 @@ pub struct SimulationBuilder {
     pub(crate) seed_from_env: bool,
     pub(crate) replay_hint: String,
     pub(crate) quiet_panics: bool,
+    pub(crate) require_coverage: bool,
 }
 
 impl Default for SimulationBuilder {
@@ -117,6 +118,7 @@ impl fmt::Debug for SimulationBuilder {
             .field("declared", &self.declared)
             .field("seed_from_env", &self.seed_from_env)
             .field("replay_hint", &self.replay_hint)
+            .field("require_coverage", &self.require_coverage)
             .finish_non_exhaustive()
     }
 }
@@ -142,6 +144,7 @@ impl SimulationBuilder {
             seed_from_env: true,
             replay_hint: hint,
             quiet_panics: true,
+            require_coverage: true,
         }
     }
 
@@ -259,6 +262,13 @@ impl SimulationBuilder {
     /// message and location). Only this campaign's threads are affected.
     pub fn quiet_panics(mut self, quiet: bool) -> Self {
         self.quiet_panics = quiet;
+        self
+    }
+
+    /// Whether a sometimes-assertion never reached fails the campaign (default true; a
+    /// `MOONPOOL_SEED` replay never requires it). Turn it off to replay chosen seeds.
+    pub fn require_coverage(mut self, required: bool) -> Self {
+        self.require_coverage = required;
         self
     }
 

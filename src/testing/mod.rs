@@ -7,7 +7,7 @@
 //! states they reached with [`sometimes_assert!`](crate::sometimes_assert); the
 //! [`SimulationReport`] says which seeds failed (with a replay command for each), how often
 //! every assertion held, and a digest that is the same for the same seeds on any number of
-//! threads.
+//! threads. [`ping_pong`] is a complete campaign over the resilient [`Peer`](crate::Peer).
 //!
 //! # Examples
 //! ```
@@ -42,6 +42,7 @@
 
 pub mod assertions;
 mod builder;
+pub mod ping_pong;
 mod report;
 mod runner;
 mod topology;

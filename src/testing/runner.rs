@@ -60,7 +60,8 @@ fn resolve_seeds(b: &SimulationBuilder) -> (Vec<u64>, bool, bool) {
 /// Runs the campaign described by `b`.
 pub(crate) fn run(b: &SimulationBuilder) -> SimulationReport {
     let start = Instant::now();
-    let (seeds, until_covered, coverage_required) = resolve_seeds(b);
+    let (seeds, until_covered, from_plan) = resolve_seeds(b);
+    let coverage_required = from_plan && b.require_coverage;
     let mut acc = Accumulator {
         report: SimulationReport::new(b.declared.clone(), coverage_required, b.replay_hint.clone()),
         pending: BTreeMap::new(),
