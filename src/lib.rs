@@ -107,6 +107,7 @@ pub use sim::{
     SimTcpListener, SimTcpStream, SimWorld, WeakSimWorld,
 };
 // testing re-exports
+pub use testing::{CampaignError, SimulationBuilder, SimulationReport, WorkloadTopology};
 // tokio re-exports
 #[cfg(feature = "tokio")]
 pub use crate::tokio::{TokioClock, TokioListener, TokioNetworkProvider};

@@ -1,1 +1,53 @@
 //! The simulation harness: campaigns of seeded iterations, assertions and reports.
+//!
+//! A [`SimulationBuilder`] registers workloads (async closures given a seed, a
+//! [`SimNetworkProvider`](crate::SimNetworkProvider) and a [`WorkloadTopology`]) and runs them
+//! together in a fresh [`SimWorld`](crate::SimWorld) per seed, over as many threads as asked.
+//! Workloads check invariants with [`always_assert!`](crate::always_assert) and record the
+//! states they reached with [`sometimes_assert!`](crate::sometimes_assert); the
+//! [`SimulationReport`] says which seeds failed (with a replay command for each), how often
+//! every assertion held, and a digest that is the same for the same seeds on any number of
+//! threads. [`ping_pong`] is a complete campaign over the resilient [`Peer`](crate::Peer).
+//!
+//! # Examples
+//! ```
+//! use futures::io::{AsyncReadExt, AsyncWriteExt};
+//! use moonpool::testing::SimulationBuilder;
+//! use moonpool::{always_assert, Listener, NetworkProvider};
+//!
+//! let report = SimulationBuilder::new()
+//!     .register_workload("server", |_seed, net, topo| async move {
+//!         let listener = net.bind(&format!("{}:7", topo.my_ip)).await?;
+//!         let (mut stream, _) = listener.accept().await?;
+//!         let mut byte = [0; 1];
+//!         stream.read_exact(&mut byte).await?;
+//!         stream.write_all(&byte).await?;
+//!         Ok::<(), std::io::Error>(())
+//!     })
+//!     .register_workload("client", |seed, net, topo| async move {
+//!         let mut stream = net.connect(&format!("{}:7", topo.peer_ips[0])).await?;
+//!         stream.write_all(&[seed as u8]).await?;
+//!         let mut byte = [0; 1];
+//!         stream.read_exact(&mut byte).await?;
+//!         always_assert!("echoed", byte[0] == seed as u8, "got {}", byte[0]);
+//!         Ok::<(), std::io::Error>(())
+//!     })
+//!     .iterations(20)
+//!     .seed_from_env(false)
+//!     .run_checked()
+//!     .unwrap();
+//! assert_eq!(report.passed(), 20);
+//! assert!(report.summary_line().starts_with("summary iterations=20 passed=20 failed=0"));
+//! ```
+
+pub mod assertions;
+mod builder;
+pub mod ping_pong;
+mod report;
+mod runner;
+mod topology;
+
+pub use assertions::{AssertionKind, AssertionStats};
+pub use builder::{Progress, SimulationBuilder};
+pub use report::{CampaignError, IterationFailure, IterationRecord, SimulationReport};
+pub use topology::{Shutdown, ShutdownWait, WorkloadTopology};

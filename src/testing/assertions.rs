@@ -1,0 +1,235 @@
+//! `always_assert!` and `sometimes_assert!`, and the per-iteration collector behind them.
+//!
+//! The runner installs a collector in a thread-local around each iteration and merges what it
+//! gathered into its own campaign's totals afterwards, so two campaigns running at the same
+//! time (in parallel test threads, say) never see each other's counts. Outside a campaign the
+//! macros still work: `always_assert!` panics on a false condition and `sometimes_assert!`
+//! records nothing.
+
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Once;
+
+/// Which macro an assertion was checked with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum AssertionKind {
+    /// [`always_assert!`](crate::always_assert): must hold every time it is checked.
+    Always,
+    /// [`sometimes_assert!`](crate::sometimes_assert): must hold at least once per campaign.
+    Sometimes,
+}
+
+impl fmt::Display for AssertionKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            AssertionKind::Always => "always",
+            AssertionKind::Sometimes => "sometimes",
+        })
+    }
+}
+
+/// How often one named assertion was checked, and how often its condition was true.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AssertionStats {
+    /// The macro it was checked with (the first one seen, if a name is used with both).
+    pub kind: AssertionKind,
+    /// Times the condition was evaluated.
+    pub checks: u64,
+    /// Times the condition was true.
+    pub hits: u64,
+}
+
+impl AssertionStats {
+    /// No checks yet.
+    pub fn new(kind: AssertionKind) -> Self {
+        Self {
+            kind,
+            checks: 0,
+            hits: 0,
+        }
+    }
+
+    /// Adds `other`'s counts to these.
+    pub fn merge(&mut self, other: &AssertionStats) {
+        self.checks += other.checks;
+        self.hits += other.hits;
+    }
+}
+
+/// Assertion counts by name.
+pub type AssertionMap = BTreeMap<String, AssertionStats>;
+
+/// What one iteration gathered.
+#[derive(Debug)]
+struct Collector {
+    seed: u64,
+    assertions: AssertionMap,
+}
+
+thread_local! {
+    static COLLECTOR: RefCell<Option<Collector>> = const { RefCell::new(None) };
+    /// Set while the runner polls workloads: caught panics print nothing.
+    static QUIET_PANICS: Cell<bool> = const { Cell::new(false) };
+    /// Where the last quiet panic happened (`file:line:col`).
+    static PANIC_LOCATION: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+fn record(name: &str, kind: AssertionKind, condition: bool) {
+    COLLECTOR.with(|c| {
+        if let Some(collector) = c.borrow_mut().as_mut() {
+            let stats = match collector.assertions.get_mut(name) {
+                Some(stats) => stats,
+                None => collector
+                    .assertions
+                    .entry(name.to_string())
+                    .or_insert(AssertionStats::new(kind)),
+            };
+            stats.checks += 1;
+            stats.hits += u64::from(condition);
+        }
+    });
+}
+
+/// Records one check of an `always` assertion; returns `condition`. Used by
+/// [`always_assert!`](crate::always_assert).
+pub fn record_always(name: &str, condition: bool) -> bool {
+    record(name, AssertionKind::Always, condition);
+    condition
+}
+
+/// Records one check of a `sometimes` assertion (a hit if `condition`). Used by
+/// [`sometimes_assert!`](crate::sometimes_assert); does nothing outside a campaign.
+pub fn record_sometimes(name: &str, condition: bool) {
+    record(name, AssertionKind::Sometimes, condition);
+}
+
+/// The seed of the iteration running on this thread, if any.
+pub fn current_seed() -> Option<u64> {
+    COLLECTOR.with(|c| c.borrow().as_ref().map(|c| c.seed))
+}
+
+/// Panics for a failed [`always_assert!`](crate::always_assert), naming the assertion, the
+/// message and the seed.
+///
+/// # Panics
+/// Always.
+#[track_caller]
+pub fn always_failed(name: &str, message: fmt::Arguments<'_>) -> ! {
+    match current_seed() {
+        Some(seed) => panic!("always_assert!({name}) failed: {message} (seed {seed})"),
+        None => panic!("always_assert!({name}) failed: {message} (outside a campaign)"),
+    }
+}
+
+/// Runs `f` with a fresh collector for `seed` installed on this thread (restoring any
+/// previous one afterwards, even on panic) and returns what it gathered.
+pub(crate) fn collect<R>(seed: u64, f: impl FnOnce() -> R) -> (R, AssertionMap) {
+    struct Restore(Option<Collector>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            COLLECTOR.with(|c| *c.borrow_mut() = self.0.take());
+        }
+    }
+    let fresh = Collector {
+        seed,
+        assertions: AssertionMap::new(),
+    };
+    let _restore = Restore(COLLECTOR.with(|c| c.borrow_mut().replace(fresh)));
+    let result = f();
+    let gathered = COLLECTOR.with(|c| {
+        c.borrow_mut()
+            .as_mut()
+            .map(|c| std::mem::take(&mut c.assertions))
+            .unwrap_or_default()
+    });
+    (result, gathered)
+}
+
+/// Makes panics on this thread print nothing (their location is kept for
+/// [`take_panic_location`]) while `f` runs; other threads are unaffected.
+pub(crate) fn quiet_panics<R>(f: impl FnOnce() -> R) -> R {
+    static HOOK: Once = Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if QUIET_PANICS.with(|q| q.get()) {
+                let location = info.location().map(|l| l.to_string());
+                PANIC_LOCATION.with(|p| *p.borrow_mut() = location);
+            } else {
+                previous(info);
+            }
+        }));
+    });
+    struct Reset(bool);
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            QUIET_PANICS.with(|q| q.set(self.0));
+        }
+    }
+    let _reset = Reset(QUIET_PANICS.with(|q| q.replace(true)));
+    f()
+}
+
+/// The location of the last panic silenced on this thread, if any (and forgets it).
+pub(crate) fn take_panic_location() -> Option<String> {
+    PANIC_LOCATION.with(|p| p.borrow_mut().take())
+}
+
+/// Asserts that a condition holds every time it is checked.
+///
+/// `always_assert!(name, condition)` or `always_assert!(name, condition, "format", args...)`.
+/// Each check is counted under `name` in the campaign report. When the condition is false it
+/// panics with a message naming the assertion, the message and the iteration's seed; the
+/// runner catches the panic and fails that iteration. Outside a campaign it panics the same
+/// way (without a seed).
+///
+/// # Examples
+/// ```
+/// use moonpool::always_assert;
+///
+/// let replies = 3;
+/// always_assert!("replies_bounded", replies <= 10, "got {replies} replies");
+/// let caught = std::panic::catch_unwind(|| always_assert!("never", 1 > 2, "one is {}", 1));
+/// assert!(caught.is_err());
+/// ```
+#[macro_export]
+macro_rules! always_assert {
+    ($name:expr, $cond:expr $(,)?) => {
+        $crate::always_assert!($name, $cond, "{}", ::core::stringify!($cond))
+    };
+    ($name:expr, $cond:expr, $($arg:tt)+) => {{
+        let name: &str = $name;
+        if !$crate::testing::assertions::record_always(name, $cond) {
+            $crate::testing::assertions::always_failed(name, ::core::format_args!($($arg)+));
+        }
+    }};
+}
+
+/// Records that a condition was checked and, if true, reached.
+///
+/// `sometimes_assert!(name, condition)` or `sometimes_assert!(name, condition, "message")`
+/// (the message, format arguments allowed, documents intent; it is never formatted). It never panics: at the end of a
+/// campaign the [`SimulationBuilder`](crate::testing::SimulationBuilder) fails the campaign
+/// if any sometimes-assertion (checked or declared) was never true. Outside a campaign it
+/// records nothing.
+///
+/// # Examples
+/// ```
+/// use moonpool::sometimes_assert;
+///
+/// let queue_size = 0;
+/// sometimes_assert!("queue_nonempty", queue_size > 0, "messages queued while disconnected");
+/// ```
+#[macro_export]
+macro_rules! sometimes_assert {
+    ($name:expr, $cond:expr $(,)?) => {
+        $crate::testing::assertions::record_sometimes($name, $cond)
+    };
+    ($name:expr, $cond:expr, $($arg:tt)+) => {{
+        if false {
+            let _ = ::core::format_args!($($arg)+);
+        }
+        $crate::testing::assertions::record_sometimes($name, $cond)
+    }};
+}

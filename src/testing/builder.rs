@@ -1,0 +1,293 @@
+//! [`SimulationBuilder`]: workloads, seeds, network and threads of a campaign.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::future::Future;
+use std::ops::Range;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::report::{CampaignError, SimulationReport};
+use super::runner;
+use super::topology::WorkloadTopology;
+use crate::sim::{NetworkConfig, SimNetworkProvider};
+
+/// A workload's future with its error already turned into text.
+pub(crate) type WorkloadFuture = Pin<Box<dyn Future<Output = Result<(), String>>>>;
+/// A registered workload, type-erased.
+pub(crate) type WorkloadFn =
+    Arc<dyn Fn(u64, SimNetworkProvider, WorkloadTopology) -> WorkloadFuture + Send + Sync>;
+/// The network configuration of a seed.
+pub(crate) type NetworkFn = Arc<dyn Fn(u64) -> NetworkConfig + Send + Sync>;
+/// The progress callback.
+pub(crate) type ProgressFn = Arc<dyn Fn(&Progress) + Send + Sync>;
+
+/// A campaign's progress, handed to the [`on_progress`](SimulationBuilder::on_progress)
+/// callback.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Progress {
+    /// Iterations finished.
+    pub done: usize,
+    /// Iterations planned (the maximum, for
+    /// [`until_all_sometimes_reached`](SimulationBuilder::until_all_sometimes_reached)).
+    pub total: usize,
+    /// Iterations failed so far.
+    pub failures: usize,
+}
+
+/// Which seeds a campaign runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum SeedPlan {
+    /// `base..base + n`.
+    Iterations(u64),
+    /// Exactly these seeds, in this order.
+    List(Vec<u64>),
+    /// `base..base + max`, stopping at the shortest prefix that reaches every
+    /// sometimes-assertion.
+    UntilCovered(u64),
+}
+
+/// Builds and runs a simulation campaign: many seeded iterations of the same workloads,
+/// each in its own fresh [`SimWorld`](crate::SimWorld).
+///
+/// In every iteration each registered workload is spawned as a task named after it, with a
+/// [`SimNetworkProvider`] for its IP (`10.0.0.1`, `10.0.0.2`, ... in registration order) and
+/// a [`WorkloadTopology`]; the iteration ends when every workload has returned. A workload
+/// returning `Err`, panicking (an [`always_assert!`](crate::always_assert) included), or a
+/// [`SimError`](crate::SimError) (deadlock, time budget) fails the iteration; the campaign
+/// goes on. At the end, every [`sometimes_assert!`](crate::sometimes_assert) seen or declared
+/// must have been true at least once.
+///
+/// Environment: `MOONPOOL_SEED=<u64>` runs only that seed (a replay; coverage is then not
+/// required) and `MOONPOOL_SEEDS=<start>..<end>` runs that range (a shard), unless
+/// [`seed_from_env(false)`](Self::seed_from_env).
+///
+/// # Examples
+/// ```
+/// use moonpool::testing::SimulationBuilder;
+/// use moonpool::{sometimes_assert, Clock, NetworkProvider};
+/// use std::time::Duration;
+///
+/// let report = SimulationBuilder::new()
+///     .register_workload("sleeper", |seed, provider, _topology| async move {
+///         provider.clock().sleep(Duration::from_millis(seed % 10)).await;
+///         sometimes_assert!("odd_seed", seed % 2 == 1);
+///         Ok::<(), std::io::Error>(())
+///     })
+///     .iterations(10)
+///     .seed_from_env(false)
+///     .run()
+///     .into_result()
+///     .unwrap();
+/// assert_eq!(report.passed(), 10);
+/// assert_eq!(report.assertions["odd_seed"].hits, 5);
+/// ```
+#[derive(Clone)]
+pub struct SimulationBuilder {
+    pub(crate) workloads: Vec<(String, WorkloadFn)>,
+    pub(crate) plan: SeedPlan,
+    pub(crate) base_seed: u64,
+    pub(crate) network: NetworkFn,
+    pub(crate) time_budget: Duration,
+    pub(crate) threads: usize,
+    pub(crate) declared: BTreeSet<String>,
+    pub(crate) progress: Option<ProgressFn>,
+    pub(crate) seed_from_env: bool,
+    pub(crate) replay_hint: String,
+    pub(crate) quiet_panics: bool,
+    pub(crate) require_coverage: bool,
+}
+
+impl Default for SimulationBuilder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for SimulationBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<&str> = self.workloads.iter().map(|(n, _)| n.as_str()).collect();
+        f.debug_struct("SimulationBuilder")
+            .field("workloads", &names)
+            .field("plan", &self.plan)
+            .field("base_seed", &self.base_seed)
+            .field("time_budget", &self.time_budget)
+            .field("threads", &self.threads)
+            .field("declared", &self.declared)
+            .field("seed_from_env", &self.seed_from_env)
+            .field("replay_hint", &self.replay_hint)
+            .field("require_coverage", &self.require_coverage)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SimulationBuilder {
+    /// A campaign with no workloads: one iteration (seed 0), the calm default network, a one
+    /// hour time budget, one thread per available core, seeds from the environment, and a
+    /// replay hint of `cargo test <current test thread name>`.
+    pub fn new() -> Self {
+        let hint = match std::thread::current().name() {
+            Some(name) if name != "main" => format!("cargo test {name}"),
+            _ => "cargo test".to_string(),
+        };
+        Self {
+            workloads: Vec::new(),
+            plan: SeedPlan::Iterations(1),
+            base_seed: 0,
+            network: Arc::new(|_| NetworkConfig::default()),
+            time_budget: Duration::from_secs(3600),
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            declared: BTreeSet::new(),
+            progress: None,
+            seed_from_env: true,
+            replay_hint: hint,
+            quiet_panics: true,
+            require_coverage: true,
+        }
+    }
+
+    /// Registers a workload: `f(seed, provider, topology)` returns the future run in each
+    /// iteration. Its `Err(e)` fails the iteration with `e`'s text.
+    ///
+    /// The future need not be `Send`: an iteration runs on one thread.
+    pub fn register_workload<F, Fut, E>(mut self, name: impl Into<String>, f: F) -> Self
+    where
+        F: Fn(u64, SimNetworkProvider, WorkloadTopology) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), E>> + 'static,
+        E: fmt::Display + 'static,
+    {
+        let erased: WorkloadFn = Arc::new(move |seed, provider, topology| {
+            let future = f(seed, provider, topology);
+            Box::pin(async move { future.await.map_err(|e| e.to_string()) })
+        });
+        self.workloads.push((name.into(), erased));
+        self
+    }
+
+    /// Runs `n` iterations, seeds `base_seed..base_seed + n`.
+    pub fn iterations(mut self, n: u64) -> Self {
+        self.plan = SeedPlan::Iterations(n);
+        self
+    }
+
+    /// The first seed of [`iterations`](Self::iterations) and
+    /// [`until_all_sometimes_reached`](Self::until_all_sometimes_reached) (default 0).
+    pub fn base_seed(mut self, seed: u64) -> Self {
+        self.base_seed = seed;
+        self
+    }
+
+    /// Runs exactly these seeds, in this order.
+    pub fn seeds(mut self, seeds: Vec<u64>) -> Self {
+        self.plan = SeedPlan::List(seeds);
+        self
+    }
+
+    /// Runs the seeds of `range`.
+    pub fn seed_range(mut self, range: Range<u64>) -> Self {
+        self.plan = SeedPlan::List(range.collect());
+        self
+    }
+
+    /// Runs seeds `base_seed, base_seed + 1, ...` until every sometimes-assertion was true at
+    /// least once, at most `max` of them.
+    ///
+    /// The report holds exactly the shortest such prefix of seeds, whatever the number of
+    /// threads (iterations started past it are discarded).
+    pub fn until_all_sometimes_reached(mut self, max: u64) -> Self {
+        self.plan = SeedPlan::UntilCovered(max);
+        self
+    }
+
+    /// The network configuration of every iteration (default: calm).
+    pub fn network_config(mut self, config: NetworkConfig) -> Self {
+        self.network = Arc::new(move |_| config.clone());
+        self
+    }
+
+    /// The network configuration of each iteration, decided from its seed (calm in some,
+    /// hostile in others, say). An invalid configuration fails that iteration.
+    pub fn network_config_fn(
+        mut self,
+        f: impl Fn(u64) -> NetworkConfig + Send + Sync + 'static,
+    ) -> Self {
+        self.network = Arc::new(f);
+        self
+    }
+
+    /// The virtual time an iteration may reach (default one hour); beyond it the iteration
+    /// fails with [`SimError::TimeBudgetExceeded`](crate::SimError::TimeBudgetExceeded).
+    pub fn time_budget(mut self, budget: Duration) -> Self {
+        self.time_budget = budget;
+        self
+    }
+
+    /// Worker threads (default: available parallelism; at least 1). With 1 the iterations
+    /// run on the calling thread. Results do not depend on it.
+    pub fn threads(mut self, threads: usize) -> Self {
+        self.threads = threads.max(1);
+        self
+    }
+
+    /// Sometimes-assertions that must be reached even if no iteration ever checks them.
+    pub fn declare_sometimes(mut self, names: &[&str]) -> Self {
+        self.declared
+            .extend(names.iter().map(|name| name.to_string()));
+        self
+    }
+
+    /// Calls `f` with the campaign's progress at most every two seconds of wall time, and
+    /// once at the end, on the calling thread.
+    pub fn on_progress(mut self, f: impl Fn(&Progress) + Send + Sync + 'static) -> Self {
+        self.progress = Some(Arc::new(f));
+        self
+    }
+
+    /// Whether `MOONPOOL_SEED` / `MOONPOOL_SEEDS` override the seeds (default true).
+    pub fn seed_from_env(mut self, enabled: bool) -> Self {
+        self.seed_from_env = enabled;
+        self
+    }
+
+    /// The command shown after `MOONPOOL_SEED=<seed>` in replay lines, e.g.
+    /// `"cargo run --release --example ping_pong --"`.
+    pub fn replay_hint(mut self, hint: impl Into<String>) -> Self {
+        self.replay_hint = hint.into();
+        self
+    }
+
+    /// Whether panics caught in workloads stay silent (default true: the report carries their
+    /// message and location). Only this campaign's threads are affected.
+    pub fn quiet_panics(mut self, quiet: bool) -> Self {
+        self.quiet_panics = quiet;
+        self
+    }
+
+    /// Whether a sometimes-assertion never reached fails the campaign (default true; a
+    /// `MOONPOOL_SEED` replay never requires it). Turn it off to replay chosen seeds.
+    pub fn require_coverage(mut self, required: bool) -> Self {
+        self.require_coverage = required;
+        self
+    }
+
+    /// Runs the campaign and returns its report (which may record failures).
+    ///
+    /// # Panics
+    /// If `MOONPOOL_SEED` or `MOONPOOL_SEEDS` is set (and read) but does not parse.
+    pub fn run(&self) -> SimulationReport {
+        runner::run(self)
+    }
+
+    /// Runs the campaign; `Err` if it failed.
+    ///
+    /// # Errors
+    /// [`CampaignError`] if an iteration failed or a sometimes-assertion was never reached.
+    ///
+    /// # Panics
+    /// As [`run`](Self::run).
+    pub fn run_checked(&self) -> Result<SimulationReport, CampaignError> {
+        self.run().into_result()
+    }
+}

@@ -1,0 +1,370 @@
+//! [`SimulationReport`]: what a campaign did, and [`CampaignError`] when it failed.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::time::Duration;
+
+use super::assertions::{AssertionKind, AssertionMap, AssertionStats};
+
+/// FNV-1a 64 offset basis: the digest of an empty campaign.
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
+
+fn fnv_fold(hash: u64, value: u64) -> u64 {
+    value
+        .to_le_bytes()
+        .iter()
+        .fold(hash, |h, &b| (h ^ u64::from(b)).wrapping_mul(FNV_PRIME))
+}
+
+/// One failed iteration: its seed, the workload that failed and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IterationFailure {
+    /// The iteration's seed (replay it with `MOONPOOL_SEED=<seed>`).
+    pub seed: u64,
+    /// The workload that failed first, or `"(simulation)"` for a [`SimError`](crate::SimError)
+    /// such as a deadlock or an exceeded time budget.
+    pub workload: String,
+    /// The error text or panic message.
+    pub error: String,
+}
+
+/// What one iteration produced, as kept in the report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IterationRecord {
+    /// The seed.
+    pub seed: u64,
+    /// The world's [`digest`](crate::SimWorld::digest) at the end of the iteration.
+    pub digest: u64,
+    /// Virtual time the iteration reached.
+    pub sim_time: Duration,
+    /// Events the world processed.
+    pub events_processed: u64,
+    /// Whether the iteration passed.
+    pub passed: bool,
+}
+
+/// The result of a campaign: counts, failures, assertion coverage, times and the digest.
+///
+/// Iterations are kept in seed order whatever the number of threads, so two runs of the same
+/// seeds have equal [`digest`](Self::digest)s. [`Display`](fmt::Display) prints a compact
+/// table with a replay command for each failed seed; [`summary_line`](Self::summary_line)
+/// prints one greppable line.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct SimulationReport {
+    /// Every iteration run, in seed order.
+    pub iterations: Vec<IterationRecord>,
+    /// Failed iterations, in seed order.
+    pub failures: Vec<IterationFailure>,
+    /// Every assertion checked (or declared), by name.
+    pub assertions: BTreeMap<String, AssertionStats>,
+    /// Sometimes-assertions declared up front with
+    /// [`declare_sometimes`](super::SimulationBuilder::declare_sometimes).
+    pub declared: BTreeSet<String>,
+    /// Whether unreached sometimes-assertions fail the campaign (false for a one-seed replay).
+    pub coverage_required: bool,
+    /// Wall-clock time the campaign took (measured by the runner, outside the iterations).
+    pub wall_time: Duration,
+    /// The command a failed seed's replay line starts with, after `MOONPOOL_SEED=<seed>`.
+    pub replay_hint: String,
+}
+
+impl SimulationReport {
+    /// An empty report.
+    pub(crate) fn new(
+        declared: BTreeSet<String>,
+        coverage_required: bool,
+        replay_hint: String,
+    ) -> Self {
+        let mut assertions = BTreeMap::new();
+        for name in &declared {
+            assertions.insert(name.clone(), AssertionStats::new(AssertionKind::Sometimes));
+        }
+        Self {
+            iterations: Vec::new(),
+            failures: Vec::new(),
+            assertions,
+            declared,
+            coverage_required,
+            wall_time: Duration::ZERO,
+            replay_hint,
+        }
+    }
+
+    /// Adds one iteration's results (callers add them in seed order).
+    pub(crate) fn push(
+        &mut self,
+        record: IterationRecord,
+        failure: Option<IterationFailure>,
+        assertions: &AssertionMap,
+    ) {
+        self.iterations.push(record);
+        self.failures.extend(failure);
+        merge_assertions(&mut self.assertions, assertions);
+    }
+
+    /// Iterations run.
+    pub fn iteration_count(&self) -> usize {
+        self.iterations.len()
+    }
+
+    /// Iterations that passed.
+    pub fn passed(&self) -> usize {
+        self.iterations.iter().filter(|i| i.passed).count()
+    }
+
+    /// Iterations that failed.
+    pub fn failed(&self) -> usize {
+        self.iterations.len() - self.passed()
+    }
+
+    /// Passed iterations over all iterations (1.0 for an empty campaign).
+    pub fn success_rate(&self) -> f64 {
+        match self.iterations.len() {
+            0 => 1.0,
+            n => self.passed() as f64 / n as f64,
+        }
+    }
+
+    /// The seeds run, in order.
+    pub fn seeds(&self) -> Vec<u64> {
+        self.iterations.iter().map(|i| i.seed).collect()
+    }
+
+    /// FNV-1a 64 fold of every iteration's `(seed, world digest)`, in seed order.
+    pub fn digest(&self) -> u64 {
+        self.iterations
+            .iter()
+            .fold(FNV_OFFSET, |h, i| fnv_fold(fnv_fold(h, i.seed), i.digest))
+    }
+
+    /// Virtual time summed over all iterations.
+    pub fn total_sim_time(&self) -> Duration {
+        self.iterations.iter().map(|i| i.sim_time).sum()
+    }
+
+    /// Mean virtual time of an iteration (zero for an empty campaign).
+    pub fn mean_sim_time(&self) -> Duration {
+        match u32::try_from(self.iterations.len()) {
+            Ok(0) | Err(_) => Duration::ZERO,
+            Ok(n) => self.total_sim_time() / n,
+        }
+    }
+
+    /// Longest virtual time of an iteration.
+    pub fn max_sim_time(&self) -> Duration {
+        self.iterations
+            .iter()
+            .map(|i| i.sim_time)
+            .max()
+            .unwrap_or_default()
+    }
+
+    /// Events processed over all iterations.
+    pub fn events_processed(&self) -> u64 {
+        self.iterations.iter().map(|i| i.events_processed).sum()
+    }
+
+    /// Names of the sometimes-assertions (checked or declared), in name order.
+    pub fn sometimes(&self) -> Vec<&str> {
+        self.assertions
+            .iter()
+            .filter(|(_, s)| s.kind == AssertionKind::Sometimes)
+            .map(|(name, _)| name.as_str())
+            .collect()
+    }
+
+    /// Sometimes-assertions (checked or declared) that were never true, in name order.
+    pub fn unreached(&self) -> Vec<&str> {
+        self.assertions
+            .iter()
+            .filter(|(_, s)| s.kind == AssertionKind::Sometimes && s.hits == 0)
+            .map(|(name, _)| name.as_str())
+            .collect()
+    }
+
+    /// True if no iteration failed and, when coverage is required, every sometimes-assertion
+    /// was reached.
+    pub fn is_success(&self) -> bool {
+        self.failures.is_empty() && (!self.coverage_required || self.unreached().is_empty())
+    }
+
+    /// `Ok(self)` on success, else a [`CampaignError`] carrying the report.
+    ///
+    /// # Errors
+    /// [`CampaignError`] if [`is_success`](Self::is_success) is false.
+    pub fn into_result(self) -> Result<SimulationReport, CampaignError> {
+        if self.is_success() {
+            Ok(self)
+        } else {
+            Err(CampaignError {
+                report: Box::new(self),
+            })
+        }
+    }
+
+    /// Combines a shard's report into this one: iterations are merged in seed order
+    /// (a seed present in both is kept once, from `self`), assertion counts are added,
+    /// wall times summed.
+    pub fn merge(&mut self, other: SimulationReport) {
+        let seen: BTreeSet<u64> = self.iterations.iter().map(|i| i.seed).collect();
+        self.iterations.extend(
+            other
+                .iterations
+                .into_iter()
+                .filter(|i| !seen.contains(&i.seed)),
+        );
+        self.iterations.sort_by_key(|i| i.seed);
+        self.failures.extend(
+            other
+                .failures
+                .into_iter()
+                .filter(|f| !seen.contains(&f.seed)),
+        );
+        self.failures.sort_by_key(|f| f.seed);
+        merge_assertions(&mut self.assertions, &other.assertions);
+        self.declared.extend(other.declared);
+        self.coverage_required |= other.coverage_required;
+        self.wall_time += other.wall_time;
+    }
+
+    /// One line:
+    /// `summary iterations=N passed=N failed=N sometimes_reached=K/K digest=HEX sim_time_s=X wall_s=Y`.
+    pub fn summary_line(&self) -> String {
+        let sometimes = self.sometimes().len();
+        format!(
+            "summary iterations={} passed={} failed={} sometimes_reached={}/{} digest={:016x} \
+             sim_time_s={:.3} wall_s={:.3}",
+            self.iteration_count(),
+            self.passed(),
+            self.failed(),
+            sometimes - self.unreached().len(),
+            sometimes,
+            self.digest(),
+            self.total_sim_time().as_secs_f64(),
+            self.wall_time.as_secs_f64(),
+        )
+    }
+
+    /// The replay command of `seed`: `MOONPOOL_SEED=<seed> <replay hint>`.
+    pub fn replay_line(&self, seed: u64) -> String {
+        format!("MOONPOOL_SEED={seed} {}", self.replay_hint)
+    }
+
+    /// The failures, unreached assertions and replay lines (what [`CampaignError`] shows).
+    fn write_problems(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for failure in &self.failures {
+            writeln!(
+                f,
+                "  seed {} failed in {}: {}",
+                failure.seed, failure.workload, failure.error
+            )?;
+            writeln!(f, "    replay: {}", self.replay_line(failure.seed))?;
+        }
+        if self.coverage_required {
+            for name in self.unreached() {
+                let stats = &self.assertions[name];
+                let how = if self.declared.contains(name) && stats.checks == 0 {
+                    "declared but never checked"
+                } else {
+                    "never true"
+                };
+                writeln!(
+                    f,
+                    "  sometimes_assert!({name}) {how}: checks={} hits={}",
+                    stats.checks, stats.hits
+                )?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn merge_assertions(into: &mut AssertionMap, from: &AssertionMap) {
+    for (name, stats) in from {
+        into.entry(name.clone())
+            .or_insert(AssertionStats::new(stats.kind))
+            .merge(stats);
+    }
+}
+
+impl fmt::Display for SimulationReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let verdict = if self.is_success() {
+            "PASSED"
+        } else {
+            "FAILED"
+        };
+        writeln!(
+            f,
+            "simulation {verdict}: {} iterations, {} passed, {} failed ({:.1}% success)",
+            self.iteration_count(),
+            self.passed(),
+            self.failed(),
+            self.success_rate() * 100.0
+        )?;
+        writeln!(
+            f,
+            "  sim time: total {:.3}s, mean {:.3}s, max {:.3}s; events {}; wall {:.3}s",
+            self.total_sim_time().as_secs_f64(),
+            self.mean_sim_time().as_secs_f64(),
+            self.max_sim_time().as_secs_f64(),
+            self.events_processed(),
+            self.wall_time.as_secs_f64()
+        )?;
+        if !self.assertions.is_empty() {
+            let width = self.assertions.keys().map(String::len).max().unwrap_or(0);
+            writeln!(
+                f,
+                "  {:<9} {:<width$} {:>10} {:>10} {:>7}",
+                "kind", "assertion", "checks", "hits", "rate"
+            )?;
+            for (name, s) in &self.assertions {
+                let rate = match s.checks {
+                    0 => 0.0,
+                    n => s.hits as f64 / n as f64 * 100.0,
+                };
+                let flag = match s.kind {
+                    AssertionKind::Sometimes if s.hits == 0 => "  <- never reached",
+                    AssertionKind::Always if s.hits < s.checks => "  <- FAILED",
+                    _ => "",
+                };
+                writeln!(
+                    f,
+                    "  {:<9} {name:<width$} {:>10} {:>10} {rate:>6.1}%{flag}",
+                    s.kind.to_string(),
+                    s.checks,
+                    s.hits
+                )?;
+            }
+        }
+        self.write_problems(f)?;
+        write!(f, "{}", self.summary_line())
+    }
+}
+
+/// A failed campaign: some iteration failed or a sometimes-assertion was never reached.
+///
+/// Its `Display` (and `Debug`, so `unwrap` prints it readably) lists the failures with their
+/// replay commands and the unreached assertions with their counts.
+#[derive(thiserror::Error)]
+#[error("simulation campaign failed ({}):\n{}", report.summary_line(), Problems(report))]
+pub struct CampaignError {
+    /// The full report.
+    pub report: Box<SimulationReport>,
+}
+
+impl fmt::Debug for CampaignError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+struct Problems<'a>(&'a SimulationReport);
+
+impl fmt::Display for Problems<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.write_problems(f)
+    }
+}

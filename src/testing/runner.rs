@@ -1,0 +1,270 @@
+//! Running a campaign: seeds, one iteration in its own world, worker threads, progress.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::future::poll_fn;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::task::{Poll, Waker};
+use std::time::{Duration, Instant};
+
+use futures::FutureExt;
+
+use super::assertions::{collect, quiet_panics, take_panic_location, AssertionMap};
+use super::builder::{Progress, SeedPlan, SimulationBuilder};
+use super::report::{IterationFailure, IterationRecord, SimulationReport};
+use super::topology::{workload_ip, Shutdown, WorkloadTopology};
+use crate::sim::SimWorld;
+
+/// The workload name of failures that are the simulation's own ([`crate::SimError`]).
+const SIMULATION: &str = "(simulation)";
+/// Wall time between two progress callbacks.
+const PROGRESS_EVERY: Duration = Duration::from_secs(2);
+
+/// What one iteration produced.
+struct Outcome {
+    record: IterationRecord,
+    failure: Option<IterationFailure>,
+    assertions: AssertionMap,
+}
+
+/// The seeds to run, whether to stop at coverage, and whether coverage is required.
+fn resolve_seeds(b: &SimulationBuilder) -> (Vec<u64>, bool, bool) {
+    if b.seed_from_env {
+        if let Ok(text) = std::env::var("MOONPOOL_SEED") {
+            let seed = text
+                .trim()
+                .parse::<u64>()
+                .unwrap_or_else(|_| panic!("MOONPOOL_SEED={text:?} is not a u64"));
+            return (vec![seed], false, false);
+        }
+        if let Ok(text) = std::env::var("MOONPOOL_SEEDS") {
+            let range = text
+                .trim()
+                .split_once("..")
+                .and_then(|(a, b)| Some(a.trim().parse::<u64>().ok()?..b.trim().parse().ok()?))
+                .unwrap_or_else(|| panic!("MOONPOOL_SEEDS={text:?} is not a range like 100..200"));
+            return (range.collect(), false, true);
+        }
+    }
+    let span = |n: u64| (b.base_seed..b.base_seed.saturating_add(n)).collect();
+    match &b.plan {
+        SeedPlan::Iterations(n) => (span(*n), false, true),
+        SeedPlan::List(seeds) => (seeds.clone(), false, true),
+        SeedPlan::UntilCovered(max) => (span(*max), true, true),
+    }
+}
+
+/// Runs the campaign described by `b`.
+pub(crate) fn run(b: &SimulationBuilder) -> SimulationReport {
+    let start = Instant::now();
+    let (seeds, until_covered, from_plan) = resolve_seeds(b);
+    let coverage_required = from_plan && b.require_coverage;
+    let mut acc = Accumulator {
+        report: SimulationReport::new(b.declared.clone(), coverage_required, b.replay_hint.clone()),
+        pending: BTreeMap::new(),
+        next: 0,
+        until_covered,
+        covered: false,
+    };
+    let total = seeds.len();
+    let threads = b.threads.clamp(1, total.max(1));
+    let mut last_progress = Instant::now();
+    let mut done = 0;
+    let mut report_progress = |done: usize, failures: usize, force: bool| {
+        if let Some(progress) = &b.progress {
+            if force || last_progress.elapsed() >= PROGRESS_EVERY {
+                last_progress = Instant::now();
+                progress(&Progress {
+                    done,
+                    total,
+                    failures,
+                });
+            }
+        }
+    };
+    if threads == 1 {
+        for (index, &seed) in seeds.iter().enumerate() {
+            acc.add(index, run_iteration(b, seed));
+            done += 1;
+            report_progress(done, acc.report.failures.len(), false);
+            if acc.covered {
+                break;
+            }
+        }
+    } else {
+        let next = AtomicUsize::new(0);
+        let stop = AtomicBool::new(false);
+        let (tx, rx) = mpsc::channel::<(usize, Outcome)>();
+        std::thread::scope(|scope| {
+            for _ in 0..threads {
+                let tx = tx.clone();
+                let (next, stop, seeds) = (&next, &stop, &seeds);
+                scope.spawn(move || loop {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let index = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(&seed) = seeds.get(index) else { break };
+                    if tx.send((index, run_iteration(b, seed))).is_err() {
+                        break;
+                    }
+                });
+            }
+            drop(tx);
+            for (index, outcome) in rx {
+                acc.add(index, outcome);
+                done += 1;
+                report_progress(done, acc.report.failures.len(), false);
+                if acc.covered {
+                    stop.store(true, Ordering::Relaxed);
+                }
+            }
+        });
+    }
+    report_progress(acc.report.iterations.len(), acc.report.failures.len(), true);
+    let mut report = acc.report;
+    report.wall_time = start.elapsed();
+    report
+}
+
+/// Adds outcomes to the report in seed order, whatever order they finish in.
+struct Accumulator {
+    report: SimulationReport,
+    pending: BTreeMap<usize, Outcome>,
+    next: usize,
+    until_covered: bool,
+    covered: bool,
+}
+
+impl Accumulator {
+    fn add(&mut self, index: usize, outcome: Outcome) {
+        if self.covered {
+            return;
+        }
+        self.pending.insert(index, outcome);
+        while let Some(outcome) = self.pending.remove(&self.next) {
+            self.next += 1;
+            self.report
+                .push(outcome.record, outcome.failure, &outcome.assertions);
+            if self.until_covered && self.report.unreached().is_empty() {
+                self.covered = true;
+                self.pending.clear();
+                return;
+            }
+        }
+    }
+}
+
+/// Runs one iteration with its own assertion collector (and quiet panics if asked).
+fn run_iteration(b: &SimulationBuilder, seed: u64) -> Outcome {
+    let ((record, failure), assertions) = collect(seed, || {
+        if b.quiet_panics {
+            quiet_panics(|| iterate(b, seed))
+        } else {
+            iterate(b, seed)
+        }
+    });
+    Outcome {
+        record,
+        failure,
+        assertions,
+    }
+}
+
+/// Shared between the workload tasks and the root future of one iteration.
+#[derive(Default)]
+struct RunState {
+    finished: usize,
+    failure: Option<(String, String)>,
+    waker: Option<Waker>,
+}
+
+fn panic_text(payload: Box<dyn std::any::Any + Send>) -> String {
+    let message = if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "non-string panic payload".to_string()
+    };
+    match take_panic_location() {
+        Some(location) => format!("panicked at {location}: {message}"),
+        None => format!("panicked: {message}"),
+    }
+}
+
+/// Builds the world of `seed`, runs every workload in it, and says how it went.
+fn iterate(b: &SimulationBuilder, seed: u64) -> (IterationRecord, Option<IterationFailure>) {
+    let failure = |workload: &str, error: String| IterationFailure {
+        seed,
+        workload: workload.to_string(),
+        error,
+    };
+    let world = match SimWorld::with_config(seed, (b.network)(seed)) {
+        Ok(world) => world,
+        Err(error) => {
+            let record = IterationRecord {
+                seed,
+                digest: 0,
+                sim_time: Duration::ZERO,
+                events_processed: 0,
+                passed: false,
+            };
+            return (record, Some(failure(SIMULATION, error.to_string())));
+        }
+    };
+    world.set_time_budget(b.time_budget);
+    let total = b.workloads.len();
+    let ips: Vec<String> = (0..total).map(workload_ip).collect();
+    let shutdowns = Shutdown::for_iteration(total);
+    let state = Rc::new(RefCell::new(RunState::default()));
+    for (index, ((name, f), shutdown)) in b.workloads.iter().zip(shutdowns).enumerate() {
+        let provider = world.provider(&ips[index]);
+        let topology = WorkloadTopology::new(index, name.clone(), ips.clone(), shutdown.clone());
+        let (state, name, f) = (state.clone(), name.clone(), f.clone());
+        world.spawn(name.clone(), async move {
+            let result = match catch_unwind(AssertUnwindSafe(|| f(seed, provider, topology))) {
+                Ok(future) => AssertUnwindSafe(future)
+                    .catch_unwind()
+                    .await
+                    .unwrap_or_else(|payload| Err(panic_text(payload))),
+                Err(payload) => Err(panic_text(payload)),
+            };
+            shutdown.finish();
+            let mut state = state.borrow_mut();
+            state.finished += 1;
+            if let Err(error) = result {
+                state.failure.get_or_insert((name, error));
+            }
+            if let Some(waker) = state.waker.take() {
+                waker.wake();
+            }
+        });
+    }
+    let ended = world.block_on(poll_fn(|cx| {
+        let mut state = state.borrow_mut();
+        if state.failure.is_some() || state.finished == total {
+            Poll::Ready(())
+        } else {
+            state.waker = Some(cx.waker().clone());
+            Poll::Pending
+        }
+    }));
+    let stats = world.stats();
+    let failure = match (state.borrow_mut().failure.take(), ended) {
+        (Some((workload, error)), _) => Some(failure(&workload, error)),
+        (None, Err(error)) => Some(failure(SIMULATION, error.to_string())),
+        (None, Ok(())) => None,
+    };
+    let record = IterationRecord {
+        seed,
+        digest: world.digest(),
+        sim_time: stats.sim_time,
+        events_processed: stats.events_processed,
+        passed: failure.is_none(),
+    };
+    (record, failure)
+}

@@ -1,0 +1,187 @@
+//! [`WorkloadTopology`]: who a workload is and who else runs, and [`Shutdown`]: when to stop.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
+
+/// The address of the workload registered at `index` (0-based): `10.0.0.1`, `10.0.0.2`, ...
+pub(crate) fn workload_ip(index: usize) -> String {
+    let n = index + 1;
+    format!("10.{}.{}.{}", (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff)
+}
+
+/// What a workload knows about the iteration's layout.
+///
+/// Workloads get IPs in registration order (`10.0.0.1` for the first, `10.0.0.2` for the
+/// second, ...); `peer_ips` lists the others in that order.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct WorkloadTopology {
+    /// The name this workload was registered under.
+    pub name: String,
+    /// This workload's IP (its provider's source address).
+    pub my_ip: String,
+    /// The other workloads' IPs, in registration order.
+    pub peer_ips: Vec<String>,
+    /// Fires when every other workload has finished or is waiting for it too: how a server
+    /// loop knows its clients are done.
+    pub shutdown: Shutdown,
+    all_ips: Vec<String>,
+}
+
+impl WorkloadTopology {
+    pub(crate) fn new(
+        index: usize,
+        name: String,
+        all_ips: Vec<String>,
+        shutdown: Shutdown,
+    ) -> Self {
+        let my_ip = all_ips[index].clone();
+        let peer_ips = all_ips
+            .iter()
+            .enumerate()
+            .filter(|&(i, _)| i != index)
+            .map(|(_, ip)| ip.clone())
+            .collect();
+        Self {
+            name,
+            my_ip,
+            peer_ips,
+            shutdown,
+            all_ips,
+        }
+    }
+
+    /// Every workload's IP, in registration order (this one included).
+    pub fn all_ips(&self) -> &[String] {
+        &self.all_ips
+    }
+}
+
+#[derive(Debug)]
+struct ShutdownState {
+    total: usize,
+    finished: usize,
+    /// Workload index -> number of live `wait` futures of that workload that were polled.
+    waiting: BTreeMap<usize, usize>,
+    triggered: bool,
+    wakers: Vec<Waker>,
+}
+
+impl ShutdownState {
+    fn check(&mut self) {
+        if !self.triggered && self.finished + self.waiting.len() >= self.total {
+            self.triggered = true;
+            for waker in self.wakers.drain(..) {
+                waker.wake();
+            }
+        }
+    }
+}
+
+/// The end-of-iteration signal of one workload (see [`WorkloadTopology::shutdown`]).
+///
+/// It fires once every workload of the iteration has either returned or is awaiting
+/// [`wait`](Shutdown::wait) itself; once fired it stays fired. A server typically races
+/// `accept` against `wait` and returns when `wait` wins.
+#[derive(Clone)]
+pub struct Shutdown {
+    index: usize,
+    state: Rc<RefCell<ShutdownState>>,
+}
+
+impl fmt::Debug for Shutdown {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Shutdown")
+            .field("triggered", &self.is_triggered())
+            .finish()
+    }
+}
+
+impl Shutdown {
+    /// One signal per workload of an iteration of `total` workloads.
+    pub(crate) fn for_iteration(total: usize) -> Vec<Shutdown> {
+        let state = Rc::new(RefCell::new(ShutdownState {
+            total,
+            finished: 0,
+            waiting: BTreeMap::new(),
+            triggered: false,
+            wakers: Vec::new(),
+        }));
+        (0..total)
+            .map(|index| Shutdown {
+                index,
+                state: state.clone(),
+            })
+            .collect()
+    }
+
+    /// Marks this workload as finished.
+    pub(crate) fn finish(&self) {
+        let mut state = self.state.borrow_mut();
+        state.finished += 1;
+        state.check();
+    }
+
+    /// Whether the signal has fired.
+    pub fn is_triggered(&self) -> bool {
+        self.state.borrow().triggered
+    }
+
+    /// Completes when the signal fires; while pending, this workload counts as waiting.
+    pub fn wait(&self) -> ShutdownWait {
+        ShutdownWait {
+            shutdown: self.clone(),
+            registered: false,
+        }
+    }
+}
+
+/// The future of [`Shutdown::wait`]; dropping it un-registers the wait.
+#[derive(Debug)]
+#[must_use = "futures do nothing unless awaited"]
+pub struct ShutdownWait {
+    shutdown: Shutdown,
+    registered: bool,
+}
+
+impl Future for ShutdownWait {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let index = self.shutdown.index;
+        let state = self.shutdown.state.clone();
+        let mut state = state.borrow_mut();
+        if !self.registered {
+            self.registered = true;
+            *state.waiting.entry(index).or_insert(0) += 1;
+            state.check();
+        }
+        if state.triggered {
+            return Poll::Ready(());
+        }
+        if !state.wakers.iter().any(|w| w.will_wake(cx.waker())) {
+            state.wakers.push(cx.waker().clone());
+        }
+        Poll::Pending
+    }
+}
+
+impl Drop for ShutdownWait {
+    fn drop(&mut self) {
+        if !self.registered {
+            return;
+        }
+        let mut state = self.shutdown.state.borrow_mut();
+        if let Some(count) = state.waiting.get_mut(&self.shutdown.index) {
+            *count -= 1;
+            if *count == 0 {
+                state.waiting.remove(&self.shutdown.index);
+            }
+        }
+    }
+}

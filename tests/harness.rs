@@ -1,0 +1,475 @@
+//! Tests of the simulation harness: SimulationBuilder, assertions, reports, replay.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::future::{select, Either};
+use futures::io::{AsyncReadExt, AsyncWriteExt};
+use futures::stream::{FuturesUnordered, StreamExt};
+
+use moonpool::testing::{AssertionKind, SimulationBuilder, SimulationReport};
+use moonpool::{
+    always_assert, sometimes_assert, Clock, Listener, NetworkConfig, NetworkProvider,
+    SimNetworkProvider, WorkloadTopology,
+};
+
+/// A builder that ignores the environment (tests pick their own seeds).
+fn builder() -> SimulationBuilder {
+    SimulationBuilder::new().seed_from_env(false).threads(2)
+}
+
+/// An echo server on port 7 that serves connections until the clients are done.
+async fn echo_server(net: SimNetworkProvider, topo: WorkloadTopology) -> std::io::Result<()> {
+    let listener = net.bind(&format!("{}:7", topo.my_ip)).await?;
+    let mut conns = FuturesUnordered::new();
+    loop {
+        let accept = Box::pin(listener.accept());
+        let shutdown = topo.shutdown.wait();
+        let next_done = Box::pin(async {
+            if conns.is_empty() {
+                std::future::pending::<()>().await;
+            }
+            conns.next().await;
+        });
+        match select(accept, select(shutdown, next_done)).await {
+            Either::Left((accepted, _)) => {
+                let (mut stream, _) = accepted?;
+                conns.push(async move {
+                    let mut buf = [0; 64];
+                    while let Ok(n) = stream.read(&mut buf).await {
+                        if n == 0 || stream.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+            Either::Right((Either::Left(_), _)) => return Ok(()),
+            Either::Right((Either::Right(_), _)) => {}
+        }
+    }
+}
+
+/// A client that echoes a few seed-dependent messages through the first peer.
+async fn echo_client(
+    seed: u64,
+    net: SimNetworkProvider,
+    topo: WorkloadTopology,
+) -> std::io::Result<()> {
+    let clock = net.clock();
+    clock
+        .sleep(Duration::from_micros(net.random_seed() % 1000))
+        .await;
+    let mut stream = net.connect(&format!("{}:7", topo.peer_ips[0])).await?;
+    for i in 0..(seed % 5 + 1) {
+        let message = [i as u8; 8];
+        stream.write_all(&message).await?;
+        let mut echo = [0; 8];
+        stream.read_exact(&mut echo).await?;
+        always_assert!(
+            "echo_matches",
+            echo == message,
+            "sent {message:?}, got {echo:?}"
+        );
+    }
+    sometimes_assert!("long_exchange", seed % 5 == 4);
+    Ok(())
+}
+
+fn echo_builder() -> SimulationBuilder {
+    builder()
+        .register_workload("server", |_, net, topo| echo_server(net, topo))
+        .register_workload("client_a", echo_client)
+        .register_workload("client_b", echo_client)
+}
+
+#[test]
+fn smoke() {
+    let report = echo_builder().iterations(10).run_checked().unwrap();
+    assert_eq!(report.iteration_count(), 10);
+    assert_eq!(report.passed(), 10);
+    assert_eq!(report.seeds(), (0..10).collect::<Vec<_>>());
+    assert!(report.events_processed() > 0);
+    assert!(report.max_sim_time() > Duration::ZERO);
+    let echo = report.assertions["echo_matches"];
+    assert_eq!(echo.kind, AssertionKind::Always);
+    assert_eq!(echo.checks, echo.hits);
+    // seeds 0..10: seed % 5 + 1 messages per client, two clients.
+    assert_eq!(echo.checks, 2 * (0..10u64).map(|s| s % 5 + 1).sum::<u64>());
+    assert_eq!(report.assertions["long_exchange"].hits, 4);
+    assert!(report.to_string().contains("long_exchange"));
+    assert!(report
+        .summary_line()
+        .starts_with("summary iterations=10 passed=10 failed=0 sometimes_reached=1/1 digest="));
+}
+
+#[test]
+fn workload_error_fails_the_iteration() {
+    let report = builder()
+        .register_workload("fine", |_, _, _| async { Ok::<(), String>(()) })
+        .register_workload("picky", |seed, _, _| async move {
+            if seed == 3 {
+                Err(format!("seed {seed} is unlucky"))
+            } else {
+                Ok(())
+            }
+        })
+        .iterations(5)
+        .run();
+    assert_eq!((report.passed(), report.failed()), (4, 1));
+    let failure = &report.failures[0];
+    assert_eq!(failure.seed, 3);
+    assert_eq!(failure.workload, "picky");
+    assert_eq!(failure.error, "seed 3 is unlucky");
+    assert!(!report.is_success());
+    let error = report.into_result().unwrap_err();
+    let text = error.to_string();
+    assert!(
+        text.contains("seed 3 failed in picky: seed 3 is unlucky"),
+        "{text}"
+    );
+    assert!(text.contains("MOONPOOL_SEED=3 cargo test"), "{text}");
+    // Debug prints the same readable text (what `unwrap` shows).
+    assert_eq!(format!("{error:?}"), text);
+}
+
+#[test]
+fn panic_is_caught_with_its_message() {
+    let report = builder()
+        .register_workload("bomb", |seed, net, _| async move {
+            net.clock().sleep(Duration::from_millis(5)).await;
+            if seed % 2 == 1 {
+                panic!("boom at seed {seed}");
+            }
+            Ok::<(), String>(())
+        })
+        .iterations(4)
+        .run();
+    assert_eq!(report.failed(), 2);
+    let failure = &report.failures[1];
+    assert_eq!((failure.seed, failure.workload.as_str()), (3, "bomb"));
+    assert!(
+        failure.error.contains("boom at seed 3"),
+        "{}",
+        failure.error
+    );
+    assert!(failure.error.contains("harness.rs"), "{}", failure.error);
+}
+
+#[test]
+fn panic_while_building_the_future_is_caught() {
+    let report = builder()
+        .register_workload(
+            "eager",
+            |_, _, _| -> std::future::Ready<Result<(), String>> { panic!("refusing to start") },
+        )
+        .iterations(1)
+        .run();
+    assert!(report.failures[0].error.contains("refusing to start"));
+}
+
+#[test]
+fn deadlock_is_reported() {
+    let report = builder()
+        .register_workload("stuck", |_, net, topo| async move {
+            let listener = net.bind(&format!("{}:1", topo.my_ip)).await?;
+            listener.accept().await?;
+            Ok::<(), std::io::Error>(())
+        })
+        .iterations(2)
+        .run();
+    assert_eq!(report.failed(), 2);
+    let failure = &report.failures[0];
+    assert_eq!(failure.workload, "(simulation)");
+    assert!(failure.error.contains("deadlock"), "{}", failure.error);
+    assert!(failure.error.contains("stuck"), "{}", failure.error);
+}
+
+#[test]
+fn time_budget_is_reported() {
+    let report = builder()
+        .register_workload("sleepy", |_, net, _| async move {
+            net.clock().sleep(Duration::from_secs(120)).await;
+            Ok::<(), String>(())
+        })
+        .time_budget(Duration::from_secs(60))
+        .iterations(1)
+        .run();
+    assert!(report.failures[0].error.contains("time budget"));
+}
+
+#[test]
+fn always_assert_failure_names_assertion_and_seed() {
+    let report = builder()
+        .register_workload("checker", |seed, _, _| async move {
+            always_assert!("small_seed", seed < 4, "seed {seed} is too big");
+            Ok::<(), String>(())
+        })
+        .iterations(6)
+        .run();
+    assert_eq!(report.failed(), 2);
+    let error = &report.failures[0].error;
+    assert!(
+        error.contains("always_assert!(small_seed) failed"),
+        "{error}"
+    );
+    assert!(error.contains("seed 4 is too big"), "{error}");
+    assert!(error.contains("(seed 4)"), "{error}");
+    let stats = report.assertions["small_seed"];
+    assert_eq!((stats.checks, stats.hits), (6, 4));
+    assert!(report.to_string().contains("<- FAILED"));
+}
+
+#[test]
+fn always_assert_outside_a_campaign_panics() {
+    let caught = std::panic::catch_unwind(|| always_assert!("outside", 1 + 1 == 3, "math"));
+    let message = *caught.unwrap_err().downcast::<String>().unwrap();
+    assert!(message.contains("always_assert!(outside) failed: math (outside a campaign)"));
+    // A sometimes-assertion outside a campaign records nothing and does not panic.
+    sometimes_assert!("outside", false);
+}
+
+#[test]
+fn unreached_sometimes_fails_the_campaign_with_counts() {
+    let report = builder()
+        .register_workload("w", |seed, _, _| async move {
+            sometimes_assert!("reached", seed == 1);
+            sometimes_assert!("never", seed > 100, "seed {seed} is small");
+            Ok::<(), String>(())
+        })
+        .iterations(3)
+        .run();
+    assert_eq!(report.failed(), 0);
+    assert!(!report.is_success());
+    assert_eq!(report.unreached(), vec!["never"]);
+    let text = report.into_result().unwrap_err().to_string();
+    assert!(
+        text.contains("sometimes_assert!(never) never true: checks=3 hits=0"),
+        "{text}"
+    );
+    assert!(!text.contains("sometimes_assert!(reached)"), "{text}");
+    // Replaying chosen seeds need not reach everything.
+    let replay = builder()
+        .register_workload("w", |_, _, _| async {
+            sometimes_assert!("never", false);
+            Ok::<(), String>(())
+        })
+        .seeds(vec![5])
+        .require_coverage(false)
+        .run();
+    assert!(replay.is_success());
+    assert_eq!(replay.unreached(), vec!["never"]);
+}
+
+#[test]
+fn declared_but_never_checked_fails() {
+    let report = builder()
+        .register_workload("w", |_, _, _| async { Ok::<(), String>(()) })
+        .declare_sometimes(&["ghost"])
+        .iterations(2)
+        .run();
+    assert_eq!(report.unreached(), vec!["ghost"]);
+    let text = report.into_result().unwrap_err().to_string();
+    assert!(
+        text.contains("sometimes_assert!(ghost) declared but never checked: checks=0 hits=0"),
+        "{text}"
+    );
+}
+
+#[test]
+fn campaigns_in_parallel_do_not_share_counts() {
+    let campaign = |name: &'static str, iterations: u64| {
+        move || {
+            SimulationBuilder::new()
+                .seed_from_env(false)
+                .threads(2)
+                .register_workload("w", move |seed, net, _| async move {
+                    for i in 0..10 {
+                        net.clock().sleep(Duration::from_millis(1)).await;
+                        sometimes_assert!(name, (seed + i) % 3 == 0);
+                        always_assert!("shared_name", true);
+                    }
+                    Ok::<(), String>(())
+                })
+                .iterations(iterations)
+                .run()
+        }
+    };
+    let a = std::thread::spawn(campaign("only_in_a", 40));
+    let b = std::thread::spawn(campaign("only_in_b", 25));
+    let (a, b) = (a.join().unwrap(), b.join().unwrap());
+    assert!(a.assertions.contains_key("only_in_a") && !a.assertions.contains_key("only_in_b"));
+    assert!(b.assertions.contains_key("only_in_b") && !b.assertions.contains_key("only_in_a"));
+    assert_eq!(a.assertions["only_in_a"].checks, 400);
+    assert_eq!(b.assertions["only_in_b"].checks, 250);
+    assert_eq!(a.assertions["shared_name"].checks, 400);
+    assert_eq!(b.assertions["shared_name"].checks, 250);
+}
+
+fn hostile_echo() -> SimulationBuilder {
+    echo_builder().network_config_fn(|seed| {
+        if seed % 3 == 0 {
+            NetworkConfig::default()
+        } else {
+            NetworkConfig {
+                reset_probability: 0.0,
+                connect_failure_probability: 0.0,
+                ..NetworkConfig::hostile()
+            }
+        }
+    })
+}
+
+/// Per-seed digests, pass flags and the campaign digest of a report.
+fn fingerprint(report: &SimulationReport) -> (Vec<(u64, u64, bool)>, u64) {
+    let per_seed = report
+        .iterations
+        .iter()
+        .map(|i| (i.seed, i.digest, i.passed))
+        .collect();
+    (per_seed, report.digest())
+}
+
+#[test]
+fn one_thread_and_many_threads_agree() {
+    let one = hostile_echo().iterations(24).threads(1).run();
+    let many = hostile_echo().iterations(24).threads(4).run();
+    assert_eq!(fingerprint(&one), fingerprint(&many));
+    assert_eq!(one.assertions, many.assertions);
+    assert_eq!(one.failures, many.failures);
+    // Different seeds give different digests.
+    let other = hostile_echo().base_seed(1000).iterations(24).run();
+    assert_ne!(one.digest(), other.digest());
+}
+
+#[test]
+fn replaying_a_seed_gives_the_same_world_digest() {
+    let campaign = hostile_echo().iterations(12).run();
+    let replay = hostile_echo().seeds(vec![7]).run();
+    assert_eq!(replay.seeds(), vec![7]);
+    assert_eq!(replay.iterations[0].digest, campaign.iterations[7].digest);
+    assert_ne!(campaign.iterations[6].digest, campaign.iterations[7].digest);
+
+    // The same through MOONPOOL_SEED (the only test in this file that reads the environment).
+    std::env::set_var("MOONPOOL_SEED", "7");
+    let from_env = hostile_echo().seed_from_env(true).iterations(12).run();
+    std::env::remove_var("MOONPOOL_SEED");
+    assert_eq!(from_env.seeds(), vec![7]);
+    assert_eq!(from_env.iterations[0].digest, campaign.iterations[7].digest);
+    assert!(!from_env.coverage_required);
+}
+
+#[test]
+fn shards_merge_into_the_full_run() {
+    let full = hostile_echo().iterations(20).run();
+    let mut first = hostile_echo().seed_range(0..8).run();
+    let second = hostile_echo().seed_range(8..20).run();
+    first.merge(second);
+    assert_eq!(fingerprint(&first), fingerprint(&full));
+    assert_eq!(first.assertions, full.assertions);
+    assert_eq!(
+        first.summary_line().split(" wall_s").next(),
+        full.summary_line().split(" wall_s").next()
+    );
+}
+
+#[test]
+fn until_all_sometimes_reached_stops_at_the_shortest_prefix() {
+    let run = |threads: usize| {
+        builder()
+            .register_workload("w", |seed, _, _| async move {
+                sometimes_assert!("seven_three", seed % 7 == 3);
+                sometimes_assert!("eleven_nine", seed % 11 == 9);
+                Ok::<(), String>(())
+            })
+            .base_seed(100)
+            .until_all_sometimes_reached(1000)
+            .threads(threads)
+            .run()
+    };
+    // 100 % 7 == 2: seed 101 reaches seven_three; 100 % 11 == 1: seed 108 reaches eleven_nine.
+    for threads in [1, 3] {
+        let report = run(threads);
+        assert_eq!(
+            report.seeds(),
+            (100..=108).collect::<Vec<_>>(),
+            "{threads} threads"
+        );
+        assert!(report.is_success());
+    }
+    // Never reached: stops at the maximum and fails.
+    let report = builder()
+        .register_workload("w", |_, _, _| async {
+            sometimes_assert!("impossible", false);
+            Ok::<(), String>(())
+        })
+        .until_all_sometimes_reached(15)
+        .run();
+    assert_eq!(report.iteration_count(), 15);
+    assert!(!report.is_success());
+}
+
+#[test]
+fn topology_ips_follow_registration_order() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let mut b = builder().iterations(1);
+    for name in ["first", "second", "third"] {
+        let seen = seen.clone();
+        b = b.register_workload(name, move |_, net, topo| {
+            let seen = seen.clone();
+            async move {
+                assert_eq!(net.ip().to_string(), topo.my_ip);
+                seen.lock().unwrap().push((
+                    topo.name.clone(),
+                    topo.my_ip.clone(),
+                    topo.peer_ips.clone(),
+                    topo.all_ips().to_vec(),
+                ));
+                Ok::<(), String>(())
+            }
+        });
+    }
+    b.run_checked().unwrap();
+    let mut seen = seen.lock().unwrap().clone();
+    seen.sort();
+    let ip = |n: u8| format!("10.0.0.{n}");
+    let all = vec![ip(1), ip(2), ip(3)];
+    assert_eq!(
+        seen,
+        vec![
+            ("first".into(), ip(1), vec![ip(2), ip(3)], all.clone()),
+            ("second".into(), ip(2), vec![ip(1), ip(3)], all.clone()),
+            ("third".into(), ip(3), vec![ip(1), ip(2)], all.clone()),
+        ]
+    );
+}
+
+#[test]
+fn progress_is_reported_at_the_end() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let last = Arc::new(Mutex::new(None));
+    let (c, l) = (calls.clone(), last.clone());
+    echo_builder()
+        .iterations(6)
+        .on_progress(move |p| {
+            c.fetch_add(1, Ordering::Relaxed);
+            *l.lock().unwrap() = Some((p.done, p.total, p.failures));
+        })
+        .run_checked()
+        .unwrap();
+    assert!(calls.load(Ordering::Relaxed) >= 1);
+    assert_eq!(*last.lock().unwrap(), Some((6, 6, 0)));
+}
+
+#[test]
+fn invalid_network_config_fails_the_iteration() {
+    let report = builder()
+        .register_workload("w", |_, _, _| async { Ok::<(), String>(()) })
+        .network_config(NetworkConfig {
+            reset_probability: 2.0,
+            ..NetworkConfig::default()
+        })
+        .iterations(1)
+        .run();
+    assert!(report.failures[0].error.contains("reset_probability"));
+}
