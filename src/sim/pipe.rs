@@ -8,6 +8,14 @@ use std::collections::VecDeque;
 use std::task::Waker;
 use std::time::Duration;
 
+/// Stores `waker` in `slot`, skipping the clone when the stored one already wakes the same task.
+pub(crate) fn set_waker(slot: &mut Option<Waker>, waker: &Waker) {
+    match slot {
+        Some(stored) if stored.will_wake(waker) => {}
+        _ => *slot = Some(waker.clone()),
+    }
+}
+
 /// What a write or a close put in flight.
 #[derive(Debug)]
 pub(crate) enum Segment {
@@ -78,9 +86,11 @@ impl Pipe {
     /// Moves up to `buf.len()` readable bytes into `buf`; wakes a blocked writer.
     pub(crate) fn read_into(&mut self, buf: &mut [u8]) -> usize {
         let n = buf.len().min(self.readable.len());
-        for (dst, src) in buf.iter_mut().zip(self.readable.drain(..n)) {
-            *dst = src;
-        }
+        let (front, back) = self.readable.as_slices();
+        let first = n.min(front.len());
+        buf[..first].copy_from_slice(&front[..first]);
+        buf[first..n].copy_from_slice(&back[..n - first]);
+        self.readable.drain(..n);
         if n > 0 {
             if let Some(waker) = self.writer.take() {
                 waker.wake();

@@ -140,7 +140,7 @@ impl AsyncRead for SimTcpStream {
             if pipe.eof {
                 return Ok(Some(0));
             }
-            pipe.reader = Some(cx.waker().clone());
+            super::pipe::set_waker(&mut pipe.reader, cx.waker());
             Ok(None)
         });
         match result {
@@ -180,7 +180,7 @@ impl AsyncWrite for SimTcpStream {
             }
             let free = capacity.saturating_sub(pipe.buffered());
             if free == 0 {
-                pipe.writer = Some(cx.waker().clone());
+                super::pipe::set_waker(&mut pipe.writer, cx.waker());
                 return Ok(None);
             }
             if s.rng.chance(reset_probability) {
