@@ -83,6 +83,13 @@ impl SendQueue {
     /// Appends `message`, applying the overflow policy when a cap would be exceeded.
     #[inline]
     pub fn push(&mut self, message: Vec<u8>) -> Pushed {
+        // `bytes <= max_bytes` always holds, so the subtraction cannot underflow.
+        if self.messages.len() < self.max_messages && message.len() <= self.max_bytes - self.bytes
+        {
+            self.bytes += message.len();
+            self.messages.push_back(message);
+            return Pushed::Queued { dropped: 0 };
+        }
         if message.len() > self.max_bytes {
             return Pushed::Rejected(message);
         }
