@@ -154,7 +154,7 @@ fn queue_send_queue(rounds: u64) -> Duration {
     let start = Instant::now();
     for _ in 0..rounds {
         for message in pool.drain(..) {
-            black_box(queue.push(black_box(message)));
+            let _ = queue.push(black_box(message));
         }
         while let Some(message) = queue.pop_front() {
             pool.push(black_box(message));
@@ -517,7 +517,29 @@ fn memory_server_down(size: usize) -> (usize, isize, usize, u64) {
 
 // ---------------------------------------------------------------------------------------------
 
+/// One section alone, for a profiler: `THROUGHPUT_ONLY=peer64|raw64|rt|queue` (and optionally
+/// `THROUGHPUT_N` round trips for `rt`), e.g. under `perf record` or `valgrind --tool=callgrind`.
+fn profile_one(only: &str) {
+    let n = |default: u64| {
+        std::env::var("THROUGHPUT_N")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(default)
+    };
+    match only {
+        "peer64" => drop(loopback(Sender::Peer, n(5_000_000), 64)),
+        "raw64" => drop(loopback(Sender::Raw, n(5_000_000), 64)),
+        "rt" => drop(sim_round_trips(n(1_000_000))),
+        "queue" => drop(queue_send_queue(n(200_000))),
+        other => eprintln!("unknown THROUGHPUT_ONLY section {other:?}"),
+    }
+}
+
 fn main() {
+    if let Ok(only) = std::env::var("THROUGHPUT_ONLY") {
+        profile_one(&only);
+        return;
+    }
     let full = std::env::args().any(|a| a == "--bench");
     let scale = Scale {
         full,
@@ -535,11 +557,11 @@ fn main() {
     );
 
     // 1. Queue.
-    let rounds = scale.n(40_000, 40);
+    let rounds = scale.n(10_000, 40);
     let ops = rounds * QUEUE_BATCH as u64;
     let mut queue = Duration::MAX;
     let mut bare = Duration::MAX;
-    for _ in 0..scale.repeats * 2 {
+    for _ in 0..scale.repeats * 5 {
         queue = queue.min(queue_send_queue(rounds));
         bare = bare.min(queue_vecdeque(rounds));
     }
@@ -557,9 +579,15 @@ fn main() {
 
     // 3. Simulator.
     let messages = scale.n(1_000_000, 2_000);
-    let (msg_time, msg_events) = sim_messages(messages, 64);
+    let (msg_time, msg_events) = (0..scale.repeats)
+        .map(|_| sim_messages(messages, 64))
+        .min()
+        .expect("repeats > 0");
     let round_trips = scale.n(300_000, 500);
-    let (rt_time, rt_events) = sim_round_trips(round_trips);
+    let (rt_time, rt_events) = (0..scale.repeats)
+        .map(|_| sim_round_trips(round_trips))
+        .min()
+        .expect("repeats > 0");
     println!(
         "info sim: {messages} messages in {msg_time:.2?} ({msg_events} events), \
          {round_trips} round trips in {rt_time:.2?} ({rt_events} events)"
