@@ -84,8 +84,7 @@ impl SendQueue {
     #[inline]
     pub fn push(&mut self, message: Vec<u8>) -> Pushed {
         // `bytes <= max_bytes` always holds, so the subtraction cannot underflow.
-        if self.messages.len() < self.max_messages && message.len() <= self.max_bytes - self.bytes
-        {
+        if self.messages.len() < self.max_messages && message.len() <= self.max_bytes - self.bytes {
             self.bytes += message.len();
             self.messages.push_back(message);
             return Pushed::Queued { dropped: 0 };

@@ -120,7 +120,14 @@ mod tests {
         let mut expected = Digest::OFFSET;
         let mut x = 0x9E37_79B9_7F4A_7C15u64;
         for shift in 0..64 {
-            for value in [0, 1, 1 << shift, (1 << shift) - 1, x >> shift, u64::MAX >> shift] {
+            for value in [
+                0,
+                1,
+                1 << shift,
+                (1 << shift) - 1,
+                x >> shift,
+                u64::MAX >> shift,
+            ] {
                 digest.fold(value);
                 expected = fold_bytes(expected, value);
                 assert_eq!(digest.value(), expected, "value {value:#x}");
