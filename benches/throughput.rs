@@ -1,3 +1,633 @@
-//! Throughput benchmarks (filled in by the benchmarks issue).
+//! Throughput of moonpool's send queue, Peer (real loopback and simulated) and simulator, each
+//! against a bare baseline in the same run; and the Peer's memory with its server down.
+//!
+//! `cargo bench --bench throughput` runs the full pass (well under a minute in release mode);
+//! without `--bench` (as under `cargo test --benches`) it runs a tiny pass that only checks that
+//! everything works. The last lines are the figures, one per line:
+//! `ratio <name> <value>` and `rate <name> <value> <unit>`.
 
-fn main() {}
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::collections::VecDeque;
+use std::hint::black_box;
+use std::io;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicU64, Ordering::Relaxed};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use futures::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufWriter};
+use moonpool::peer::{
+    Codec, FramedStream, LengthChecksumCodec, OverflowPolicy, Peer, PeerConfig, SendQueue,
+};
+use moonpool::{
+    Listener, NetworkProvider, RealClock, RealListener, RealNetworkProvider, RealStream, SimWorld,
+};
+
+// ---------------------------------------------------------------------------------------------
+// A counting allocator: allocations and live bytes, counted only while `ENABLED` is set so the
+// timed runs pay one relaxed load per call.
+
+struct Counting;
+
+static ENABLED: AtomicBool = AtomicBool::new(false);
+static ALLOCS: AtomicU64 = AtomicU64::new(0);
+static LIVE: AtomicIsize = AtomicIsize::new(0);
+static PEAK: AtomicIsize = AtomicIsize::new(0);
+
+fn on_alloc(size: usize) {
+    if ENABLED.load(Relaxed) {
+        ALLOCS.fetch_add(1, Relaxed);
+        let live = LIVE.fetch_add(size as isize, Relaxed) + size as isize;
+        PEAK.fetch_max(live, Relaxed);
+    }
+}
+
+fn on_dealloc(size: usize) {
+    if ENABLED.load(Relaxed) {
+        LIVE.fetch_sub(size as isize, Relaxed);
+    }
+}
+
+// SAFETY: every call is forwarded unchanged to the system allocator; the counters are side
+// effects only.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        on_alloc(layout.size());
+        // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract, which we pass on.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        on_dealloc(layout.size());
+        // SAFETY: `ptr` was allocated by `System` with `layout` (we forward every allocation).
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        on_dealloc(layout.size());
+        on_alloc(new_size);
+        // SAFETY: as for `dealloc`; the caller upholds `realloc`'s contract.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Allocations, peak live bytes (relative to the start) and the output of `f`.
+fn counting<R>(f: impl FnOnce() -> R) -> (u64, isize, R) {
+    ALLOCS.store(0, Relaxed);
+    LIVE.store(0, Relaxed);
+    PEAK.store(0, Relaxed);
+    ENABLED.store(true, Relaxed);
+    let out = f();
+    ENABLED.store(false, Relaxed);
+    (ALLOCS.load(Relaxed), PEAK.load(Relaxed), out)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers.
+
+/// Run sizes: `--bench` gets the full pass, anything else a tiny smoke pass.
+#[derive(Debug, Clone, Copy)]
+struct Scale {
+    full: bool,
+    repeats: usize,
+}
+
+impl Scale {
+    fn n(&self, full: u64, quick: u64) -> u64 {
+        if self.full {
+            full
+        } else {
+            quick
+        }
+    }
+}
+
+fn per_sec(count: u64, elapsed: Duration) -> f64 {
+    count as f64 / elapsed.as_secs_f64().max(1e-9)
+}
+
+/// Counts the frames on `stream` until `expected` were read; no allocation per message.
+async fn count_frames<S: AsyncRead + Unpin>(mut stream: S, expected: u64) -> io::Result<u64> {
+    let mut codec = LengthChecksumCodec::default();
+    let mut buf = vec![0u8; 256 << 10];
+    let (mut start, mut end, mut count, mut bytes) = (0, 0, 0u64, 0u64);
+    while count < expected {
+        if buf.len() - end < 64 << 10 {
+            buf.copy_within(start..end, 0);
+            end -= start;
+            start = 0;
+        }
+        let n = stream.read(&mut buf[end..]).await?;
+        if n == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        end += n;
+        while let Some(frame) = codec
+            .decode(&buf[start..end])
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?
+        {
+            count += 1;
+            bytes += frame.payload.len() as u64;
+            start += frame.consumed;
+        }
+        if start == end {
+            (start, end) = (0, 0);
+        }
+    }
+    Ok(black_box(bytes))
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. The send queue against a bare VecDeque.
+
+const QUEUE_BATCH: usize = 256;
+
+/// Nanoseconds per message (push + pop) through a `SendQueue`, `rounds` rounds of a batch.
+fn queue_send_queue(rounds: u64) -> Duration {
+    let mut pool: Vec<Vec<u8>> = (0..QUEUE_BATCH).map(|_| vec![7u8; 64]).collect();
+    let mut queue = SendQueue::new(QUEUE_BATCH, usize::MAX, OverflowPolicy::DropOldest);
+    let start = Instant::now();
+    for _ in 0..rounds {
+        for message in pool.drain(..) {
+            let _ = queue.push(black_box(message));
+        }
+        while let Some(message) = queue.pop_front() {
+            pool.push(black_box(message));
+        }
+    }
+    start.elapsed()
+}
+
+fn queue_vecdeque(rounds: u64) -> Duration {
+    let mut pool: Vec<Vec<u8>> = (0..QUEUE_BATCH).map(|_| vec![7u8; 64]).collect();
+    let mut queue: VecDeque<Vec<u8>> = VecDeque::with_capacity(QUEUE_BATCH);
+    let start = Instant::now();
+    for _ in 0..rounds {
+        for message in pool.drain(..) {
+            queue.push_back(black_box(message));
+        }
+        while let Some(message) = queue.pop_front() {
+            pool.push(black_box(message));
+        }
+    }
+    start.elapsed()
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. Peer over real loopback against a raw buffered writer of the same frames.
+
+/// A provider over [`RealNetworkProvider`] whose streams count their write calls.
+#[derive(Debug, Clone, Default)]
+struct Counted {
+    inner: RealNetworkProvider,
+    writes: Rc<WriteCounts>,
+}
+
+#[derive(Debug, Default)]
+struct WriteCounts {
+    /// Write calls that accepted bytes (one `write(2)` each).
+    done: Cell<u64>,
+    /// Write calls that found the socket full.
+    blocked: Cell<u64>,
+}
+
+#[derive(Debug)]
+struct CountedStream {
+    inner: RealStream,
+    writes: Rc<WriteCounts>,
+}
+
+#[derive(Debug)]
+struct CountedListener {
+    inner: RealListener,
+    writes: Rc<WriteCounts>,
+}
+
+impl AsyncRead for CountedStream {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for CountedStream {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let result = Pin::new(&mut self.inner).poll_write(cx, buf);
+        let counter = match result {
+            Poll::Ready(Ok(_)) => &self.writes.done,
+            Poll::Pending => &self.writes.blocked,
+            Poll::Ready(Err(_)) => return result,
+        };
+        counter.set(counter.get() + 1);
+        result
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_close(cx)
+    }
+}
+
+impl Listener for CountedListener {
+    type Stream = CountedStream;
+
+    async fn accept(&self) -> io::Result<(CountedStream, String)> {
+        let (inner, peer) = self.inner.accept().await?;
+        let writes = self.writes.clone();
+        Ok((CountedStream { inner, writes }, peer))
+    }
+
+    fn local_addr(&self) -> io::Result<String> {
+        self.inner.local_addr()
+    }
+}
+
+impl NetworkProvider for Counted {
+    type Stream = CountedStream;
+    type Listener = CountedListener;
+    type Clock = RealClock;
+
+    async fn bind(&self, addr: &str) -> io::Result<CountedListener> {
+        let inner = self.inner.bind(addr).await?;
+        let writes = self.writes.clone();
+        Ok(CountedListener { inner, writes })
+    }
+
+    async fn connect(&self, addr: &str) -> io::Result<CountedStream> {
+        let inner = self.inner.connect(addr).await?;
+        let writes = self.writes.clone();
+        Ok(CountedStream { inner, writes })
+    }
+
+    fn clock(&self) -> RealClock {
+        self.inner.clock()
+    }
+
+    fn random_seed(&self) -> u64 {
+        self.inner.random_seed()
+    }
+}
+
+/// Which sender a loopback run uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sender {
+    /// `Peer::send` per message, then `flush`.
+    Peer,
+    /// Each frame encoded into a scratch buffer and written through a `BufWriter` of
+    /// `write_batch_bytes`, from an owned message like the Peer's.
+    Raw,
+    /// As `Raw`, but from a borrowed payload: no allocation per message at all.
+    RawBorrowed,
+}
+
+/// One loopback run: the wall time from the first send to the last frame counted, and the
+/// sender's write calls.
+fn loopback(sender: Sender, messages: u64, size: usize) -> (Duration, u64, u64) {
+    let provider = Counted::default();
+    let batch = PeerConfig::default().write_batch_bytes;
+    async_io::block_on(async {
+        let listener = provider
+            .bind("127.0.0.1:0")
+            .await
+            .expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().expect("local addr");
+        let payload = vec![0xA5u8; size];
+        let start = Instant::now();
+        let receive = async {
+            let (stream, _) = listener.accept().await?;
+            count_frames(stream, messages).await
+        };
+        let send = async {
+            match sender {
+                Sender::Peer => {
+                    let mut peer = Peer::new(provider.clone(), addr.clone(), PeerConfig::default());
+                    for _ in 0..messages {
+                        peer.send(black_box(payload.clone()))
+                            .await
+                            .map_err(io::Error::other)?;
+                    }
+                    peer.flush().await.map_err(io::Error::other)?;
+                    Ok::<_, io::Error>(Some(peer))
+                }
+                Sender::Raw | Sender::RawBorrowed => {
+                    let stream = provider.connect(&addr).await?;
+                    let mut writer = BufWriter::with_capacity(batch, stream);
+                    let mut codec = LengthChecksumCodec::default();
+                    let mut frame = Vec::with_capacity(size + LengthChecksumCodec::HEADER_LEN);
+                    for _ in 0..messages {
+                        if sender == Sender::Raw {
+                            let message = black_box(payload.clone());
+                            codec
+                                .encode(&message, &mut frame)
+                                .map_err(io::Error::other)?;
+                        } else {
+                            codec
+                                .encode(black_box(&payload), &mut frame)
+                                .map_err(io::Error::other)?;
+                        }
+                        writer.write_all(&frame).await?;
+                        frame.clear();
+                    }
+                    writer.flush().await?;
+                    Ok(None)
+                }
+            }
+        };
+        // The sender is kept alive (not closed) until the receiver has counted everything.
+        let (sent, received) = futures::future::join(send, receive).await;
+        let elapsed = start.elapsed();
+        sent.expect("send");
+        received.expect("receive");
+        let writes = &provider.writes;
+        // Only the sending side writes.
+        (elapsed, writes.done.get(), writes.blocked.get())
+    })
+}
+
+/// The figures of one message size: best-of timings for Peer and raw, plus write counts.
+fn loopback_pair(scale: Scale, messages: u64, size: usize) -> f64 {
+    let mut peer = (Duration::MAX, 0, 0);
+    let mut raw = (Duration::MAX, 0, 0);
+    let mut borrowed = (Duration::MAX, 0, 0);
+    for _ in 0..scale.repeats {
+        for (sender, slot) in [
+            (Sender::Raw, &mut raw),
+            (Sender::Peer, &mut peer),
+            (Sender::RawBorrowed, &mut borrowed),
+        ] {
+            let run = loopback(sender, messages, size);
+            if run.0 < slot.0 {
+                *slot = run;
+            }
+        }
+    }
+    let bytes = messages * size as u64;
+    for (name, (elapsed, writes, blocked)) in
+        [("peer", peer), ("raw", raw), ("raw_borrowed", borrowed)]
+    {
+        println!(
+            "info loopback_{size}b {name:>12}: {:>10.0} msg/s {:>8.1} MB/s  {writes} writes \
+             ({:.0} msg/write, {blocked} blocked)",
+            per_sec(messages, elapsed),
+            per_sec(bytes, elapsed) / 1e6,
+            messages as f64 / writes.max(1) as f64,
+        );
+    }
+    raw.0.as_secs_f64() / peer.0.as_secs_f64()
+}
+
+/// Allocations per message on each send path (a short run with the counting allocator on).
+fn loopback_allocations(messages: u64, size: usize) {
+    for sender in [Sender::Peer, Sender::Raw] {
+        let (allocs, _, _) = counting(|| loopback(sender, messages, size));
+        println!(
+            "info loopback_{size}b {:>12}: {:.3} allocations per message (sender and receiver, \
+             the message itself included)",
+            format!("{sender:?}").to_lowercase(),
+            allocs as f64 / messages as f64
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. Peer over the simulator.
+
+/// Messages delivered through a Peer to a plain decoder; returns (wall time, events).
+fn sim_messages(messages: u64, size: usize) -> (Duration, u64) {
+    let world = SimWorld::new(1);
+    world.set_time_budget(Duration::from_secs(1 << 30));
+    let server = world.provider("10.0.0.1");
+    let client = world.provider("10.0.0.2");
+    let listener = world
+        .block_on(server.bind("10.0.0.1:4500"))
+        .expect("world")
+        .expect("bind");
+    let start = Instant::now();
+    let counted = world.spawn("server", async move {
+        let (stream, _) = listener.accept().await?;
+        count_frames(stream, messages).await
+    });
+    world
+        .block_on(async {
+            let mut peer = Peer::new(client, "10.0.0.1:4500".into(), PeerConfig::default());
+            let payload = vec![0x5Au8; size];
+            for _ in 0..messages {
+                peer.send(black_box(payload.clone())).await?;
+            }
+            peer.flush().await?;
+            counted.await.map_err(io::Error::other)?;
+            Ok::<_, Box<dyn std::error::Error>>(())
+        })
+        .expect("world")
+        .expect("sim messages");
+    (start.elapsed(), world.stats().events_processed)
+}
+
+/// Request/response round trips, one at a time; returns (wall time, events).
+fn sim_round_trips(round_trips: u64) -> (Duration, u64) {
+    let world = SimWorld::new(2);
+    world.set_time_budget(Duration::from_secs(1 << 30));
+    let server = world.provider("10.0.0.1");
+    let client = world.provider("10.0.0.2");
+    let listener = world
+        .block_on(server.bind("10.0.0.1:4500"))
+        .expect("world")
+        .expect("bind");
+    let start = Instant::now();
+    world.spawn("server", async move {
+        let (stream, _) = listener.accept().await?;
+        let mut conn = FramedStream::new(stream);
+        while let Some(request) = conn.recv().await? {
+            conn.send(&request).await?;
+        }
+        Ok::<_, io::Error>(())
+    });
+    world
+        .block_on(async {
+            let mut peer = Peer::new(client, "10.0.0.1:4500".into(), PeerConfig::default());
+            let request = [0x42u8; 64];
+            for _ in 0..round_trips {
+                peer.send(black_box(request.to_vec())).await?;
+                let reply = peer.recv().await?;
+                assert_eq!(reply.len(), request.len());
+            }
+            peer.close().await;
+            Ok::<_, moonpool::PeerError>(())
+        })
+        .expect("world")
+        .expect("sim round trips");
+    world.run().expect("server finishes");
+    (start.elapsed(), world.stats().events_processed)
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. Campaign speed.
+
+/// Ping-pong campaign iterations per wall second: (one thread, all cores).
+///
+/// TODO(campaign): wire `moonpool::testing::ping_pong` / `SimulationBuilder` once the testing
+/// branch is merged; until then the figures print as NA.
+fn campaign_iterations(_scale: Scale) -> Option<(f64, f64)> {
+    None
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. Memory with the server down.
+
+/// Sends `10 × max_queue_size` messages to an address that refuses; returns the peak queue
+/// bytes seen in the metrics, the peak live heap bytes over the loop, and the cap.
+fn memory_server_down(size: usize) -> (usize, isize, usize, u64) {
+    let config = PeerConfig::default();
+    let cap = config.max_queue_size * size;
+    let sends = 10 * config.max_queue_size;
+    let world = SimWorld::new(3);
+    let client = world.provider("10.0.0.2");
+    let mut peer = Peer::new(client, "10.0.0.1:4500".into(), config);
+    let payload = vec![0x11u8; size];
+    let (_, peak_live, peak_queue) = counting(|| {
+        world
+            .block_on(async {
+                let mut peak_queue = 0;
+                for _ in 0..sends {
+                    peer.send(payload.clone()).await.expect("send queues");
+                    peak_queue = peak_queue.max(peer.metrics().queue_bytes);
+                }
+                peak_queue
+            })
+            .expect("world")
+    });
+    let dropped = peer.metrics().messages_dropped;
+    (peak_queue, peak_live, cap, dropped)
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/// One section alone, for a profiler: `THROUGHPUT_ONLY=peer64|raw64|rt|queue` (and optionally
+/// `THROUGHPUT_N` round trips for `rt`), e.g. under `perf record` or `valgrind --tool=callgrind`.
+fn profile_one(only: &str) {
+    let n = |default: u64| {
+        std::env::var("THROUGHPUT_N")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(default)
+    };
+    match only {
+        "peer64" => drop(loopback(Sender::Peer, n(5_000_000), 64)),
+        "raw64" => drop(loopback(Sender::Raw, n(5_000_000), 64)),
+        "rt" => drop(sim_round_trips(n(1_000_000))),
+        "queue" => drop(queue_send_queue(n(200_000))),
+        other => eprintln!("unknown THROUGHPUT_ONLY section {other:?}"),
+    }
+}
+
+fn main() {
+    if let Ok(only) = std::env::var("THROUGHPUT_ONLY") {
+        profile_one(&only);
+        return;
+    }
+    let full = std::env::args().any(|a| a == "--bench");
+    let scale = Scale {
+        full,
+        repeats: if full { 3 } else { 1 },
+    };
+    let started = Instant::now();
+    println!(
+        "info mode {} (cores: {})",
+        if full {
+            "full"
+        } else {
+            "quick (pass --bench for the full run)"
+        },
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+
+    // 1. Queue.
+    let rounds = scale.n(10_000, 40);
+    let ops = rounds * QUEUE_BATCH as u64;
+    let mut queue = Duration::MAX;
+    let mut bare = Duration::MAX;
+    for _ in 0..scale.repeats * 5 {
+        queue = queue.min(queue_send_queue(rounds));
+        bare = bare.min(queue_vecdeque(rounds));
+    }
+    println!(
+        "info queue: SendQueue {:.2} ns, VecDeque {:.2} ns per 64 B message (push + pop)",
+        queue.as_nanos() as f64 / ops as f64,
+        bare.as_nanos() as f64 / ops as f64
+    );
+    let queue_ratio = bare.as_secs_f64() / queue.as_secs_f64();
+
+    // 2. Real loopback.
+    let ratio_64 = loopback_pair(scale, scale.n(1_000_000, 2_000), 64);
+    let ratio_1k = loopback_pair(scale, scale.n(200_000, 500), 1024);
+    loopback_allocations(scale.n(100_000, 1_000), 64);
+
+    // 3. Simulator.
+    let messages = scale.n(1_000_000, 2_000);
+    let (msg_time, msg_events) = (0..scale.repeats)
+        .map(|_| sim_messages(messages, 64))
+        .min()
+        .expect("repeats > 0");
+    let round_trips = scale.n(300_000, 500);
+    let (rt_time, rt_events) = (0..scale.repeats)
+        .map(|_| sim_round_trips(round_trips))
+        .min()
+        .expect("repeats > 0");
+    println!(
+        "info sim: {messages} messages in {msg_time:.2?} ({msg_events} events), \
+         {round_trips} round trips in {rt_time:.2?} ({rt_events} events)"
+    );
+
+    // 4. Campaign.
+    let campaign = campaign_iterations(scale);
+
+    // 5. Memory.
+    let (peak_queue, peak_live, cap, dropped) = memory_server_down(1024);
+    println!(
+        "info memory: server down, 10 x max_queue_size sends of 1 KiB: peak queue_bytes {peak_queue} \
+         (cap {cap}, {}), peak live heap {peak_live} bytes ({:.2} x cap), {dropped} dropped",
+        if peak_queue <= cap { "within" } else { "OVER" },
+        peak_live as f64 / cap as f64
+    );
+    println!("info total wall time {:.2?}", started.elapsed());
+
+    println!("ratio queue_vs_vecdeque {queue_ratio:.3}");
+    println!("ratio peer_vs_raw_64b {ratio_64:.3}");
+    println!("ratio peer_vs_raw_1k {ratio_1k:.3}");
+    println!("rate sim_messages {:.0} msg/s", per_sec(messages, msg_time));
+    println!(
+        "rate sim_round_trips {:.0} rt/s",
+        per_sec(round_trips, rt_time)
+    );
+    println!(
+        "rate sim_events {:.0} events/s",
+        per_sec(msg_events + rt_events, msg_time + rt_time)
+    );
+    match campaign {
+        Some((one, all)) => {
+            println!("rate campaign_iterations_1t {one:.0} iter/s");
+            println!("rate campaign_iterations_all {all:.0} iter/s");
+        }
+        None => {
+            println!("rate campaign_iterations_1t NA iter/s");
+            println!("rate campaign_iterations_all NA iter/s");
+        }
+    }
+    println!("rate memory_peak_queue_bytes {peak_queue} bytes");
+    println!("rate memory_peak_live_bytes {peak_live} bytes");
+}

@@ -57,27 +57,38 @@ impl SendQueue {
     }
 
     /// Number of queued messages.
+    #[inline]
     pub fn len(&self) -> usize {
         self.messages.len()
     }
 
     /// True when no message is queued.
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.messages.is_empty()
     }
 
     /// Payload bytes queued.
+    #[inline]
     pub fn bytes(&self) -> usize {
         self.bytes
     }
 
     /// True if `extra` more bytes in one more message would exceed a cap.
+    #[inline]
     pub fn is_full_for(&self, extra: usize) -> bool {
         self.messages.len() >= self.max_messages || self.bytes + extra > self.max_bytes
     }
 
     /// Appends `message`, applying the overflow policy when a cap would be exceeded.
+    #[inline]
     pub fn push(&mut self, message: Vec<u8>) -> Pushed {
+        // `bytes <= max_bytes` always holds, so the subtraction cannot underflow.
+        if self.messages.len() < self.max_messages && message.len() <= self.max_bytes - self.bytes {
+            self.bytes += message.len();
+            self.messages.push_back(message);
+            return Pushed::Queued { dropped: 0 };
+        }
         if message.len() > self.max_bytes {
             return Pushed::Rejected(message);
         }
@@ -100,6 +111,7 @@ impl SendQueue {
     }
 
     /// Removes and returns the oldest message.
+    #[inline]
     pub fn pop_front(&mut self) -> Option<Vec<u8>> {
         let message = self.messages.pop_front()?;
         self.bytes -= message.len();
@@ -108,16 +120,19 @@ impl SendQueue {
     }
 
     /// The message at `index` (0 is the oldest).
+    #[inline]
     pub fn get(&self, index: usize) -> Option<&[u8]> {
         self.messages.get(index).map(Vec::as_slice)
     }
 
     /// How many messages at the front have started going out.
+    #[inline]
     pub fn in_flight(&self) -> usize {
         self.in_flight
     }
 
     /// Marks the next message as started going out; returns it, or `None` if all are.
+    #[inline]
     pub fn start_next(&mut self) -> Option<&[u8]> {
         let message = self.messages.get(self.in_flight)?;
         self.in_flight += 1;

@@ -1,6 +1,7 @@
 //! The event queue: pending events ordered by `(time, seq)`.
 
-use std::collections::BTreeMap;
+use std::cmp::{Ordering, Reverse};
+use std::collections::{BinaryHeap, HashSet};
 use std::time::Duration;
 
 /// Something scheduled to happen at a virtual time.
@@ -23,10 +24,43 @@ impl Event {
     }
 }
 
-/// Events keyed by `(time, seq)`: earliest first, insertion order among equal times.
+/// A scheduled event; ordered by `(time, seq)` alone (`seq` is unique).
+#[derive(Debug)]
+struct Entry {
+    time: Duration,
+    seq: u64,
+    event: Event,
+}
+
+impl PartialEq for Entry {
+    fn eq(&self, other: &Self) -> bool {
+        (self.time, self.seq) == (other.time, other.seq)
+    }
+}
+
+impl Eq for Entry {}
+
+impl PartialOrd for Entry {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Entry {
+    fn cmp(&self, other: &Self) -> Ordering {
+        (self.time, self.seq).cmp(&(other.time, other.seq))
+    }
+}
+
+/// Events ordered by `(time, seq)`: earliest first, insertion order among equal times.
+///
+/// A binary min-heap. Cancelled events are skipped when they reach the top, and swept out once
+/// they make up half of the heap, so they never advance time, never count, and stay bounded.
 #[derive(Debug, Default)]
 pub(crate) struct EventQueue {
-    events: BTreeMap<(Duration, u64), Event>,
+    heap: BinaryHeap<Reverse<Entry>>,
+    /// Sequence numbers of cancelled events still in the heap (membership only, never iterated).
+    cancelled: HashSet<u64>,
     next_seq: u64,
 }
 
@@ -35,24 +69,46 @@ impl EventQueue {
     pub(crate) fn schedule(&mut self, time: Duration, event: Event) -> u64 {
         let seq = self.next_seq;
         self.next_seq += 1;
-        self.events.insert((time, seq), event);
+        self.heap.push(Reverse(Entry { time, seq, event }));
         seq
     }
 
     /// Removes a scheduled event (a cancelled timer), so it neither advances time nor counts.
-    pub(crate) fn cancel(&mut self, time: Duration, seq: u64) {
-        self.events.remove(&(time, seq));
+    ///
+    /// `time` and `seq` must be those of an event still scheduled.
+    pub(crate) fn cancel(&mut self, _time: Duration, seq: u64) {
+        self.cancelled.insert(seq);
+        if self.cancelled.len() * 2 > self.heap.len() {
+            let cancelled = std::mem::take(&mut self.cancelled);
+            self.heap
+                .retain(|Reverse(entry)| !cancelled.contains(&entry.seq));
+        }
+    }
+
+    /// Drops cancelled events from the top of the heap.
+    fn skip_cancelled(&mut self) {
+        if self.cancelled.is_empty() {
+            return;
+        }
+        while let Some(Reverse(top)) = self.heap.peek() {
+            if !self.cancelled.remove(&top.seq) {
+                return;
+            }
+            self.heap.pop();
+        }
     }
 
     /// The time of the earliest event, if any.
-    pub(crate) fn next_time(&self) -> Option<Duration> {
-        self.events.first_key_value().map(|(&(time, _), _)| time)
+    pub(crate) fn next_time(&mut self) -> Option<Duration> {
+        self.skip_cancelled();
+        self.heap.peek().map(|Reverse(entry)| entry.time)
     }
 
     /// Removes and returns the earliest event with its time and sequence number.
     pub(crate) fn pop(&mut self) -> Option<(Duration, u64, Event)> {
-        self.events
-            .pop_first()
-            .map(|((time, seq), event)| (time, seq, event))
+        self.skip_cancelled();
+        self.heap
+            .pop()
+            .map(|Reverse(Entry { time, seq, event })| (time, seq, event))
     }
 }

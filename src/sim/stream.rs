@@ -99,7 +99,7 @@ fn conn_mut(s: &mut WorldState, id: u64) -> io::Result<&mut Connection> {
 }
 
 /// Puts `segment` in flight on `pipe` after a `write_latency` draw and schedules its delivery.
-fn send(s: &mut WorldState, conn: u64, pipe: usize, segment: Segment) {
+fn send(s: &mut WorldState, conn: u64, pipe: usize, segment: Segment<'_>) {
     let latency = s.rng.latency(s.config.write_latency);
     let now = s.now;
     let c = s
@@ -140,7 +140,7 @@ impl AsyncRead for SimTcpStream {
             if pipe.eof {
                 return Ok(Some(0));
             }
-            pipe.reader = Some(cx.waker().clone());
+            super::pipe::set_waker(&mut pipe.reader, cx.waker());
             Ok(None)
         });
         match result {
@@ -180,7 +180,7 @@ impl AsyncWrite for SimTcpStream {
             }
             let free = capacity.saturating_sub(pipe.buffered());
             if free == 0 {
-                pipe.writer = Some(cx.waker().clone());
+                super::pipe::set_waker(&mut pipe.writer, cx.waker());
                 return Ok(None);
             }
             if s.rng.chance(reset_probability) {
@@ -188,7 +188,7 @@ impl AsyncWrite for SimTcpStream {
                 return Err(err(io::ErrorKind::ConnectionReset, "connection reset"));
             }
             let n = free.min(buf.len());
-            send(s, id, side, Segment::Data(buf[..n].to_vec()));
+            send(s, id, side, Segment::Data(&buf[..n]));
             Ok(Some(n))
         });
         match result {
