@@ -57,20 +57,38 @@ fn byte_cap_drops_as_many_as_needed() {
 }
 
 #[test]
-fn messages_started_are_never_dropped() {
+fn messages_in_flight_count_but_are_never_dropped() {
     let mut queue = SendQueue::new(2, 1024, OverflowPolicy::DropOldest);
     queue.push(msg(0));
     queue.push(msg(1));
-    assert_eq!(queue.start_next(), Some(&msg(0)[..]));
+    assert_eq!(queue.start_next(), Some(msg(0)));
+    assert_eq!((queue.len(), queue.waiting(), queue.in_flight()), (2, 1, 1));
+    assert_eq!(queue.bytes(), 8, "in-flight bytes still count");
     assert_eq!(queue.push(msg(2)), Pushed::Queued { dropped: 1 });
-    assert_eq!(queue.get(0), Some(&msg(0)[..]), "the started message stays");
-    assert_eq!(queue.get(1), Some(&msg(2)[..]));
-    // Everything started: nothing can be dropped, so the new message is refused.
-    queue.start_next();
+    assert_eq!(queue.get(0), Some(&msg(2)[..]), "message 1 made room");
+    // Everything in flight: nothing can be dropped, so the new message is refused.
+    assert_eq!(queue.start_next(), Some(msg(2)));
     assert_eq!(queue.push(msg(3)), Pushed::Rejected(msg(3)));
-    queue.rewind();
-    assert_eq!(queue.in_flight(), 0);
-    assert_eq!(queue.push(msg(3)), Pushed::Queued { dropped: 1 });
+    queue.finish_in_flight(4);
+    assert_eq!((queue.len(), queue.bytes()), (1, 4));
+    assert_eq!(queue.push(msg(3)), Pushed::Queued { dropped: 0 });
+    queue.add_in_flight(4);
+    assert!(queue.is_full_for(1));
+    assert_eq!(queue.clear(), 3);
+    assert!(queue.is_empty());
+    assert_eq!(queue.bytes(), 0);
+}
+
+#[test]
+fn a_refused_message_leaves_the_queue_as_it_was() {
+    let mut queue = SendQueue::new(10, 10, OverflowPolicy::DropOldest);
+    queue.push(vec![0; 4]);
+    assert_eq!(queue.start_next(), Some(vec![0; 4]));
+    queue.push(vec![1; 4]);
+    // 4 in flight + 8 new > 10 even with message 1 dropped: refused, message 1 kept.
+    assert_eq!(queue.push(vec![2; 8]), Pushed::Rejected(vec![2; 8]));
+    assert_eq!((queue.len(), queue.bytes()), (2, 8));
+    assert_eq!(queue.get(0), Some(&[1u8; 4][..]));
 }
 
 #[test]

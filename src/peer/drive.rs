@@ -97,7 +97,7 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
     pub(super) fn disconnect(&mut self, reason: &dyn fmt::Display) {
         self.conn = None;
         self.needs_flush = false;
-        if self.outbox.reset(&mut self.queue) {
+        if self.outbox.reset() {
             self.metrics.messages_requeued += 1;
         }
         self.inbox.reset(&mut self.codec);
@@ -157,7 +157,7 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
             }
             let reached = match goal {
                 Goal::Room(extra) => !self.queue.is_full_for(extra),
-                Goal::BatchWritten => self.outbox.unwritten().len() < batch,
+                Goal::BatchWritten => self.outbox.unwritten_len() < batch,
                 Goal::Flushed => self.queue.is_empty() && !self.needs_flush,
                 Goal::Message => match self.inbox.poll_message(&mut self.codec) {
                     Ok(found) => found.is_some(),
@@ -207,7 +207,9 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
                 };
                 return Poll::Ready(Err(self.protocol_error(error)));
             }
-            if goal == Goal::Message || self.inbox.buffered() < read_limit {
+            // Reading while waiting for a message, and whenever writing is stuck: the remote may
+            // be blocked writing to us, and this is also how a broken connection shows.
+            if goal == Goal::Message || (!progress && self.inbox.buffered() < read_limit) {
                 match Pin::new(&mut *stream).poll_read(cx, self.inbox.spare()) {
                     Poll::Ready(Ok(0)) => {
                         let eof = io::Error::new(

@@ -237,9 +237,22 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
             // A failure is counted in the metrics; the message queues either way.
             let _ = self.connect().await;
         }
-        if self.conn.is_some() && self.queue.is_full_for(message.len()) {
-            // On a broken connection the overflow policy below decides.
-            let _ = self.drive(Goal::Room(message.len())).await;
+        if self.conn.is_some() {
+            if self.queue.is_full_for(message.len()) {
+                // On a broken connection the overflow policy below decides.
+                let _ = self.drive(Goal::Room(message.len())).await;
+            } else if self.queue.waiting() == 0 {
+                // Nothing waits ahead of it: encode it straight into the write batch.
+                if let Err(source) = self.outbox.push(&mut self.codec, &message) {
+                    return Err(PeerError::InvalidMessage { source, message });
+                }
+                self.queue.add_in_flight(message.len());
+                self.metrics.messages_queued += 1;
+                if self.outbox.unwritten_len() >= self.config.write_batch_bytes {
+                    let _ = self.drive(Goal::BatchWritten).await;
+                }
+                return Ok(());
+            }
         }
         self.enqueue(message)?;
         if self.conn.is_some() {
@@ -325,8 +338,8 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
                 .timeout(self.config.connection_timeout, stream.close())
                 .await;
         }
-        self.outbox.reset(&mut self.queue);
-        self.metrics.messages_dropped += self.queue.clear() as u64;
+        let dropped = self.outbox.clear(&mut self.queue) + self.queue.clear();
+        self.metrics.messages_dropped += dropped as u64;
         self.inbox = Inbox::default();
         self.needs_flush = false;
         if !self.closed {

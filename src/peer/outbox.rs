@@ -1,5 +1,5 @@
-//! [`Outbox`]: encodes queued messages into one write buffer and accounts for what the stream
-//! accepted. Pure: no I/O.
+//! [`Outbox`]: the write batch. Encodes messages taken from the [`SendQueue`] into one buffer
+//! and accounts for what the stream accepted. Pure: no I/O.
 
 use std::collections::VecDeque;
 
@@ -14,62 +14,77 @@ pub(crate) struct Sent {
     pub bytes: u64,
 }
 
-/// The encoded frames of the messages at the front of a [`SendQueue`], written out in batches.
+/// Encoded frames waiting to be written, oldest first.
 ///
-/// A message leaves the queue only once the stream accepted its last byte; if the connection
-/// breaks first, [`reset`](Outbox::reset) forgets the encoded bytes and the message goes out
-/// again whole on the next connection.
+/// A message is freed as soon as it is encoded; its frame stays here until the stream accepted
+/// the frame's last byte. If the connection breaks first, [`reset`](Outbox::reset) keeps every
+/// unfinished frame whole (dropping only the part of the front frame already written), so each
+/// goes out again whole on the next connection.
 #[derive(Debug, Default)]
 pub(crate) struct Outbox {
     buf: Vec<u8>,
     written: usize,
-    /// End offset in `buf`, frame length and payload length of each message encoded in
-    /// `buf`, oldest first.
+    /// End offset in `buf`, frame length and payload length of each frame not yet fully
+    /// written, oldest first.
     frames: VecDeque<(usize, usize, usize)>,
 }
 
 impl Outbox {
-    /// Encodes queued messages not yet started until `batch` unwritten bytes are buffered.
+    /// Encodes waiting messages from `queue` until `batch` unwritten bytes are buffered.
     ///
-    /// A message the codec refuses is removed from the queue and returned in the error's
-    /// second field so the caller can count it; it can never be sent.
+    /// A message the codec refuses (which [`Codec::check`] should have caught) is returned
+    /// with the error so the caller can count it; it can never be sent.
     pub fn fill<C: Codec>(
         &mut self,
         queue: &mut SendQueue,
         codec: &mut C,
         batch: usize,
     ) -> Result<(), (FrameError, Vec<u8>)> {
-        if self.written > 0 && self.unwritten().len() < batch {
-            self.compact();
-        }
-        while self.buf.len() - self.written < batch {
-            let index = queue.in_flight();
+        while self.unwritten_len() < batch {
             let Some(message) = queue.start_next() else {
                 break;
             };
-            let len = message.len();
-            let start = self.buf.len();
-            if let Err(err) = codec.encode(message, &mut self.buf) {
-                let message = queue.remove_started(index);
-                return Err((err, message));
+            if let Err(error) = self.push(codec, &message) {
+                queue.finish_in_flight(message.len());
+                return Err((error, message));
             }
-            self.frames
-                .push_back((self.buf.len(), self.buf.len() - start, len));
         }
         Ok(())
     }
 
+    /// Encodes one message at the end of the batch.
+    #[inline]
+    pub fn push<C: Codec>(&mut self, codec: &mut C, message: &[u8]) -> Result<(), FrameError> {
+        if self.written > 0 && self.written == self.buf.len() {
+            self.buf.clear();
+            self.written = 0;
+        }
+        let start = self.buf.len();
+        codec.encode(message, &mut self.buf)?;
+        let end = self.buf.len();
+        self.frames.push_back((end, end - start, message.len()));
+        Ok(())
+    }
+
     /// Bytes encoded and not yet accepted by the stream.
+    #[inline]
     pub fn unwritten(&self) -> &[u8] {
         &self.buf[self.written..]
     }
 
-    /// True when nothing is waiting to be written.
+    /// How many bytes wait to be written.
+    #[inline]
+    pub fn unwritten_len(&self) -> usize {
+        self.buf.len() - self.written
+    }
+
+    /// True when nothing waits to be written.
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.written == self.buf.len()
     }
 
-    /// Records that the stream accepted `n` more bytes; pops completed messages off `queue`.
+    /// Records that the stream accepted `n` more bytes; tells `queue` which messages are done.
     pub fn advance(&mut self, n: usize, queue: &mut SendQueue) -> Sent {
         self.written = (self.written + n).min(self.buf.len());
         let mut sent = Sent::default();
@@ -78,36 +93,53 @@ impl Outbox {
                 break;
             }
             self.frames.pop_front();
-            queue.pop_front();
+            queue.finish_in_flight(len);
             sent.messages += 1;
             sent.bytes += len as u64;
         }
         if self.is_empty() {
             self.buf.clear();
             self.written = 0;
+        } else if self.written >= self.buf.len() / 2 && self.written >= 4096 {
+            self.compact(self.written);
         }
         sent
     }
 
-    /// Forgets the encoded bytes after a broken connection; returns true if a message was
-    /// partly written (it will be sent again whole).
-    pub fn reset(&mut self, queue: &mut SendQueue) -> bool {
-        let partial = self
-            .frames
-            .front()
-            .is_some_and(|&(end, frame_len, _)| self.written + frame_len > end);
-        self.buf.clear();
-        self.written = 0;
-        self.frames.clear();
-        queue.rewind();
+    /// After a broken connection: keeps every unfinished frame whole for the next connection
+    /// and drops what the old stream accepted. Returns true if the front frame had been partly
+    /// written (it will be sent again whole).
+    pub fn reset(&mut self) -> bool {
+        let Some(&(end, frame_len, _)) = self.frames.front() else {
+            self.buf.clear();
+            self.written = 0;
+            return false;
+        };
+        let start = end - frame_len;
+        let partial = self.written > start;
+        self.written = start;
+        self.compact(start);
         partial
     }
 
-    fn compact(&mut self) {
-        self.buf.drain(..self.written);
-        for frame in &mut self.frames {
-            frame.0 -= self.written;
+    /// Drops every frame; tells `queue` they are gone. Returns how many there were.
+    pub fn clear(&mut self, queue: &mut SendQueue) -> usize {
+        let n = self.frames.len();
+        for &(_, _, len) in &self.frames {
+            queue.finish_in_flight(len);
         }
+        self.frames.clear();
+        self.buf.clear();
         self.written = 0;
+        n
+    }
+
+    /// Removes the first `upto` bytes (all written), shifting offsets.
+    fn compact(&mut self, upto: usize) {
+        self.buf.drain(..upto);
+        for frame in &mut self.frames {
+            frame.0 -= upto;
+        }
+        self.written -= upto;
     }
 }

@@ -19,9 +19,11 @@ pub enum Pushed {
 
 /// A bounded FIFO of messages, capped in count and in payload bytes.
 ///
-/// The first [`in_flight`](SendQueue::in_flight) messages have started going out on a
-/// connection; the drop-oldest policy never drops those, so a stream never carries half a
-/// message.
+/// Messages wait here until a connection takes them ([`start_next`](SendQueue::start_next));
+/// from then on they are *in flight*: encoded into the Peer's write batch, no longer held here,
+/// but still counted against the caps until [`finish_in_flight`](SendQueue::finish_in_flight)
+/// says the stream accepted them. The drop-oldest policy only drops waiting messages, so a
+/// stream never carries half a message.
 ///
 /// # Examples
 /// ```
@@ -36,6 +38,7 @@ pub enum Pushed {
 #[derive(Debug)]
 pub struct SendQueue {
     messages: VecDeque<Vec<u8>>,
+    /// Payload bytes of waiting and in-flight messages.
     bytes: usize,
     in_flight: usize,
     max_messages: usize,
@@ -56,109 +59,126 @@ impl SendQueue {
         }
     }
 
-    /// Number of queued messages.
+    /// Messages counted against the caps: waiting plus in flight.
     #[inline]
     pub fn len(&self) -> usize {
+        self.messages.len() + self.in_flight
+    }
+
+    /// True when no message waits or is in flight.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Messages waiting for a connection (not in flight).
+    #[inline]
+    pub fn waiting(&self) -> usize {
         self.messages.len()
     }
 
-    /// True when no message is queued.
-    #[inline]
-    pub fn is_empty(&self) -> bool {
-        self.messages.is_empty()
-    }
-
-    /// Payload bytes queued.
-    #[inline]
-    pub fn bytes(&self) -> usize {
-        self.bytes
-    }
-
-    /// True if `extra` more bytes in one more message would exceed a cap.
-    #[inline]
-    pub fn is_full_for(&self, extra: usize) -> bool {
-        self.messages.len() >= self.max_messages || self.bytes + extra > self.max_bytes
-    }
-
-    /// Appends `message`, applying the overflow policy when a cap would be exceeded.
-    #[inline]
-    pub fn push(&mut self, message: Vec<u8>) -> Pushed {
-        // `bytes <= max_bytes` always holds, so the subtraction cannot underflow.
-        if self.messages.len() < self.max_messages && message.len() <= self.max_bytes - self.bytes {
-            self.bytes += message.len();
-            self.messages.push_back(message);
-            return Pushed::Queued { dropped: 0 };
-        }
-        if message.len() > self.max_bytes {
-            return Pushed::Rejected(message);
-        }
-        let mut dropped = 0;
-        while self.is_full_for(message.len()) {
-            if self.policy == OverflowPolicy::Reject || self.messages.len() == self.in_flight {
-                // Undo nothing: drops already made stand, as they would have on their own.
-                return Pushed::Rejected(message);
-            }
-            let old = self
-                .messages
-                .remove(self.in_flight)
-                .expect("index below len");
-            self.bytes -= old.len();
-            dropped += 1;
-        }
-        self.bytes += message.len();
-        self.messages.push_back(message);
-        Pushed::Queued { dropped }
-    }
-
-    /// Removes and returns the oldest message.
-    #[inline]
-    pub fn pop_front(&mut self) -> Option<Vec<u8>> {
-        let message = self.messages.pop_front()?;
-        self.bytes -= message.len();
-        self.in_flight = self.in_flight.saturating_sub(1);
-        Some(message)
-    }
-
-    /// The message at `index` (0 is the oldest).
-    #[inline]
-    pub fn get(&self, index: usize) -> Option<&[u8]> {
-        self.messages.get(index).map(Vec::as_slice)
-    }
-
-    /// How many messages at the front have started going out.
+    /// Messages in flight: taken by a connection, not yet accepted by its stream.
     #[inline]
     pub fn in_flight(&self) -> usize {
         self.in_flight
     }
 
-    /// Marks the next message as started going out; returns it, or `None` if all are.
+    /// Payload bytes counted against the caps: waiting plus in flight.
     #[inline]
-    pub fn start_next(&mut self) -> Option<&[u8]> {
-        let message = self.messages.get(self.in_flight)?;
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// True if one more message of `extra` bytes would exceed a cap.
+    #[inline]
+    pub fn is_full_for(&self, extra: usize) -> bool {
+        self.len() >= self.max_messages || extra > self.max_bytes - self.bytes
+    }
+
+    /// Appends `message`, applying the overflow policy when a cap would be exceeded.
+    #[inline]
+    pub fn push(&mut self, message: Vec<u8>) -> Pushed {
+        // `bytes <= max_bytes` always holds, so the subtraction in `is_full_for` is safe.
+        if !self.is_full_for(message.len()) {
+            self.bytes += message.len();
+            self.messages.push_back(message);
+            return Pushed::Queued { dropped: 0 };
+        }
+        self.push_full(message)
+    }
+
+    #[cold]
+    fn push_full(&mut self, message: Vec<u8>) -> Pushed {
+        if message.len() > self.max_bytes || self.policy == OverflowPolicy::Reject {
+            return Pushed::Rejected(message);
+        }
+        // Drop waiting messages, oldest first, until the new one fits; if it cannot fit even
+        // with none waiting, refuse it and keep the queue as it was.
+        let mut freed_messages = 0;
+        let mut freed_bytes = 0;
+        for old in &self.messages {
+            if self.len() - freed_messages < self.max_messages
+                && message.len() <= self.max_bytes - (self.bytes - freed_bytes)
+            {
+                break;
+            }
+            freed_messages += 1;
+            freed_bytes += old.len();
+        }
+        if self.len() - freed_messages >= self.max_messages
+            || message.len() > self.max_bytes - (self.bytes - freed_bytes)
+        {
+            return Pushed::Rejected(message);
+        }
+        self.messages.drain(..freed_messages);
+        self.bytes = self.bytes - freed_bytes + message.len();
+        self.messages.push_back(message);
+        Pushed::Queued {
+            dropped: freed_messages,
+        }
+    }
+
+    /// Removes and returns the oldest waiting message, forgetting it.
+    #[inline]
+    pub fn pop_front(&mut self) -> Option<Vec<u8>> {
+        let message = self.messages.pop_front()?;
+        self.bytes -= message.len();
+        Some(message)
+    }
+
+    /// The waiting message at `index` (0 is the oldest).
+    pub fn get(&self, index: usize) -> Option<&[u8]> {
+        self.messages.get(index).map(Vec::as_slice)
+    }
+
+    /// Takes the oldest waiting message to send it; it stays counted, in flight, until
+    /// [`finish_in_flight`](SendQueue::finish_in_flight).
+    #[inline]
+    pub fn start_next(&mut self) -> Option<Vec<u8>> {
+        let message = self.messages.pop_front()?;
         self.in_flight += 1;
         Some(message)
     }
 
-    /// Removes the started message at `index` (one the codec could not encode).
-    pub(crate) fn remove_started(&mut self, index: usize) -> Vec<u8> {
-        let message = self
-            .messages
-            .remove(index)
-            .expect("started message present");
-        self.bytes -= message.len();
-        self.in_flight -= 1;
-        message
+    /// Counts a message of `len` bytes that goes straight into flight without waiting.
+    ///
+    /// The caller checks [`is_full_for`](SendQueue::is_full_for) first.
+    #[inline]
+    pub fn add_in_flight(&mut self, len: usize) {
+        self.in_flight += 1;
+        self.bytes += len;
     }
 
-    /// Forgets that messages started going out (their connection broke); they will go out
-    /// again whole.
-    pub fn rewind(&mut self) {
-        self.in_flight = 0;
+    /// One in-flight message of `len` bytes is done (accepted by the stream, or abandoned).
+    #[inline]
+    pub fn finish_in_flight(&mut self, len: usize) {
+        self.in_flight = self.in_flight.saturating_sub(1);
+        self.bytes = self.bytes.saturating_sub(len);
     }
 
-    /// Removes every message; returns how many there were.
+    /// Removes every message, waiting and in flight; returns how many there were.
     pub fn clear(&mut self) -> usize {
-        let n = self.messages.len();
+        let n = self.len();
         self.messages.clear();
         self.bytes = 0;
         self.in_flight = 0;
