@@ -89,6 +89,35 @@ fn same_seed_same_digest_and_seeds_differ() {
     assert!(digests.len() >= 2, "20 seeds gave one digest");
 }
 
+/// Prints the digest of a hostile echo world when run as the child of
+/// `same_digest_in_another_process`; does nothing in a normal test run.
+#[test]
+fn digest_child() {
+    if let Ok(seed) = std::env::var("MOONPOOL_DIGEST_CHILD") {
+        let seed = seed.parse().expect("a u64 seed");
+        let digest = echo_world(seed, NetworkConfig::hostile()).0.digest();
+        println!("digest={digest:016x}");
+    }
+}
+
+#[test]
+fn same_digest_in_another_process() {
+    let seed = 99;
+    let here = echo_world(seed, NetworkConfig::hostile()).0.digest();
+    let output = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "digest_child", "--nocapture", "--test-threads=1"])
+        .env("MOONPOOL_DIGEST_CHILD", seed.to_string())
+        .output()
+        .expect("the test binary runs again");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let there = stdout
+        .split("digest=")
+        .nth(1)
+        .and_then(|rest| rest.get(..16))
+        .unwrap_or_else(|| panic!("no digest in the child's output: {stdout}"));
+    assert_eq!(there, format!("{here:016x}"));
+}
+
 /// A world with fixed latencies, so tests can assert exact virtual times.
 fn fixed_config() -> NetworkConfig {
     NetworkConfig {
