@@ -84,7 +84,8 @@
 //! accepted its last byte, so bytes written into a connection whose remote just died can be
 //! lost; there is no resend or acknowledgement yet. See [`Peer`] for the details.
 #![forbid(unsafe_code)]
-#![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
+#![deny(missing_docs)]
+#![warn(missing_debug_implementations, rust_2018_idioms)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod peer;

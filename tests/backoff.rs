@@ -15,7 +15,7 @@ fn fail_attempts(backoff: &mut Backoff, n: usize) -> Vec<Duration> {
         let start = backoff.ready_at();
         starts.push(start);
         backoff.on_attempt(start);
-        backoff.on_failure(start + ms(5), 0.0);
+        backoff.on_failure(0.0);
     }
     starts
 }
@@ -45,11 +45,11 @@ fn delay_doubles_per_failure_up_to_the_cap() {
 fn delay_counts_from_the_attempt_start() {
     let mut backoff = Backoff::new(ms(100), ms(1000), 0.0, Duration::ZERO);
     backoff.on_attempt(ms(0));
-    backoff.on_failure(ms(80), 0.0);
+    backoff.on_failure(0.0);
     assert_eq!(backoff.remaining(ms(80)), ms(20));
     // An attempt that took longer than the delay allows the next one at once.
     backoff.on_attempt(ms(100));
-    backoff.on_failure(ms(900), 0.0);
+    backoff.on_failure(0.0);
     assert_eq!(backoff.remaining(ms(900)), Duration::ZERO);
 }
 
@@ -63,7 +63,7 @@ fn success_resets_the_delay() {
     assert_eq!(backoff.on_disconnected(ms(702), 0.0), Duration::ZERO);
     assert_eq!(backoff.remaining(ms(702)), Duration::ZERO);
     backoff.on_attempt(ms(702));
-    backoff.on_failure(ms(703), 0.0);
+    backoff.on_failure(0.0);
     assert_eq!(backoff.ready_at(), ms(802));
 }
 
@@ -92,11 +92,11 @@ fn young_connections_count_as_failures_with_a_stable_time() {
 fn jitter_shortens_the_delay_by_at_most_its_fraction() {
     let mut backoff = Backoff::new(ms(1000), ms(10_000), 0.25, Duration::ZERO);
     backoff.on_attempt(ms(0));
-    assert_eq!(backoff.on_failure(ms(1), 0.0), ms(1000));
+    assert_eq!(backoff.on_failure(0.0), ms(1000));
     backoff.on_attempt(ms(1000));
-    assert_eq!(backoff.on_failure(ms(1001), 0.5), ms(1750)); // 2000 * (1 - 0.25 * 0.5)
+    assert_eq!(backoff.on_failure(0.5), ms(1750)); // 2000 * (1 - 0.25 * 0.5)
     backoff.on_attempt(ms(3000));
-    let delay = backoff.on_failure(ms(3001), 0.999_999);
+    let delay = backoff.on_failure(0.999_999);
     assert!(delay > ms(2999) && delay <= ms(4000), "{delay:?}");
 }
 
@@ -105,7 +105,48 @@ fn many_failures_do_not_overflow() {
     let mut backoff = Backoff::new(ms(100), Duration::from_secs(30), 0.0, Duration::ZERO);
     for i in 0..200u64 {
         backoff.on_attempt(Duration::from_secs(i * 30));
-        backoff.on_failure(Duration::from_secs(i * 30), 0.0);
+        backoff.on_failure(0.0);
     }
     assert_eq!(backoff.current_delay(), Duration::from_secs(30));
+}
+
+#[test]
+fn huge_delays_saturate_instead_of_panicking() {
+    let mut backoff = Backoff::new(Duration::MAX, Duration::MAX, 0.5, Duration::ZERO);
+    backoff.on_attempt(ms(10));
+    let delay = backoff.on_failure(0.3);
+    assert!(delay > Duration::from_secs(1 << 62));
+    assert_eq!(backoff.ready_at(), ms(10) + delay);
+    // An attempt late in time plus the largest delay saturates at the end of time.
+    backoff.on_attempt(Duration::MAX - ms(1));
+    backoff.on_failure(0.0);
+    assert_eq!(backoff.ready_at(), Duration::MAX);
+}
+
+#[test]
+fn a_closed_connection_is_not_a_failure() {
+    let mut backoff = Backoff::new(ms(100), ms(1000), 0.0, ms(500));
+    fail_attempts(&mut backoff, 2);
+    backoff.on_attempt(ms(300));
+    backoff.on_connected(ms(301));
+    assert_eq!(backoff.on_closed(ms(350)), Duration::ZERO);
+    assert_eq!(backoff.remaining(ms(350)), Duration::ZERO);
+    assert_eq!(
+        backoff.failures(),
+        2,
+        "too young to reset, but not a failure either"
+    );
+}
+
+#[test]
+fn settled_view_resets_once_the_connection_is_stable() {
+    let mut backoff = Backoff::new(ms(100), ms(200), 0.0, ms(500));
+    fail_attempts(&mut backoff, 3);
+    assert!(backoff.at_cap());
+    backoff.on_attempt(ms(1000));
+    backoff.on_connected(ms(1000));
+    assert!(backoff.settled(ms(1499)).at_cap());
+    let settled = backoff.settled(ms(1500));
+    assert_eq!(settled.failures(), 0);
+    assert!(!settled.at_cap());
 }

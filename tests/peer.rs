@@ -747,3 +747,130 @@ fn a_cancelled_connect_attempt_counts_as_failed() {
         assert_eq!(metrics.connection_timeouts, 1);
     });
 }
+
+#[test]
+fn receive_writes_queued_requests_even_when_a_reply_is_buffered() {
+    run_sim(exact_network(), |net| async move {
+        let listener = net.server.bind(&net.addr).await.unwrap();
+        let server = async {
+            let (stream, _) = listener.accept().await.unwrap();
+            let mut conn = FramedStream::new(stream);
+            assert_eq!(conn.recv().await.unwrap().unwrap(), b"q1");
+            // Two replies in one write: the second is buffered at the client with the first.
+            conn.feed(b"r1").unwrap();
+            conn.feed(b"r2").unwrap();
+            conn.flush().await.unwrap();
+            conn.recv().await.unwrap()
+        };
+        let client = async {
+            let mut peer = Peer::new(net.client.clone(), net.addr.clone(), fast_config());
+            peer.send(b"q1".to_vec()).await.unwrap();
+            assert_eq!(peer.recv().await.unwrap(), b"r1");
+            peer.send(b"q2".to_vec()).await.unwrap();
+            assert_eq!(peer.recv().await.unwrap(), b"r2", "already buffered");
+            // The client now waits on something else; q2 must already be on its way.
+            net.client.clock().sleep(Duration::from_secs(1)).await;
+            peer
+        };
+        let (second, peer) = futures::join!(server, client);
+        assert_eq!(second.as_deref(), Some(&b"q2"[..]));
+        drop(peer);
+    });
+}
+
+#[test]
+fn drop_oldest_applies_to_the_write_batch_after_a_disconnect() {
+    run_sim(exact_network(), |net| async move {
+        let listener = net.server.bind(&net.addr).await.unwrap();
+        let config = PeerConfig {
+            max_queue_size: 4,
+            ..fast_config()
+        };
+        let mut peer = Peer::new(net.client.clone(), net.addr.clone(), config);
+        // Connected, below the batch size: these four sit encoded in the write batch.
+        for i in 0..4 {
+            peer.send(numbered(i)).await.unwrap();
+        }
+        assert!(peer.is_connected());
+        let (stream, _) = listener.accept().await.unwrap();
+        stream.reset();
+        drop(listener);
+        assert!(peer.flush().await.is_err(), "the reset shows");
+        for i in 4..8 {
+            peer.send(numbered(i)).await.unwrap();
+        }
+        let metrics = peer.metrics();
+        assert_eq!(metrics.messages_rejected, 0);
+        assert_eq!(metrics.messages_dropped, 4);
+        assert_eq!(metrics.queue_size, 4);
+        let listener = net.server.bind(&net.addr).await.unwrap();
+        let (seen, ()) = futures::join!(sink_server(&listener), async {
+            peer.flush().await.unwrap();
+            peer.close().await;
+        });
+        assert_eq!(seen, (4..8).map(numbered).collect::<Vec<_>>());
+    });
+}
+
+#[test]
+fn a_requested_reconnect_is_not_a_failure() {
+    run_sim(exact_network(), |net| async move {
+        let listener = net.server.bind(&net.addr).await.unwrap();
+        let clock = net.client.clock();
+        let config = PeerConfig {
+            stable_connection_time: Duration::from_secs(10),
+            ..fast_config()
+        };
+        let client = async {
+            let mut peer = Peer::new(net.client.clone(), net.addr.clone(), config);
+            peer.send(b"a".to_vec()).await.unwrap();
+            assert_eq!(peer.recv().await.unwrap(), b"a");
+            let before = clock.now();
+            peer.reconnect().await.unwrap();
+            peer.reconnect().await.unwrap();
+            // Each reconnect took only the 1 ms connect latency: no backoff applied.
+            assert_eq!(clock.now() - before, Duration::from_millis(2));
+            let metrics = peer.metrics();
+            assert_eq!(metrics.last_failure, None);
+            assert_eq!(metrics.connection_failures, 0);
+            assert_eq!(metrics.consecutive_failures, 0);
+            assert_eq!(metrics.disconnections, 2);
+            peer.close().await;
+        };
+        futures::join!(echo_server(&listener, 3), client);
+    });
+}
+
+#[test]
+fn framed_stream_flush_is_cancel_safe() {
+    let config = NetworkConfig {
+        send_buffer_bytes: 1024,
+        ..exact_network()
+    };
+    run_sim(config, |net| async move {
+        let listener = net.server.bind(&net.addr).await.unwrap();
+        let clock = net.client.clock();
+        let reader = async {
+            let stream = net.client.connect(&net.addr).await.unwrap();
+            // Don't read yet, so the server's first flush stalls on the full buffer.
+            clock.sleep(Duration::from_millis(50)).await;
+            let mut conn = FramedStream::new(stream);
+            let first = conn.recv().await.unwrap().unwrap();
+            let second = conn.recv().await.unwrap().unwrap();
+            (first.len(), second)
+        };
+        let writer = async {
+            let (stream, _) = listener.accept().await.unwrap();
+            let mut conn = FramedStream::new(stream);
+            let cancelled = clock
+                .timeout(Duration::from_millis(10), conn.send(&[b'a'; 4000]))
+                .await;
+            assert!(cancelled.is_err(), "the flush was still stalled");
+            conn.send(b"next").await.unwrap();
+            conn
+        };
+        let ((len, second), _conn) = futures::join!(reader, writer);
+        assert_eq!(len, 4000);
+        assert_eq!(second, b"next");
+    });
+}

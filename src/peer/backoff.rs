@@ -18,13 +18,13 @@ use std::time::Duration;
 /// let mut backoff = Backoff::new(ms(100), ms(300), 0.0, Duration::ZERO);
 /// assert_eq!(backoff.ready_at(), Duration::ZERO); // first attempt: at once
 /// backoff.on_attempt(ms(0));
-/// backoff.on_failure(ms(5), 0.0);
+/// backoff.on_failure(0.0);
 /// assert_eq!(backoff.ready_at(), ms(100));
 /// backoff.on_attempt(ms(100));
-/// backoff.on_failure(ms(105), 0.0);
+/// backoff.on_failure(0.0);
 /// assert_eq!(backoff.ready_at(), ms(300)); // 100 + 200
 /// backoff.on_attempt(ms(300));
-/// backoff.on_failure(ms(305), 0.0);
+/// backoff.on_failure(0.0);
 /// assert_eq!(backoff.ready_at(), ms(600)); // capped at 300
 /// ```
 #[derive(Debug, Clone)]
@@ -98,11 +98,10 @@ impl Backoff {
 
     /// Records that the attempt failed; `draw` in `0.0..1.0` picks the jitter. Returns the
     /// delay applied, counted from the attempt's start.
-    pub fn on_failure(&mut self, now: Duration, draw: f64) -> Duration {
+    pub fn on_failure(&mut self, draw: f64) -> Duration {
         self.failures = self.failures.saturating_add(1);
         let delay = self.jittered(draw);
-        let _ = now;
-        self.ready_at = self.last_attempt + delay;
+        self.ready_at = self.last_attempt.saturating_add(delay);
         delay
     }
 
@@ -119,16 +118,43 @@ impl Backoff {
     /// counts as a failure and the next attempt waits; otherwise the next may start at once.
     /// Returns the delay applied.
     pub fn on_disconnected(&mut self, now: Duration, draw: f64) -> Duration {
-        let connected_at = self.connected_at.take().unwrap_or(now);
-        if self.stable_time.is_zero() || now.saturating_sub(connected_at) >= self.stable_time {
-            self.failures = 0;
-            self.ready_at = now;
-            return Duration::ZERO;
+        if self.is_stable(now) {
+            return self.on_closed(now);
         }
+        self.connected_at = None;
         self.failures = self.failures.saturating_add(1);
         let delay = self.jittered(draw);
-        self.ready_at = now + delay;
+        self.ready_at = now.saturating_add(delay);
         delay
+    }
+
+    /// Records that the connection was closed on purpose at `now` (not a failure): the next
+    /// attempt may start at once, and failures reset if the connection had proved stable.
+    /// Returns the delay applied: zero.
+    pub fn on_closed(&mut self, now: Duration) -> Duration {
+        if self.is_stable(now) {
+            self.failures = 0;
+        }
+        self.connected_at = None;
+        self.ready_at = now;
+        Duration::ZERO
+    }
+
+    /// The state as of `now`: a connection up for the stable time has reset the failures.
+    /// Views such as [`failures`](Backoff::failures) and [`at_cap`](Backoff::at_cap) of the
+    /// result describe the present rather than the last event.
+    pub fn settled(&self, now: Duration) -> Self {
+        let mut view = self.clone();
+        if view.connected_at.is_some() && view.is_stable(now) {
+            view.failures = 0;
+        }
+        view
+    }
+
+    /// True if the current connection (if any) has been up for the stable time.
+    fn is_stable(&self, now: Duration) -> bool {
+        let connected_at = self.connected_at.unwrap_or(now);
+        self.stable_time.is_zero() || now.saturating_sub(connected_at) >= self.stable_time
     }
 
     fn jittered(&self, draw: f64) -> Duration {
@@ -138,6 +164,10 @@ impl Backoff {
         } else {
             0.0
         };
-        delay.mul_f64(1.0 - self.jitter * draw)
+        let factor = 1.0 - self.jitter * draw;
+        if factor >= 1.0 {
+            return delay;
+        }
+        Duration::try_from_secs_f64(delay.as_secs_f64() * factor).unwrap_or(delay)
     }
 }

@@ -83,7 +83,7 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
         };
         let now = self.clock.now();
         let draw = self.draw();
-        let delay = self.backoff.on_failure(now, draw);
+        let delay = self.backoff.on_failure(draw);
         self.metrics.connection_failures += 1;
         self.metrics.last_failure = Some(now);
         log::info!(
@@ -93,8 +93,14 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
         Err(error)
     }
 
-    /// Drops the connection; queued messages stay, whole received ones are kept.
+    /// Drops the connection because it failed; see [`drop_connection`](Self::drop_connection).
     pub(super) fn disconnect(&mut self, reason: &dyn fmt::Display) {
+        self.drop_connection(reason, true);
+    }
+
+    /// Drops the connection; queued messages stay, whole received ones are kept. A failure
+    /// feeds the backoff and `last_failure`; a requested drop (`reconnect`) does not.
+    pub(super) fn drop_connection(&mut self, reason: &dyn fmt::Display, failed: bool) {
         self.conn = None;
         self.needs_flush = false;
         if self.outbox.reset() {
@@ -102,10 +108,14 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
         }
         self.inbox.reset(&mut self.codec);
         let now = self.clock.now();
-        let draw = self.draw();
-        let delay = self.backoff.on_disconnected(now, draw);
         self.metrics.disconnections += 1;
-        self.metrics.last_failure = Some(now);
+        let delay = if failed {
+            let draw = self.draw();
+            self.metrics.last_failure = Some(now);
+            self.backoff.on_disconnected(now, draw)
+        } else {
+            self.backoff.on_closed(now)
+        };
         log::info!(
             "peer {}: disconnected ({reason}); {} message(s) queued, next attempt in {delay:?}",
             self.destination,
@@ -165,41 +175,26 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
                 },
             };
             if reached {
+                if goal == Goal::Message && !self.outbox.is_empty() && self.conn.is_some() {
+                    // Whatever was queued before this receive goes out now, so a request is
+                    // never held back behind a reply that was already buffered. A broken
+                    // connection shows at the next call; the message found stays kept.
+                    let _ = self.poll_write_step(cx, goal);
+                }
                 return Poll::Ready(Ok(()));
             }
-            let Some(stream) = self.conn.as_mut() else {
+            if self.conn.is_none() {
                 let error = io::Error::new(io::ErrorKind::NotConnected, "not connected");
                 return Poll::Ready(Err(PeerError::Io {
                     destination: self.destination.clone(),
                     source: error,
                 }));
-            };
-            let mut progress = false;
-            if !self.outbox.is_empty() {
-                match Pin::new(&mut *stream).poll_write(cx, self.outbox.unwritten()) {
-                    Poll::Ready(Ok(0)) => {
-                        return Poll::Ready(Err(self.lost(io::ErrorKind::WriteZero.into())))
-                    }
-                    Poll::Ready(Ok(n)) => {
-                        let sent = self.outbox.advance(n, &mut self.queue);
-                        self.metrics.messages_sent += sent.messages;
-                        self.metrics.bytes_sent += sent.bytes;
-                        self.needs_flush = true;
-                        progress = true;
-                    }
-                    Poll::Ready(Err(error)) => return Poll::Ready(Err(self.lost(error))),
-                    Poll::Pending => {}
-                }
-            } else if self.needs_flush && goal == Goal::Flushed {
-                match Pin::new(&mut *stream).poll_flush(cx) {
-                    Poll::Ready(Ok(())) => {
-                        self.needs_flush = false;
-                        progress = true;
-                    }
-                    Poll::Ready(Err(error)) => return Poll::Ready(Err(self.lost(error))),
-                    Poll::Pending => {}
-                }
             }
+            let mut progress = match self.poll_write_step(cx, goal) {
+                Poll::Ready(Ok(progress)) => progress,
+                Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),
+                Poll::Pending => false,
+            };
             if goal == Goal::Message && self.inbox.buffered() > read_limit {
                 let error = FrameError::TooLarge {
                     size: self.inbox.buffered(),
@@ -209,8 +204,9 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
             }
             // Reading while waiting for a message, and whenever writing is stuck: the remote may
             // be blocked writing to us, and this is also how a broken connection shows.
-            if goal == Goal::Message || (!progress && self.inbox.buffered() < read_limit) {
-                match Pin::new(&mut *stream).poll_read(cx, self.inbox.spare()) {
+            if goal == Goal::Message || (!progress && self.inbox.held() < read_limit) {
+                let stream = self.conn.as_mut().expect("connected: checked above");
+                match Pin::new(stream).poll_read(cx, self.inbox.spare()) {
                     Poll::Ready(Ok(0)) => {
                         let eof = io::Error::new(
                             io::ErrorKind::UnexpectedEof,
@@ -230,5 +226,43 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
                 return Poll::Pending;
             }
         }
+    }
+
+    /// One write (or flush) attempt: `Ready(Ok(true))` if bytes moved, `Pending` if the stream
+    /// is full, an error if the connection broke (the Peer is then disconnected).
+    fn poll_write_step(
+        &mut self,
+        cx: &mut Context<'_>,
+        goal: Goal,
+    ) -> Poll<Result<bool, PeerError>> {
+        let Some(stream) = self.conn.as_mut() else {
+            return Poll::Ready(Ok(false));
+        };
+        if !self.outbox.is_empty() {
+            match Pin::new(&mut *stream).poll_write(cx, self.outbox.unwritten()) {
+                Poll::Ready(Ok(0)) => {
+                    return Poll::Ready(Err(self.lost(io::ErrorKind::WriteZero.into())))
+                }
+                Poll::Ready(Ok(n)) => {
+                    let sent = self.outbox.advance(n, &mut self.queue);
+                    self.metrics.messages_sent += sent.messages;
+                    self.metrics.bytes_sent += sent.bytes;
+                    self.needs_flush = true;
+                    return Poll::Ready(Ok(true));
+                }
+                Poll::Ready(Err(error)) => return Poll::Ready(Err(self.lost(error))),
+                Poll::Pending => return Poll::Pending,
+            }
+        } else if self.needs_flush && goal == Goal::Flushed {
+            match Pin::new(&mut *stream).poll_flush(cx) {
+                Poll::Ready(Ok(())) => {
+                    self.needs_flush = false;
+                    return Poll::Ready(Ok(true));
+                }
+                Poll::Ready(Err(error)) => return Poll::Ready(Err(self.lost(error))),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        Poll::Ready(Ok(false))
     }
 }

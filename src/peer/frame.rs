@@ -19,6 +19,10 @@ use std::ops::Range;
 
 /// A message framing: how messages become bytes on a stream and back. Pluggable in the Peer.
 ///
+/// Frames are encoded once and may be sent again whole on a later connection (the Peer keeps
+/// unfinished frames across a reconnect), so `encode` must frame each message on its own,
+/// without per-connection state.
+///
 /// # Examples
 ///
 /// A round trip through any codec, here behind a trait object:

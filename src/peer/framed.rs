@@ -14,6 +14,11 @@ use crate::provider::Stream;
 /// A stream that reads and writes whole messages with a [`Codec`]: what a server uses to talk
 /// to [`Peer`](super::Peer)s it accepted from a [`Listener`](crate::Listener).
 ///
+/// [`FramedStream::new`] accepts messages up to 1 MiB; a server talking to Peers with a larger
+/// [`PeerConfig::max_message_size`](super::PeerConfig::max_message_size) uses
+/// [`with_codec`](FramedStream::with_codec) with a
+/// [`LengthChecksumCodec::new`](super::LengthChecksumCodec::new) of that size.
+///
 /// Reading errors are [`io::Error`]s: a bad frame is kind [`io::ErrorKind::InvalidData`]
 /// (wrapping the [`FrameError`](super::FrameError)), end-of-file inside a frame is
 /// [`io::ErrorKind::UnexpectedEof`].
@@ -43,6 +48,8 @@ pub struct FramedStream<S, C = LengthChecksumCodec> {
     codec: C,
     inbox: Inbox,
     out: Vec<u8>,
+    /// Bytes of `out` the stream already accepted.
+    written: usize,
 }
 
 impl<S: Stream> FramedStream<S> {
@@ -60,6 +67,7 @@ impl<S: Stream, C: Codec> FramedStream<S, C> {
             codec,
             inbox: Inbox::default(),
             out: Vec::new(),
+            written: 0,
         }
     }
 
@@ -116,13 +124,23 @@ impl<S: Stream, C: Codec> FramedStream<S, C> {
 
     /// Writes everything fed so far and flushes the stream.
     ///
+    /// Cancel-safe: if the future is dropped part-way, the next `flush` (or `send`) writes
+    /// the rest, so the remote never sees a frame twice or torn.
+    ///
     /// # Errors
     /// I/O errors of the stream.
     pub async fn flush(&mut self) -> io::Result<()> {
-        if !self.out.is_empty() {
-            self.stream.write_all(&self.out).await?;
-            self.out.clear();
+        // Track what the stream accepted, so a flush that is cancelled or fails part-way
+        // resumes where it stopped instead of writing bytes twice.
+        while self.written < self.out.len() {
+            let n = self.stream.write(&self.out[self.written..]).await?;
+            if n == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+            self.written += n;
         }
+        self.out.clear();
+        self.written = 0;
         self.stream.flush().await
     }
 

@@ -18,6 +18,8 @@ pub(crate) struct Inbox {
     ready: Option<(Range<usize>, usize)>,
     /// Whole messages kept from a connection that broke.
     kept: VecDeque<Vec<u8>>,
+    /// Their payload bytes.
+    kept_bytes: usize,
 }
 
 impl Inbox {
@@ -53,6 +55,7 @@ impl Inbox {
     /// Removes the message found by [`poll_message`](Inbox::poll_message), owned.
     pub fn take_message(&mut self) -> Vec<u8> {
         if let Some(message) = self.kept.pop_front() {
+            self.kept_bytes -= message.len();
             return message;
         }
         let message = self.message().to_vec();
@@ -62,7 +65,8 @@ impl Inbox {
 
     /// Drops the message found by [`poll_message`](Inbox::poll_message).
     pub fn consume(&mut self) {
-        if self.kept.pop_front().is_some() {
+        if let Some(message) = self.kept.pop_front() {
+            self.kept_bytes -= message.len();
             return;
         }
         let (_, consumed) = self.ready.take().expect("a decoded message");
@@ -76,6 +80,12 @@ impl Inbox {
     /// Bytes buffered and not yet part of a taken message.
     pub fn buffered(&self) -> usize {
         self.end - self.start
+    }
+
+    /// Bytes held for the caller: buffered plus kept from broken connections. The Peer stops
+    /// reading ahead past a limit, so this stays bounded whatever the caller does.
+    pub fn held(&self) -> usize {
+        self.buffered() + self.kept_bytes
     }
 
     /// Space to read into: at least a chunk, moving buffered bytes to the front if needed.
@@ -105,6 +115,7 @@ impl Inbox {
     /// Returns the number of bytes dropped.
     pub fn reset<C: Codec>(&mut self, codec: &mut C) -> usize {
         if let Some((payload, consumed)) = self.ready.take() {
+            self.kept_bytes += payload.len();
             self.kept.push_back(self.buf[payload].to_vec());
             self.start += consumed;
         }
@@ -112,6 +123,7 @@ impl Inbox {
             match codec.decode(&self.buf[self.start..self.end]) {
                 Ok(Some(decoded)) => {
                     let payload = &self.buf[self.start..][decoded.payload];
+                    self.kept_bytes += payload.len();
                     self.kept.push_back(payload.to_vec());
                     self.start += decoded.consumed;
                 }

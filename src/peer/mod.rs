@@ -49,15 +49,19 @@ use outbox::Outbox;
 ///   [`PeerConfig::max_queue_bytes`]) until the stream accepted their last byte. A message
 ///   half-written when a connection breaks goes out again whole on the next connection.
 /// - **Batching.** `send` encodes messages into a write buffer and writes once
-///   [`PeerConfig::write_batch_bytes`] are buffered; [`flush`](Peer::flush) and
-///   [`receive`](Peer::receive) write out everything queued. So a message reaches the socket
-///   when the batch fills, or at the next `flush` or `receive`, whichever comes first.
+///   [`PeerConfig::write_batch_bytes`] are buffered; [`flush`](Peer::flush) writes out
+///   everything queued and [`receive`](Peer::receive) writes while it waits. So a message
+///   reaches the socket when the batch fills, or at the next `flush` or `receive`, whichever
+///   comes first.
 /// - **Backoff.** After a failed attempt the next one waits `initial_reconnect_delay`,
 ///   doubling per consecutive failure up to `max_reconnect_delay` (see [`Backoff`]). `send`
 ///   never waits for the backoff: while it runs, messages just queue. `receive`, `flush` and
 ///   `reconnect` wait it out, then make one attempt and report its failure.
 /// - **Time** only through the provider's [`Clock`]: in a simulation everything runs in virtual
 ///   time.
+/// - **Cancellation.** `recv`, `receive`, `flush` and `reconnect` are cancel-safe: dropping
+///   their future loses nothing (queued messages stay queued, a received message stays for the
+///   next call). A `send` dropped before it returns may not have queued its message.
 ///
 /// # Examples
 /// ```
@@ -190,18 +194,19 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
 
     /// A snapshot of the counters.
     pub fn metrics(&self) -> PeerMetrics {
+        let backoff = self.backoff.settled(self.clock.now());
         PeerMetrics {
-            consecutive_failures: self.backoff.failures(),
+            consecutive_failures: backoff.failures(),
             queue_size: self.queue.len(),
             queue_bytes: self.queue.bytes(),
-            current_backoff: self.backoff.current_delay(),
+            current_backoff: backoff.current_delay(),
             ..self.metrics
         }
     }
 
     /// True once the reconnect delay has grown to `max_reconnect_delay`.
     pub fn backoff_at_cap(&self) -> bool {
-        self.backoff.at_cap()
+        self.backoff.settled(self.clock.now()).at_cap()
     }
 
     /// Queues `message` and, if connected, writes out full batches.
@@ -261,7 +266,7 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
         Ok(())
     }
 
-    /// Writes every queued message out and flushes the stream.
+    /// Writes every queued message out and flushes the stream. Cancel-safe.
     ///
     /// Connects first if needed, waiting out the backoff.
     ///
@@ -279,10 +284,10 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
         self.drive(Goal::Flushed).await
     }
 
-    /// Receives one whole message into `buf`; returns its length.
+    /// Receives one whole message into `buf`; returns its length. Cancel-safe.
     ///
     /// Connects first if needed (waiting out the backoff) and writes queued messages while it
-    /// waits.
+    /// waits (and, if a message is already buffered, as much as the stream takes at once).
     ///
     /// # Errors
     /// [`BufferTooSmall`](PeerError::BufferTooSmall) keeps the message for the next call. A
@@ -313,6 +318,9 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
 
     /// Drops the current connection (if any) and connects again, respecting the backoff.
     ///
+    /// A requested reconnect is not a failure: it does not grow the backoff or set
+    /// `last_failure` (it counts in `disconnections`).
+    ///
     /// A message partly written on the dropped connection goes out again whole.
     ///
     /// # Errors
@@ -321,7 +329,7 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
     pub async fn reconnect(&mut self) -> Result<(), PeerError> {
         self.check_usable()?;
         if self.conn.is_some() {
-            self.disconnect(&"reconnect requested");
+            self.drop_connection(&"reconnect requested", false);
         }
         self.connect_waiting().await
     }
@@ -363,8 +371,17 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
     }
 
     fn enqueue(&mut self, message: Vec<u8>) -> Result<(), PeerError> {
+        let mut from_batch = 0;
+        if self.conn.is_none() && self.config.overflow_policy == OverflowPolicy::DropOldest {
+            // Disconnected, the frames left in the write batch are the oldest messages: they
+            // go first, whole (the batch was rewound to a frame boundary on disconnect).
+            while self.queue.is_full_for(message.len()) && self.outbox.drop_front(&mut self.queue) {
+                from_batch += 1;
+            }
+        }
         match self.queue.push(message) {
             Pushed::Queued { dropped } => {
+                let dropped = dropped + from_batch;
                 self.metrics.messages_queued += 1;
                 if dropped > 0 {
                     self.metrics.messages_dropped += dropped as u64;
@@ -376,6 +393,7 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
                 Ok(())
             }
             Pushed::Rejected(message) => {
+                self.metrics.messages_dropped += from_batch as u64;
                 self.metrics.messages_rejected += 1;
                 Err(PeerError::QueueFull {
                     destination: self.destination.clone(),

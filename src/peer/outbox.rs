@@ -101,7 +101,7 @@ impl Outbox {
             self.buf.clear();
             self.written = 0;
         } else if self.written >= self.buf.len() / 2 && self.written >= 4096 {
-            self.compact(self.written);
+            self.compact_to(self.written);
         }
         sent
     }
@@ -118,8 +118,23 @@ impl Outbox {
         let start = end - frame_len;
         let partial = self.written > start;
         self.written = start;
-        self.compact(start);
+        self.compact_to(start);
         partial
+    }
+
+    /// Drops the oldest frame if nothing of it was written (after [`reset`](Outbox::reset),
+    /// say); tells `queue` it is gone. Returns false if there is none or it started.
+    pub fn drop_front(&mut self, queue: &mut SendQueue) -> bool {
+        let Some(&(end, frame_len, len)) = self.frames.front() else {
+            return false;
+        };
+        if self.written > end - frame_len {
+            return false;
+        }
+        self.frames.pop_front();
+        queue.finish_in_flight(len);
+        self.compact_to(end);
+        true
     }
 
     /// Drops every frame; tells `queue` they are gone. Returns how many there were.
@@ -134,12 +149,12 @@ impl Outbox {
         n
     }
 
-    /// Removes the first `upto` bytes (all written), shifting offsets.
-    fn compact(&mut self, upto: usize) {
+    /// Removes the first `upto` bytes, shifting offsets; `written` counts from the new start.
+    fn compact_to(&mut self, upto: usize) {
         self.buf.drain(..upto);
         for frame in &mut self.frames {
             frame.0 -= upto;
         }
-        self.written -= upto;
+        self.written = self.written.saturating_sub(upto);
     }
 }

@@ -107,7 +107,7 @@ fn send(s: &mut WorldState, conn: u64, pipe: usize, segment: Segment<'_>) {
         .conns
         .get_mut(&conn)
         .expect("caller checked the connection");
-    let at = c.pipes[pipe].push(now + latency, segment);
+    let at = c.pipes[pipe].push(now.saturating_add(latency), segment);
     s.events.schedule(at, Event::Deliver { conn, pipe });
 }
 
