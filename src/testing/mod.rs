@@ -45,9 +45,11 @@ mod builder;
 pub mod ping_pong;
 mod report;
 mod runner;
+mod shard;
 mod topology;
 
 pub use assertions::{AssertionKind, AssertionStats};
 pub use builder::{Progress, SimulationBuilder};
 pub use report::{CampaignError, IterationFailure, IterationRecord, SimulationReport};
+pub use shard::ShardParseError;
 pub use topology::{Shutdown, ShutdownWait, WorkloadTopology};
