@@ -480,10 +480,32 @@ fn sim_round_trips(round_trips: u64) -> (Duration, u64) {
 
 /// Ping-pong campaign iterations per wall second: (one thread, all cores).
 ///
-/// TODO(campaign): wire `moonpool::testing::ping_pong` / `SimulationBuilder` once the testing
-/// branch is merged; until then the figures print as NA.
-fn campaign_iterations(_scale: Scale) -> Option<(f64, f64)> {
-    None
+/// The same seeds (`0..n`, two clients, the campaign's calm and hostile networks) on one
+/// thread and on every core; the best of `scale.repeats` runs each. Every iteration must pass.
+fn campaign_iterations(scale: Scale) -> Option<(f64, f64)> {
+    let iterations = scale.n(1_000, 4);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let rate = |threads: usize| {
+        (0..scale.repeats)
+            .map(|_| {
+                let report = moonpool::testing::ping_pong::builder(2)
+                    .seed_from_env(false)
+                    .iterations(black_box(iterations))
+                    .threads(threads)
+                    .require_coverage(false)
+                    .run();
+                assert_eq!(report.failed(), 0, "{report}");
+                per_sec(report.iteration_count() as u64, report.wall_time)
+            })
+            .fold(0.0, f64::max)
+    };
+    let one = rate(1);
+    let all = rate(cores);
+    println!(
+        "info campaign: {iterations} ping-pong iterations, {one:.0} iter/s on 1 thread, \
+         {all:.0} iter/s on {cores} threads"
+    );
+    Some((one, all))
 }
 
 // ---------------------------------------------------------------------------------------------

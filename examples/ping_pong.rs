@@ -4,25 +4,45 @@
 //!
 //! ```text
 //! cargo run --release --example ping_pong                       # 1000 iterations
-//! cargo run --release --example ping_pong -- --iterations 5000 --threads 4
+//! cargo run --release --example ping_pong -- --iterations 5000 --threads 4 --clients 3
 //! cargo run --release --example ping_pong -- --seed 42          # replay one seed
 //! MOONPOOL_SEED=42 cargo run --release --example ping_pong --   # the same
+//!
+//! # A campaign split across machines: each runs a shard and saves it...
+//! MOONPOOL_SEEDS=0..500    cargo run --release --example ping_pong -- --save a.shard
+//! MOONPOOL_SEEDS=500..1000 cargo run --release --example ping_pong -- --save b.shard
+//! # ...and one merges the shards (running nothing) and judges the whole campaign.
+//! cargo run --release --example ping_pong -- --merge a.shard b.shard
 //! ```
 //!
 //! Prints the report (progress goes to stderr) and, as its last line,
 //! `summary iterations=N passed=N failed=N sometimes_reached=K/K digest=HEX sim_time_s=X wall_s=Y`.
-//! Exits with status 1 if an iteration failed or a sometimes-assertion was never reached.
+//! Exits with status 1 if an iteration failed or a sometimes-assertion was never reached, and
+//! 2 on a bad command line or an unreadable shard. With `--save` a shard fails only for its
+//! failed iterations: coverage is judged on the merged report, since a state may be reached
+//! on one machine only.
 
 use std::process::ExitCode;
 
-use moonpool::testing::ping_pong;
+use moonpool::testing::{ping_pong, SimulationReport};
 
-/// The command line: `--iterations N`, `--seed S`, `--threads T`, `--clients C`.
+const USAGE: &str = "usage: ping_pong [--iterations N] [--seed S] [--threads T] [--clients C] \
+                     [--save FILE]\n       ping_pong --merge FILE...";
+
+/// The command line.
 struct Args {
+    /// `--iterations N` (default 1000).
     iterations: u64,
+    /// `--seed S`: run only this seed.
     seed: Option<u64>,
+    /// `--threads T` (default: one per core).
     threads: Option<usize>,
+    /// `--clients C` (default 2).
     clients: usize,
+    /// `--save FILE`: write the report's shard text there.
+    save: Option<String>,
+    /// `--merge FILE...`: merge these shards instead of running anything.
+    merge: Vec<String>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -31,7 +51,10 @@ fn parse_args() -> Result<Args, String> {
         seed: None,
         threads: None,
         clients: 2,
+        save: None,
+        merge: Vec::new(),
     };
+    let mut merging = false;
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut value = |name: &str| it.next().ok_or_else(|| format!("{name} needs a value"));
@@ -44,16 +67,46 @@ fn parse_args() -> Result<Args, String> {
             "--seed" => args.seed = Some(number("--seed", value("--seed")?)?),
             "--threads" => args.threads = Some(number("--threads", value("--threads")?)? as usize),
             "--clients" => args.clients = number("--clients", value("--clients")?)? as usize,
-            "-h" | "--help" => {
-                return Err(
-                    "usage: ping_pong [--iterations N] [--seed S] [--threads T] [--clients C]"
-                        .into(),
-                )
-            }
+            "--save" => args.save = Some(value("--save")?),
+            "--merge" => merging = true,
+            "-h" | "--help" => return Err(USAGE.into()),
+            file if merging && !file.starts_with("--") => args.merge.push(file.to_string()),
             other => return Err(format!("unknown argument {other:?} (try --help)")),
         }
     }
+    if merging && args.merge.is_empty() {
+        return Err("--merge needs at least one shard file".into());
+    }
+    if merging && args.save.is_some() {
+        return Err("--merge runs nothing: there is nothing to --save".into());
+    }
     Ok(args)
+}
+
+/// Reads and merges the shards; the merged campaign must reach every sometimes-assertion.
+fn merge(files: &[String]) -> Result<SimulationReport, String> {
+    let mut merged: Option<SimulationReport> = None;
+    let mut seeds = 0;
+    for file in files {
+        let text = std::fs::read_to_string(file).map_err(|error| format!("{file}: {error}"))?;
+        let shard =
+            SimulationReport::from_shard_text(&text).map_err(|error| format!("{file}: {error}"))?;
+        eprintln!("ping_pong: {file}: {}", shard.summary_line());
+        seeds += shard.iteration_count();
+        match &mut merged {
+            Some(report) => report.merge(shard),
+            None => merged = Some(shard),
+        }
+    }
+    let mut merged = merged.ok_or("no shard given")?;
+    if merged.iteration_count() < seeds {
+        eprintln!(
+            "ping_pong: the shards overlap: {} seeds run more than once (kept once)",
+            seeds - merged.iteration_count()
+        );
+    }
+    merged.coverage_required = true;
+    Ok(merged)
 }
 
 fn main() -> ExitCode {
@@ -64,21 +117,43 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let mut builder = ping_pong::builder(args.clients)
-        .iterations(args.iterations)
-        .on_progress(|p| {
-            eprintln!(
-                "ping_pong: {}/{} iterations, {} failed",
-                p.done, p.total, p.failures
-            )
-        });
-    if let Some(seed) = args.seed {
-        builder = builder.seeds(vec![seed]).require_coverage(false);
-    }
-    if let Some(threads) = args.threads {
-        builder = builder.threads(threads);
-    }
-    let report = builder.run();
+    let report = if args.merge.is_empty() {
+        let mut builder = ping_pong::builder(args.clients)
+            .iterations(args.iterations)
+            .on_progress(|p| {
+                eprintln!(
+                    "ping_pong: {}/{} iterations, {} failed",
+                    p.done, p.total, p.failures
+                )
+            });
+        if let Some(seed) = args.seed {
+            builder = builder.seeds(vec![seed]).require_coverage(false);
+        }
+        if let Some(threads) = args.threads {
+            builder = builder.threads(threads);
+        }
+        if args.save.is_some() {
+            // A shard: coverage is judged on the merged report.
+            builder = builder.require_coverage(false);
+        }
+        let report = builder.run();
+        if let Some(file) = &args.save {
+            if let Err(error) = std::fs::write(file, report.to_shard_text()) {
+                eprintln!("{file}: {error}");
+                return ExitCode::from(2);
+            }
+            eprintln!("ping_pong: shard saved to {file}");
+        }
+        report
+    } else {
+        match merge(&args.merge) {
+            Ok(report) => report,
+            Err(message) => {
+                eprintln!("{message}");
+                return ExitCode::from(2);
+            }
+        }
+    };
     // The report's Display ends with the summary line.
     println!("{report}");
     if report.is_success() {

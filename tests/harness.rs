@@ -8,7 +8,7 @@ use futures::future::{select, Either};
 use futures::io::{AsyncReadExt, AsyncWriteExt};
 use futures::stream::{FuturesUnordered, StreamExt};
 
-use moonpool::testing::{AssertionKind, SimulationBuilder, SimulationReport};
+use moonpool::testing::{AssertionKind, ShardParseError, SimulationBuilder, SimulationReport};
 use moonpool::{
     always_assert, sometimes_assert, Clock, Listener, NetworkConfig, NetworkProvider,
     SimNetworkProvider, WorkloadTopology,
@@ -371,6 +371,290 @@ fn shards_merge_into_the_full_run() {
         first.summary_line().split(" wall_s").next(),
         full.summary_line().split(" wall_s").next()
     );
+}
+
+/// A campaign with failures, and names and messages full of spaces, line breaks, backslashes,
+/// control characters and non-ASCII text.
+fn awkward_campaign() -> SimulationBuilder {
+    builder()
+        .register_workload("server", |_, net, topo| echo_server(net, topo))
+        .register_workload("client one\nsecond line", echo_client)
+        .register_workload("", |seed, _, _| async move {
+            sometimes_assert!("with space\tand tab", seed % 3 == 0);
+            sometimes_assert!("never \\ reached", false);
+            always_assert!("always \u{7}bell é", true);
+            match seed % 4 {
+                1 => Err(format!(
+                    "error with \\ backslash\r\nand line \u{0} nul, {seed} é"
+                )),
+                2 => panic!("boom {seed}"),
+                _ => Ok(()),
+            }
+        })
+        .declare_sometimes(&["declared never checked", "with space\tand tab"])
+        .replay_hint("MY_VAR=1 cargo test --test harness -- awkward")
+        .network_config_fn(|seed| {
+            if seed % 2 == 0 {
+                NetworkConfig::default()
+            } else {
+                NetworkConfig::hostile()
+            }
+        })
+}
+
+fn awkward_report() -> SimulationReport {
+    awkward_campaign().iterations(12).run()
+}
+
+#[test]
+fn shard_text_round_trips() {
+    let report = awkward_report();
+    assert!(report.failed() > 0 && !report.is_success());
+    let text = report.to_shard_text();
+    assert!(text.starts_with("moonpool-shard 1\n"), "{text}");
+    // One record per line: escaped names never break a line.
+    assert!(text.lines().all(|l| !l.contains('\r')));
+    let parsed = SimulationReport::from_shard_text(&text).unwrap();
+    assert_eq!(parsed, report);
+    assert_eq!(parsed.to_string(), report.to_string());
+    assert_eq!(parsed.to_shard_text(), text);
+    // Also an empty campaign, and one with CRLF line ends and extra comments.
+    let empty = builder().iterations(0).run();
+    assert_eq!(
+        SimulationReport::from_shard_text(&empty.to_shard_text()).unwrap(),
+        empty
+    );
+    let crlf = format!("# a comment\r\n\r\n{}", text.replace('\n', "\r\n"));
+    assert_eq!(SimulationReport::from_shard_text(&crlf).unwrap(), report);
+}
+
+#[test]
+fn parsed_shards_merge_into_the_full_run() {
+    let full = hostile_echo().iterations(20).run();
+    let a = hostile_echo()
+        .seed_range(0..8)
+        .require_coverage(false)
+        .run()
+        .to_shard_text();
+    let b = hostile_echo()
+        .seed_range(8..20)
+        .require_coverage(false)
+        .run()
+        .to_shard_text();
+    let mut merged = SimulationReport::from_shard_text(&a).unwrap();
+    merged.merge(SimulationReport::from_shard_text(&b).unwrap());
+    merged.coverage_required = true;
+    assert_eq!(fingerprint(&merged), fingerprint(&full));
+    assert_eq!(merged.iterations, full.iterations);
+    assert_eq!(merged.failures, full.failures);
+    assert_eq!(merged.assertions, full.assertions);
+    assert_eq!(merged.declared, full.declared);
+    assert_eq!(merged.is_success(), full.is_success());
+    assert_eq!(
+        merged.summary_line().split(" wall_s").next(),
+        full.summary_line().split(" wall_s").next()
+    );
+    // Merging the other way round gives the same campaign.
+    let mut reversed = SimulationReport::from_shard_text(&b).unwrap();
+    reversed.merge(SimulationReport::from_shard_text(&a).unwrap());
+    assert_eq!(reversed.digest(), full.digest());
+
+    // With failures and unreached assertions: the merged verdict is the full run's.
+    let awkward = awkward_report();
+    let shard = |range| {
+        let report = awkward_campaign()
+            .seed_range(range)
+            .require_coverage(false)
+            .run();
+        SimulationReport::from_shard_text(&report.to_shard_text()).unwrap()
+    };
+    let mut merged = shard(0..5);
+    merged.merge(shard(5..12));
+    merged.coverage_required = true;
+    assert_eq!(merged.iterations, awkward.iterations);
+    assert_eq!(merged.failures, awkward.failures);
+    assert_eq!(merged.assertions, awkward.assertions);
+    assert!(!merged.is_success());
+    assert_eq!(merged.unreached(), awkward.unreached());
+}
+
+fn parse_err(text: &str) -> ShardParseError {
+    SimulationReport::from_shard_text(text).unwrap_err()
+}
+
+#[test]
+fn garbage_and_truncated_shards_are_typed_errors() {
+    let text = hostile_echo().iterations(6).run().to_shard_text();
+    let lines: Vec<&str> = text.lines().collect();
+    let n = lines.len();
+
+    assert!(matches!(
+        parse_err(""),
+        ShardParseError::NotAShard { line: 1, .. }
+    ));
+    assert!(matches!(
+        parse_err("hello world\n"),
+        ShardParseError::NotAShard { line: 1, .. }
+    ));
+    assert!(matches!(
+        parse_err("moonpool-shard 2\n"),
+        ShardParseError::UnsupportedVersion { line: 1, .. }
+    ));
+    // Every cut at a line boundary before the end line is a truncation, at the right line.
+    for keep in 1..n {
+        let cut = lines[..keep].join("\n");
+        assert_eq!(
+            parse_err(&cut),
+            ShardParseError::Truncated { line: keep + 1 },
+            "kept {keep} lines"
+        );
+    }
+    // Every cut anywhere after the header is a truncation (only the final newline may go).
+    for cut in lines[0].len() + 1..text.len() - 1 {
+        if text.is_char_boundary(cut) {
+            assert!(
+                matches!(parse_err(&text[..cut]), ShardParseError::Truncated { .. }),
+                "cut at {cut}: {}",
+                parse_err(&text[..cut])
+            );
+        }
+    }
+    assert!(SimulationReport::from_shard_text(&text[..text.len() - 1]).is_ok());
+    // A line cut in the middle is named.
+    let last = text.trim_end().rfind('\n').unwrap();
+    assert_eq!(
+        parse_err(&text[..last + 8]),
+        ShardParseError::Truncated { line: n }
+    );
+    assert_eq!(
+        parse_err(&text[..last + 8]).to_string(),
+        format!("line {n}: truncated shard: it ends before its `end` line is complete")
+    );
+
+    let replace = |from: &str, to: &str| text.replacen(from, to, 1);
+    let iteration_line = lines
+        .iter()
+        .position(|l| l.starts_with("iteration "))
+        .unwrap()
+        + 1;
+    let first_iteration = lines[iteration_line - 1];
+    let err = parse_err(&replace(first_iteration, "iteration 0 zz 1 1 pass"));
+    assert_eq!(err.line(), iteration_line);
+    assert!(
+        matches!(
+            err,
+            ShardParseError::BadField {
+                record: "iteration",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("\"zz\" is not a hexadecimal u64"),
+        "{err}"
+    );
+    let err = parse_err(&replace(first_iteration, "iteration 0 1"));
+    assert_eq!(
+        err.to_string(),
+        format!("line {iteration_line}: bad `iteration` record: expected 5 fields, found 2")
+    );
+    // A dropped record is caught by the end line's counts.
+    let err = parse_err(&replace(&format!("{first_iteration}\n"), ""));
+    assert!(
+        matches!(
+            err,
+            ShardParseError::Mismatch {
+                what: "iterations",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    // A changed digest by the end line's digest.
+    let digest = first_iteration.split(' ').nth(2).unwrap();
+    let err = parse_err(&replace(digest, "0000000000000001"));
+    assert!(
+        matches!(err, ShardParseError::Mismatch { what: "digest", .. }),
+        "{err}"
+    );
+    assert!(matches!(
+        parse_err(&replace("assertion ", "assertoin ")),
+        ShardParseError::UnknownRecord { .. }
+    ));
+    assert!(matches!(
+        parse_err(&replace(
+            "coverage_required true",
+            "coverage_required maybe"
+        )),
+        ShardParseError::BadField {
+            record: "coverage_required",
+            ..
+        }
+    ));
+    assert!(matches!(
+        parse_err(&replace(
+            "wall_time_ns ",
+            "wall_time_ns 99999999999999999999999999999999999"
+        )),
+        ShardParseError::BadField {
+            record: "wall_time_ns",
+            ..
+        }
+    ));
+    assert!(matches!(
+        parse_err(&replace("replay_hint ", "replay_hint \\q")),
+        ShardParseError::BadField {
+            record: "replay_hint",
+            ..
+        }
+    ));
+    assert!(matches!(
+        parse_err(&format!("{text}iteration 99 0 0 0 pass\n")),
+        ShardParseError::TrailingData { line } if line == n + 1
+    ));
+    assert!(matches!(
+        parse_err(&replace("coverage_required true\n", "")),
+        ShardParseError::Missing {
+            record: "coverage_required",
+            ..
+        }
+    ));
+    assert!(matches!(
+        parse_err(&replace(
+            "coverage_required true\n",
+            "coverage_required true\ncoverage_required true\n"
+        )),
+        ShardParseError::Inconsistent { .. }
+    ));
+    assert!(matches!(
+        parse_err(&replace(" pass\n", " pass\nfailure 0 w oops\n")),
+        ShardParseError::Inconsistent { .. }
+    ));
+
+    // Random edits never panic (a few may still parse, e.g. inside a comment).
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let alphabet: Vec<char> = " \n\\0123456789abcdefzé{}\u{0}\r-#".chars().collect();
+    for _ in 0..3000 {
+        let mut chars: Vec<char> = text.chars().collect();
+        for _ in 0..1 + next() % 3 {
+            let at = (next() % chars.len() as u64) as usize;
+            let c = alphabet[(next() % alphabet.len() as u64) as usize];
+            match next() % 3 {
+                0 => chars[at] = c,
+                1 => chars.insert(at, c),
+                _ => drop(chars.remove(at)),
+            }
+        }
+        let mutated: String = chars.into_iter().collect();
+        let _ = SimulationReport::from_shard_text(&mutated);
+    }
 }
 
 #[test]

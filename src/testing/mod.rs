@@ -7,7 +7,10 @@
 //! states they reached with [`sometimes_assert!`](crate::sometimes_assert); the
 //! [`SimulationReport`] says which seeds failed (with a replay command for each), how often
 //! every assertion held, and a digest that is the same for the same seeds on any number of
-//! threads. [`ping_pong`] is a complete campaign over the resilient [`Peer`](crate::Peer).
+//! threads. A campaign split across machines sends its reports as text
+//! ([`SimulationReport::to_shard_text`], [`SimulationReport::from_shard_text`]) and merges
+//! them on one ([`SimulationReport::merge`]). [`ping_pong`] is a complete campaign over the
+//! resilient [`Peer`](crate::Peer).
 //!
 //! # Examples
 //! ```
@@ -45,9 +48,11 @@ mod builder;
 pub mod ping_pong;
 mod report;
 mod runner;
+mod shard;
 mod topology;
 
 pub use assertions::{AssertionKind, AssertionStats};
 pub use builder::{Progress, SimulationBuilder};
 pub use report::{CampaignError, IterationFailure, IterationRecord, SimulationReport};
+pub use shard::ShardParseError;
 pub use topology::{Shutdown, ShutdownWait, WorkloadTopology};

@@ -206,7 +206,13 @@ impl SimulationReport {
 
     /// Combines a shard's report into this one: iterations are merged in seed order
     /// (a seed present in both is kept once, from `self`), assertion counts are added,
-    /// wall times summed.
+    /// wall times summed, and coverage is required if either required it.
+    ///
+    /// Shards run on other machines travel as text: [`to_shard_text`](Self::to_shard_text)
+    /// there, [`from_shard_text`](Self::from_shard_text) here. Shards are best run with
+    /// [`require_coverage(false)`](super::SimulationBuilder::require_coverage) (a state may be
+    /// reached on one machine only); set [`coverage_required`](Self::coverage_required) on the
+    /// merged report to judge coverage on the whole campaign.
     pub fn merge(&mut self, other: SimulationReport) {
         let seen: BTreeSet<u64> = self.iterations.iter().map(|i| i.seed).collect();
         self.iterations.extend(
