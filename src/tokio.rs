@@ -37,11 +37,8 @@
 //! # }
 //! ```
 
-use std::collections::hash_map::RandomState;
 use std::future::Future;
-use std::hash::BuildHasher;
 use std::io;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use ::tokio::net::{TcpListener, TcpStream};
@@ -96,8 +93,7 @@ impl NetworkProvider for TokioNetworkProvider {
     }
 
     fn random_seed(&self) -> u64 {
-        static COUNTER: AtomicU64 = AtomicU64::new(0);
-        RandomState::new().hash_one(COUNTER.fetch_add(1, Ordering::Relaxed))
+        crate::real::os_random_seed()
     }
 }
 

@@ -37,5 +37,6 @@ mod net;
 mod stream;
 
 pub use clock::RealClock;
+pub(crate) use net::os_random_seed;
 pub use net::{RealListener, RealNetworkProvider};
 pub use stream::RealStream;

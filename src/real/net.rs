@@ -55,8 +55,7 @@ impl NetworkProvider for RealNetworkProvider {
     }
 
     fn random_seed(&self) -> u64 {
-        static COUNTER: AtomicU64 = AtomicU64::new(0);
-        RandomState::new().hash_one(COUNTER.fetch_add(1, Ordering::Relaxed))
+        os_random_seed()
     }
 }
 
@@ -77,4 +76,11 @@ impl Listener for RealListener {
     fn local_addr(&self) -> io::Result<String> {
         Ok(self.inner.get_ref().local_addr()?.to_string())
     }
+}
+
+/// 64 bits of the operating system's hasher randomness, different at every call: the seed real
+/// providers hand out (the simulator draws its seeds from the world instead).
+pub(crate) fn os_random_seed() -> u64 {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    RandomState::new().hash_one(COUNTER.fetch_add(1, Ordering::Relaxed))
 }
