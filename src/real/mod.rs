@@ -37,6 +37,7 @@ mod net;
 mod stream;
 
 pub use clock::RealClock;
+#[cfg(feature = "tokio")]
 pub(crate) use net::os_random_seed;
 pub use net::{RealListener, RealNetworkProvider};
 pub use stream::RealStream;
