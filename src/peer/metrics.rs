@@ -12,7 +12,8 @@ pub struct PeerMetrics {
     pub connection_attempts: u64,
     /// Connection attempts that succeeded.
     pub connections_established: u64,
-    /// Connection attempts that failed (including timeouts).
+    /// Connection attempts that failed (including timeouts). An attempt whose future was
+    /// dropped (a cancelled `recv`, say) is counted when the next attempt starts.
     pub connection_failures: u64,
     /// Connection attempts that timed out (also counted in `connection_failures`).
     pub connection_timeouts: u64,

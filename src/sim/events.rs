@@ -76,7 +76,7 @@ impl EventQueue {
     /// Removes a scheduled event (a cancelled timer), so it neither advances time nor counts.
     ///
     /// `time` and `seq` must be those of an event still scheduled.
-    pub(crate) fn cancel(&mut self, _time: Duration, seq: u64) {
+    pub(crate) fn cancel(&mut self, seq: u64) {
         self.cancelled.insert(seq);
         if self.cancelled.len() * 2 > self.heap.len() {
             let cancelled = std::mem::take(&mut self.cancelled);

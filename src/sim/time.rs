@@ -109,7 +109,7 @@ impl Future for Sleep {
 
 impl Drop for Sleep {
     fn drop(&mut self) {
-        let (Some((id, seq)), Some(deadline)) = (self.timer, self.deadline) else {
+        let Some((id, seq)) = self.timer else {
             return;
         };
         let Some(world) = self.world.upgrade() else {
@@ -120,7 +120,7 @@ impl Drop for Sleep {
         if let Ok(mut state) = world.shared.state.try_borrow_mut() {
             // Only a pending timer still has its event queued.
             if state.timers.remove(&id).is_some() {
-                state.events.cancel(deadline, seq);
+                state.events.cancel(seq);
             }
         };
     }
