@@ -36,7 +36,7 @@ use rand_chacha::ChaCha8Rng;
 use super::{SimulationBuilder, WorkloadTopology};
 use crate::peer::{FramedStream, OverflowPolicy, Peer, PeerConfig, PeerError};
 use crate::provider::{Clock, Listener, NetworkProvider};
-use crate::sim::{LatencyRange, NetworkConfig};
+use crate::sim::{Digest, LatencyRange, NetworkConfig};
 use crate::{always_assert, sometimes_assert};
 
 /// The server's port.
@@ -403,7 +403,7 @@ fn pick<T: Copy>(rng: &mut ChaCha8Rng, choices: &[T]) -> T {
 }
 
 fn fnv(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
+    let mut digest = Digest::new();
+    digest.fold_bytes(bytes);
+    digest.value()
 }

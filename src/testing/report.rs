@@ -5,17 +5,7 @@ use std::fmt;
 use std::time::Duration;
 
 use super::assertions::{AssertionKind, AssertionMap, AssertionStats};
-
-/// FNV-1a 64 offset basis: the digest of an empty campaign.
-const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
-
-fn fnv_fold(hash: u64, value: u64) -> u64 {
-    value
-        .to_le_bytes()
-        .iter()
-        .fold(hash, |h, &b| (h ^ u64::from(b)).wrapping_mul(FNV_PRIME))
-}
+use crate::sim::Digest;
 
 /// One failed iteration: its seed, the workload that failed and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -134,9 +124,12 @@ impl SimulationReport {
 
     /// FNV-1a 64 fold of every iteration's `(seed, world digest)`, in seed order.
     pub fn digest(&self) -> u64 {
-        self.iterations
-            .iter()
-            .fold(FNV_OFFSET, |h, i| fnv_fold(fnv_fold(h, i.seed), i.digest))
+        let mut digest = Digest::new();
+        for i in &self.iterations {
+            digest.fold(i.seed);
+            digest.fold(i.digest);
+        }
+        digest.value()
     }
 
     /// Virtual time summed over all iterations.
