@@ -693,6 +693,90 @@ fn until_all_sometimes_reached_stops_at_the_shortest_prefix() {
     assert!(!report.is_success());
 }
 
+/// Seeds are computed from their index: `u64::MAX`-sized campaigns start at once and stop as
+/// soon as they are done.
+#[test]
+fn u64_max_campaigns_compute_seeds_lazily() {
+    let totals = Arc::new(Mutex::new(Vec::new()));
+    for threads in [1, 4] {
+        let seen = totals.clone();
+        let report = builder()
+            .register_workload("w", |seed, _, _| async move {
+                sometimes_assert!("seven_three", seed % 7 == 3);
+                Ok::<(), String>(())
+            })
+            .base_seed(100)
+            .until_all_sometimes_reached(u64::MAX)
+            .threads(threads)
+            .on_progress(move |p| seen.lock().unwrap().push(p.total))
+            .run();
+        assert_eq!(report.seeds(), vec![100, 101], "{threads} threads");
+        assert!(report.is_success());
+    }
+    let expected_total = usize::try_from(u64::MAX - 100).unwrap_or(usize::MAX);
+    assert_eq!(*totals.lock().unwrap(), vec![expected_total; 2]);
+
+    // `iterations(u64::MAX)` saturates at the top of the seed space.
+    let count = |b: SimulationBuilder| {
+        b.register_workload("w", |_, _, _| async { Ok::<(), String>(()) })
+            .run()
+            .seeds()
+    };
+    let top = count(builder().base_seed(u64::MAX - 3).iterations(u64::MAX));
+    assert_eq!(top, vec![u64::MAX - 3, u64::MAX - 2, u64::MAX - 1]);
+    let top = count(builder().seed_range(u64::MAX - 2..u64::MAX).threads(3));
+    assert_eq!(top, vec![u64::MAX - 2, u64::MAX - 1]);
+    let (high, low) = (5, 2);
+    assert!(count(builder().seed_range(high..low)).is_empty());
+}
+
+/// Set by [`moonpool_seeds_over_the_whole_u64_range_start_at_once`] for its child process.
+const CHILD_VAR: &str = "MOONPOOL_HARNESS_TEST_CHILD";
+
+/// `MOONPOOL_SEEDS=0..18446744073709551615` runs seed after seed (it used to build the whole
+/// list first and panic). Runs this test binary again with the variable set, where
+/// [`whole_range_child`] exits the process successfully from seed 5.
+#[test]
+fn moonpool_seeds_over_the_whole_u64_range_start_at_once() {
+    let output = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "whole_range_child",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD_VAR, "1")
+        .env_remove("MOONPOOL_SEED")
+        .env("MOONPOOL_SEEDS", format!("0..{}", u64::MAX))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && stdout.contains("whole range child reached seed 5"),
+        "{output:?}"
+    );
+}
+
+/// The child of [`moonpool_seeds_over_the_whole_u64_range_start_at_once`]; does nothing unless
+/// run as that child.
+#[test]
+fn whole_range_child() {
+    if std::env::var_os(CHILD_VAR).is_none() {
+        return;
+    }
+    SimulationBuilder::new()
+        .threads(2)
+        .register_workload("w", |seed, _, _| async move {
+            if seed == 5 {
+                println!("whole range child reached seed 5");
+                std::process::exit(0);
+            }
+            Ok::<(), String>(())
+        })
+        .run();
+    panic!("the campaign over every u64 seed ended");
+}
+
 #[test]
 fn topology_ips_follow_registration_order() {
     let seen = Arc::new(Mutex::new(Vec::new()));

@@ -48,6 +48,7 @@ mod builder;
 pub mod ping_pong;
 mod report;
 mod runner;
+mod seeds;
 mod shard;
 mod topology;
 
