@@ -8,7 +8,9 @@ use futures::future::{select, Either};
 use futures::io::{AsyncReadExt, AsyncWriteExt};
 use futures::stream::{FuturesUnordered, StreamExt};
 
-use moonpool::testing::{AssertionKind, ShardParseError, SimulationBuilder, SimulationReport};
+use moonpool::testing::{
+    AssertionKind, MergeError, ShardParseError, SimulationBuilder, SimulationReport,
+};
 use moonpool::{
     always_assert, sometimes_assert, Clock, Listener, NetworkConfig, NetworkProvider,
     SimNetworkProvider, WorkloadTopology,
@@ -364,13 +366,50 @@ fn shards_merge_into_the_full_run() {
     let full = hostile_echo().iterations(20).run();
     let mut first = hostile_echo().seed_range(0..8).run();
     let second = hostile_echo().seed_range(8..20).run();
-    first.merge(second);
+    first.merge(second).unwrap();
     assert_eq!(fingerprint(&first), fingerprint(&full));
     assert_eq!(first.assertions, full.assertions);
     assert_eq!(
         first.summary_line().split(" wall_s").next(),
         full.summary_line().split(" wall_s").next()
     );
+}
+
+/// Assertion counts are campaign totals: an overlapping shard cannot be counted once, so it is
+/// refused whole and handed back.
+#[test]
+fn overlapping_shards_are_refused() {
+    let mut merged = hostile_echo().seed_range(0..8).run();
+    let before = merged.clone();
+    let overlapping = hostile_echo().seed_range(5..12).run();
+    let err = merged.merge(overlapping.clone()).unwrap_err();
+    let MergeError::OverlappingSeeds {
+        count,
+        first,
+        shard,
+    } = err.clone()
+    else {
+        panic!("{err:?}")
+    };
+    assert_eq!((count, first), (3, 5));
+    assert_eq!(*shard, overlapping);
+    assert_eq!(
+        merged, before,
+        "a refused shard leaves the report unchanged"
+    );
+    assert_eq!(
+        err.to_string(),
+        "the shard overlaps the report: 3 seed(s) in both, the first 5"
+    );
+    // The same shard twice is an overlap too.
+    assert!(merged.merge(before.clone()).is_err());
+    // The disjoint rest merges into the full run, counts included.
+    merged
+        .merge(hostile_echo().seed_range(8..12).run())
+        .unwrap();
+    let full = hostile_echo().iterations(12).run();
+    assert_eq!(fingerprint(&merged), fingerprint(&full));
+    assert_eq!(merged.assertions, full.assertions);
 }
 
 /// A campaign with failures, and names and messages full of spaces, line breaks, backslashes,
@@ -442,7 +481,9 @@ fn parsed_shards_merge_into_the_full_run() {
         .run()
         .to_shard_text();
     let mut merged = SimulationReport::from_shard_text(&a).unwrap();
-    merged.merge(SimulationReport::from_shard_text(&b).unwrap());
+    merged
+        .merge(SimulationReport::from_shard_text(&b).unwrap())
+        .unwrap();
     merged.coverage_required = true;
     assert_eq!(fingerprint(&merged), fingerprint(&full));
     assert_eq!(merged.iterations, full.iterations);
@@ -456,7 +497,9 @@ fn parsed_shards_merge_into_the_full_run() {
     );
     // Merging the other way round gives the same campaign.
     let mut reversed = SimulationReport::from_shard_text(&b).unwrap();
-    reversed.merge(SimulationReport::from_shard_text(&a).unwrap());
+    reversed
+        .merge(SimulationReport::from_shard_text(&a).unwrap())
+        .unwrap();
     assert_eq!(reversed.digest(), full.digest());
 
     // With failures and unreached assertions: the merged verdict is the full run's.
@@ -469,7 +512,7 @@ fn parsed_shards_merge_into_the_full_run() {
         SimulationReport::from_shard_text(&report.to_shard_text()).unwrap()
     };
     let mut merged = shard(0..5);
-    merged.merge(shard(5..12));
+    merged.merge(shard(5..12)).unwrap();
     merged.coverage_required = true;
     assert_eq!(merged.iterations, awkward.iterations);
     assert_eq!(merged.failures, awkward.failures);

@@ -45,6 +45,7 @@
 
 pub mod assertions;
 mod builder;
+mod merge;
 pub mod ping_pong;
 mod report;
 mod runner;
@@ -54,6 +55,7 @@ mod topology;
 
 pub use assertions::{AssertionKind, AssertionStats};
 pub use builder::{Progress, SimulationBuilder};
+pub use merge::MergeError;
 pub use report::{CampaignError, IterationFailure, IterationRecord, SimulationReport};
 pub use shard::ShardParseError;
 pub use topology::{Shutdown, ShutdownWait, WorkloadTopology};

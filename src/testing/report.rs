@@ -197,37 +197,6 @@ impl SimulationReport {
         }
     }
 
-    /// Combines a shard's report into this one: iterations are merged in seed order
-    /// (a seed present in both is kept once, from `self`), assertion counts are added,
-    /// wall times summed, and coverage is required if either required it.
-    ///
-    /// Shards run on other machines travel as text: [`to_shard_text`](Self::to_shard_text)
-    /// there, [`from_shard_text`](Self::from_shard_text) here. Shards are best run with
-    /// [`require_coverage(false)`](super::SimulationBuilder::require_coverage) (a state may be
-    /// reached on one machine only); set [`coverage_required`](Self::coverage_required) on the
-    /// merged report to judge coverage on the whole campaign.
-    pub fn merge(&mut self, other: SimulationReport) {
-        let seen: BTreeSet<u64> = self.iterations.iter().map(|i| i.seed).collect();
-        self.iterations.extend(
-            other
-                .iterations
-                .into_iter()
-                .filter(|i| !seen.contains(&i.seed)),
-        );
-        self.iterations.sort_by_key(|i| i.seed);
-        self.failures.extend(
-            other
-                .failures
-                .into_iter()
-                .filter(|f| !seen.contains(&f.seed)),
-        );
-        self.failures.sort_by_key(|f| f.seed);
-        merge_assertions(&mut self.assertions, &other.assertions);
-        self.declared.extend(other.declared);
-        self.coverage_required |= other.coverage_required;
-        self.wall_time += other.wall_time;
-    }
-
     /// One line:
     /// `summary iterations=N passed=N failed=N sometimes_reached=K/K digest=HEX sim_time_s=X wall_s=Y`.
     pub fn summary_line(&self) -> String {
@@ -280,7 +249,8 @@ impl SimulationReport {
     }
 }
 
-fn merge_assertions(into: &mut AssertionMap, from: &AssertionMap) {
+/// Adds the counts of `from` to `into`.
+pub(super) fn merge_assertions(into: &mut AssertionMap, from: &AssertionMap) {
     for (name, stats) in from {
         into.entry(name.clone())
             .or_insert(AssertionStats::new(stats.kind))

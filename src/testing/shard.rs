@@ -169,7 +169,7 @@ impl SimulationReport {
     /// let b = campaign(5..10).require_coverage(false).run().to_shard_text();
     /// // ...and one machine merges them and judges coverage on the whole.
     /// let mut merged = SimulationReport::from_shard_text(&a).unwrap();
-    /// merged.merge(SimulationReport::from_shard_text(&b).unwrap());
+    /// merged.merge(SimulationReport::from_shard_text(&b).unwrap()).unwrap();
     /// merged.coverage_required = true;
     /// let full = campaign(0..10).run();
     /// assert_eq!(merged.digest(), full.digest());
