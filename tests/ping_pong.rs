@@ -30,6 +30,7 @@ fn smoke() {
         .run();
     assert_eq!(report.failed(), 0, "{report}");
     assert!(report.assertions["reply_answers_a_request"].checks > 0);
+    assert!(report.assertions["server_requests_consecutive"].checks > 0);
 }
 
 /// A small campaign in debug mode: no failures, every sometimes-assertion reached, and the

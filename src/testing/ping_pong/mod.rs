@@ -12,7 +12,9 @@
 //! a request dropped by the full queue is never answered. So the clients check with
 //! [`always_assert!`](crate::always_assert) that every reply is well-formed, addressed to
 //! them, answers a request they sent and that was not answered before, and arrives in
-//! increasing order; and, on a calm network, that nothing is lost. The
+//! increasing order; and, on a calm network, that nothing is lost. Requests are lost only
+//! between connections, so the server checks that on one connection each client's request
+//! numbers are consecutive: a message lost inside a connection fails the iteration. The
 //! [`sometimes_assert!`](crate::sometimes_assert)s listed in [`SOMETIMES`] show the campaign
 //! reaches the Peer's interesting states.
 //!
