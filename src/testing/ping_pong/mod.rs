@@ -79,7 +79,7 @@ pub fn peer_config() -> PeerConfig {
 
 /// A builder for the campaign: one `server` workload and `clients` client workloads
 /// (`client1`, `client2`, ...), the [`Scenario`] network of each seed, the [`SOMETIMES`]
-/// declared, and the example's replay hint. Choose the seeds on it.
+/// declared, and the example's replay hint ([`replay_hint`]). Choose the seeds on it.
 pub fn builder(clients: usize) -> SimulationBuilder {
     let mut builder = SimulationBuilder::new()
         .register_workload("server", |_seed, provider, topology| {
@@ -87,7 +87,7 @@ pub fn builder(clients: usize) -> SimulationBuilder {
         })
         .network_config_fn(|seed| Scenario::from_seed(seed).network)
         .declare_sometimes(SOMETIMES)
-        .replay_hint("cargo run --release --example ping_pong --");
+        .replay_hint(replay_hint(clients));
     for i in 1..=clients {
         builder =
             builder.register_workload(
@@ -98,4 +98,22 @@ pub fn builder(clients: usize) -> SimulationBuilder {
             );
     }
     builder
+}
+
+/// The command that replays one seed of a `clients`-client campaign, after
+/// `MOONPOOL_SEED=<seed>`: the example with every flag that changes an iteration
+/// (`--clients`; the seed count and threads do not).
+///
+/// # Examples
+/// ```
+/// use moonpool::testing::ping_pong;
+///
+/// let report = ping_pong::builder(3).seeds(vec![7]).require_coverage(false).run();
+/// assert_eq!(
+///     report.replay_line(7),
+///     "MOONPOOL_SEED=7 cargo run --release --example ping_pong -- --clients 3"
+/// );
+/// ```
+pub fn replay_hint(clients: usize) -> String {
+    format!("cargo run --release --example ping_pong -- --clients {clients}")
 }
