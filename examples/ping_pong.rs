@@ -5,8 +5,8 @@
 //! ```text
 //! cargo run --release --example ping_pong                       # 1000 iterations
 //! cargo run --release --example ping_pong -- --iterations 5000 --threads 4 --clients 3
-//! cargo run --release --example ping_pong -- --seed 42          # replay one seed
-//! MOONPOOL_SEED=42 cargo run --release --example ping_pong --   # the same
+//! cargo run --release --example ping_pong -- --seed 42 --clients 2          # replay one seed
+//! MOONPOOL_SEED=42 cargo run --release --example ping_pong -- --clients 2   # the same
 //!
 //! # A campaign split across machines: each runs a shard and saves it...
 //! MOONPOOL_SEEDS=0..500    cargo run --release --example ping_pong -- --save a.shard
@@ -18,9 +18,13 @@
 //! Prints the report (progress goes to stderr) and, as its last line,
 //! `summary iterations=N passed=N failed=N sometimes_reached=K/K digest=HEX sim_time_s=X wall_s=Y`.
 //! Exits with status 1 if an iteration failed or a sometimes-assertion was never reached, and
-//! 2 on a bad command line or an unreadable shard. With `--save` a shard fails only for its
-//! failed iterations: coverage is judged on the merged report, since a state may be reached
-//! on one machine only.
+//! 2 on a bad command line, an unreadable shard or shards that share a seed. With `--save` a
+//! shard fails only for its failed iterations: coverage is judged on the merged report, since
+//! a state may be reached on one machine only.
+//!
+//! A failed seed's replay line repeats every flag that changes an iteration (`--clients`).
+//! `--seed` or `--iterations` together with `MOONPOOL_SEED` or `MOONPOOL_SEEDS` is an error
+//! (status 2): the seeds come from one place. `--merge` runs nothing and ignores them.
 
 use std::process::ExitCode;
 
@@ -32,7 +36,7 @@ const USAGE: &str = "usage: ping_pong [--iterations N] [--seed S] [--threads T] 
 /// The command line.
 struct Args {
     /// `--iterations N` (default 1000).
-    iterations: u64,
+    iterations: Option<u64>,
     /// `--seed S`: run only this seed.
     seed: Option<u64>,
     /// `--threads T` (default: one per core).
@@ -47,7 +51,7 @@ struct Args {
 
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
-        iterations: 1000,
+        iterations: None,
         seed: None,
         threads: None,
         clients: 2,
@@ -63,7 +67,9 @@ fn parse_args() -> Result<Args, String> {
                 .map_err(|_| format!("{name}: {text:?} is not a number"))
         };
         match flag.as_str() {
-            "--iterations" => args.iterations = number("--iterations", value("--iterations")?)?,
+            "--iterations" => {
+                args.iterations = Some(number("--iterations", value("--iterations")?)?)
+            }
             "--seed" => args.seed = Some(number("--seed", value("--seed")?)?),
             "--threads" => args.threads = Some(number("--threads", value("--threads")?)? as usize),
             "--clients" => args.clients = number("--clients", value("--clients")?)? as usize,
@@ -80,31 +86,43 @@ fn parse_args() -> Result<Args, String> {
     if merging && args.save.is_some() {
         return Err("--merge runs nothing: there is nothing to --save".into());
     }
+    // The seeds come from the flags or from the environment, never silently from both.
+    for var in ["MOONPOOL_SEED", "MOONPOOL_SEEDS"] {
+        let Ok(value) = std::env::var(var) else {
+            continue;
+        };
+        for (flag, given) in [
+            ("--seed", args.seed.is_some()),
+            ("--iterations", args.iterations.is_some()),
+        ] {
+            if given {
+                return Err(format!(
+                    "{var}={value} and {flag} both choose the seeds: use one of them"
+                ));
+            }
+        }
+    }
     Ok(args)
 }
 
 /// Reads and merges the shards; the merged campaign must reach every sometimes-assertion.
+///
+/// Shards that share a seed are refused: their assertion counts cannot be counted once.
 fn merge(files: &[String]) -> Result<SimulationReport, String> {
     let mut merged: Option<SimulationReport> = None;
-    let mut seeds = 0;
     for file in files {
         let text = std::fs::read_to_string(file).map_err(|error| format!("{file}: {error}"))?;
         let shard =
             SimulationReport::from_shard_text(&text).map_err(|error| format!("{file}: {error}"))?;
         eprintln!("ping_pong: {file}: {}", shard.summary_line());
-        seeds += shard.iteration_count();
         match &mut merged {
-            Some(report) => report.merge(shard),
+            Some(report) => report
+                .merge(shard)
+                .map_err(|error| format!("{file}: {error} (shards must run disjoint seeds)"))?,
             None => merged = Some(shard),
         }
     }
     let mut merged = merged.ok_or("no shard given")?;
-    if merged.iteration_count() < seeds {
-        eprintln!(
-            "ping_pong: the shards overlap: {} seeds run more than once (kept once)",
-            seeds - merged.iteration_count()
-        );
-    }
     merged.coverage_required = true;
     Ok(merged)
 }
@@ -119,7 +137,7 @@ fn main() -> ExitCode {
     };
     let report = if args.merge.is_empty() {
         let mut builder = ping_pong::builder(args.clients)
-            .iterations(args.iterations)
+            .iterations(args.iterations.unwrap_or(1000))
             .on_progress(|p| {
                 eprintln!(
                     "ping_pong: {}/{} iterations, {} failed",
@@ -127,7 +145,10 @@ fn main() -> ExitCode {
                 )
             });
         if let Some(seed) = args.seed {
-            builder = builder.seeds(vec![seed]).require_coverage(false);
+            builder = builder
+                .seeds(vec![seed])
+                .seed_from_env(false)
+                .require_coverage(false);
         }
         if let Some(threads) = args.threads {
             builder = builder.threads(threads);

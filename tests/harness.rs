@@ -8,7 +8,9 @@ use futures::future::{select, Either};
 use futures::io::{AsyncReadExt, AsyncWriteExt};
 use futures::stream::{FuturesUnordered, StreamExt};
 
-use moonpool::testing::{AssertionKind, ShardParseError, SimulationBuilder, SimulationReport};
+use moonpool::testing::{
+    AssertionKind, MergeError, ShardParseError, SimulationBuilder, SimulationReport,
+};
 use moonpool::{
     always_assert, sometimes_assert, Clock, Listener, NetworkConfig, NetworkProvider,
     SimNetworkProvider, WorkloadTopology,
@@ -364,13 +366,50 @@ fn shards_merge_into_the_full_run() {
     let full = hostile_echo().iterations(20).run();
     let mut first = hostile_echo().seed_range(0..8).run();
     let second = hostile_echo().seed_range(8..20).run();
-    first.merge(second);
+    first.merge(second).unwrap();
     assert_eq!(fingerprint(&first), fingerprint(&full));
     assert_eq!(first.assertions, full.assertions);
     assert_eq!(
         first.summary_line().split(" wall_s").next(),
         full.summary_line().split(" wall_s").next()
     );
+}
+
+/// Assertion counts are campaign totals: an overlapping shard cannot be counted once, so it is
+/// refused whole and handed back.
+#[test]
+fn overlapping_shards_are_refused() {
+    let mut merged = hostile_echo().seed_range(0..8).run();
+    let before = merged.clone();
+    let overlapping = hostile_echo().seed_range(5..12).run();
+    let err = merged.merge(overlapping.clone()).unwrap_err();
+    let MergeError::OverlappingSeeds {
+        count,
+        first,
+        shard,
+    } = err.clone()
+    else {
+        panic!("{err:?}")
+    };
+    assert_eq!((count, first), (3, 5));
+    assert_eq!(*shard, overlapping);
+    assert_eq!(
+        merged, before,
+        "a refused shard leaves the report unchanged"
+    );
+    assert_eq!(
+        err.to_string(),
+        "the shard overlaps the report: 3 seed(s) in both, the first 5"
+    );
+    // The same shard twice is an overlap too.
+    assert!(merged.merge(before.clone()).is_err());
+    // The disjoint rest merges into the full run, counts included.
+    merged
+        .merge(hostile_echo().seed_range(8..12).run())
+        .unwrap();
+    let full = hostile_echo().iterations(12).run();
+    assert_eq!(fingerprint(&merged), fingerprint(&full));
+    assert_eq!(merged.assertions, full.assertions);
 }
 
 /// A campaign with failures, and names and messages full of spaces, line breaks, backslashes,
@@ -442,7 +481,9 @@ fn parsed_shards_merge_into_the_full_run() {
         .run()
         .to_shard_text();
     let mut merged = SimulationReport::from_shard_text(&a).unwrap();
-    merged.merge(SimulationReport::from_shard_text(&b).unwrap());
+    merged
+        .merge(SimulationReport::from_shard_text(&b).unwrap())
+        .unwrap();
     merged.coverage_required = true;
     assert_eq!(fingerprint(&merged), fingerprint(&full));
     assert_eq!(merged.iterations, full.iterations);
@@ -456,7 +497,9 @@ fn parsed_shards_merge_into_the_full_run() {
     );
     // Merging the other way round gives the same campaign.
     let mut reversed = SimulationReport::from_shard_text(&b).unwrap();
-    reversed.merge(SimulationReport::from_shard_text(&a).unwrap());
+    reversed
+        .merge(SimulationReport::from_shard_text(&a).unwrap())
+        .unwrap();
     assert_eq!(reversed.digest(), full.digest());
 
     // With failures and unreached assertions: the merged verdict is the full run's.
@@ -469,7 +512,7 @@ fn parsed_shards_merge_into_the_full_run() {
         SimulationReport::from_shard_text(&report.to_shard_text()).unwrap()
     };
     let mut merged = shard(0..5);
-    merged.merge(shard(5..12));
+    merged.merge(shard(5..12)).unwrap();
     merged.coverage_required = true;
     assert_eq!(merged.iterations, awkward.iterations);
     assert_eq!(merged.failures, awkward.failures);
@@ -691,6 +734,90 @@ fn until_all_sometimes_reached_stops_at_the_shortest_prefix() {
         .run();
     assert_eq!(report.iteration_count(), 15);
     assert!(!report.is_success());
+}
+
+/// Seeds are computed from their index: `u64::MAX`-sized campaigns start at once and stop as
+/// soon as they are done.
+#[test]
+fn u64_max_campaigns_compute_seeds_lazily() {
+    let totals = Arc::new(Mutex::new(Vec::new()));
+    for threads in [1, 4] {
+        let seen = totals.clone();
+        let report = builder()
+            .register_workload("w", |seed, _, _| async move {
+                sometimes_assert!("seven_three", seed % 7 == 3);
+                Ok::<(), String>(())
+            })
+            .base_seed(100)
+            .until_all_sometimes_reached(u64::MAX)
+            .threads(threads)
+            .on_progress(move |p| seen.lock().unwrap().push(p.total))
+            .run();
+        assert_eq!(report.seeds(), vec![100, 101], "{threads} threads");
+        assert!(report.is_success());
+    }
+    let expected_total = usize::try_from(u64::MAX - 100).unwrap_or(usize::MAX);
+    assert_eq!(*totals.lock().unwrap(), vec![expected_total; 2]);
+
+    // `iterations(u64::MAX)` saturates at the top of the seed space.
+    let count = |b: SimulationBuilder| {
+        b.register_workload("w", |_, _, _| async { Ok::<(), String>(()) })
+            .run()
+            .seeds()
+    };
+    let top = count(builder().base_seed(u64::MAX - 3).iterations(u64::MAX));
+    assert_eq!(top, vec![u64::MAX - 3, u64::MAX - 2, u64::MAX - 1]);
+    let top = count(builder().seed_range(u64::MAX - 2..u64::MAX).threads(3));
+    assert_eq!(top, vec![u64::MAX - 2, u64::MAX - 1]);
+    let (high, low) = (5, 2);
+    assert!(count(builder().seed_range(high..low)).is_empty());
+}
+
+/// Set by [`moonpool_seeds_over_the_whole_u64_range_start_at_once`] for its child process.
+const CHILD_VAR: &str = "MOONPOOL_HARNESS_TEST_CHILD";
+
+/// `MOONPOOL_SEEDS=0..18446744073709551615` runs seed after seed (it used to build the whole
+/// list first and panic). Runs this test binary again with the variable set, where
+/// [`whole_range_child`] exits the process successfully from seed 5.
+#[test]
+fn moonpool_seeds_over_the_whole_u64_range_start_at_once() {
+    let output = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "whole_range_child",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD_VAR, "1")
+        .env_remove("MOONPOOL_SEED")
+        .env("MOONPOOL_SEEDS", format!("0..{}", u64::MAX))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && stdout.contains("whole range child reached seed 5"),
+        "{output:?}"
+    );
+}
+
+/// The child of [`moonpool_seeds_over_the_whole_u64_range_start_at_once`]; does nothing unless
+/// run as that child.
+#[test]
+fn whole_range_child() {
+    if std::env::var_os(CHILD_VAR).is_none() {
+        return;
+    }
+    SimulationBuilder::new()
+        .threads(2)
+        .register_workload("w", |seed, _, _| async move {
+            if seed == 5 {
+                println!("whole range child reached seed 5");
+                std::process::exit(0);
+            }
+            Ok::<(), String>(())
+        })
+        .run();
+    panic!("the campaign over every u64 seed ended");
 }
 
 #[test]

@@ -23,6 +23,18 @@ fn campaign() -> SimulationBuilder {
 
 #[test]
 fn smoke() {
+    assert_eq!(
+        campaign()
+            .seed_from_env(false)
+            .iterations(0)
+            .run()
+            .replay_line(9)
+            .split_once(' ')
+            .unwrap()
+            .1,
+        "cargo run --release --example ping_pong -- --clients 2",
+        "the tests' replay lines run the example, with the tests' client count"
+    );
     let report = campaign()
         .seed_from_env(false)
         .iterations(3)
@@ -30,14 +42,27 @@ fn smoke() {
         .run();
     assert_eq!(report.failed(), 0, "{report}");
     assert!(report.assertions["reply_answers_a_request"].checks > 0);
+    assert!(report.assertions["server_requests_consecutive"].checks > 0);
 }
 
 /// A small campaign in debug mode: no failures, every sometimes-assertion reached, and the
 /// same digests on one thread and on several.
+///
+/// It compares whole campaigns, so it ignores `MOONPOOL_SEED`: a failed seed's replay line is
+/// the example's command (`MOONPOOL_SEED=<seed> cargo run --release --example ping_pong --
+/// --clients 2`), which replays just that iteration.
 #[test]
 fn small_campaign_is_clean_and_deterministic() {
-    let one = campaign().iterations(30).threads(1).run();
-    let many = campaign().iterations(30).threads(3).run();
+    let one = campaign()
+        .seed_from_env(false)
+        .iterations(30)
+        .threads(1)
+        .run();
+    let many = campaign()
+        .seed_from_env(false)
+        .iterations(30)
+        .threads(3)
+        .run();
     let one = one.into_result().unwrap();
     let many = many.into_result().unwrap();
     assert_eq!(one.digest(), many.digest());

@@ -69,3 +69,6 @@ pub use net::SimNetworkProvider;
 pub use stream::SimTcpStream;
 pub use time::SimClock;
 pub use world::{SimStats, SimWorld, WeakSimWorld};
+
+/// The FNV-1a 64 digest, shared with the campaign report and workloads.
+pub(crate) use rng::Digest;

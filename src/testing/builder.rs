@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use super::report::{CampaignError, SimulationReport};
 use super::runner;
+use super::seeds::SeedSource;
 use super::topology::WorkloadTopology;
 use crate::sim::{NetworkConfig, SimNetworkProvider};
 
@@ -31,7 +32,8 @@ pub struct Progress {
     /// Iterations finished.
     pub done: usize,
     /// Iterations planned (the maximum, for
-    /// [`until_all_sometimes_reached`](SimulationBuilder::until_all_sometimes_reached)).
+    /// [`until_all_sometimes_reached`](SimulationBuilder::until_all_sometimes_reached);
+    /// `usize::MAX` if more).
     pub total: usize,
     /// Iterations failed so far.
     pub failures: usize,
@@ -40,11 +42,11 @@ pub struct Progress {
 /// Which seeds a campaign runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum SeedPlan {
-    /// `base..base + n`.
+    /// `base..base + n` (saturating).
     Iterations(u64),
     /// Exactly these seeds, in this order.
-    List(Vec<u64>),
-    /// `base..base + max`, stopping at the shortest prefix that reaches every
+    List(SeedSource),
+    /// `base..base + max` (saturating), stopping at the shortest prefix that reaches every
     /// sometimes-assertion.
     UntilCovered(u64),
 }
@@ -166,7 +168,9 @@ impl SimulationBuilder {
         self
     }
 
-    /// Runs `n` iterations, seeds `base_seed..base_seed + n`.
+    /// Runs `n` iterations, seeds `base_seed..base_seed + n` (stopping before `u64::MAX`).
+    ///
+    /// Seeds are computed one at a time, so `n` may be anything up to `u64::MAX`.
     pub fn iterations(mut self, n: u64) -> Self {
         self.plan = SeedPlan::Iterations(n);
         self
@@ -181,18 +185,18 @@ impl SimulationBuilder {
 
     /// Runs exactly these seeds, in this order.
     pub fn seeds(mut self, seeds: Vec<u64>) -> Self {
-        self.plan = SeedPlan::List(seeds);
+        self.plan = SeedPlan::List(SeedSource::List(seeds));
         self
     }
 
-    /// Runs the seeds of `range`.
+    /// Runs the seeds of `range`, in order (computed one at a time: any range is fine).
     pub fn seed_range(mut self, range: Range<u64>) -> Self {
-        self.plan = SeedPlan::List(range.collect());
+        self.plan = SeedPlan::List(SeedSource::range(range));
         self
     }
 
     /// Runs seeds `base_seed, base_seed + 1, ...` until every sometimes-assertion was true at
-    /// least once, at most `max` of them.
+    /// least once, at most `max` of them (`u64::MAX` for no limit but the seeds).
     ///
     /// The report holds exactly the shortest such prefix of seeds, whatever the number of
     /// threads (iterations started past it are discarded).

@@ -45,14 +45,17 @@
 
 pub mod assertions;
 mod builder;
+mod merge;
 pub mod ping_pong;
 mod report;
 mod runner;
+mod seeds;
 mod shard;
 mod topology;
 
 pub use assertions::{AssertionKind, AssertionStats};
 pub use builder::{Progress, SimulationBuilder};
+pub use merge::MergeError;
 pub use report::{CampaignError, IterationFailure, IterationRecord, SimulationReport};
 pub use shard::ShardParseError;
 pub use topology::{Shutdown, ShutdownWait, WorkloadTopology};

@@ -5,17 +5,7 @@ use std::fmt;
 use std::time::Duration;
 
 use super::assertions::{AssertionKind, AssertionMap, AssertionStats};
-
-/// FNV-1a 64 offset basis: the digest of an empty campaign.
-const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
-
-fn fnv_fold(hash: u64, value: u64) -> u64 {
-    value
-        .to_le_bytes()
-        .iter()
-        .fold(hash, |h, &b| (h ^ u64::from(b)).wrapping_mul(FNV_PRIME))
-}
+use crate::sim::Digest;
 
 /// One failed iteration: its seed, the workload that failed and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -134,9 +124,12 @@ impl SimulationReport {
 
     /// FNV-1a 64 fold of every iteration's `(seed, world digest)`, in seed order.
     pub fn digest(&self) -> u64 {
-        self.iterations
-            .iter()
-            .fold(FNV_OFFSET, |h, i| fnv_fold(fnv_fold(h, i.seed), i.digest))
+        let mut digest = Digest::new();
+        for i in &self.iterations {
+            digest.fold(i.seed);
+            digest.fold(i.digest);
+        }
+        digest.value()
     }
 
     /// Virtual time summed over all iterations.
@@ -204,37 +197,6 @@ impl SimulationReport {
         }
     }
 
-    /// Combines a shard's report into this one: iterations are merged in seed order
-    /// (a seed present in both is kept once, from `self`), assertion counts are added,
-    /// wall times summed, and coverage is required if either required it.
-    ///
-    /// Shards run on other machines travel as text: [`to_shard_text`](Self::to_shard_text)
-    /// there, [`from_shard_text`](Self::from_shard_text) here. Shards are best run with
-    /// [`require_coverage(false)`](super::SimulationBuilder::require_coverage) (a state may be
-    /// reached on one machine only); set [`coverage_required`](Self::coverage_required) on the
-    /// merged report to judge coverage on the whole campaign.
-    pub fn merge(&mut self, other: SimulationReport) {
-        let seen: BTreeSet<u64> = self.iterations.iter().map(|i| i.seed).collect();
-        self.iterations.extend(
-            other
-                .iterations
-                .into_iter()
-                .filter(|i| !seen.contains(&i.seed)),
-        );
-        self.iterations.sort_by_key(|i| i.seed);
-        self.failures.extend(
-            other
-                .failures
-                .into_iter()
-                .filter(|f| !seen.contains(&f.seed)),
-        );
-        self.failures.sort_by_key(|f| f.seed);
-        merge_assertions(&mut self.assertions, &other.assertions);
-        self.declared.extend(other.declared);
-        self.coverage_required |= other.coverage_required;
-        self.wall_time += other.wall_time;
-    }
-
     /// One line:
     /// `summary iterations=N passed=N failed=N sometimes_reached=K/K digest=HEX sim_time_s=X wall_s=Y`.
     pub fn summary_line(&self) -> String {
@@ -287,7 +249,8 @@ impl SimulationReport {
     }
 }
 
-fn merge_assertions(into: &mut AssertionMap, from: &AssertionMap) {
+/// Adds the counts of `from` to `into`.
+pub(super) fn merge_assertions(into: &mut AssertionMap, from: &AssertionMap) {
     for (name, stats) in from {
         into.entry(name.clone())
             .or_insert(AssertionStats::new(stats.kind))

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::future::poll_fn;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
@@ -13,8 +13,9 @@ use std::time::{Duration, Instant};
 use futures::FutureExt;
 
 use super::assertions::{collect, quiet_panics, take_panic_location, AssertionMap};
-use super::builder::{Progress, SeedPlan, SimulationBuilder};
+use super::builder::{Progress, SimulationBuilder};
 use super::report::{IterationFailure, IterationRecord, SimulationReport};
+use super::seeds;
 use super::topology::{workload_ip, Shutdown, WorkloadTopology};
 use crate::sim::SimWorld;
 
@@ -30,37 +31,14 @@ struct Outcome {
     assertions: AssertionMap,
 }
 
-/// The seeds to run, whether to stop at coverage, and whether coverage is required.
-fn resolve_seeds(b: &SimulationBuilder) -> (Vec<u64>, bool, bool) {
-    if b.seed_from_env {
-        if let Ok(text) = std::env::var("MOONPOOL_SEED") {
-            let seed = text
-                .trim()
-                .parse::<u64>()
-                .unwrap_or_else(|_| panic!("MOONPOOL_SEED={text:?} is not a u64"));
-            return (vec![seed], false, false);
-        }
-        if let Ok(text) = std::env::var("MOONPOOL_SEEDS") {
-            let range = text
-                .trim()
-                .split_once("..")
-                .and_then(|(a, b)| Some(a.trim().parse::<u64>().ok()?..b.trim().parse().ok()?))
-                .unwrap_or_else(|| panic!("MOONPOOL_SEEDS={text:?} is not a range like 100..200"));
-            return (range.collect(), false, true);
-        }
-    }
-    let span = |n: u64| (b.base_seed..b.base_seed.saturating_add(n)).collect();
-    match &b.plan {
-        SeedPlan::Iterations(n) => (span(*n), false, true),
-        SeedPlan::List(seeds) => (seeds.clone(), false, true),
-        SeedPlan::UntilCovered(max) => (span(*max), true, true),
-    }
-}
-
 /// Runs the campaign described by `b`.
 pub(crate) fn run(b: &SimulationBuilder) -> SimulationReport {
     let start = Instant::now();
-    let (seeds, until_covered, from_plan) = resolve_seeds(b);
+    let seeds::Resolved {
+        source: seeds,
+        until_covered,
+        from_plan,
+    } = seeds::resolve(b);
     let coverage_required = from_plan && b.require_coverage;
     let mut acc = Accumulator {
         report: SimulationReport::new(b.declared.clone(), coverage_required, b.replay_hint.clone()),
@@ -69,7 +47,7 @@ pub(crate) fn run(b: &SimulationBuilder) -> SimulationReport {
         until_covered,
         covered: false,
     };
-    let total = seeds.len();
+    let total = usize::try_from(seeds.len()).unwrap_or(usize::MAX);
     let threads = b.threads.clamp(1, total.max(1));
     let mut last_progress = Instant::now();
     let mut done = 0;
@@ -86,8 +64,10 @@ pub(crate) fn run(b: &SimulationBuilder) -> SimulationReport {
         }
     };
     if threads == 1 {
-        for (index, &seed) in seeds.iter().enumerate() {
+        let mut index = 0;
+        while let Some(seed) = seeds.get(index) {
             acc.add(index, run_iteration(b, seed));
+            index += 1;
             done += 1;
             report_progress(done, acc.report.failures.len(), false);
             if acc.covered {
@@ -95,9 +75,9 @@ pub(crate) fn run(b: &SimulationBuilder) -> SimulationReport {
             }
         }
     } else {
-        let next = AtomicUsize::new(0);
+        let next = AtomicU64::new(0);
         let stop = AtomicBool::new(false);
-        let (tx, rx) = mpsc::channel::<(usize, Outcome)>();
+        let (tx, rx) = mpsc::channel::<(u64, Outcome)>();
         std::thread::scope(|scope| {
             for _ in 0..threads {
                 let tx = tx.clone();
@@ -107,7 +87,7 @@ pub(crate) fn run(b: &SimulationBuilder) -> SimulationReport {
                         break;
                     }
                     let index = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(&seed) = seeds.get(index) else { break };
+                    let Some(seed) = seeds.get(index) else { break };
                     if tx.send((index, run_iteration(b, seed))).is_err() {
                         break;
                     }
@@ -133,14 +113,14 @@ pub(crate) fn run(b: &SimulationBuilder) -> SimulationReport {
 /// Adds outcomes to the report in seed order, whatever order they finish in.
 struct Accumulator {
     report: SimulationReport,
-    pending: BTreeMap<usize, Outcome>,
-    next: usize,
+    pending: BTreeMap<u64, Outcome>,
+    next: u64,
     until_covered: bool,
     covered: bool,
 }
 
 impl Accumulator {
-    fn add(&mut self, index: usize, outcome: Outcome) {
+    fn add(&mut self, index: u64, outcome: Outcome) {
         if self.covered {
             return;
         }

@@ -1,0 +1,111 @@
+//! [`Checker`]: a ping-pong client's bookkeeping of requests and replies, and its
+//! always-assertions on every reply.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use super::ClientStats;
+use crate::always_assert;
+use crate::peer::{Peer, PeerError};
+use crate::provider::{Clock, NetworkProvider};
+
+/// A client's bookkeeping of requests and replies.
+pub(super) struct Checker {
+    pub(super) me: String,
+    /// Sent and not answered yet (nor known lost).
+    pub(super) outstanding: BTreeSet<u64>,
+    /// The last number answered.
+    pub(super) last: Option<u64>,
+    /// The number of the next request.
+    pub(super) next: u64,
+    pub(super) stats: ClientStats,
+}
+
+impl Checker {
+    pub(super) fn new(me: String) -> Self {
+        Self {
+            me,
+            outstanding: BTreeSet::new(),
+            last: None,
+            next: 0,
+            stats: ClientStats::default(),
+        }
+    }
+
+    pub(super) fn sent(&mut self, n: u64) {
+        self.outstanding.insert(n);
+        self.stats.sent += 1;
+    }
+
+    /// Reads replies until none is outstanding, the connection breaks, or `patience` passes
+    /// without a reply.
+    pub(super) async fn read<P: NetworkProvider>(
+        &mut self,
+        peer: &mut Peer<P>,
+        clock: &P::Clock,
+        patience: Duration,
+        calm: bool,
+    ) -> Result<(), PeerError> {
+        while !self.outstanding.is_empty() {
+            match clock.timeout(patience, peer.recv()).await {
+                Ok(Ok(reply)) => self.reply(&reply),
+                Ok(Err(error @ (PeerError::InvalidConfig { .. } | PeerError::Closed { .. }))) => {
+                    return Err(error)
+                }
+                Ok(Err(error)) => {
+                    always_assert!(
+                        "calm_no_errors",
+                        !calm,
+                        "{}: {error} on a calm network",
+                        self.me
+                    );
+                    return Ok(());
+                }
+                Err(_elapsed) => return Ok(()),
+            }
+        }
+        Ok(())
+    }
+
+    fn reply(&mut self, reply: &[u8]) {
+        let text = String::from_utf8_lossy(reply);
+        let parsed = text
+            .strip_prefix("pong ")
+            .and_then(|rest| rest.split_once(' '))
+            .and_then(|(client, n)| Some((client, n.parse::<u64>().ok()?)));
+        always_assert!(
+            "reply_well_formed",
+            parsed.is_some(),
+            "bad reply {text:.60}"
+        );
+        let Some((client, n)) = parsed else { return };
+        always_assert!(
+            "reply_for_me",
+            client == self.me,
+            "{} got a reply for {client}",
+            self.me
+        );
+        always_assert!(
+            "reply_answers_a_request",
+            self.outstanding.contains(&n),
+            "{} got pong {n}: not sent, or answered before",
+            self.me
+        );
+        always_assert!(
+            "replies_in_order",
+            self.last.is_none_or(|last| n > last),
+            "{} got pong {n} after pong {:?}",
+            self.me,
+            self.last
+        );
+        // Requests older than an answered one will never be answered: they are lost.
+        let older: Vec<u64> = self.outstanding.range(..n).copied().collect();
+        for lost in older {
+            self.outstanding.remove(&lost);
+            self.stats.lost += 1;
+        }
+        self.outstanding.remove(&n);
+        self.last = Some(n);
+        self.stats.answered += 1;
+    }
+}

@@ -1,0 +1,51 @@
+//! [`Scenario`]: what an iteration of the ping-pong campaign looks like, drawn from its seed.
+
+use std::time::Duration;
+
+use rand_chacha::rand_core::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use super::draw::{below, pick};
+use crate::sim::{LatencyRange, NetworkConfig};
+
+/// What an iteration looks like, drawn from its seed.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Scenario {
+    /// True for a calm network without faults (and no forced reconnections).
+    pub calm: bool,
+    /// The network of the iteration.
+    pub network: NetworkConfig,
+    /// Per burst, the probability that a client calls [`Peer::reconnect`](crate::Peer::reconnect) (hostile only).
+    pub reconnect_probability: f64,
+}
+
+impl Scenario {
+    /// The scenario of `seed`: calm one time in five, else [`NetworkConfig::hostile`] with
+    /// refusal, stall and reset rates picked from a few levels each.
+    pub fn from_seed(seed: u64) -> Self {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5ce7_a810_0000_0001);
+        if below(&mut rng, 5) == 0 {
+            return Self {
+                calm: true,
+                network: NetworkConfig::default(),
+                reconnect_probability: 0.0,
+            };
+        }
+        let mut network = NetworkConfig::hostile();
+        network.connect_failure_probability = pick(&mut rng, &[0.05, 0.1, 0.3, 0.6]);
+        network.connect_stall_probability = pick(&mut rng, &[0.0, 0.05, 0.2]);
+        network.connect_stall = Duration::from_millis(pick(&mut rng, &[500, 2000, 10_000]));
+        network.reset_probability = pick(&mut rng, &[0.0005, 0.002, 0.01]);
+        network.send_buffer_bytes = pick(&mut rng, &[1024, 4096, 16_384]);
+        network.write_latency = LatencyRange::new(
+            Duration::from_micros(100),
+            Duration::from_millis(pick(&mut rng, &[2, 20])),
+        );
+        Self {
+            calm: false,
+            network,
+            reconnect_probability: pick(&mut rng, &[0.0, 0.05, 0.2]),
+        }
+    }
+}
