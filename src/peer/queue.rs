@@ -176,7 +176,10 @@ impl SendQueue {
     /// In debug builds, if no message is in flight or `len` exceeds the bytes counted: both
     /// mean the caller's bookkeeping is broken.
     pub fn finish_in_flight(&mut self, len: usize) {
-        debug_assert!(self.in_flight > 0 && len <= self.bytes, "no such message in flight");
+        debug_assert!(
+            self.in_flight > 0 && len <= self.bytes,
+            "no such message in flight"
+        );
         self.in_flight = self.in_flight.saturating_sub(1);
         self.bytes = self.bytes.saturating_sub(len);
     }
