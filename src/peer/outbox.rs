@@ -93,10 +93,10 @@ impl Outbox {
                 break;
             }
             self.frames.pop_front();
-            queue.finish_in_flight(len);
             sent.messages += 1;
             sent.bytes += len as u64;
         }
+        queue.finish_in_flight_many(sent.messages as usize, sent.bytes as usize);
         if self.is_empty() {
             self.buf.clear();
             self.written = 0;

@@ -170,18 +170,28 @@ impl SendQueue {
     }
 
     /// One in-flight message of `len` bytes is done (accepted by the stream, or abandoned).
-    #[inline]
     ///
     /// # Panics
     /// In debug builds, if no message is in flight or `len` exceeds the bytes counted: both
     /// mean the caller's bookkeeping is broken.
+    #[inline]
     pub fn finish_in_flight(&mut self, len: usize) {
+        self.finish_in_flight_many(1, len);
+    }
+
+    /// `count` in-flight messages of `bytes` payload bytes in all are done.
+    ///
+    /// # Panics
+    /// In debug builds, if fewer messages or bytes are in flight: the caller's bookkeeping is
+    /// broken.
+    #[inline]
+    pub fn finish_in_flight_many(&mut self, count: usize, bytes: usize) {
         debug_assert!(
-            self.in_flight > 0 && len <= self.bytes,
-            "no such message in flight"
+            count <= self.in_flight && bytes <= self.bytes,
+            "no such messages in flight"
         );
-        self.in_flight = self.in_flight.saturating_sub(1);
-        self.bytes = self.bytes.saturating_sub(len);
+        self.in_flight = self.in_flight.saturating_sub(count);
+        self.bytes = self.bytes.saturating_sub(bytes);
     }
 
     /// Removes every message, waiting and in flight; returns how many there were.
