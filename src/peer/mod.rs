@@ -38,6 +38,16 @@ use drive::Goal;
 use inbox::Inbox;
 use outbox::Outbox;
 
+/// What the synchronous part of [`Peer::send`] did.
+enum SendNow {
+    /// Encoded into the write batch.
+    Done,
+    /// Encoded, and the batch is full: write it.
+    BatchFull,
+    /// Not connected, or others wait ahead of it: the async path takes it.
+    Later(Vec<u8>),
+}
+
 /// A resilient connection to one remote address, over any [`NetworkProvider`].
 ///
 /// - **On demand.** There are no background tasks: the first `send`, `receive` or `flush`
@@ -223,6 +233,21 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
     /// [`QueueFull`](PeerError::QueueFull) (all hand the message back),
     /// [`Closed`](PeerError::Closed), [`InvalidConfig`](PeerError::InvalidConfig).
     pub async fn send(&mut self, message: Vec<u8>) -> Result<(), PeerError> {
+        match self.send_now(message)? {
+            SendNow::Done => Ok(()),
+            SendNow::BatchFull => {
+                // A broken connection is counted; the messages stay queued.
+                let _ = self.drive(Goal::BatchWritten).await;
+                Ok(())
+            }
+            SendNow::Later(message) => self.send_later(message).await,
+        }
+    }
+
+    /// The synchronous part of `send`: checks the message and, when connected with room and
+    /// nothing waiting, encodes it straight into the write batch.
+    #[inline]
+    fn send_now(&mut self, message: Vec<u8>) -> Result<SendNow, PeerError> {
         self.check_usable()?;
         let max = self
             .config
@@ -238,26 +263,31 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
         if let Err(source) = self.codec.check(&message) {
             return Err(PeerError::InvalidMessage { source, message });
         }
+        if self.conn.is_none() || self.queue.waiting() > 0 || self.queue.is_full_for(message.len())
+        {
+            return Ok(SendNow::Later(message));
+        }
+        if let Err(source) = self.outbox.push(&mut self.codec, &message) {
+            return Err(PeerError::InvalidMessage { source, message });
+        }
+        self.queue.add_in_flight(message.len());
+        self.metrics.messages_queued += 1;
+        if self.outbox.unwritten_len() >= self.config.write_batch_bytes {
+            return Ok(SendNow::BatchFull);
+        }
+        Ok(SendNow::Done)
+    }
+
+    /// The rest of `send`: connect if the backoff allows, wait for room while connected,
+    /// else queue under the overflow policy.
+    async fn send_later(&mut self, message: Vec<u8>) -> Result<(), PeerError> {
         if self.conn.is_none() && self.backoff.remaining(self.clock.now()).is_zero() {
             // A failure is counted in the metrics; the message queues either way.
             let _ = self.connect().await;
         }
-        if self.conn.is_some() {
-            if self.queue.is_full_for(message.len()) {
-                // On a broken connection the overflow policy below decides.
-                let _ = self.drive(Goal::Room(message.len())).await;
-            } else if self.queue.waiting() == 0 {
-                // Nothing waits ahead of it: encode it straight into the write batch.
-                if let Err(source) = self.outbox.push(&mut self.codec, &message) {
-                    return Err(PeerError::InvalidMessage { source, message });
-                }
-                self.queue.add_in_flight(message.len());
-                self.metrics.messages_queued += 1;
-                if self.outbox.unwritten_len() >= self.config.write_batch_bytes {
-                    let _ = self.drive(Goal::BatchWritten).await;
-                }
-                return Ok(());
-            }
+        if self.conn.is_some() && self.queue.is_full_for(message.len()) {
+            // On a broken connection the overflow policy below decides.
+            let _ = self.drive(Goal::Room(message.len())).await;
         }
         self.enqueue(message)?;
         if self.conn.is_some() {
