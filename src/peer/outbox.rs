@@ -20,13 +20,29 @@ pub(crate) struct Sent {
 /// the frame's last byte. If the connection breaks first, [`reset`](Outbox::reset) keeps every
 /// unfinished frame whole (dropping only the part of the front frame already written), so each
 /// goes out again whole on the next connection.
+/// One encoded frame: payload and framing sizes (the frame is `payload + overhead` bytes).
+#[derive(Debug, Clone, Copy)]
+struct Frame {
+    payload: u32,
+    overhead: u32,
+}
+
+impl Frame {
+    #[inline]
+    fn len(self) -> usize {
+        self.payload as usize + self.overhead as usize
+    }
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct Outbox {
     buf: Vec<u8>,
+    /// Bytes of `buf` the stream accepted.
     written: usize,
-    /// End offset in `buf`, frame length and payload length of each frame not yet fully
-    /// written, oldest first.
-    frames: VecDeque<(usize, usize, usize)>,
+    /// Where the oldest unfinished frame starts in `buf` (`<= written`).
+    front: usize,
+    /// The frames not yet fully written, oldest first, back to back from `front`.
+    frames: VecDeque<Frame>,
 }
 
 impl Outbox {
@@ -53,16 +69,17 @@ impl Outbox {
     }
 
     /// Encodes one message at the end of the batch.
+    ///
+    /// The Peer's configuration keeps messages under 4 GiB; a codec adding more than 4 GiB
+    /// of framing to one message is a broken invariant and panics.
     #[inline]
     pub fn push<C: Codec>(&mut self, codec: &mut C, message: &[u8]) -> Result<(), FrameError> {
-        if self.written > 0 && self.written == self.buf.len() {
-            self.buf.clear();
-            self.written = 0;
-        }
         let start = self.buf.len();
         codec.encode(message, &mut self.buf)?;
-        let end = self.buf.len();
-        self.frames.push_back((end, end - start, message.len()));
+        let frame_len = self.buf.len() - start;
+        let payload = u32::try_from(message.len()).expect("messages are under 4 GiB");
+        let overhead = u32::try_from(frame_len - message.len()).expect("framing under 4 GiB");
+        self.frames.push_back(Frame { payload, overhead });
         Ok(())
     }
 
@@ -88,20 +105,22 @@ impl Outbox {
     pub fn advance(&mut self, n: usize, queue: &mut SendQueue) -> Sent {
         self.written = (self.written + n).min(self.buf.len());
         let mut sent = Sent::default();
-        while let Some(&(end, _, len)) = self.frames.front() {
-            if end > self.written {
+        while let Some(&frame) = self.frames.front() {
+            if self.front + frame.len() > self.written {
                 break;
             }
+            self.front += frame.len();
             self.frames.pop_front();
             sent.messages += 1;
-            sent.bytes += len as u64;
+            sent.bytes += u64::from(frame.payload);
         }
         queue.finish_in_flight_many(sent.messages as usize, sent.bytes as usize);
         if self.is_empty() {
             self.buf.clear();
             self.written = 0;
-        } else if self.written >= self.buf.len() / 2 && self.written >= 4096 {
-            self.compact_to(self.written);
+            self.front = 0;
+        } else if self.front >= self.buf.len() / 2 && self.front >= 4096 {
+            self.discard_finished();
         }
         sent
     }
@@ -110,51 +129,43 @@ impl Outbox {
     /// and drops what the old stream accepted. Returns true if the front frame had been partly
     /// written (it will be sent again whole).
     pub fn reset(&mut self) -> bool {
-        let Some(&(end, frame_len, _)) = self.frames.front() else {
-            self.buf.clear();
-            self.written = 0;
-            return false;
-        };
-        let start = end - frame_len;
-        let partial = self.written > start;
-        self.written = start;
-        self.compact_to(start);
+        let partial = !self.frames.is_empty() && self.written > self.front;
+        self.written = self.front;
+        self.discard_finished();
         partial
     }
 
     /// Drops the oldest frame if nothing of it was written (after [`reset`](Outbox::reset),
     /// say); tells `queue` it is gone. Returns false if there is none or it started.
     pub fn drop_front(&mut self, queue: &mut SendQueue) -> bool {
-        let Some(&(end, frame_len, len)) = self.frames.front() else {
+        let Some(&frame) = self.frames.front() else {
             return false;
         };
-        if self.written > end - frame_len {
+        if self.written > self.front {
             return false;
         }
         self.frames.pop_front();
-        queue.finish_in_flight(len);
-        self.compact_to(end);
+        queue.finish_in_flight(frame.payload as usize);
+        self.buf.drain(self.front..self.front + frame.len());
         true
     }
 
     /// Drops every frame; tells `queue` they are gone. Returns how many there were.
     pub fn clear(&mut self, queue: &mut SendQueue) -> usize {
         let n = self.frames.len();
-        for &(_, _, len) in &self.frames {
-            queue.finish_in_flight(len);
-        }
+        let bytes = self.frames.iter().map(|f| f.payload as usize).sum();
+        queue.finish_in_flight_many(n, bytes);
         self.frames.clear();
         self.buf.clear();
         self.written = 0;
+        self.front = 0;
         n
     }
 
-    /// Removes the first `upto` bytes, shifting offsets; `written` counts from the new start.
-    fn compact_to(&mut self, upto: usize) {
-        self.buf.drain(..upto);
-        for frame in &mut self.frames {
-            frame.0 -= upto;
-        }
-        self.written = self.written.saturating_sub(upto);
+    /// Removes the bytes of frames already fully written from the start of `buf`.
+    fn discard_finished(&mut self) {
+        self.buf.drain(..self.front);
+        self.written -= self.front;
+        self.front = 0;
     }
 }
