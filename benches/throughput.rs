@@ -359,12 +359,13 @@ fn loopback(sender: Sender, messages: u64, size: usize) -> (Duration, u64, u64) 
     })
 }
 
-/// The figures of one message size: best-of timings for Peer and raw, plus write counts.
+/// The figures of one message size: best-of-(repeats + 2) timings for Peer and raw (the
+/// loopback figures are the noisiest), plus write counts.
 fn loopback_pair(scale: Scale, messages: u64, size: usize) -> f64 {
     let mut peer = (Duration::MAX, 0, 0);
     let mut raw = (Duration::MAX, 0, 0);
     let mut borrowed = (Duration::MAX, 0, 0);
-    for _ in 0..scale.repeats {
+    for _ in 0..scale.repeats + 2 {
         for (sender, slot) in [
             (Sender::Raw, &mut raw),
             (Sender::Peer, &mut peer),
