@@ -874,3 +874,157 @@ fn framed_stream_flush_is_cancel_safe() {
         assert_eq!(second, b"next");
     });
 }
+
+#[test]
+fn send_waits_only_for_a_full_queue() {
+    run_sim(exact_network(), |net| async move {
+        let listener = net.server.bind(&net.addr).await.unwrap();
+        let clock = net.client.clock();
+        let slow_reader = async {
+            let (stream, _) = listener.accept().await.unwrap();
+            // Reads nothing for a long while: the socket buffer fills up.
+            clock.sleep(Duration::from_secs(60)).await;
+            drop(stream);
+        };
+        let client = async {
+            let mut peer = Peer::new(net.client.clone(), net.addr.clone(), fast_config());
+            let start = clock.now();
+            for _ in 0..500 {
+                peer.send(vec![1; 1024]).await.unwrap();
+            }
+            // 500 KiB into a 64 KiB socket buffer: queued, not waited for.
+            assert_eq!(
+                clock.now() - start,
+                Duration::from_millis(1),
+                "only the connect"
+            );
+            assert!(peer.queue_size() > 400);
+            peer.close().await;
+        };
+        futures::join!(slow_reader, client);
+    });
+}
+
+#[test]
+fn pipelining_into_an_echo_server_stalls_visibly_instead_of_hanging() {
+    run_sim(exact_network(), |net| async move {
+        let listener = net.server.bind(&net.addr).await.unwrap();
+        let client = async {
+            let config = PeerConfig {
+                max_message_size: 16 << 10,
+                max_queue_bytes: 16 << 20,
+                overflow_policy: OverflowPolicy::Reject,
+                ..fast_config()
+            };
+            let mut peer = Peer::new(net.client.clone(), net.addr.clone(), config);
+            let mut sent = 0;
+            let mut rejected = 0;
+            for _ in 0..4096 {
+                match peer.send(vec![7; 1024]).await {
+                    Ok(()) => sent += 1,
+                    Err(PeerError::QueueFull { .. }) => rejected += 1,
+                    Err(other) => panic!("{other}"),
+                }
+            }
+            // The echo server waits for us to take its replies: flush says so.
+            let stalled = match peer.flush().await {
+                Ok(()) => false,
+                Err(PeerError::Stalled { unread_bytes, .. }) => {
+                    assert!(unread_bytes > 0);
+                    true
+                }
+                Err(other) => panic!("{other}"),
+            };
+            // The queue filled up while the server waited for us (Reject hands messages back),
+            // and flush reports the stall instead of waiting forever.
+            assert!(rejected > 0);
+            assert!(stalled);
+            // Receiving drains it all: every accepted message is answered.
+            for _ in 0..sent {
+                assert_eq!(peer.recv().await.unwrap(), vec![7; 1024]);
+            }
+            peer.close().await;
+            sent
+        };
+        let (seen, sent) = futures::join!(echo_server(&listener, 1), client);
+        assert_eq!(seen[0].len(), sent);
+    });
+}
+
+#[test]
+fn a_break_found_while_receiving_is_reported() {
+    run_sim(exact_network(), |net| async move {
+        let listener = net.server.bind(&net.addr).await.unwrap();
+        let server = async {
+            let (stream, _) = listener.accept().await.unwrap();
+            let mut conn = FramedStream::new(stream);
+            conn.recv().await.unwrap();
+            conn.feed(b"r1").unwrap();
+            conn.feed(b"r2").unwrap();
+            conn.flush().await.unwrap();
+            // Both replies reach the client before the reset (latency is 100 us).
+            net.server.clock().sleep(Duration::from_millis(5)).await;
+            conn.get_ref().reset();
+            sink_server(&listener).await
+        };
+        let client = async {
+            let mut peer = Peer::new(net.client.clone(), net.addr.clone(), fast_config());
+            peer.send(b"q1".to_vec()).await.unwrap();
+            assert_eq!(peer.recv().await.unwrap(), b"r1");
+            net.client.clock().sleep(Duration::from_millis(10)).await;
+            peer.send(b"q2".to_vec()).await.unwrap();
+            // r2 was buffered before the reset; writing q2 finds the break. Either the break
+            // is reported now (r2 kept for the next call) or r2 comes first and the break next.
+            let mut replies = Vec::new();
+            let mut errors = 0;
+            for _ in 0..2 {
+                match peer.recv().await {
+                    Ok(reply) => replies.push(reply),
+                    Err(err) => {
+                        assert!(err.is_disconnect(), "{err}");
+                        errors += 1;
+                    }
+                }
+            }
+            assert_eq!(replies, [b"r2".to_vec()]);
+            assert_eq!(errors, 1, "the break is reported exactly once");
+            peer.flush().await.unwrap();
+            peer.close().await;
+        };
+        let (seen, ()) = futures::join!(server, client);
+        assert_eq!(
+            seen,
+            [b"q2".to_vec()],
+            "q2 goes out again on the new connection"
+        );
+    });
+}
+
+#[test]
+fn a_codec_without_a_size_limit_does_not_overflow() {
+    run_sim(exact_network(), |net| async move {
+        let listener = net.server.bind(&net.addr).await.unwrap();
+        let server = async {
+            let (stream, _) = listener.accept().await.unwrap();
+            let mut conn =
+                FramedStream::with_codec(stream, moonpool::peer::LinesCodec::new(usize::MAX));
+            let line = conn.recv().await.unwrap().unwrap();
+            conn.send(&line).await.unwrap();
+            conn.recv().await.unwrap()
+        };
+        let client = async {
+            let codec = moonpool::peer::LinesCodec::new(usize::MAX);
+            let config = PeerConfig {
+                max_message_size: u32::MAX as usize,
+                max_queue_bytes: usize::MAX,
+                ..fast_config()
+            };
+            let mut peer = Peer::with_codec(net.client.clone(), net.addr.clone(), config, codec);
+            peer.send(vec![b'x'; 100_000]).await.unwrap();
+            assert_eq!(peer.recv().await.unwrap().len(), 100_000);
+            peer.close().await;
+        };
+        let (end, ()) = futures::join!(server, client);
+        assert_eq!(end, None, "clean end of file after close");
+    });
+}

@@ -148,12 +148,28 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
         poll_fn(|cx| self.poll_drive(cx, goal)).await
     }
 
+    /// Writes full batches for as long as the stream takes them without waiting; returns
+    /// once it would wait. `send` uses this, so it only ever waits for a full queue.
+    pub(super) async fn write_now(&mut self) -> Result<(), PeerError> {
+        poll_fn(|cx| match self.poll_drive(cx, Goal::BatchWritten) {
+            Poll::Pending => Poll::Ready(Ok(())),
+            ready => ready,
+        })
+        .await
+    }
+
+    /// Most bytes held for the caller before the Peer stops reading ahead: one largest frame
+    /// plus a read chunk.
+    fn read_limit(&self) -> usize {
+        let max = self.codec.max_message_size();
+        max.saturating_add(self.codec.overhead(max))
+            .saturating_add(64 << 10)
+    }
+
     /// Moves bytes both ways until `goal` is reached or the connection breaks.
     fn poll_drive(&mut self, cx: &mut Context<'_>, goal: Goal) -> Poll<Result<(), PeerError>> {
         let batch = self.config.write_batch_bytes;
-        let read_limit = self.codec.max_message_size()
-            + self.codec.overhead(self.codec.max_message_size())
-            + (64 << 10);
+        let read_limit = self.read_limit();
         loop {
             if let Err((error, _message)) =
                 self.outbox.fill(&mut self.queue, &mut self.codec, batch)
@@ -177,9 +193,12 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
             if reached {
                 if goal == Goal::Message && !self.outbox.is_empty() && self.conn.is_some() {
                     // Whatever was queued before this receive goes out now, so a request is
-                    // never held back behind a reply that was already buffered. A broken
-                    // connection shows at the next call; the message found stays kept.
-                    let _ = self.poll_write_step(cx, goal);
+                    // never held back behind a reply that was already buffered. If that
+                    // write finds the connection broken, the break is reported now and the
+                    // message found stays kept for the next call.
+                    if let Poll::Ready(Err(error)) = self.poll_write_step(cx, goal) {
+                        return Poll::Ready(Err(error));
+                    }
                 }
                 return Poll::Ready(Ok(()));
             }
@@ -201,6 +220,18 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
                     max: self.codec.max_message_size(),
                 };
                 return Poll::Ready(Err(self.protocol_error(error)));
+            }
+            // Writing is stuck and the read-ahead limit is reached: the remote waits for us to
+            // take its replies, and only the caller's receive can do that. Say so rather than
+            // wait forever.
+            if matches!(goal, Goal::Room(_) | Goal::Flushed)
+                && !progress
+                && self.inbox.held() >= read_limit
+            {
+                return Poll::Ready(Err(PeerError::Stalled {
+                    destination: self.destination.clone(),
+                    unread_bytes: self.inbox.held(),
+                }));
             }
             // Reading while waiting for a message, and whenever writing is stuck: the remote may
             // be blocked writing to us, and this is also how a broken connection shows.

@@ -83,6 +83,16 @@ pub enum PeerError {
         /// The size of the buffer given.
         available: usize,
     },
+    /// Writing is stuck because the remote waits for this side to read its messages, and the
+    /// Peer already holds as many unread bytes as it may (one largest message plus a read
+    /// chunk). Receive, then try again; the connection is fine and nothing was lost.
+    #[error("sending to {destination} is stalled: {unread_bytes} bytes received and not yet read; receive first")]
+    Stalled {
+        /// The Peer's destination.
+        destination: String,
+        /// Bytes received and waiting for `recv`.
+        unread_bytes: usize,
+    },
     /// The remote sent bytes that are not a valid frame; the connection was dropped.
     #[error("protocol error from {destination}: {source}")]
     Protocol {

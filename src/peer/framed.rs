@@ -77,8 +77,10 @@ impl<S: Stream, C: Codec> FramedStream<S, C> {
     /// I/O errors of the stream; `InvalidData` for a bad frame; `UnexpectedEof` for a stream
     /// that ends inside a frame.
     pub async fn recv(&mut self) -> io::Result<Option<Vec<u8>>> {
-        let limit =
-            self.codec.max_message_size() + self.codec.overhead(self.codec.max_message_size());
+        let limit = self
+            .codec
+            .max_message_size()
+            .saturating_add(self.codec.overhead(self.codec.max_message_size()));
         poll_fn(|cx| loop {
             match self.inbox.poll_message(&mut self.codec) {
                 Ok(Some(_)) => return Poll::Ready(Ok(Some(self.inbox.take_message()))),

@@ -219,13 +219,15 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
         self.backoff.settled(self.clock.now()).at_cap()
     }
 
-    /// Queues `message` and, if connected, writes out full batches.
+    /// Queues `message` and, if connected, writes out full batches as far as the stream takes
+    /// them without waiting.
     ///
     /// If disconnected and the backoff allows an attempt now, connects first (a failed attempt
     /// is counted in the metrics, not returned: the message stays queued). Never waits for the
-    /// backoff. While connected and the queue is full, waits for the stream to take messages
-    /// (backpressure); while disconnected, a full queue applies the
-    /// [`OverflowPolicy`]. Returns `Ok` once the message is queued.
+    /// backoff. The only wait is for a full queue while connected: `send` waits for the stream
+    /// to take messages (backpressure). While disconnected, or if the remote stalls waiting for
+    /// this side to receive, a full queue applies the [`OverflowPolicy`]. Returns `Ok` once the
+    /// message is queued.
     ///
     /// # Errors
     /// [`MessageTooLarge`](PeerError::MessageTooLarge),
@@ -237,7 +239,7 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
             SendNow::Done => Ok(()),
             SendNow::BatchFull => {
                 // A broken connection is counted; the messages stay queued.
-                let _ = self.drive(Goal::BatchWritten).await;
+                let _ = self.write_now().await;
                 Ok(())
             }
             SendNow::Later(message) => self.send_later(message).await,
@@ -286,12 +288,13 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
             let _ = self.connect().await;
         }
         if self.conn.is_some() && self.queue.is_full_for(message.len()) {
-            // On a broken connection the overflow policy below decides.
+            // If the connection breaks, or stalls until the caller receives, the overflow
+            // policy below decides.
             let _ = self.drive(Goal::Room(message.len())).await;
         }
         self.enqueue(message)?;
         if self.conn.is_some() {
-            let _ = self.drive(Goal::BatchWritten).await;
+            let _ = self.write_now().await;
         }
         Ok(())
     }
@@ -304,7 +307,8 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
     /// A failed connection attempt ([`ConnectionFailed`](PeerError::ConnectionFailed),
     /// [`Timeout`](PeerError::Timeout)) or a connection that broke while writing
     /// ([`Io`](PeerError::Io), [`Protocol`](PeerError::Protocol)); unsent messages stay
-    /// queued.
+    /// queued. [`Stalled`](PeerError::Stalled) if the remote stops reading until this side
+    /// receives the messages it sent: receive, then flush again.
     pub async fn flush(&mut self) -> Result<(), PeerError> {
         self.check_usable()?;
         if self.queue.is_empty() && !self.needs_flush {
@@ -370,12 +374,9 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
     /// Closing is final: every later `send`, `receive`, `recv`, `flush` and `reconnect`
     /// returns [`PeerError::Closed`]; `close` again does nothing.
     pub async fn close(&mut self) {
-        if let Some(mut stream) = self.conn.take() {
-            let _ = self
-                .clock
-                .timeout(self.config.connection_timeout, stream.close())
-                .await;
-        }
+        // Settle everything first, so a close whose future is dropped half-way still leaves
+        // a closed Peer and no half-sent frame behind.
+        let stream = self.conn.take();
         let dropped = self.outbox.clear(&mut self.queue) + self.queue.clear();
         self.metrics.messages_dropped += dropped as u64;
         self.inbox = Inbox::default();
@@ -384,6 +385,12 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
             log::debug!("peer {}: closed", self.destination);
         }
         self.closed = true;
+        if let Some(mut stream) = stream {
+            let _ = self
+                .clock
+                .timeout(self.config.connection_timeout, stream.close())
+                .await;
+        }
     }
 
     fn check_usable(&self) -> Result<(), PeerError> {
