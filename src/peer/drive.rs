@@ -102,6 +102,7 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
     /// feeds the backoff and `last_failure`; a requested drop (`reconnect`) does not.
     pub(super) fn drop_connection(&mut self, reason: &dyn fmt::Display, failed: bool) {
         self.conn = None;
+        self.write_again_at = 0;
         self.needs_flush = false;
         if self.outbox.reset() {
             self.metrics.messages_requeued += 1;
@@ -150,12 +151,22 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
 
     /// Writes full batches for as long as the stream takes them without waiting; returns
     /// once it would wait. `send` uses this, so it only ever waits for a full queue.
+    ///
+    /// When the stream is full, the next attempt waits for another batch of encoded bytes, so
+    /// a fast sender makes one write call per batch, not one per message.
     pub(super) async fn write_now(&mut self) -> Result<(), PeerError> {
-        poll_fn(|cx| match self.poll_drive(cx, Goal::BatchWritten) {
+        let result = poll_fn(|cx| match self.poll_drive(cx, Goal::BatchWritten) {
             Poll::Pending => Poll::Ready(Ok(())),
             ready => ready,
         })
-        .await
+        .await;
+        let unwritten = self.outbox.unwritten_len();
+        self.write_again_at = if unwritten >= self.config.write_batch_bytes {
+            unwritten.saturating_add(self.config.write_batch_bytes)
+        } else {
+            0
+        };
+        result
     }
 
     /// Most bytes held for the caller before the Peer stops reading ahead: one largest frame

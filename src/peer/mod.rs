@@ -106,6 +106,8 @@ pub struct Peer<P: NetworkProvider, C: Codec = LengthChecksumCodec> {
     codec: C,
     conn: Option<P::Stream>,
     attempt_in_progress: bool,
+    /// Unwritten bytes at which `send` tries the stream again after finding it full.
+    write_again_at: usize,
     needs_flush: bool,
     queue: SendQueue,
     outbox: Outbox,
@@ -172,6 +174,7 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
             codec,
             conn: None,
             attempt_in_progress: false,
+            write_again_at: 0,
             needs_flush: false,
             outbox: Outbox::default(),
             inbox: Inbox::default(),
@@ -274,7 +277,8 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
         }
         self.queue.add_in_flight(message.len());
         self.metrics.messages_queued += 1;
-        if self.outbox.unwritten_len() >= self.config.write_batch_bytes {
+        let unwritten = self.outbox.unwritten_len();
+        if unwritten >= self.config.write_batch_bytes && unwritten >= self.write_again_at {
             return Ok(SendNow::BatchFull);
         }
         Ok(SendNow::Done)
