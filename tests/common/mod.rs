@@ -7,6 +7,8 @@ use std::time::Duration;
 use futures::io::{AsyncReadExt, AsyncWriteExt};
 use moonpool::{Clock, Listener, NetworkProvider};
 
+pub mod peer;
+
 /// Upper bound on any one echo's network activity (virtual time in the simulator).
 pub const LIMIT: Duration = Duration::from_secs(10);
 
