@@ -78,7 +78,12 @@ fn run(seed: u64, policy: OverflowPolicy) -> (usize, usize, u64) {
                                     break;
                                 }
                             }
-                            Ok(_) => break,
+                            Ok(Err(e)) => {
+                                // A reset or EOF is fine; a torn or spliced frame never is.
+                                assert_ne!(e.kind(), std::io::ErrorKind::InvalidData, "{e}");
+                                break;
+                            }
+                            Ok(Ok(None)) => break,
                             Err(_) => {
                                 if done.get() {
                                     break;
