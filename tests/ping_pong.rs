@@ -3,8 +3,8 @@
 //! # How many iterations reach every sometimes-assertion
 //! Measured by [`iterations_to_coverage`]: `until_all_sometimes_reached(1000)` from 400 base
 //! seeds (`k * 1_000_003` for `k` in `0..400`), two clients, counting the iterations each
-//! needed to reach all six [`ping_pong::SOMETIMES`]. Result: median 4, 90th percentile 11,
-//! **99th percentile 19**, worst 33. The test fails if the 99th percentile ever exceeds
+//! needed to reach all six [`ping_pong::SOMETIMES`]. Result: median 4, 90th percentile 12,
+//! **99th percentile 23**, worst 34. The test fails if the 99th percentile ever exceeds
 //! [`P99_ITERATIONS_TO_COVERAGE`]; the long campaign runs far more than that.
 //!
 //! The long tests are `#[ignore]`d; CI runs them in release mode:
@@ -13,7 +13,7 @@
 use moonpool::testing::{ping_pong, SimulationBuilder, SimulationReport};
 
 /// The measured 99th percentile of iterations needed to reach every sometimes-assertion.
-const P99_ITERATIONS_TO_COVERAGE: usize = 19;
+const P99_ITERATIONS_TO_COVERAGE: usize = 23;
 /// Iterations of the long campaign: several hundred times the 99th percentile.
 const LONG_CAMPAIGN_ITERATIONS: u64 = 10_000;
 
