@@ -8,7 +8,7 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::task::{Poll, Waker};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::FutureExt;
 
@@ -17,6 +17,8 @@ use super::builder::{Progress, SimulationBuilder};
 use super::report::{IterationFailure, IterationRecord, SimulationReport};
 use super::seeds;
 use super::topology::{workload_ip, Shutdown, WorkloadTopology};
+use crate::provider::Clock;
+use crate::real::RealClock;
 use crate::sim::SimWorld;
 
 /// The workload name of failures that are the simulation's own ([`crate::SimError`]).
@@ -33,7 +35,9 @@ struct Outcome {
 
 /// Runs the campaign described by `b`.
 pub(crate) fn run(b: &SimulationBuilder) -> SimulationReport {
-    let start = Instant::now();
+    // Wall time, for the report's `wall_time` and the progress cadence only: it never reaches
+    // a SimWorld, so it cannot change a run.
+    let wall = RealClock::new();
     let seeds::Resolved {
         source: seeds,
         until_covered,
@@ -49,12 +53,12 @@ pub(crate) fn run(b: &SimulationBuilder) -> SimulationReport {
     };
     let total = usize::try_from(seeds.len()).unwrap_or(usize::MAX);
     let threads = b.threads.clamp(1, total.max(1));
-    let mut last_progress = Instant::now();
+    let mut last_progress = wall.now();
     let mut done = 0;
     let mut report_progress = |done: usize, failures: usize, force: bool| {
         if let Some(progress) = &b.progress {
-            if force || last_progress.elapsed() >= PROGRESS_EVERY {
-                last_progress = Instant::now();
+            if force || wall.now() - last_progress >= PROGRESS_EVERY {
+                last_progress = wall.now();
                 progress(&Progress {
                     done,
                     total,
@@ -106,7 +110,7 @@ pub(crate) fn run(b: &SimulationBuilder) -> SimulationReport {
     }
     report_progress(acc.report.iterations.len(), acc.report.failures.len(), true);
     let mut report = acc.report;
-    report.wall_time = start.elapsed();
+    report.wall_time = wall.now();
     report
 }
 
