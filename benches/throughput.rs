@@ -22,7 +22,8 @@ use moonpool::peer::{
     Codec, FramedStream, LengthChecksumCodec, OverflowPolicy, Peer, PeerConfig, SendQueue,
 };
 use moonpool::{
-    Listener, NetworkProvider, RealClock, RealListener, RealNetworkProvider, RealStream, SimWorld,
+    Listener, NetworkProvider, RealClock, RealListener, RealNetworkProvider, RealStream,
+    SimNetworkProvider, SimTcpListener, SimWorld,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -408,9 +409,10 @@ fn loopback_allocations(messages: u64, size: usize) {
 // ---------------------------------------------------------------------------------------------
 // 3. Peer over the simulator.
 
-/// Messages delivered through a Peer to a plain decoder; returns (wall time, events).
-fn sim_messages(messages: u64, size: usize) -> (Duration, u64) {
-    let world = SimWorld::new(1);
+/// A world of `seed` with no time budget to speak of, a client provider on 10.0.0.2 and a
+/// listener on 10.0.0.1:4500.
+fn sim_pair(seed: u64) -> (SimWorld, SimNetworkProvider, SimTcpListener) {
+    let world = SimWorld::new(seed);
     world.set_time_budget(Duration::from_secs(1 << 30));
     let server = world.provider("10.0.0.1");
     let client = world.provider("10.0.0.2");
@@ -418,6 +420,12 @@ fn sim_messages(messages: u64, size: usize) -> (Duration, u64) {
         .block_on(server.bind("10.0.0.1:4500"))
         .expect("world")
         .expect("bind");
+    (world, client, listener)
+}
+
+/// Messages delivered through a Peer to a plain decoder; returns (wall time, events).
+fn sim_messages(messages: u64, size: usize) -> (Duration, u64) {
+    let (world, client, listener) = sim_pair(1);
     let start = Instant::now();
     let counted = world.spawn("server", async move {
         let (stream, _) = listener.accept().await?;
@@ -441,14 +449,7 @@ fn sim_messages(messages: u64, size: usize) -> (Duration, u64) {
 
 /// Request/response round trips, one at a time; returns (wall time, events).
 fn sim_round_trips(round_trips: u64) -> (Duration, u64) {
-    let world = SimWorld::new(2);
-    world.set_time_budget(Duration::from_secs(1 << 30));
-    let server = world.provider("10.0.0.1");
-    let client = world.provider("10.0.0.2");
-    let listener = world
-        .block_on(server.bind("10.0.0.1:4500"))
-        .expect("world")
-        .expect("bind");
+    let (world, client, listener) = sim_pair(2);
     let start = Instant::now();
     world.spawn("server", async move {
         let (stream, _) = listener.accept().await?;
