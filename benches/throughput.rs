@@ -203,6 +203,20 @@ struct CountedStream {
     writes: Rc<WriteCounts>,
 }
 
+impl moonpool::provider::Stream for CountedStream {
+    fn local_addr(&self) -> io::Result<String> {
+        self.inner.local_addr()
+    }
+
+    fn peer_addr(&self) -> io::Result<String> {
+        self.inner.peer_addr()
+    }
+
+    fn abort(self) {
+        self.inner.abort()
+    }
+}
+
 #[derive(Debug)]
 struct CountedListener {
     inner: RealListener,

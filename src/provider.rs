@@ -6,9 +6,12 @@
 //! feature, a Tokio provider implement them, so code written against these traits runs over a
 //! deterministic simulated network or over real sockets by swapping one value.
 //!
-//! Addresses are `"ip:port"` strings (`"10.0.0.1:8080"`, `"127.0.0.1:0"`, `"[::1]:80"`); an
-//! address that does not parse is an [`io::Error`] of kind [`io::ErrorKind::InvalidInput`]
-//! (see [`parse_addr`]).
+//! Addresses are `"host:port"` strings: an IP (`"10.0.0.1:8080"`, `"127.0.0.1:0"`,
+//! `"[::1]:80"`) or a host name (`"localhost:4500"`, `"server:4500"`). Real providers resolve
+//! names without blocking the executor and try each address in turn; the simulator resolves
+//! them through its deterministic DNS. An address that does not parse is an [`io::Error`] of
+//! kind [`io::ErrorKind::InvalidInput`] (see [`split_host_port`]); a name that does not
+//! resolve is one of kind [`io::ErrorKind::NotFound`].
 
 use std::future::{poll_fn, Future};
 use std::io;
@@ -71,11 +74,35 @@ impl From<Elapsed> for io::Error {
 
 /// A byte stream as a provider hands it out: a TCP connection.
 ///
-/// [`AsyncWriteExt::close`](futures::io::AsyncWriteExt::close) sends end-of-file to the other
-/// side after everything written so far; dropping the stream closes it.
-pub trait Stream: AsyncRead + AsyncWrite + Unpin + 'static {}
+/// The three ways to end one, the same on every provider:
+/// - [`AsyncWriteExt::close`](futures::io::AsyncWriteExt::close) shuts down the write side
+///   (TCP's FIN, `shutdown(SHUT_WR)`): the other side reads end-of-file after everything
+///   written so far, and this side can still read. On a connection that is already gone it
+///   fails with `NotConnected`, as `shutdown` does (the Tokio provider returns `Ok` there).
+/// - Dropping the stream closes it: a FIN, or an RST if it still held unread received bytes
+///   (Linux's rule), so the other side's reads fail with `ConnectionReset`.
+/// - [`abort`](Stream::abort) is an abortive close (`SO_LINGER` 0): an RST at once, whatever
+///   was buffered.
+pub trait Stream: AsyncRead + AsyncWrite + Unpin + 'static {
+    /// This end's `"ip:port"`.
+    ///
+    /// # Errors
+    /// The socket's error (real providers), if it has none any more.
+    fn local_addr(&self) -> io::Result<String>;
 
-impl<T: AsyncRead + AsyncWrite + Unpin + 'static> Stream for T {}
+    /// The other end's `"ip:port"`.
+    ///
+    /// # Errors
+    /// `NotConnected` where the socket no longer knows its peer (real providers, after the
+    /// connection is gone).
+    fn peer_addr(&self) -> io::Result<String>;
+
+    /// Abortive close: the other side's pending and next operations fail with
+    /// `ConnectionReset`, and whatever either side had not read yet may be discarded.
+    fn abort(self)
+    where
+        Self: Sized;
+}
 
 /// A bound listener that accepts incoming connections.
 pub trait Listener: 'static {
@@ -105,14 +132,17 @@ pub trait NetworkProvider: Clone + 'static {
     /// Binds a listener to `addr`; port 0 picks a free port.
     ///
     /// # Errors
-    /// `InvalidInput` for an address that does not parse, `AddrInUse` if it is taken.
+    /// `InvalidInput` for an address that does not parse, `NotFound` for a name that does not
+    /// resolve, `AddrInUse` if it is taken (a wildcard and a specific address on one port
+    /// conflict), `AddrNotAvailable` for an address that is not this host's.
     fn bind(&self, addr: &str) -> impl Future<Output = io::Result<Self::Listener>>;
 
     /// Opens a connection to `addr`.
     ///
     /// # Errors
-    /// `InvalidInput` for an address that does not parse, `ConnectionRefused` if nothing
-    /// listens there, or any other I/O error of the network.
+    /// `InvalidInput` for an address that does not parse, `NotFound` for a name that does not
+    /// resolve, `ConnectionRefused` if nothing listens there, `AddrNotAvailable` if no local
+    /// port is free, or any other I/O error of the network.
     fn connect(&self, addr: &str) -> impl Future<Output = io::Result<Self::Stream>>;
 
     /// The clock of this network.
@@ -123,6 +153,39 @@ pub trait NetworkProvider: Clone + 'static {
     /// The simulator draws it from the world's seeded RNG, so runs replay exactly; real
     /// providers draw it from the operating system's hasher randomness.
     fn random_seed(&self) -> u64;
+}
+
+/// Splits `"host:port"` (or `"[v6]:port"`) into the host and the port.
+///
+/// # Errors
+/// An [`io::Error`] of kind [`io::ErrorKind::InvalidInput`] naming the address, if it has no
+/// port, an empty host, or a port that is not a number in `0..=65535`.
+///
+/// # Examples
+/// ```
+/// use moonpool::provider::split_host_port;
+///
+/// assert_eq!(split_host_port("server:4500").unwrap(), ("server", 4500));
+/// assert_eq!(split_host_port("[::1]:80").unwrap(), ("::1", 80));
+/// assert!(split_host_port("server").is_err());
+/// ```
+pub fn split_host_port(addr: &str) -> io::Result<(&str, u16)> {
+    let invalid = || {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("invalid address {addr:?}: expected \"host:port\""),
+        )
+    };
+    let (host, port) = addr.rsplit_once(':').ok_or_else(invalid)?;
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    if host.is_empty() || host.contains(char::is_whitespace) {
+        return Err(invalid());
+    }
+    let port = port.parse().map_err(|_| invalid())?;
+    Ok((host, port))
 }
 
 /// Parses an `"ip:port"` address.

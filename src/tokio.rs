@@ -45,10 +45,40 @@ use ::tokio::net::{TcpListener, TcpStream};
 use ::tokio::time::Instant;
 use tokio_util::compat::{Compat, TokioAsyncReadCompatExt};
 
-use crate::provider::{parse_addr, Clock, Listener, NetworkProvider};
+use crate::provider::split_host_port;
+use crate::provider::{Clock, Listener, NetworkProvider, Stream};
+use crate::real::{connect_any, set_linger_zero};
+
+/// The addresses `addr` stands for: an IP literal at once, a name through
+/// [`tokio::net::lookup_host`] (Tokio's blocking pool), reported as `NotFound` if unknown.
+async fn resolve(addr: &str) -> io::Result<Vec<std::net::SocketAddr>> {
+    if let Ok(addr) = addr.parse() {
+        return Ok(vec![addr]);
+    }
+    let (host, port) = split_host_port(addr)?;
+    let not_found = |reason: String| {
+        io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("failed to resolve {host:?}: {reason}"),
+        )
+    };
+    match ::tokio::net::lookup_host((host, port)).await {
+        Ok(addrs) => {
+            let addrs: Vec<_> = addrs.collect();
+            if addrs.is_empty() {
+                Err(not_found("no addresses".into()))
+            } else {
+                Ok(addrs)
+            }
+        }
+        Err(e) => Err(not_found(e.to_string())),
+    }
+}
 
 /// A [`NetworkProvider`] over Tokio's TCP sockets; must be used inside a Tokio runtime.
 ///
+/// Host names are resolved with [`tokio::net::lookup_host`] and each address is tried in
+/// turn; an unknown name is `NotFound`, as with the other providers.
 /// Streams are [`Compat`]`<tokio::net::TcpStream>` with `TCP_NODELAY` on; closing one
 /// ([`AsyncWriteExt::close`](futures::io::AsyncWriteExt::close)) shuts down its write side, so
 /// the other side reads end-of-file. Clones share one [`TokioClock`] (and so one origin).
@@ -72,19 +102,27 @@ impl NetworkProvider for TokioNetworkProvider {
     type Clock = TokioClock;
 
     fn bind(&self, addr: &str) -> impl Future<Output = io::Result<TokioListener>> {
-        let addr = parse_addr(addr);
+        let addr = addr.to_string();
         async move {
-            let inner = TcpListener::bind(addr?).await?;
-            Ok(TokioListener { inner })
+            let addrs = resolve(&addr).await?;
+            connect_any(addrs, |addr| async move {
+                let inner = TcpListener::bind(addr).await?;
+                Ok(TokioListener { inner })
+            })
+            .await
         }
     }
 
     fn connect(&self, addr: &str) -> impl Future<Output = io::Result<Compat<TcpStream>>> {
-        let addr = parse_addr(addr);
+        let addr = addr.to_string();
         async move {
-            let stream = TcpStream::connect(addr?).await?;
-            stream.set_nodelay(true)?;
-            Ok(stream.compat())
+            let addrs = resolve(&addr).await?;
+            connect_any(addrs, |addr| async move {
+                let stream = TcpStream::connect(addr).await?;
+                stream.set_nodelay(true)?;
+                Ok(stream.compat())
+            })
+            .await
         }
     }
 
@@ -94,6 +132,21 @@ impl NetworkProvider for TokioNetworkProvider {
 
     fn random_seed(&self) -> u64 {
         crate::real::os_random_seed()
+    }
+}
+
+impl Stream for Compat<TcpStream> {
+    fn local_addr(&self) -> io::Result<String> {
+        Ok(self.get_ref().local_addr()?.to_string())
+    }
+
+    fn peer_addr(&self) -> io::Result<String> {
+        Ok(self.get_ref().peer_addr()?.to_string())
+    }
+
+    fn abort(self) {
+        // As for `RealStream`: without SO_LINGER the close is graceful, which still ends it.
+        let _ = set_linger_zero(self.get_ref());
     }
 }
 

@@ -233,60 +233,13 @@ fn bad_addresses_are_invalid_input() {
         .block_on(async move {
             let bind = net.bind("nonsense").await.unwrap_err().kind();
             let connect = net.connect("10.0.0.1").await.unwrap_err().kind();
-            let _listener = net.bind("10.0.0.1:1").await.unwrap();
-            let from_bad_ip = bad_ip.connect("10.0.0.1:1").await.unwrap_err().kind();
+            let _listener = net.bind("10.0.0.2:1").await.unwrap();
+            let from_bad_ip = bad_ip.connect("10.0.0.2:1").await.unwrap_err().kind();
             [bind, connect, from_bad_ip]
         })
         .unwrap();
     assert_eq!(kinds, [ErrorKind::InvalidInput; 3]);
     assert_eq!(world.now(), Duration::ZERO, "nothing waited for latency");
-}
-
-#[test]
-fn close_gives_eof_after_data_and_reset_is_visible() {
-    let world = SimWorld::with_config(2, fixed_config()).unwrap();
-    let listener = bind(&world, "10.0.0.1:80");
-    let net = world.provider("10.0.0.2");
-    world.spawn("server", async move {
-        let (mut s, _) = listener.accept().await.unwrap();
-        s.write_all(b"abc").await.unwrap();
-        s.close().await.unwrap();
-        assert_eq!(
-            s.write(b"x").await.unwrap_err().kind(),
-            ErrorKind::BrokenPipe
-        );
-        // Second connection: reset by the client.
-        let (mut s, _) = listener.accept().await.unwrap();
-        let mut buf = [0; 8];
-        let err = s.read(&mut buf).await.unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::ConnectionReset);
-        let err = s.write(b"x").await.unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::ConnectionReset);
-    });
-    let client = world.spawn("client", async move {
-        let mut s = net.connect("10.0.0.1:80").await.unwrap();
-        let mut buf = [0; 8];
-        let mut got = Vec::new();
-        loop {
-            let n = s.read(&mut buf).await.unwrap();
-            if n == 0 {
-                break;
-            }
-            got.extend_from_slice(&buf[..n]);
-        }
-        assert_eq!(s.read(&mut buf).await.unwrap(), 0, "EOF stays EOF");
-        let s2 = net.connect("10.0.0.1:80").await.unwrap();
-        s2.reset();
-        let mut s2 = s2;
-        assert_eq!(
-            s2.write(b"x").await.unwrap_err().kind(),
-            ErrorKind::ConnectionReset
-        );
-        got
-    });
-    world.run().unwrap();
-    let mut client = client;
-    assert_eq!(client.try_take().unwrap(), b"abc");
 }
 
 #[test]
@@ -393,28 +346,6 @@ fn pending_reader_is_woken_when_data_arrives() {
         .unwrap();
     assert_eq!(out, (4, *b"ping"));
     assert_eq!(world.now(), Duration::from_millis(3 + 10 + 1));
-}
-
-#[test]
-fn dropping_a_stream_closes_it() {
-    let world = SimWorld::new(6);
-    let listener = bind(&world, "10.0.0.1:80");
-    let net = world.provider("10.0.0.2");
-    world.spawn("client", async move {
-        let mut s = net.connect("10.0.0.1:80").await.unwrap();
-        s.write_all(b"hi").await.unwrap();
-    });
-    let got = world
-        .block_on(async move {
-            let (mut s, _) = listener.accept().await.unwrap();
-            let mut all = Vec::new();
-            s.read_to_end(&mut all).await.unwrap();
-            // The peer dropped its read side too: writing to it is a visible reset.
-            let err = s.write_all(b"late").await.unwrap_err();
-            (all, err.kind())
-        })
-        .unwrap();
-    assert_eq!(got, (b"hi".to_vec(), ErrorKind::ConnectionReset));
 }
 
 #[test]
@@ -638,63 +569,6 @@ fn dropped_world_makes_io_errors_not_panics() {
     assert_eq!(bind.unwrap_err().kind(), ErrorKind::NotConnected);
     assert_eq!(clock.now(), Duration::ZERO);
     assert_eq!(net.random_seed(), 0);
-}
-
-#[test]
-fn bind_port_zero_and_addr_in_use() {
-    let world = SimWorld::new(1);
-    let net = world.provider("10.0.0.1");
-    world
-        .block_on(async move {
-            let a = net.bind("10.0.0.1:0").await.unwrap();
-            let b = net.bind("10.0.0.1:0").await.unwrap();
-            let (a_addr, b_addr) = (a.local_addr().unwrap(), b.local_addr().unwrap());
-            assert_ne!(a_addr, b_addr);
-            assert!(a_addr.starts_with("10.0.0.1:"));
-            assert_ne!(a_addr, "10.0.0.1:0");
-            let err = net.bind(&a_addr).await.unwrap_err();
-            assert_eq!(err.kind(), ErrorKind::AddrInUse);
-            drop(a);
-            net.bind(&a_addr).await.unwrap();
-        })
-        .unwrap();
-}
-
-#[test]
-fn dropping_a_listener_resets_its_backlog_and_unbinds() {
-    let world = SimWorld::with_config(3, fixed_config()).unwrap();
-    let listener = bind(&world, "10.0.0.1:80");
-    let net = world.provider("10.0.0.2");
-    let kinds = world
-        .block_on(async move {
-            let mut queued = net.connect("10.0.0.1:80").await.unwrap();
-            assert_eq!(queued.peer_addr(), "10.0.0.1:80");
-            assert!(queued.local_addr().starts_with("10.0.0.2:"));
-            drop(listener);
-            let mut buf = [0; 1];
-            let read = queued.read(&mut buf).await.unwrap_err().kind();
-            let again = net.connect("10.0.0.1:80").await.unwrap_err().kind();
-            [read, again]
-        })
-        .unwrap();
-    assert_eq!(
-        kinds,
-        [ErrorKind::ConnectionReset, ErrorKind::ConnectionRefused]
-    );
-}
-
-#[test]
-fn wildcard_listener_accepts_any_ip() {
-    let world = SimWorld::new(2);
-    let listener = bind(&world, "0.0.0.0:80");
-    let net = world.provider("10.0.0.2");
-    let peer = world
-        .block_on(async move {
-            let (_client, accepted) = futures::join!(net.connect("10.0.0.7:80"), listener.accept());
-            accepted.unwrap().1
-        })
-        .unwrap();
-    assert!(peer.starts_with("10.0.0.2:4"), "{peer}");
 }
 
 /// Under hostile faults, a receiver sees either every byte then EOF, or a prefix then an

@@ -34,10 +34,13 @@
 
 mod clock;
 mod net;
+mod resolve;
 mod stream;
 
 pub use clock::RealClock;
 #[cfg(feature = "tokio")]
 pub(crate) use net::os_random_seed;
 pub use net::{RealListener, RealNetworkProvider};
+#[cfg(feature = "tokio")]
+pub(crate) use resolve::{connect_any, set_linger_zero};
 pub use stream::RealStream;

@@ -9,11 +9,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_io::Async;
 
+use super::resolve::{connect_any, resolve};
 use super::{RealClock, RealStream};
-use crate::provider::{parse_addr, Listener, NetworkProvider};
+use crate::provider::{Listener, NetworkProvider};
 
 /// A [`NetworkProvider`] over real TCP sockets, driven by async-io.
 ///
+/// Addresses may be host names (`"localhost:4500"`): they are resolved on a helper thread,
+/// never blocking the executor, and each resolved address is tried in turn.
 /// Streams are [`RealStream`]s (async-io TCP streams with `TCP_NODELAY` on); closing one
 /// ([`AsyncWriteExt::close`](futures::io::AsyncWriteExt::close)) shuts down its write side, so
 /// the other side reads end-of-file. Clones share one [`RealClock`] (and so one origin).
@@ -37,17 +40,27 @@ impl NetworkProvider for RealNetworkProvider {
     type Clock = RealClock;
 
     fn bind(&self, addr: &str) -> impl Future<Output = io::Result<RealListener>> {
-        let result = parse_addr(addr).and_then(|addr| {
-            Ok(RealListener {
-                inner: Async::<TcpListener>::bind(addr)?,
+        let addr = addr.to_string();
+        async move {
+            let addrs = resolve(&addr).await?;
+            connect_any(addrs, |addr| async move {
+                Ok(RealListener {
+                    inner: Async::<TcpListener>::bind(addr)?,
+                })
             })
-        });
-        std::future::ready(result)
+            .await
+        }
     }
 
     fn connect(&self, addr: &str) -> impl Future<Output = io::Result<RealStream>> {
-        let addr = parse_addr(addr);
-        async move { RealStream::new(Async::<TcpStream>::connect(addr?).await?) }
+        let addr = addr.to_string();
+        async move {
+            let addrs = resolve(&addr).await?;
+            connect_any(addrs, |addr| async move {
+                RealStream::new(Async::<TcpStream>::connect(addr).await?)
+            })
+            .await
+        }
     }
 
     fn clock(&self) -> RealClock {

@@ -8,6 +8,8 @@ use std::task::{Context, Poll};
 use async_io::Async;
 use futures::io::{AsyncRead, AsyncWrite};
 
+use crate::provider::Stream;
+
 /// A TCP connection of a [`RealNetworkProvider`](super::RealNetworkProvider).
 ///
 /// A thin wrapper around `Async<std::net::TcpStream>` (with `TCP_NODELAY` on) that reads and
@@ -38,6 +40,22 @@ impl RealStream {
     /// Unwraps the underlying async-io stream.
     pub fn into_inner(self) -> Async<TcpStream> {
         self.inner
+    }
+}
+
+impl Stream for RealStream {
+    fn local_addr(&self) -> io::Result<String> {
+        Ok(self.inner.get_ref().local_addr()?.to_string())
+    }
+
+    fn peer_addr(&self) -> io::Result<String> {
+        Ok(self.inner.get_ref().peer_addr()?.to_string())
+    }
+
+    fn abort(self) {
+        // If SO_LINGER cannot be set the socket is closed gracefully instead; there is no one
+        // to report the error to, and the connection ends either way.
+        let _ = super::resolve::set_linger_zero(self.inner.get_ref());
     }
 }
 

@@ -55,6 +55,8 @@ impl LatencyRange {
 pub struct NetworkConfig {
     /// Delay before a connect attempt gets its answer (success or refusal).
     pub connect_latency: LatencyRange,
+    /// Delay of a host-name lookup (`"server:4500"`); literal IPs need none.
+    pub dns_latency: LatencyRange,
     /// Delay before written bytes become readable at the peer (never reordering bytes).
     pub write_latency: LatencyRange,
     /// Bytes one direction holds (in flight plus unread) before writes return `Pending`; > 0.
@@ -76,6 +78,7 @@ impl Default for NetworkConfig {
     fn default() -> Self {
         Self {
             connect_latency: LatencyRange::new(Duration::from_millis(1), Duration::from_millis(5)),
+            dns_latency: LatencyRange::new(Duration::from_micros(100), Duration::from_millis(1)),
             write_latency: LatencyRange::new(Duration::from_micros(50), Duration::from_micros(500)),
             send_buffer_bytes: 64 * 1024,
             accept_backlog: 1024,
@@ -93,6 +96,7 @@ impl NetworkConfig {
     pub fn hostile() -> Self {
         Self {
             connect_latency: LatencyRange::new(Duration::from_millis(1), Duration::from_millis(50)),
+            dns_latency: LatencyRange::new(Duration::from_micros(100), Duration::from_millis(50)),
             write_latency: LatencyRange::new(Duration::from_micros(100), Duration::from_millis(20)),
             send_buffer_bytes: 4 * 1024,
             accept_backlog: 1024,
@@ -112,6 +116,7 @@ impl NetworkConfig {
         let invalid = |reason: String| Err(SimError::InvalidConfig { reason });
         for (name, range) in [
             ("connect_latency", self.connect_latency),
+            ("dns_latency", self.dns_latency),
             ("write_latency", self.write_latency),
         ] {
             if range.min > range.max {

@@ -9,9 +9,9 @@ use std::time::Duration;
 pub(crate) enum Event {
     /// A timer fires: wake the `Sleep` registered under this id (no-op if it was dropped).
     Timer { id: u64 },
-    /// The oldest in-flight segment of `pipe` (0: client to server, 1: server to client) of
-    /// connection `conn` becomes readable (no-op if the connection was reset or dropped).
-    Deliver { conn: u64, pipe: usize },
+    /// The oldest segment in flight toward side `to` (0: client, 1: server) of connection
+    /// `conn` arrives (no-op if the connection is gone).
+    Deliver { conn: u64, to: usize },
 }
 
 impl Event {
@@ -19,7 +19,7 @@ impl Event {
     pub(crate) fn digest_parts(self) -> [u64; 3] {
         match self {
             Event::Timer { id } => [1, id, 0],
-            Event::Deliver { conn, pipe } => [2, conn, pipe as u64],
+            Event::Deliver { conn, to } => [2, conn, to as u64],
         }
     }
 }

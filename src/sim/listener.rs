@@ -2,10 +2,9 @@
 
 use std::future::{poll_fn, Future};
 use std::io;
-use std::net::SocketAddr;
 use std::task::Poll;
 
-use super::net::{accepted, register, wake_all};
+use super::net::{register, wake_all, ListenerKey, SERVER};
 use super::stream::SimTcpStream;
 use super::world::WeakSimWorld;
 use crate::provider::Listener;
@@ -14,16 +13,17 @@ use crate::provider::Listener;
 ///
 /// Connections wait in its backlog (up to `NetworkConfig::accept_backlog`, then connects wait
 /// for room) until [`accept`](Listener::accept)ed. Dropping the listener unbinds the address:
-/// connections still in the backlog are reset, and waiting connects are refused.
+/// connections still in the backlog are reset (as Linux does, an RST to each client), and
+/// waiting connects are refused.
 #[derive(Debug)]
 pub struct SimTcpListener {
     world: WeakSimWorld,
-    addr: SocketAddr,
+    key: ListenerKey,
 }
 
 impl SimTcpListener {
-    pub(crate) fn new(world: WeakSimWorld, addr: SocketAddr) -> Self {
-        Self { world, addr }
+    pub(crate) fn new(world: WeakSimWorld, key: ListenerKey) -> Self {
+        Self { world, key }
     }
 }
 
@@ -37,7 +37,7 @@ impl Listener for SimTcpListener {
                 Err(e) => return Poll::Ready(Err(e)),
             };
             let pending = world.with_state(|s| {
-                let listener = s.net.listeners.get_mut(&self.addr)?;
+                let listener = s.net.listeners.get_mut(&self.key)?;
                 match listener.backlog.pop_front() {
                     Some(pending) => {
                         wake_all(&mut listener.connectors);
@@ -53,11 +53,18 @@ impl Listener for SimTcpListener {
                 // Unreachable while `self` lives; an error rather than a panic all the same.
                 None => Poll::Ready(Err(io::Error::new(
                     io::ErrorKind::NotConnected,
-                    format!("listener {} is not bound", self.addr),
+                    format!("listener {} is not bound", self.key.1),
                 ))),
                 Some(Some(pending)) => {
                     let peer = pending.client.to_string();
-                    Poll::Ready(Ok((accepted(self.world.clone(), pending), peer)))
+                    let stream = SimTcpStream::new(
+                        self.world.clone(),
+                        pending.conn,
+                        SERVER,
+                        pending.server,
+                        pending.client,
+                    );
+                    Poll::Ready(Ok((stream, peer)))
                 }
                 Some(None) => Poll::Pending,
             }
@@ -65,7 +72,7 @@ impl Listener for SimTcpListener {
     }
 
     fn local_addr(&self) -> io::Result<String> {
-        Ok(self.addr.to_string())
+        Ok(self.key.1.to_string())
     }
 }
 
@@ -77,14 +84,11 @@ impl Drop for SimTcpListener {
         let Ok(mut state) = world.shared.state.try_borrow_mut() else {
             return;
         };
-        let Some(mut listener) = state.net.listeners.remove(&self.addr) else {
+        let Some(mut listener) = state.net.unbind(self.key) else {
             return;
         };
         for pending in listener.backlog.drain(..) {
-            if let Some(conn) = state.net.conns.get_mut(&pending.conn) {
-                conn.reset();
-            }
-            state.net.release(pending.conn);
+            state.tcp_abort(pending.conn, SERVER);
         }
         wake_all(&mut listener.connectors);
         wake_all(&mut listener.acceptors);

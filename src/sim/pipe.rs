@@ -1,11 +1,10 @@
-//! One direction of a simulated connection: an ordered byte pipe with a bounded buffer.
+//! One direction of a simulated connection: an ordered pipe of segments toward one socket.
 //!
-//! Written bytes go in flight as segments, each made readable by its own `Deliver` event at a
-//! delivery time that never precedes the previous segment's, so bytes are never reordered.
-//! Space is counted over in-flight plus unread bytes: that is the send buffer.
-//!
-//! All of a pipe's bytes live in one deque, unread ones first, then in-flight ones; delivering a
-//! segment only moves the boundary, so bytes are copied once in and once out.
+//! Written bytes, a FIN or an RST go in flight as segments, each made to arrive by its own
+//! `Deliver` event at a time that never precedes the previous segment's, so nothing is ever
+//! reordered. Bytes that arrived and were not read yet stay in the same deque, in front of the
+//! in-flight ones: delivering a segment only moves the boundary, so bytes are copied once in
+//! and once out. Space is counted over in-flight plus unread bytes: that is the send buffer.
 
 use std::collections::VecDeque;
 use std::task::Waker;
@@ -19,78 +18,75 @@ pub(crate) fn set_waker(slot: &mut Option<Waker>, waker: &Waker) {
     }
 }
 
-/// What a write or a close puts in flight.
+/// Wakes and clears `slot`.
+pub(crate) fn wake(slot: &mut Option<Waker>) {
+    if let Some(waker) = slot.take() {
+        waker.wake();
+    }
+}
+
+/// What a write, a close or an abort puts in flight.
 #[derive(Debug)]
 pub(crate) enum Segment<'a> {
     Data(&'a [u8]),
-    Eof,
+    Fin,
+    Rst,
 }
 
-/// A segment in flight: how many bytes (after the unread ones), or EOF.
-#[derive(Debug)]
-enum InFlight {
+/// What arrived at the receiving socket when a segment was delivered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Arrival {
+    /// `len` bytes; they are readable now unless the receiver discards them.
     Data(usize),
-    Eof,
+    Fin,
+    Rst,
 }
 
-/// One direction's byte pipe.
+/// One direction's pipe: segments in flight toward a socket, and its unread bytes.
 #[derive(Debug, Default)]
 pub(crate) struct Pipe {
-    in_flight: VecDeque<InFlight>,
+    in_flight: VecDeque<Arrival>,
     /// Unread bytes (the first `readable`), then in-flight bytes.
     bytes: VecDeque<u8>,
     readable: usize,
-    /// Delivery time of the last segment put in flight.
+    /// Arrival time of the last segment put in flight.
     last_delivery: Duration,
-    /// The writer closed its side (EOF in flight or delivered).
-    pub(crate) write_closed: bool,
-    /// EOF reached the reader: reads return `Ok(0)` once `readable` is empty.
-    pub(crate) eof: bool,
-    /// The reading stream was dropped: its data is discarded and writes fail.
-    pub(crate) reader_dropped: bool,
+    /// The receiving socket's reader, waiting for data.
     pub(crate) reader: Option<Waker>,
+    /// The sending socket's writer, waiting for space.
     pub(crate) writer: Option<Waker>,
 }
 
 impl Pipe {
-    /// Bytes in flight or unread.
+    /// Bytes in flight or unread: what counts against the send buffer.
     pub(crate) fn buffered(&self) -> usize {
         self.bytes.len()
     }
 
-    /// Puts `segment` in flight and returns its delivery time: `max(at, last delivery)`.
+    /// Puts `segment` in flight and returns its arrival time: `max(at, last arrival)`.
     pub(crate) fn push(&mut self, at: Duration, segment: Segment<'_>) -> Duration {
         let at = at.max(self.last_delivery);
         self.last_delivery = at;
         self.in_flight.push_back(match segment {
             Segment::Data(data) => {
                 self.bytes.extend(data);
-                InFlight::Data(data.len())
+                Arrival::Data(data.len())
             }
-            Segment::Eof => InFlight::Eof,
+            Segment::Fin => Arrival::Fin,
+            Segment::Rst => Arrival::Rst,
         });
         at
     }
 
-    /// Makes the oldest in-flight segment readable and wakes the reader (no-op when empty,
-    /// which is the case after a reset).
-    pub(crate) fn deliver(&mut self) {
-        let Some(segment) = self.in_flight.pop_front() else {
-            return;
-        };
-        match segment {
-            InFlight::Data(len) => {
-                if self.reader_dropped {
-                    self.bytes.drain(self.readable..self.readable + len);
-                } else {
-                    self.readable += len;
-                }
-            }
-            InFlight::Eof => self.eof = true,
+    /// Takes the oldest in-flight segment off the wire; its bytes become readable.
+    ///
+    /// `None` when nothing is in flight (the segment was dropped with the connection).
+    pub(crate) fn deliver(&mut self) -> Option<Arrival> {
+        let arrival = self.in_flight.pop_front()?;
+        if let Arrival::Data(len) = arrival {
+            self.readable += len;
         }
-        if let Some(waker) = self.reader.take() {
-            waker.wake();
-        }
+        Some(arrival)
     }
 
     /// Whether a read would return data now.
@@ -108,27 +104,27 @@ impl Pipe {
         self.bytes.drain(..n);
         self.readable -= n;
         if n > 0 {
-            if let Some(waker) = self.writer.take() {
-                waker.wake();
-            }
+            wake(&mut self.writer);
         }
         n
     }
 
-    /// Discards all data and wakes both ends (reset, or the reader went away).
-    pub(crate) fn discard(&mut self) {
-        self.in_flight.clear();
-        self.bytes.clear();
+    /// Discards the readable bytes (the receiver closed); wakes a blocked writer.
+    pub(crate) fn discard_readable(&mut self) {
+        self.bytes.drain(..self.readable);
         self.readable = 0;
+        wake(&mut self.writer);
+    }
+
+    /// Drops everything still in flight (the connection is gone); unread bytes stay readable.
+    pub(crate) fn drop_in_flight(&mut self) {
+        self.in_flight.clear();
+        self.bytes.truncate(self.readable);
         self.wake_all();
     }
 
     pub(crate) fn wake_all(&mut self) {
-        for waker in [self.reader.take(), self.writer.take()]
-            .into_iter()
-            .flatten()
-        {
-            waker.wake();
-        }
+        wake(&mut self.reader);
+        wake(&mut self.writer);
     }
 }

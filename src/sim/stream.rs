@@ -1,4 +1,4 @@
-//! [`SimTcpStream`]: one end of a simulated TCP connection.
+//! [`SimTcpStream`]: a handle on one end of a simulated TCP connection.
 
 use std::io;
 use std::net::SocketAddr;
@@ -7,31 +7,26 @@ use std::task::{Context, Poll};
 
 use futures::io::{AsyncRead, AsyncWrite};
 
-use super::events::Event;
-use super::net::Connection;
-use super::pipe::Segment;
-use super::world::{WeakSimWorld, WorldState};
+use super::world::WeakSimWorld;
+use crate::provider::Stream;
 
-/// Side index of the connecting end: it writes `pipes[CLIENT]`.
-pub(crate) const CLIENT: usize = 0;
-/// Side index of the accepted end: it writes `pipes[SERVER]`.
-pub(crate) const SERVER: usize = 1;
-
-/// One end of a simulated TCP connection: [`AsyncRead`] + [`AsyncWrite`].
+/// One end of a simulated TCP connection: [`AsyncRead`] + [`AsyncWrite`] + [`Stream`].
 ///
-/// - A write accepts as many bytes as fit in the send buffer (`NetworkConfig::send_buffer_bytes`
-///   of in-flight plus unread bytes per direction) and returns `Pending` when it is full, until
-///   the peer reads. Bytes become readable after a `write_latency` draw, never overtaking
-///   earlier bytes.
-/// - A read returns whatever is readable, `Pending` when nothing is, and `Ok(0)` after EOF.
-/// - [`close`](futures::io::AsyncWriteExt::close) (and dropping) is a graceful close: the
-///   peer reads the remaining data, then `Ok(0)`. Writes after `close` fail with `BrokenPipe`.
-///   Closing a reset connection is a no-op returning `Ok`.
-/// - Dropping the stream also discards its unread data; the peer's later writes then fail with
-///   `ConnectionReset` (as a real RST would make them).
-/// - [`reset`](Self::reset), or a random reset (`NetworkConfig::reset_probability`), is an
-///   abortive close: unread data is discarded and every later read or write on either side
-///   fails with `ConnectionReset`. Faults never lose bytes without such a visible error.
+/// It behaves as a Linux TCP socket does (the rules are in `tests/tcp_contract.rs`, which runs
+/// the same checks over real sockets):
+/// - A write takes as many bytes as fit in the send buffer (`NetworkConfig::send_buffer_bytes`
+///   of in-flight plus unread bytes per direction) and is `Pending` while it is full. Bytes
+///   arrive after a `write_latency` draw, never overtaking earlier bytes.
+/// - A read returns whatever arrived; `Ok(0)` after the peer's FIN; after an RST, the bytes
+///   that arrived before it, then `ConnectionReset` once, then `Ok(0)`.
+/// - [`close`](futures::io::AsyncWriteExt::close) shuts down the write side (a FIN after the
+///   data; reading goes on); later writes fail with `BrokenPipe`.
+/// - Dropping the stream closes it: a FIN, or an RST if it still held unread bytes. Bytes that
+///   reach a closed socket are answered with an RST, so a write into a connection whose peer
+///   is gone is accepted and a later one fails (`BrokenPipe` or `ConnectionReset`).
+/// - [`abort`](Stream::abort) is an abortive close (`SO_LINGER` 0): an RST at once.
+/// - [`reset`](Self::reset), or a network fault, resets both sides: bytes in flight are lost
+///   with the connection, and both see the RST.
 /// - Once the world is dropped, reads and writes fail with `NotConnected`.
 #[derive(Debug)]
 pub struct SimTcpStream {
@@ -40,10 +35,6 @@ pub struct SimTcpStream {
     side: usize,
     local: SocketAddr,
     peer: SocketAddr,
-}
-
-fn err(kind: io::ErrorKind, what: &str) -> io::Error {
-    io::Error::new(kind, what.to_string())
 }
 
 impl SimTcpStream {
@@ -63,52 +54,51 @@ impl SimTcpStream {
         }
     }
 
-    /// This end's `"ip:port"`.
-    pub fn local_addr(&self) -> String {
-        self.local.to_string()
-    }
-
-    /// The other end's `"ip:port"`.
-    pub fn peer_addr(&self) -> String {
-        self.peer.to_string()
-    }
-
-    /// Abortive close: both sides' later reads and writes fail with `ConnectionReset`.
+    /// The network resets this connection: both sides' pending and later operations see an
+    /// RST (`ConnectionReset`), and bytes still in flight are lost with it.
     pub fn reset(&self) {
         if let Some(world) = self.world.upgrade() {
-            world.with_state(|s| {
-                if let Some(conn) = s.net.conns.get_mut(&self.conn) {
-                    conn.reset();
-                }
-            });
+            world.with_state(|s| s.reset_connection(self.conn));
         }
     }
 
-    /// Runs `f` on the world state and this stream's connection.
-    fn with_conn<R>(&self, f: impl FnOnce(&mut WorldState, u64) -> io::Result<R>) -> io::Result<R> {
+    /// Runs `f` on the world state; `NotConnected` once the world is dropped.
+    fn with_state<R>(
+        &self,
+        f: impl FnOnce(&mut super::world::WorldState) -> io::Result<R>,
+    ) -> io::Result<R> {
         let world = self.world.io_upgrade()?;
-        world.with_state(|s| f(s, self.conn))
+        world.with_state(f)
+    }
+
+    fn poll_state<R>(
+        &self,
+        f: impl FnOnce(&mut super::world::WorldState) -> Poll<io::Result<R>>,
+    ) -> Poll<io::Result<R>> {
+        match self.world.io_upgrade() {
+            Ok(world) => world.with_state(f),
+            Err(e) => Poll::Ready(Err(e)),
+        }
     }
 }
 
-fn conn_mut(s: &mut WorldState, id: u64) -> io::Result<&mut Connection> {
-    s.net
-        .conns
-        .get_mut(&id)
-        .ok_or_else(|| err(io::ErrorKind::NotConnected, "connection is gone"))
-}
+impl Stream for SimTcpStream {
+    fn local_addr(&self) -> io::Result<String> {
+        Ok(self.local.to_string())
+    }
 
-/// Puts `segment` in flight on `pipe` after a `write_latency` draw and schedules its delivery.
-fn send(s: &mut WorldState, conn: u64, pipe: usize, segment: Segment<'_>) {
-    let latency = s.rng.latency(s.config.write_latency);
-    let now = s.now;
-    let c = s
-        .net
-        .conns
-        .get_mut(&conn)
-        .expect("caller checked the connection");
-    let at = c.pipes[pipe].push(now.saturating_add(latency), segment);
-    s.events.schedule(at, Event::Deliver { conn, pipe });
+    fn peer_addr(&self) -> io::Result<String> {
+        Ok(self.peer.to_string())
+    }
+
+    fn abort(self) {
+        // Closing twice is a no-op, so the drop that follows changes nothing.
+        if let Some(world) = self.world.upgrade() {
+            if let Ok(mut state) = world.shared.state.try_borrow_mut() {
+                state.tcp_abort(self.conn, self.side);
+            }
+        }
+    }
 }
 
 impl AsyncRead for SimTcpStream {
@@ -117,37 +107,7 @@ impl AsyncRead for SimTcpStream {
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
-        let side = self.side;
-        let result = self.with_conn(|s, id| {
-            let reset_probability = s.config.reset_probability;
-            let c = conn_mut(s, id)?;
-            if c.reset {
-                return Err(err(io::ErrorKind::ConnectionReset, "connection reset"));
-            }
-            if buf.is_empty() {
-                return Ok(Some(0));
-            }
-            let pipe = &mut c.pipes[1 - side];
-            if pipe.has_readable() {
-                if s.rng.chance(reset_probability) {
-                    let c = conn_mut(s, id)?;
-                    c.reset();
-                    return Err(err(io::ErrorKind::ConnectionReset, "connection reset"));
-                }
-                let c = conn_mut(s, id)?;
-                return Ok(Some(c.pipes[1 - side].read_into(buf)));
-            }
-            if pipe.eof {
-                return Ok(Some(0));
-            }
-            super::pipe::set_waker(&mut pipe.reader, cx.waker());
-            Ok(None)
-        });
-        match result {
-            Ok(Some(n)) => Poll::Ready(Ok(n)),
-            Ok(None) => Poll::Pending,
-            Err(e) => Poll::Ready(Err(e)),
-        }
+        self.poll_state(|s| s.tcp_read(self.conn, self.side, cx, buf))
     }
 }
 
@@ -157,45 +117,7 @@ impl AsyncWrite for SimTcpStream {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        let side = self.side;
-        let result = self.with_conn(|s, id| {
-            let capacity = s.config.send_buffer_bytes;
-            let reset_probability = s.config.reset_probability;
-            let c = conn_mut(s, id)?;
-            if c.reset {
-                return Err(err(io::ErrorKind::ConnectionReset, "connection reset"));
-            }
-            let pipe = &mut c.pipes[side];
-            if pipe.write_closed {
-                return Err(err(io::ErrorKind::BrokenPipe, "write after close"));
-            }
-            if pipe.reader_dropped {
-                return Err(err(
-                    io::ErrorKind::ConnectionReset,
-                    "peer dropped its stream",
-                ));
-            }
-            if buf.is_empty() {
-                return Ok(Some(0));
-            }
-            let free = capacity.saturating_sub(pipe.buffered());
-            if free == 0 {
-                super::pipe::set_waker(&mut pipe.writer, cx.waker());
-                return Ok(None);
-            }
-            if s.rng.chance(reset_probability) {
-                conn_mut(s, id)?.reset();
-                return Err(err(io::ErrorKind::ConnectionReset, "connection reset"));
-            }
-            let n = free.min(buf.len());
-            send(s, id, side, Segment::Data(&buf[..n]));
-            Ok(Some(n))
-        });
-        match result {
-            Ok(Some(n)) => Poll::Ready(Ok(n)),
-            Ok(None) => Poll::Pending,
-            Err(e) => Poll::Ready(Err(e)),
-        }
+        self.poll_state(|s| s.tcp_write(self.conn, self.side, cx, buf))
     }
 
     fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -203,26 +125,7 @@ impl AsyncWrite for SimTcpStream {
     }
 
     fn poll_close(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let side = self.side;
-        Poll::Ready(self.with_conn(|s, id| {
-            close_write(s, id, side);
-            Ok(())
-        }))
-    }
-}
-
-/// Graceful close of `side`'s write direction: EOF in flight after all written bytes.
-fn close_write(s: &mut WorldState, id: u64, side: usize) {
-    let Some(c) = s.net.conns.get_mut(&id) else {
-        return;
-    };
-    let pipe = &mut c.pipes[side];
-    if c.reset || pipe.write_closed {
-        return;
-    }
-    pipe.write_closed = true;
-    if !pipe.reader_dropped {
-        send(s, id, side, Segment::Eof);
+        Poll::Ready(self.with_state(|s| s.tcp_shutdown(self.conn, self.side)))
     }
 }
 
@@ -234,13 +137,6 @@ impl Drop for SimTcpStream {
         let Ok(mut state) = world.shared.state.try_borrow_mut() else {
             return;
         };
-        let s = &mut *state;
-        close_write(s, self.conn, self.side);
-        if let Some(c) = s.net.conns.get_mut(&self.conn) {
-            let pipe = &mut c.pipes[1 - self.side];
-            pipe.reader_dropped = true;
-            pipe.discard();
-        }
-        s.net.release(self.conn);
+        state.tcp_close(self.conn, self.side);
     }
 }

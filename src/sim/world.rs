@@ -12,7 +12,8 @@ use super::config::NetworkConfig;
 use super::error::SimError;
 use super::events::{Event, EventQueue};
 use super::executor::Executor;
-use super::net::{NetState, SimNetworkProvider};
+use super::net::NetState;
+use super::provider::SimNetworkProvider;
 use super::rng::{nanos, Digest, SimRng};
 use super::time::SimClock;
 
@@ -109,9 +110,19 @@ impl WorldState {
                     waker.wake();
                 }
             }
-            Event::Deliver { conn, pipe } => self.net.deliver(conn, pipe),
+            Event::Deliver { conn, to } => self.deliver(conn, to),
         }
         Some(time)
+    }
+}
+
+impl WorldState {
+    /// The IP of host `name`: a registered name, or `localhost`.
+    pub(crate) fn resolve(&self, name: &str) -> Option<std::net::IpAddr> {
+        if name.eq_ignore_ascii_case("localhost") {
+            return Some(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
+        }
+        self.net.names.get(&name.to_ascii_lowercase()).copied()
     }
 }
 
@@ -187,6 +198,38 @@ impl SimWorld {
     /// [`io::ErrorKind::InvalidInput`].
     pub fn provider(&self, ip: &str) -> SimNetworkProvider {
         SimNetworkProvider::with_ip(self.downgrade(), ip)
+    }
+
+    /// Registers the host name `name` (case-insensitive) for `ip` in the world's DNS, so
+    /// `"name:port"` addresses reach it; a later registration of the same name replaces it.
+    ///
+    /// # Errors
+    /// [`SimError::InvalidConfig`] if `ip` does not parse or `name` is empty.
+    ///
+    /// # Examples
+    /// ```
+    /// use moonpool::{NetworkProvider, SimWorld};
+    ///
+    /// let world = SimWorld::new(1);
+    /// world.register_name("db", "10.0.0.5").unwrap();
+    /// let db = world.provider("10.0.0.5");
+    /// let app = world.provider("10.0.0.6");
+    /// let listener = world.block_on(async move { db.bind("db:5432").await }).unwrap().unwrap();
+    /// let stream = world.block_on(async move { app.connect("db:5432").await }).unwrap();
+    /// assert!(stream.is_ok());
+    /// # drop(listener);
+    /// ```
+    pub fn register_name(&self, name: &str, ip: &str) -> Result<(), SimError> {
+        let parsed = ip.parse().map_err(|_| SimError::InvalidConfig {
+            reason: format!("register_name: {ip:?} is not an IP address"),
+        })?;
+        if name.is_empty() {
+            return Err(SimError::InvalidConfig {
+                reason: "register_name: empty host name".into(),
+            });
+        }
+        self.with_state(|s| s.net.names.insert(name.to_ascii_lowercase(), parsed));
+        Ok(())
     }
 
     /// Sets the latest virtual time the world may reach (default one hour); a run whose next
