@@ -141,3 +141,40 @@ fn futures_are_send() {
     assert_send(&provider);
     assert_send(&listener);
 }
+
+#[test]
+fn a_peer_reaches_a_server_by_host_name() {
+    use moonpool::peer::FramedStream;
+    use moonpool::{Peer, PeerConfig};
+    run(async {
+        let net = RealNetworkProvider::new();
+        let listener = net.bind("127.0.0.1:0").await.unwrap();
+        let port = listener
+            .local_addr()
+            .unwrap()
+            .rsplit_once(':')
+            .unwrap()
+            .1
+            .to_string();
+        let server = async {
+            let (stream, _) = listener.accept().await.unwrap();
+            let mut conn = FramedStream::new(stream);
+            let message = conn.recv().await.unwrap().unwrap();
+            conn.send(&message).await.unwrap();
+            let _ = conn.recv().await;
+        };
+        let client = async {
+            let mut peer = Peer::new(
+                net.clone(),
+                format!("localhost:{port}"),
+                PeerConfig::default(),
+            );
+            peer.send(b"by name".to_vec()).await.unwrap();
+            let echo = peer.recv().await.unwrap();
+            peer.close().await;
+            echo
+        };
+        let ((), echo) = futures::join!(server, client);
+        assert_eq!(echo, b"by name");
+    });
+}

@@ -138,7 +138,11 @@ fn an_unknown_name_fails_as_a_resolver_does() {
         .block_on(async move { b.connect("nowhere:80").await.err().map(|e| e.kind()) })
         .unwrap();
     assert_eq!(err, Some(ErrorKind::NotFound));
-    assert_eq!(world.now(), Duration::from_millis(2), "the lookup took its time");
+    assert_eq!(
+        world.now(),
+        Duration::from_millis(2),
+        "the lookup took its time"
+    );
     assert!(world.register_name("x", "not an ip").is_err());
     assert!(world.register_name("", "10.0.0.1").is_err());
 }
@@ -163,9 +167,74 @@ fn a_network_reset_breaks_both_sides_and_keeps_what_arrived() {
             let mut more = [0; 16];
             let err = s.read(&mut more).await.err().map(|e| e.kind());
             assert_eq!(err, Some(ErrorKind::ConnectionReset));
-            assert_eq!(s.read(&mut more).await.unwrap(), 0, "the in-flight bytes are gone");
+            assert_eq!(
+                s.read(&mut more).await.unwrap(),
+                0,
+                "the in-flight bytes are gone"
+            );
             let err = c.write(b"x").await.err().map(|e| e.kind());
             assert_eq!(err, Some(ErrorKind::ConnectionReset));
         })
         .unwrap();
+}
+
+#[test]
+fn each_workload_name_resolves_to_its_ip() {
+    use moonpool::testing::SimulationBuilder;
+    let report = SimulationBuilder::new()
+        .register_workload("server", |_seed, net, topology| async move {
+            let listener = net.bind("server:4500").await?;
+            let (mut s, _) = listener.accept().await?;
+            s.write_all(topology.my_ip.as_bytes()).await?;
+            Ok::<(), std::io::Error>(())
+        })
+        .register_workload("client", |_seed, net, topology| async move {
+            let mut c = net.connect("server:4500").await?;
+            let mut ip = String::new();
+            c.read_to_string(&mut ip).await?;
+            moonpool::always_assert!("the name reached the server", ip == topology.peer_ips[0]);
+            Ok::<(), std::io::Error>(())
+        })
+        .iterations(5)
+        .run();
+    assert!(report.is_success(), "{report}");
+}
+
+#[test]
+fn a_peer_resolves_its_destination_again_on_each_reconnect() {
+    use moonpool::peer::FramedStream;
+    use moonpool::{Peer, PeerConfig};
+    let world = SimWorld::with_config(9, fixed()).unwrap();
+    world.register_name("server", "10.0.0.1").unwrap();
+    for ip in ["10.0.0.1", "10.0.0.3"] {
+        let net = world.provider(ip);
+        world.spawn(ip, async move {
+            let listener = net.bind("0.0.0.0:4500").await.unwrap();
+            let (stream, _) = listener.accept().await.unwrap();
+            let mut conn = FramedStream::new(stream);
+            let message = conn.recv().await.unwrap().unwrap();
+            let reply = [&message[..], b"@", ip.as_bytes()].concat();
+            conn.send(&reply).await.unwrap();
+            // Stay until the client is done with this connection.
+            let _ = conn.recv().await;
+        });
+    }
+    let net = world.provider("10.0.0.2");
+    let renamer = world.clone();
+    let replies = world
+        .block_on(async move {
+            let mut peer = Peer::new(net, "server:4500".to_string(), PeerConfig::default());
+            peer.send(b"a".to_vec()).await.unwrap();
+            let first = peer.recv().await.unwrap();
+            // The server moved: the name now points at another host.
+            renamer.register_name("server", "10.0.0.3").unwrap();
+            peer.reconnect().await.unwrap();
+            peer.send(b"b".to_vec()).await.unwrap();
+            let second = peer.recv().await.unwrap();
+            peer.close().await;
+            (first, second)
+        })
+        .unwrap();
+    assert_eq!(replies.0, b"a@10.0.0.1");
+    assert_eq!(replies.1, b"b@10.0.0.3");
 }

@@ -33,7 +33,7 @@ use futures::io::AsyncWriteExt;
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::provider::{parse_addr, Clock, NetworkProvider};
+use crate::provider::{split_host_port, Clock, NetworkProvider};
 use drive::Goal;
 use inbox::Inbox;
 use outbox::Outbox;
@@ -119,7 +119,7 @@ pub struct Peer<P: NetworkProvider, C: Codec = LengthChecksumCodec> {
 }
 
 impl<P: NetworkProvider> Peer<P> {
-    /// A Peer for `destination` (`"ip:port"`) speaking the default [`LengthChecksumCodec`].
+    /// A Peer for `destination` (`"host:port"`: an IP or a name, resolved again at each connect) speaking the default [`LengthChecksumCodec`].
     ///
     /// Nothing happens on the network until the first call. An invalid configuration or
     /// destination is reported by every call as [`PeerError::InvalidConfig`]; use
@@ -148,7 +148,7 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
     /// A Peer that frames messages with `codec` (for example a [`LinesCodec`] to speak a
     /// line-based protocol).
     pub fn with_codec(provider: P, destination: String, config: PeerConfig, codec: C) -> Self {
-        let invalid = match (config.validate(), parse_addr(&destination)) {
+        let invalid = match (config.validate(), split_host_port(&destination)) {
             (Err(err), _) => Some(err.to_string()),
             (Ok(()), Err(err)) => Some(format!("destination: {err}")),
             (Ok(()), Ok(_)) => None,

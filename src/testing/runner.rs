@@ -205,6 +205,11 @@ fn iterate(b: &SimulationBuilder, seed: u64) -> (IterationRecord, Option<Iterati
     let ips: Vec<String> = (0..total).map(workload_ip).collect();
     let shutdowns = Shutdown::for_iteration(total);
     let state = Rc::new(RefCell::new(RunState::default()));
+    for ((name, _), ip) in b.workloads.iter().zip(&ips) {
+        // Each workload's name resolves to its IP ("server:4500"); a name the DNS refuses
+        // (an empty one) just stays unresolvable.
+        let _ = world.register_name(name, ip);
+    }
     for (index, ((name, f), shutdown)) in b.workloads.iter().zip(shutdowns).enumerate() {
         let provider = world.provider(&ips[index]);
         let topology = WorkloadTopology::new(index, name.clone(), ips.clone(), shutdown.clone());
