@@ -12,6 +12,11 @@ pub(crate) enum Event {
     /// The oldest segment in flight toward side `to` (0: client, 1: server) of connection
     /// `conn` arrives (no-op if the connection is gone).
     Deliver { conn: u64, to: usize },
+    /// Deliveries toward side `to` of `conn` have waited for an unreachable peer since a
+    /// retransmission timeout ago: its sender gives up (if they are still waiting).
+    Retransmit { conn: u64, to: usize },
+    /// A partition's time may be up: heal the ones that ended.
+    Heal,
 }
 
 impl Event {
@@ -20,6 +25,8 @@ impl Event {
         match self {
             Event::Timer { id } => [1, id, 0],
             Event::Deliver { conn, to } => [2, conn, to as u64],
+            Event::Retransmit { conn, to } => [3, conn, to as u64],
+            Event::Heal => [4, 0, 0],
         }
     }
 }

@@ -8,6 +8,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
+use std::net::IpAddr;
 use std::pin::{pin, Pin};
 use std::rc::Rc;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -22,7 +23,7 @@ const ROOT: u64 = 0;
 /// Digest tag of a scheduling choice.
 const TAG_POLL: u64 = 0x100;
 
-type BoxFuture = Pin<Box<dyn Future<Output = ()>>>;
+pub(crate) type BoxFuture = Pin<Box<dyn Future<Output = ()>>>;
 
 /// The sorted set of ready task ids, shared with wakers.
 ///
@@ -80,6 +81,8 @@ impl Wake for TaskWaker {
 
 struct Task {
     name: String,
+    /// The simulated process (host IP) the task belongs to, if any.
+    process: Option<IpAddr>,
     /// Taken out while the task is being polled.
     future: Option<BoxFuture>,
     waker: Waker,
@@ -92,6 +95,8 @@ pub(crate) struct Executor {
     ready: Arc<ReadySet>,
     next_id: Cell<u64>,
     running: Cell<bool>,
+    /// The process of the task being polled: what a task spawned now belongs to.
+    current: Cell<Option<IpAddr>>,
 }
 
 impl Executor {
@@ -104,6 +109,28 @@ impl Executor {
             id,
             ready: self.ready.clone(),
         }))
+    }
+
+    /// Removes every task of `process` and hands back their futures, to be dropped by the
+    /// caller with no borrow held (dropping them closes their streams).
+    pub(crate) fn take_process_tasks(&self, process: IpAddr) -> Vec<BoxFuture> {
+        let mut tasks = self.tasks.borrow_mut();
+        let ids: Vec<u64> = tasks
+            .iter()
+            .filter(|(_, t)| t.process == Some(process))
+            .map(|(id, _)| *id)
+            .collect();
+        ids.into_iter()
+            .filter_map(|id| tasks.remove(&id).and_then(|t| t.future))
+            .collect()
+    }
+
+    /// Whether any task of `process` is left.
+    pub(crate) fn has_process_tasks(&self, process: IpAddr) -> bool {
+        self.tasks
+            .borrow()
+            .values()
+            .any(|t| t.process == Some(process))
     }
 
     fn names(&self) -> Vec<String> {
@@ -176,6 +203,17 @@ impl SimWorld {
         name: impl Into<String>,
         future: F,
     ) -> SimJoinHandle<F::Output> {
+        let process = self.shared.exec.current.get();
+        self.spawn_in(process, name.into(), future)
+    }
+
+    /// Spawns `future` as a task of `process` (what a crash of that process drops).
+    pub(crate) fn spawn_in<F: Future + 'static>(
+        &self,
+        process: Option<IpAddr>,
+        name: String,
+        future: F,
+    ) -> SimJoinHandle<F::Output> {
         let exec = &self.shared.exec;
         let id = exec.next_id.get() + 1;
         exec.next_id.set(id);
@@ -200,7 +238,8 @@ impl SimWorld {
         exec.tasks.borrow_mut().insert(
             id,
             Task {
-                name: name.into(),
+                name,
+                process,
                 future: Some(Box::pin(task)),
                 waker: exec.waker(id),
             },
@@ -276,17 +315,20 @@ impl SimWorld {
                 }
                 let taken = {
                     let mut tasks = exec.tasks.borrow_mut();
-                    tasks
-                        .get_mut(&id)
-                        .and_then(|t| t.future.take().map(|f| (f, t.waker.clone())))
+                    tasks.get_mut(&id).and_then(|t| {
+                        let process = t.process;
+                        t.future.take().map(|f| (f, t.waker.clone(), process))
+                    })
                 };
-                let Some((mut fut, waker)) = taken else {
+                let Some((mut fut, waker, process)) = taken else {
                     continue;
                 };
+                let outer = exec.current.replace(process);
                 let done = fut
                     .as_mut()
                     .poll(&mut Context::from_waker(&waker))
                     .is_ready();
+                exec.current.set(outer);
                 let mut tasks = exec.tasks.borrow_mut();
                 if done {
                     tasks.remove(&id);

@@ -49,23 +49,28 @@
 //!   restart drops every task and resets every connection of that IP.
 //! - **Buggify**: a seeded `world.buggify(probability)` on [`SimWorld`], drawn from the same RNG.
 
+mod chaos;
 mod config;
 mod error;
 mod events;
 mod executor;
+mod fault;
 mod listener;
 mod net;
 mod pipe;
+mod process;
 mod provider;
 mod rng;
 mod stream;
 mod time;
 mod world;
 
-pub use config::{LatencyRange, NetworkConfig};
+pub use config::{LatencyRange, LatencyTail, NetworkConfig, TailShape};
 pub use error::SimError;
 pub use executor::SimJoinHandle;
+pub use fault::{FaultEvent, FaultKind, NetOp, Rule, Verdict};
 pub use listener::SimTcpListener;
+pub use process::CrashKind;
 pub use provider::SimNetworkProvider;
 pub use stream::SimTcpStream;
 pub use time::SimClock;

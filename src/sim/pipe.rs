@@ -89,6 +89,16 @@ impl Pipe {
         Some(arrival)
     }
 
+    /// Whether segments are still on their way.
+    pub(crate) fn has_in_flight(&self) -> bool {
+        !self.in_flight.is_empty()
+    }
+
+    /// Bytes a read could return now.
+    pub(crate) fn readable(&self) -> usize {
+        self.readable
+    }
+
     /// Whether a read would return data now.
     pub(crate) fn has_readable(&self) -> bool {
         self.readable > 0

@@ -4,7 +4,9 @@ use std::future::poll_fn;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::task::Poll;
+use std::time::Duration;
 
+use super::fault::{FaultKind, NetOp, Verdict};
 use super::listener::SimTcpListener;
 use super::net::{refused, register, route, CLIENT};
 use super::stream::SimTcpStream;
@@ -91,6 +93,85 @@ impl SimNetworkProvider {
         })
     }
 
+    /// Waits until the connect's SYN is answered: the fault verdict (refused, stalled, lost),
+    /// then SYN retransmissions while the hosts cannot reach each other (1 s, 2 s, 4 s, ...,
+    /// as Linux does) until `connect_timeout`.
+    async fn syn_answered(
+        &self,
+        clock: &SimClock,
+        host: IpAddr,
+        dest_host: IpAddr,
+        target: SocketAddr,
+    ) -> io::Result<()> {
+        let mut waited = Duration::ZERO;
+        let mut rto = Duration::from_secs(1);
+        loop {
+            let world = self.world.io_upgrade()?;
+            let step = world.with_state(|s| {
+                let now = s.now;
+                let verdict = s.decide(NetOp::Connect {
+                    from: host,
+                    to: target,
+                    now,
+                });
+                if waited.is_zero() {
+                    s.maybe_partition(host, dest_host);
+                }
+                let reachable = s.faults.reachable(host, dest_host, now)
+                    && s.faults.reachable(dest_host, host, now);
+                let (from, to) = (Some(host), Some(dest_host));
+                match verdict {
+                    Verdict::Refuse | Verdict::Reset => {
+                        s.record_fault(FaultKind::Refused, from, to, None, String::new());
+                        Err(refused(target))
+                    }
+                    Verdict::Delay(d) => {
+                        s.record_fault(FaultKind::ConnectStall, from, to, None, format!("{d:?}"));
+                        Ok(Some(d))
+                    }
+                    Verdict::HoldUntil(t) if t > now => {
+                        let d = t - now;
+                        s.record_fault(FaultKind::ConnectStall, from, to, None, format!("{d:?}"));
+                        Ok(Some(d))
+                    }
+                    Verdict::Drop => Ok(None),
+                    _ if !reachable => Ok(None),
+                    _ => Ok(Some(Duration::ZERO)),
+                }
+            });
+            drop(world);
+            match step? {
+                Some(delay) => {
+                    clock.sleep(delay).await;
+                    return Ok(());
+                }
+                None => {
+                    let timeout = self.world.io_upgrade()?.with_state(|s| {
+                        let limit = s.config.connect_timeout;
+                        let last = waited.saturating_add(rto) >= limit;
+                        let kind = if last {
+                            FaultKind::ConnectTimeout
+                        } else {
+                            FaultKind::SynLost
+                        };
+                        s.record_fault(kind, Some(host), Some(dest_host), None, String::new());
+                        last.then(|| limit.saturating_sub(waited))
+                    });
+                    if let Some(rest) = timeout {
+                        clock.sleep(rest).await;
+                        return Err(io::Error::new(
+                            io::ErrorKind::TimedOut,
+                            format!("connection to {target} timed out"),
+                        ));
+                    }
+                    clock.sleep(rto).await;
+                    waited += rto;
+                    rto = rto.saturating_mul(2);
+                }
+            }
+        }
+    }
+
     async fn connect_to(&self, addr: &str) -> io::Result<SimTcpStream> {
         let host = self.host()?;
         let target = self.resolve(addr).await?;
@@ -99,18 +180,12 @@ impl SimNetworkProvider {
         let latency = world.with_state(|s| s.rng.latency(s.config.connect_latency));
         drop(world);
         clock.sleep(latency).await;
-        let stall = self.world.io_upgrade()?.with_state(|s| {
-            let stalled = s.rng.chance(s.config.connect_stall_probability);
-            stalled.then_some(s.config.connect_stall)
-        });
-        if let Some(stall) = stall {
-            clock.sleep(stall).await;
-        }
         let (dest_host, dest, source) = route(host, target);
-        let refused_now = self.world.io_upgrade()?.with_state(|s| {
-            s.net.find_listener(dest_host, dest).is_none()
-                || s.rng.chance(s.config.connect_failure_probability)
-        });
+        self.syn_answered(&clock, host, dest_host, target).await?;
+        let refused_now = self
+            .world
+            .io_upgrade()?
+            .with_state(|s| s.net.find_listener(dest_host, dest).is_none());
         if refused_now {
             return Err(refused(target));
         }

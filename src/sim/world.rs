@@ -12,7 +12,9 @@ use super::config::NetworkConfig;
 use super::error::SimError;
 use super::events::{Event, EventQueue};
 use super::executor::Executor;
+use super::fault::Faults;
 use super::net::NetState;
+use super::process::Processes;
 use super::provider::SimNetworkProvider;
 use super::rng::{nanos, Digest, SimRng};
 use super::time::SimClock;
@@ -68,6 +70,7 @@ pub struct SimStats {
 pub(crate) struct Shared {
     pub(crate) state: RefCell<WorldState>,
     pub(crate) exec: Executor,
+    pub(crate) processes: Processes,
 }
 
 /// The world's mutable state. Never borrowed across a task poll.
@@ -87,6 +90,7 @@ pub(crate) struct WorldState {
     pub(crate) timers: BTreeMap<u64, Waker>,
     pub(crate) next_timer: u64,
     pub(crate) net: NetState,
+    pub(crate) faults: Faults,
 }
 
 impl WorldState {
@@ -111,6 +115,8 @@ impl WorldState {
                 }
             }
             Event::Deliver { conn, to } => self.deliver(conn, to),
+            Event::Retransmit { conn, to } => self.retransmit_timeout(conn, to),
+            Event::Heal => self.heal(false),
         }
         Some(time)
     }
@@ -156,11 +162,13 @@ impl SimWorld {
             timers: BTreeMap::new(),
             next_timer: 0,
             net: NetState::default(),
+            faults: Faults::default(),
         };
         Self {
             shared: Rc::new(Shared {
                 state: RefCell::new(state),
                 exec: Executor::default(),
+                processes: Processes::default(),
             }),
         }
     }

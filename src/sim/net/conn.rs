@@ -15,11 +15,16 @@
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use super::error;
 use crate::sim::events::Event;
+use crate::sim::fault::{FaultKind, NetOp, Verdict};
 use crate::sim::pipe::{set_waker, wake, Arrival, Pipe, Segment};
 use crate::sim::world::WorldState;
+
+/// TCP's minimum retransmission timeout: what a lost segment costs.
+const MIN_RTO: Duration = Duration::from_millis(200);
 
 /// Side index of the connecting end.
 pub(crate) const CLIENT: usize = 0;
@@ -43,7 +48,9 @@ pub(crate) struct End {
     /// This side shut down its writing (FIN sent or queued).
     fin_sent: bool,
     /// A stream handle (or the listener's backlog) holds this side.
-    open: bool,
+    pub(crate) open: bool,
+    /// Since when deliveries toward this side wait for an unreachable host.
+    stalled_since: Option<Duration>,
 }
 
 impl End {
@@ -57,6 +64,7 @@ impl End {
             reset: false,
             fin_sent: false,
             open: true,
+            stalled_since: None,
         }
     }
 }
@@ -109,15 +117,86 @@ fn kind_error(kind: io::ErrorKind) -> io::Error {
 }
 
 impl WorldState {
-    /// Puts `segment` in flight toward `to` after a `write_latency` draw.
-    fn transmit(&mut self, conn: u64, to: usize, segment: Segment<'_>) {
-        let latency = self.rng.latency(self.config.write_latency);
+    /// Puts `segment` in flight toward `to` after a `write_latency` draw, the link's own
+    /// latency and `extra`.
+    fn transmit(&mut self, conn: u64, to: usize, segment: Segment<'_>, extra: Duration) {
+        let Some(c) = self.net.conns.get(&conn) else {
+            return;
+        };
+        let (from_host, to_host) = (c.ends[1 - to].host, c.ends[to].host);
+        let latency = self.rng.latency(self.config.write_latency)
+            + self.link_latency(from_host, to_host)
+            + extra;
         let at = self.now.saturating_add(latency);
         let Some(c) = self.net.conns.get_mut(&conn) else {
             return;
         };
         let at = c.ends[to].rx.push(at, segment);
         self.events.schedule(at, Event::Deliver { conn, to });
+    }
+
+    /// Whether deliveries toward `to` must wait: rescheduled past a clog, or parked until the
+    /// hosts can reach each other again (arming the retransmission timeout).
+    fn hold_delivery(&mut self, conn: u64, to: usize) -> bool {
+        let Some(c) = self.net.conns.get_mut(&conn) else {
+            return false;
+        };
+        if !c.ends[to].rx.has_in_flight() {
+            return false;
+        }
+        let (from, host) = (c.ends[1 - to].host, c.ends[to].host);
+        if let Some(until) = self.faults.clogged_until(conn, from, host, self.now) {
+            self.events.schedule(until, Event::Deliver { conn, to });
+            return true;
+        }
+        if self.faults.reachable(from, host, self.now) {
+            c.ends[to].stalled_since = None;
+            return false;
+        }
+        self.faults.park(from, host, conn, to);
+        if c.ends[to].stalled_since.is_none() {
+            c.ends[to].stalled_since = Some(self.now);
+            let at = self.now.saturating_add(self.config.retransmission_timeout);
+            self.events.schedule(at, Event::Retransmit { conn, to });
+        }
+        true
+    }
+
+    /// A `Retransmit` event: if deliveries toward `to` still wait for an unreachable host
+    /// after a whole retransmission timeout, the sender gives up (`TimedOut`); the receiver
+    /// is not told and stays half-open.
+    pub(crate) fn retransmit_timeout(&mut self, conn: u64, to: usize) {
+        let rto = self.config.retransmission_timeout;
+        let now = self.now;
+        let Some(c) = self.net.conns.get_mut(&conn) else {
+            return;
+        };
+        let waited = c.ends[to]
+            .stalled_since
+            .is_some_and(|t| now >= t.saturating_add(rto));
+        if !waited {
+            return;
+        }
+        c.ends[to].stalled_since = None;
+        c.ends[to].rx.drop_in_flight();
+        let sender = &mut c.ends[1 - to];
+        let (from, host) = (sender.host, c.ends[to].host);
+        let sender = &mut c.ends[1 - to];
+        if !sender.reset {
+            sender.reset = true;
+            if sender.open {
+                sender.error = Some(io::ErrorKind::TimedOut);
+            }
+        }
+        sender.rx.wake_all();
+        let detail = format!("after {rto:?}");
+        self.record_fault(
+            FaultKind::RetransmitTimeout,
+            Some(from),
+            Some(host),
+            Some(conn),
+            detail,
+        );
     }
 
     /// An RST reaches `side`: the connection is gone for it; unread bytes stay readable.
@@ -139,20 +218,25 @@ impl WorldState {
 
     /// The oldest segment in flight toward `to` arrives (a `Deliver` event).
     pub(crate) fn deliver(&mut self, conn: u64, to: usize) {
+        if self.hold_delivery(conn, to) {
+            return;
+        }
         let Some(c) = self.net.conns.get_mut(&conn) else {
             return;
         };
+        let peer_knows = c.ends[1 - to].reset;
         let end = &mut c.ends[to];
         let Some(arrival) = end.rx.deliver() else {
             return;
         };
         if !end.open || end.reset {
-            // A closed socket answers data with an RST; a dead one drops whatever arrives.
+            // A closed or dead socket answers data with an RST (unless the sender already
+            // knows the connection is gone) and drops it.
             if let Arrival::Data(_) = arrival {
                 end.rx.discard_readable();
-                if !end.reset {
-                    end.reset = true;
-                    self.transmit(conn, 1 - to, Segment::Rst);
+                end.reset = true;
+                if !peer_knows {
+                    self.transmit(conn, 1 - to, Segment::Rst, Duration::ZERO);
                 }
             }
             return;
@@ -175,21 +259,51 @@ impl WorldState {
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
-        let reset_probability = self.config.reset_probability;
         let Some(c) = self.net.conns.get_mut(&conn) else {
             return Poll::Ready(Err(gone()));
         };
         let end = &mut c.ends[side];
+        if !end.open {
+            return Poll::Ready(Err(gone()));
+        }
         if buf.is_empty() {
             return Poll::Ready(Ok(0));
         }
         if end.rx.has_readable() {
-            if !end.reset && self.rng.chance(reset_probability) {
-                self.reset_connection(conn);
-                return self.tcp_read(conn, side, cx, buf);
+            let mut len = buf.len().min(end.rx.readable());
+            if !end.reset {
+                let (host, now) = (end.host, self.now);
+                match self.decide(NetOp::Receive {
+                    conn,
+                    host,
+                    len,
+                    now,
+                }) {
+                    Verdict::Reset => {
+                        self.record_fault(
+                            FaultKind::Reset,
+                            Some(host),
+                            None,
+                            Some(conn),
+                            "on read".into(),
+                        );
+                        self.reset_connection(conn);
+                    }
+                    Verdict::Shorten(n) if n < len => {
+                        len = n.max(1);
+                        self.record_fault(
+                            FaultKind::ShortRead,
+                            Some(host),
+                            None,
+                            Some(conn),
+                            format!("{len} bytes"),
+                        );
+                    }
+                    _ => {}
+                }
             }
             let c = self.net.conns.get_mut(&conn).expect("checked above");
-            return Poll::Ready(Ok(c.ends[side].rx.read_into(buf)));
+            return Poll::Ready(Ok(c.ends[side].rx.read_into(&mut buf[..len])));
         }
         if end.fin_received {
             return Poll::Ready(Ok(0));
@@ -213,12 +327,14 @@ impl WorldState {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let capacity = self.config.send_buffer_bytes;
-        let reset_probability = self.config.reset_probability;
         let Some(c) = self.net.conns.get_mut(&conn) else {
             return Poll::Ready(Err(gone()));
         };
         let [a, b] = &mut c.ends;
         let (end, peer) = if side == CLIENT { (a, b) } else { (b, a) };
+        if !end.open {
+            return Poll::Ready(Err(gone()));
+        }
         if let Some(kind) = end.error.take() {
             return Poll::Ready(Err(kind_error(kind)));
         }
@@ -233,12 +349,80 @@ impl WorldState {
             set_waker(&mut peer.rx.writer, cx.waker());
             return Poll::Pending;
         }
-        if self.rng.chance(reset_probability) {
-            self.reset_connection(conn);
-            return self.tcp_write(conn, side, cx, buf);
+        let mut n = free.min(buf.len());
+        let (from, to, now) = (end.host, peer.host, self.now);
+        let mut extra = Duration::ZERO;
+        let mut corrupt = false;
+        match self.decide(NetOp::Send {
+            conn,
+            from,
+            to,
+            len: n,
+            now,
+        }) {
+            Verdict::Pass | Verdict::Refuse => {}
+            Verdict::Reset => {
+                self.record_fault(
+                    FaultKind::Reset,
+                    Some(from),
+                    Some(to),
+                    Some(conn),
+                    "on write".into(),
+                );
+                self.reset_connection(conn);
+                return self.tcp_write(conn, side, cx, buf);
+            }
+            Verdict::Shorten(k) => {
+                n = k.clamp(1, n);
+                self.record_fault(
+                    FaultKind::ShortWrite,
+                    Some(from),
+                    Some(to),
+                    Some(conn),
+                    format!("{n} bytes"),
+                );
+            }
+            Verdict::HoldUntil(until) => {
+                let pair = self.rng.chance(0.5);
+                self.clog(Some(conn), from, to, until, pair);
+            }
+            Verdict::Delay(d) => {
+                extra = d;
+                self.record_fault(
+                    FaultKind::SlowSegment,
+                    Some(from),
+                    Some(to),
+                    Some(conn),
+                    format!("+{d:?}"),
+                );
+            }
+            Verdict::Drop => {
+                extra = MIN_RTO;
+                self.record_fault(
+                    FaultKind::SlowSegment,
+                    Some(from),
+                    Some(to),
+                    Some(conn),
+                    "lost, retransmitted".into(),
+                );
+            }
+            Verdict::Corrupt => corrupt = true,
         }
-        let n = free.min(buf.len());
-        self.transmit(conn, 1 - side, Segment::Data(&buf[..n]));
+        if corrupt {
+            let mut bytes = buf[..n].to_vec();
+            let bit = self.rng.range(0..n as u64 * 8);
+            bytes[(bit / 8) as usize] ^= 1 << (bit % 8);
+            self.record_fault(
+                FaultKind::Corrupt,
+                Some(from),
+                Some(to),
+                Some(conn),
+                format!("bit {bit}"),
+            );
+            self.transmit(conn, 1 - side, Segment::Data(&bytes), extra);
+        } else {
+            self.transmit(conn, 1 - side, Segment::Data(&buf[..n]), extra);
+        }
         Poll::Ready(Ok(n))
     }
 
@@ -253,7 +437,7 @@ impl WorldState {
         }
         if !end.fin_sent {
             end.fin_sent = true;
-            self.transmit(conn, 1 - side, Segment::Fin);
+            self.transmit(conn, 1 - side, Segment::Fin, Duration::ZERO);
         }
         Ok(())
     }
@@ -264,6 +448,9 @@ impl WorldState {
             return;
         };
         let end = &mut c.ends[side];
+        if !end.open {
+            return;
+        }
         end.open = false;
         end.error = None;
         let segment = if end.reset {
@@ -279,8 +466,21 @@ impl WorldState {
         };
         end.rx.discard_readable();
         if let Some(segment) = segment {
-            self.transmit(conn, 1 - side, segment);
+            self.transmit(conn, 1 - side, segment, Duration::ZERO);
         }
+        self.net.forget_if_closed(conn);
+    }
+
+    /// `side`'s host lost power: the socket is gone and nothing tells the other side.
+    pub(crate) fn tcp_vanish(&mut self, conn: u64, side: usize) {
+        let Some(c) = self.net.conns.get_mut(&conn) else {
+            return;
+        };
+        let end = &mut c.ends[side];
+        end.open = false;
+        end.error = None;
+        end.rx.discard_readable();
+        end.rx.wake_all();
         self.net.forget_if_closed(conn);
     }
 
@@ -288,9 +488,9 @@ impl WorldState {
     pub(crate) fn tcp_abort(&mut self, conn: u64, side: usize) {
         if let Some(c) = self.net.conns.get_mut(&conn) {
             let end = &mut c.ends[side];
-            if !end.reset {
+            if end.open && !end.reset {
                 end.reset = true;
-                self.transmit(conn, 1 - side, Segment::Rst);
+                self.transmit(conn, 1 - side, Segment::Rst, Duration::ZERO);
             }
         }
         self.tcp_close(conn, side);
