@@ -88,6 +88,7 @@
 #![warn(missing_debug_implementations, rust_2018_idioms)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod buggify;
 pub mod peer;
 pub mod provider;
 pub mod real;

@@ -554,3 +554,142 @@ fn configs_drawn_per_seed_range_from_calm_to_hostile() {
         NetworkConfig::random_for_seed(4)
     );
 }
+
+/// A campaign whose server is rebooted at random: clients retry until they get answers.
+fn rebooted_campaign(seeds: std::ops::Range<u64>) -> moonpool::SimulationReport {
+    use moonpool::testing::{Attrition, SimulationBuilder};
+    let mut attrition = Attrition::new(&["server"]);
+    attrition.interval = LatencyRange::new(20 * MS, 200 * MS);
+    attrition.downtime = LatencyRange::new(10 * MS, 100 * MS);
+    SimulationBuilder::new()
+        .seed_from_env(false)
+        .seed_range(seeds)
+        .attrition(attrition)
+        .expect_faults(&[FaultKind::Crash, FaultKind::Restart])
+        .register_workload("server", |_seed, net, topology| async move {
+            let listener = net.bind(&format!("{}:80", topology.my_ip)).await?;
+            loop {
+                // `select_biased!`, not `select!`: the latter draws from the thread's own
+                // randomness, which no seed controls.
+                let accepted = futures::select_biased! {
+                    a = listener.accept().fuse() => a,
+                    () = topology.shutdown.wait().fuse() => return Ok::<(), std::io::Error>(()),
+                };
+                let Ok((mut s, _)) = accepted else { continue };
+                let mut byte = [0; 1];
+                if s.read_exact(&mut byte).await.is_ok() {
+                    let _ = s.write_all(&byte).await;
+                }
+            }
+        })
+        .register_workload("client", |_seed, net, topology| async move {
+            let clock = net.clock();
+            let server = format!("{}:80", topology.peer_ips[0]);
+            let mut answered = 0;
+            for i in 0..30u8 {
+                loop {
+                    let attempt = async {
+                        let mut c = net.connect(&server).await?;
+                        c.write_all(&[i]).await?;
+                        let mut back = [0; 1];
+                        c.read_exact(&mut back).await?;
+                        Ok::<_, std::io::Error>(back[0])
+                    };
+                    match clock.timeout(Duration::from_secs(1), attempt).await {
+                        Ok(Ok(back)) => {
+                            moonpool::always_assert!("echo is right", back == i);
+                            answered += 1;
+                            break;
+                        }
+                        _ => clock.sleep(10 * MS).await,
+                    }
+                }
+                clock.sleep(10 * MS).await;
+            }
+            moonpool::always_assert!("every request answered", answered == 30);
+            Ok::<(), std::io::Error>(())
+        })
+        .run()
+}
+
+#[test]
+fn attrition_reboots_the_server_and_the_clients_live_through_it() {
+    let report = rebooted_campaign(0..20);
+    assert!(report.is_success(), "{report}");
+    assert!(
+        report.faults["crash"] > 0 && report.faults["restart"] > 0,
+        "{report}"
+    );
+    let again = rebooted_campaign(0..20);
+    let differ: Vec<u64> = report
+        .iterations
+        .iter()
+        .zip(&again.iterations)
+        .filter(|(a, b)| a.digest != b.digest)
+        .map(|(a, _)| a.seed)
+        .collect();
+    assert!(differ.is_empty(), "seeds {differ:?} did not replay");
+}
+
+#[test]
+fn buggify_fires_only_inside_campaigns_and_only_at_enabled_sites() {
+    use moonpool::testing::SimulationBuilder;
+    assert!(
+        (0..1000).all(|_| !moonpool::buggify!(1.0)),
+        "outside a simulation"
+    );
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::Arc;
+    let fired = Arc::new(AtomicU32::new(0));
+    let campaign = |buggify: bool, fired: Arc<AtomicU32>| {
+        SimulationBuilder::new()
+            .seed_from_env(false)
+            .iterations(64)
+            .buggify(buggify)
+            .register_workload("w", move |_seed, _net, _topology| {
+                let fired = fired.clone();
+                async move {
+                    let mut here = 0;
+                    for _ in 0..10 {
+                        if moonpool::buggify!(1.0) {
+                            here += 1;
+                        }
+                    }
+                    // A site is on or off for a whole run: with probability 1, all or nothing.
+                    moonpool::always_assert!("site drawn once per run", here == 0 || here == 10);
+                    fired.fetch_add(here, Ordering::Relaxed);
+                    Ok::<(), String>(())
+                }
+            })
+            .run()
+    };
+    let on = campaign(true, fired.clone());
+    assert!(on.is_success(), "{on}");
+    let runs_fired = fired.load(Ordering::Relaxed) / 10;
+    // About a quarter of the runs enable the site.
+    assert!((4..=32).contains(&runs_fired), "{runs_fired} of 64");
+    assert_eq!(
+        on.faults["buggify"],
+        u64::from(fired.load(Ordering::Relaxed))
+    );
+    fired.store(0, Ordering::Relaxed);
+    let off = campaign(false, fired.clone());
+    assert!(off.is_success());
+    assert_eq!(fired.load(Ordering::Relaxed), 0);
+}
+
+#[test]
+fn an_expected_fault_that_never_happens_fails_coverage() {
+    use moonpool::testing::SimulationBuilder;
+    let report = SimulationBuilder::new()
+        .seed_from_env(false)
+        .iterations(5)
+        .expect_faults(&[FaultKind::Partition])
+        .register_workload(
+            "w",
+            |_seed, _net, _topology| async move { Ok::<(), String>(()) },
+        )
+        .run();
+    assert!(!report.is_success());
+    assert_eq!(report.unreached(), ["fault_partition"]);
+}

@@ -7,7 +7,23 @@ use std::time::Duration;
 
 use super::error::SimError;
 use super::fault::{FaultEvent, FaultKind, NetOp, Verdict};
-use super::world::SimWorld;
+use super::world::{SimWorld, WeakSimWorld};
+
+/// The world as the source of `buggify!` while it runs.
+pub(crate) struct BuggifySource(pub(crate) WeakSimWorld);
+
+impl crate::buggify::Source for BuggifySource {
+    fn fire(&self, site: &'static str, probability: f64) -> bool {
+        let Some(world) = self.0.upgrade() else {
+            return false;
+        };
+        // A site reached while the world's state is borrowed (inside the network) stays off.
+        let Ok(mut state) = world.shared.state.try_borrow_mut() else {
+            return false;
+        };
+        state.buggify(site, probability)
+    }
+}
 
 fn ips(list: &[&str]) -> Result<Vec<IpAddr>, SimError> {
     list.iter()
@@ -102,6 +118,13 @@ impl SimWorld {
         let pair = ips(&[a, b])?;
         self.with_state(|s| s.set_link_latency(pair[0], pair[1], extra));
         Ok(())
+    }
+
+    /// Turns [`buggify!`](crate::buggify!) on or off in this world: off in a new world (so a
+    /// plain world behaves exactly as configured), on in
+    /// [`SimulationBuilder`](crate::testing::SimulationBuilder) campaigns unless turned off.
+    pub fn set_buggify(&self, enabled: bool) {
+        self.with_state(|s| s.faults.buggify_on = enabled);
     }
 
     /// How many faults of each kind were injected so far.

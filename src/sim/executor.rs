@@ -291,6 +291,9 @@ impl SimWorld {
             }
         }
         let _running = Running(&exec.running);
+        exec.current.set(None);
+        let source = std::rc::Rc::new(super::chaos::BuggifySource(self.downgrade()));
+        let _buggify = crate::buggify::enter(source);
         self.run_inner(root)
     }
 

@@ -204,6 +204,9 @@ pub(crate) struct Faults {
     parked: BTreeMap<(IpAddr, IpAddr), Vec<(u64, usize)>>,
     timeline: VecDeque<FaultEvent>,
     counts: BTreeMap<FaultKind, u64>,
+    /// Whether buggify sites may fire in this world, and each site's draw.
+    pub(crate) buggify_on: bool,
+    buggify_sites: BTreeMap<&'static str, bool>,
 }
 
 impl fmt::Debug for Faults {
@@ -304,6 +307,27 @@ impl WorldState {
             conn,
             detail,
         });
+    }
+
+    /// Whether buggify site `site` fires now: enabled once per run with probability 1/4,
+    /// then firing with `probability` each time.
+    pub(crate) fn buggify(&mut self, site: &'static str, probability: f64) -> bool {
+        if !self.faults.buggify_on {
+            return false;
+        }
+        let enabled = match self.faults.buggify_sites.get(site) {
+            Some(enabled) => *enabled,
+            None => {
+                let enabled = self.rng.chance(0.25);
+                self.faults.buggify_sites.insert(site, enabled);
+                enabled
+            }
+        };
+        let fired = enabled && self.rng.chance(probability);
+        if fired {
+            self.record_fault(FaultKind::Buggify, None, None, None, site.to_string());
+        }
+        fired
     }
 
     /// The verdict for `op`: the first rule that decides it, else the config's odds.

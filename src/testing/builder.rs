@@ -8,11 +8,12 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::attrition::Attrition;
 use super::report::{CampaignError, SimulationReport};
 use super::runner;
 use super::seeds::SeedSource;
 use super::topology::WorkloadTopology;
-use crate::sim::{NetworkConfig, SimNetworkProvider};
+use crate::sim::{FaultKind, NetworkConfig, SimNetworkProvider};
 
 /// A workload's future with its error already turned into text.
 pub(crate) type WorkloadFuture = Pin<Box<dyn Future<Output = Result<(), String>>>>;
@@ -100,6 +101,9 @@ pub struct SimulationBuilder {
     pub(crate) replay_hint: String,
     pub(crate) quiet_panics: bool,
     pub(crate) require_coverage: bool,
+    pub(crate) buggify: bool,
+    pub(crate) attrition: Option<Attrition>,
+    pub(crate) expected_faults: Vec<FaultKind>,
 }
 
 impl Default for SimulationBuilder {
@@ -147,6 +151,9 @@ impl SimulationBuilder {
             replay_hint: hint,
             quiet_panics: true,
             require_coverage: true,
+            buggify: true,
+            attrition: None,
+            expected_faults: Vec::new(),
         }
     }
 
@@ -273,6 +280,31 @@ impl SimulationBuilder {
     /// `MOONPOOL_SEED` replay never requires it). Turn it off to replay chosen seeds.
     pub fn require_coverage(mut self, required: bool) -> Self {
         self.require_coverage = required;
+        self
+    }
+
+    /// Whether [`buggify!`](crate::buggify!) sites may fire in the iterations (default on).
+    pub fn buggify(mut self, enabled: bool) -> Self {
+        self.buggify = enabled;
+        self
+    }
+
+    /// Reboots workloads at random during each iteration (off by default): see
+    /// [`Attrition`]. Workloads run as simulated processes either way; a rebooted one starts
+    /// over from its function, on the same IP.
+    pub fn attrition(mut self, attrition: Attrition) -> Self {
+        self.attrition = Some(attrition);
+        self
+    }
+
+    /// Requires every fault kind of `kinds` to be injected in at least one iteration: each
+    /// becomes a sometimes-assertion named `fault_<kind>` (`fault_clog`, ...), checked at the
+    /// end of every iteration, so a campaign that never exercised a fault fails its coverage.
+    pub fn expect_faults(mut self, kinds: &[FaultKind]) -> Self {
+        for kind in kinds {
+            self.declared.insert(format!("fault_{kind}"));
+            self.expected_faults.push(*kind);
+        }
         self
     }
 

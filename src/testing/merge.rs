@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use super::report::{merge_assertions, SimulationReport};
+use super::report::{merge_assertions, merge_faults, SimulationReport};
 
 /// Why [`SimulationReport::merge`] refused a shard.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -83,6 +83,7 @@ impl SimulationReport {
         self.failures.extend(other.failures);
         self.failures.sort_by_key(|f| f.seed);
         merge_assertions(&mut self.assertions, &other.assertions);
+        merge_faults(&mut self.faults, &other.faults);
         self.declared.extend(other.declared);
         self.coverage_required |= other.coverage_required;
         self.wall_time += other.wall_time;

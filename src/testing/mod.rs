@@ -44,6 +44,7 @@
 //! ```
 
 pub mod assertions;
+mod attrition;
 mod builder;
 mod merge;
 pub mod ping_pong;
@@ -54,6 +55,7 @@ mod shard;
 mod topology;
 
 pub use assertions::{AssertionKind, AssertionStats};
+pub use attrition::Attrition;
 pub use builder::{Progress, SimulationBuilder};
 pub use merge::MergeError;
 pub use report::{CampaignError, IterationFailure, IterationRecord, SimulationReport};

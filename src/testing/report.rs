@@ -17,6 +17,9 @@ pub struct IterationFailure {
     pub workload: String,
     /// The error text or panic message.
     pub error: String,
+    /// The last faults injected before the failure (up to 20, oldest first), as
+    /// [`FaultEvent`](crate::sim::FaultEvent) lines: the failing seed's story.
+    pub faults: Vec<String>,
 }
 
 /// What one iteration produced, as kept in the report.
@@ -58,6 +61,9 @@ pub struct SimulationReport {
     pub wall_time: Duration,
     /// The command a failed seed's replay line starts with, after `MOONPOOL_SEED=<seed>`.
     pub replay_hint: String,
+    /// Faults injected over the campaign, per kind
+    /// ([`FaultKind`](crate::sim::FaultKind)'s name).
+    pub faults: BTreeMap<String, u64>,
 }
 
 impl SimulationReport {
@@ -79,6 +85,7 @@ impl SimulationReport {
             coverage_required,
             wall_time: Duration::ZERO,
             replay_hint,
+            faults: BTreeMap::new(),
         }
     }
 
@@ -88,10 +95,17 @@ impl SimulationReport {
         record: IterationRecord,
         failure: Option<IterationFailure>,
         assertions: &AssertionMap,
+        faults: &BTreeMap<String, u64>,
     ) {
         self.iterations.push(record);
         self.failures.extend(failure);
         merge_assertions(&mut self.assertions, assertions);
+        merge_faults(&mut self.faults, faults);
+    }
+
+    /// Faults injected over the campaign, all kinds together.
+    pub fn fault_total(&self) -> u64 {
+        self.faults.values().sum()
     }
 
     /// Iterations run.
@@ -229,6 +243,12 @@ impl SimulationReport {
                 failure.seed, failure.workload, failure.error
             )?;
             writeln!(f, "    replay: {}", self.replay_line(failure.seed))?;
+            if !failure.faults.is_empty() {
+                writeln!(f, "    faults before it:")?;
+                for line in &failure.faults {
+                    writeln!(f, "      {line}")?;
+                }
+            }
         }
         if self.coverage_required {
             for name in self.unreached() {
@@ -246,6 +266,13 @@ impl SimulationReport {
             }
         }
         Ok(())
+    }
+}
+
+/// Adds the fault counts of `from` to `into`.
+pub(super) fn merge_faults(into: &mut BTreeMap<String, u64>, from: &BTreeMap<String, u64>) {
+    for (kind, n) in from {
+        *into.entry(kind.clone()).or_insert(0) += n;
     }
 }
 
@@ -282,6 +309,19 @@ impl fmt::Display for SimulationReport {
             self.events_processed(),
             self.wall_time.as_secs_f64()
         )?;
+        if !self.faults.is_empty() {
+            let counts: Vec<String> = self
+                .faults
+                .iter()
+                .map(|(k, n)| format!("{k}={n}"))
+                .collect();
+            writeln!(
+                f,
+                "  faults: {} ({} in all)",
+                counts.join(" "),
+                self.fault_total()
+            )?;
+        }
         if !self.assertions.is_empty() {
             let width = self.assertions.keys().map(String::len).max().unwrap_or(0);
             writeln!(

@@ -26,11 +26,17 @@ const SIMULATION: &str = "(simulation)";
 /// Wall time between two progress callbacks.
 const PROGRESS_EVERY: Duration = Duration::from_secs(2);
 
+/// Faults injected in an iteration, per kind.
+type FaultCounts = BTreeMap<String, u64>;
+/// Faults shown before a failure in the report.
+const FAULTS_SHOWN: usize = 20;
+
 /// What one iteration produced.
 struct Outcome {
     record: IterationRecord,
     failure: Option<IterationFailure>,
     assertions: AssertionMap,
+    faults: FaultCounts,
 }
 
 /// Runs the campaign described by `b`.
@@ -131,8 +137,12 @@ impl Accumulator {
         self.pending.insert(index, outcome);
         while let Some(outcome) = self.pending.remove(&self.next) {
             self.next += 1;
-            self.report
-                .push(outcome.record, outcome.failure, &outcome.assertions);
+            self.report.push(
+                outcome.record,
+                outcome.failure,
+                &outcome.assertions,
+                &outcome.faults,
+            );
             if self.until_covered && self.report.unreached().is_empty() {
                 self.covered = true;
                 self.pending.clear();
@@ -144,7 +154,7 @@ impl Accumulator {
 
 /// Runs one iteration with its own assertion collector (and quiet panics if asked).
 fn run_iteration(b: &SimulationBuilder, seed: u64) -> Outcome {
-    let ((record, failure), assertions) = collect(seed, || {
+    let ((record, failure, faults), assertions) = collect(seed, || {
         if b.quiet_panics {
             quiet_panics(|| iterate(b, seed))
         } else {
@@ -155,6 +165,7 @@ fn run_iteration(b: &SimulationBuilder, seed: u64) -> Outcome {
         record,
         failure,
         assertions,
+        faults,
     }
 }
 
@@ -162,6 +173,8 @@ fn run_iteration(b: &SimulationBuilder, seed: u64) -> Outcome {
 #[derive(Default)]
 struct RunState {
     finished: usize,
+    /// Which workloads have returned.
+    done: Vec<bool>,
     failure: Option<(String, String)>,
     waker: Option<Waker>,
 }
@@ -181,11 +194,15 @@ fn panic_text(payload: Box<dyn std::any::Any + Send>) -> String {
 }
 
 /// Builds the world of `seed`, runs every workload in it, and says how it went.
-fn iterate(b: &SimulationBuilder, seed: u64) -> (IterationRecord, Option<IterationFailure>) {
+fn iterate(
+    b: &SimulationBuilder,
+    seed: u64,
+) -> (IterationRecord, Option<IterationFailure>, FaultCounts) {
     let failure = |workload: &str, error: String| IterationFailure {
         seed,
         workload: workload.to_string(),
         error,
+        faults: Vec::new(),
     };
     let world = match SimWorld::with_config(seed, (b.network)(seed)) {
         Ok(world) => world,
@@ -197,14 +214,22 @@ fn iterate(b: &SimulationBuilder, seed: u64) -> (IterationRecord, Option<Iterati
                 events_processed: 0,
                 passed: false,
             };
-            return (record, Some(failure(SIMULATION, error.to_string())));
+            return (
+                record,
+                Some(failure(SIMULATION, error.to_string())),
+                BTreeMap::new(),
+            );
         }
     };
     world.set_time_budget(b.time_budget);
+    world.set_buggify(b.buggify);
     let total = b.workloads.len();
     let ips: Vec<String> = (0..total).map(workload_ip).collect();
     let shutdowns = Shutdown::for_iteration(total);
-    let state = Rc::new(RefCell::new(RunState::default()));
+    let state = Rc::new(RefCell::new(RunState {
+        done: vec![false; total],
+        ..RunState::default()
+    }));
     for ((name, _), ip) in b.workloads.iter().zip(&ips) {
         // Each workload's name resolves to its IP ("server:4500"); a name the DNS refuses
         // (an empty one) just stays unresolvable.
@@ -213,25 +238,49 @@ fn iterate(b: &SimulationBuilder, seed: u64) -> (IterationRecord, Option<Iterati
     for (index, ((name, f), shutdown)) in b.workloads.iter().zip(shutdowns).enumerate() {
         let provider = world.provider(&ips[index]);
         let topology = WorkloadTopology::new(index, name.clone(), ips.clone(), shutdown.clone());
-        let (state, name, f) = (state.clone(), name.clone(), f.clone());
-        world.spawn(name.clone(), async move {
-            let result = match catch_unwind(AssertUnwindSafe(|| f(seed, provider, topology))) {
-                Ok(future) => AssertUnwindSafe(future)
-                    .catch_unwind()
-                    .await
-                    .unwrap_or_else(|payload| Err(panic_text(payload))),
-                Err(payload) => Err(panic_text(payload)),
-            };
-            shutdown.finish();
-            let mut state = state.borrow_mut();
-            state.finished += 1;
-            if let Err(error) = result {
-                state.failure.get_or_insert((name, error));
+        let (state, task_name, f) = (state.clone(), name.clone(), f.clone());
+        // A process: a reboot (attrition) runs this factory again, on the same IP.
+        let factory = move || {
+            let (provider, topology, shutdown) =
+                (provider.clone(), topology.clone(), shutdown.clone());
+            let (state, name, f) = (state.clone(), task_name.clone(), f.clone());
+            async move {
+                let result = match catch_unwind(AssertUnwindSafe(|| f(seed, provider, topology))) {
+                    Ok(future) => AssertUnwindSafe(future)
+                        .catch_unwind()
+                        .await
+                        .unwrap_or_else(|payload| Err(panic_text(payload))),
+                    Err(payload) => Err(panic_text(payload)),
+                };
+                shutdown.finish();
+                let mut state = state.borrow_mut();
+                state.finished += 1;
+                state.done[index] = true;
+                if let Err(error) = result {
+                    state.failure.get_or_insert((name, error));
+                }
+                if let Some(waker) = state.waker.take() {
+                    waker.wake();
+                }
             }
-            if let Some(waker) = state.waker.take() {
-                waker.wake();
-            }
-        });
+        };
+        if let Err(error) = world.spawn_process(name.clone(), &ips[index], factory) {
+            return (
+                record_of(&world, seed, false),
+                Some(failure(SIMULATION, error.to_string())),
+                BTreeMap::new(),
+            );
+        }
+    }
+    if let Some(attrition) = &b.attrition {
+        let targets = b
+            .workloads
+            .iter()
+            .map(|(name, _)| name.clone())
+            .zip(ips.iter().cloned())
+            .collect();
+        let state = state.clone();
+        attrition.spawn(&world, targets, Rc::new(move |i| !state.borrow().done[i]));
     }
     let ended = world.block_on(poll_fn(|cx| {
         let mut state = state.borrow_mut();
@@ -242,18 +291,36 @@ fn iterate(b: &SimulationBuilder, seed: u64) -> (IterationRecord, Option<Iterati
             Poll::Pending
         }
     }));
-    let stats = world.stats();
     let failure = match (state.borrow_mut().failure.take(), ended) {
         (Some((workload, error)), _) => Some(failure(&workload, error)),
         (None, Err(error)) => Some(failure(SIMULATION, error.to_string())),
         (None, Ok(())) => None,
     };
-    let record = IterationRecord {
+    let failure = failure.map(|mut failure| {
+        let timeline = world.fault_timeline();
+        let skip = timeline.len().saturating_sub(FAULTS_SHOWN);
+        failure.faults = timeline.iter().skip(skip).map(|e| e.to_string()).collect();
+        failure
+    });
+    let counts = world.fault_counts();
+    for kind in &b.expected_faults {
+        let name = format!("fault_{kind}");
+        super::assertions::record_sometimes(&name, counts.get(kind).is_some_and(|n| *n > 0));
+    }
+    let faults = counts
+        .into_iter()
+        .map(|(kind, n)| (kind.to_string(), n))
+        .collect();
+    (record_of(&world, seed, failure.is_none()), failure, faults)
+}
+
+fn record_of(world: &SimWorld, seed: u64, passed: bool) -> IterationRecord {
+    let stats = world.stats();
+    IterationRecord {
         seed,
         digest: world.digest(),
         sim_time: stats.sim_time,
         events_processed: stats.events_processed,
-        passed: failure.is_none(),
-    };
-    (record, failure)
+        passed,
+    }
 }

@@ -302,6 +302,9 @@ impl WorldState {
                     _ => {}
                 }
             }
+            if len > 1 && self.buggify(concat!(file!(), ":", line!()), 0.25) {
+                len = 1; // a one-byte read: legal, and rare enough to hide bugs
+            }
             let c = self.net.conns.get_mut(&conn).expect("checked above");
             return Poll::Ready(Ok(c.ends[side].rx.read_into(&mut buf[..len])));
         }
@@ -407,6 +410,9 @@ impl WorldState {
                 );
             }
             Verdict::Corrupt => corrupt = true,
+        }
+        if n > 1 && self.buggify(concat!(file!(), ":", line!()), 0.25) {
+            n = 1; // a one-byte write: legal, and rare enough to hide bugs
         }
         if corrupt {
             let mut bytes = buf[..n].to_vec();

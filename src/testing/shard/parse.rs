@@ -50,6 +50,8 @@ struct Parser {
     failed_iterations: BTreeMap<u64, usize>,
     /// Seed -> failure records of that seed given so far.
     failure_records: BTreeMap<u64, usize>,
+    /// Fault counts per kind.
+    faults: BTreeMap<String, u64>,
     /// Running totals, checked so that the report's sums cannot overflow later.
     total_sim_time: Duration,
     total_events: u64,
@@ -114,6 +116,8 @@ impl Parser {
                 "assertion" => self.assertion(line, rest)?,
                 "iteration" => self.iteration(line, rest)?,
                 "failure" => self.failure(line, rest)?,
+                "fault" => self.fault(line, rest)?,
+                "failure_fault" => self.failure_fault(line, rest)?,
                 "end" => {
                     let report = self.end(line, rest)?;
                     return match lines.next() {
@@ -259,7 +263,34 @@ impl Parser {
             seed,
             workload,
             error,
+            faults: Vec::new(),
         });
+        Ok(())
+    }
+
+    fn fault(&mut self, line: usize, rest: &str) -> Result<(), ShardParseError> {
+        let [count, kind] = fields(line, "fault", rest)?;
+        let count = number(count).map_err(bad(line, "fault"))?;
+        let kind = unescape(kind).map_err(bad(line, "fault"))?;
+        if self.faults.insert(kind, count).is_some() {
+            return Err(inconsistent(line, "a fault kind counted twice".into()));
+        }
+        Ok(())
+    }
+
+    fn failure_fault(&mut self, line: usize, rest: &str) -> Result<(), ShardParseError> {
+        let [seed, text] = fields(line, "failure_fault", rest)?;
+        let seed = number(seed).map_err(bad(line, "failure_fault"))?;
+        let text = unescape(text).map_err(bad(line, "failure_fault"))?;
+        match self.failures.last_mut() {
+            Some(failure) if failure.seed == seed => failure.faults.push(text),
+            _ => {
+                return Err(inconsistent(
+                    line,
+                    format!("fault line of seed {seed} not after its failure"),
+                ))
+            }
+        }
         Ok(())
     }
 
@@ -311,6 +342,7 @@ impl Parser {
         report.assertions = self.assertions;
         report.declared = self.declared;
         report.wall_time = wall_time;
+        report.faults = self.faults;
         if report.digest() != digest {
             return Err(ShardParseError::Mismatch {
                 line,

@@ -30,11 +30,14 @@ impl SimulationReport {
     /// iteration 0 9a3f0c1d22e4b6a7 5310000000 4211 pass
     /// iteration 1 0b5e77c3a1f20d94 4020000000 3907 fail
     /// failure 1 client1 panicked\sat\ssrc/x.rs:3:5:\sboom
+    /// failure_fault 1 \s\s\s\s0.036097s\sreset\s10.0.0.1\sconn\s0
+    /// fault 3 reset
     /// end 2 1 2 1 4e1d9c0a7b3f2e11
     /// ```
     ///
     /// `iteration` is `seed digest(hex) sim_time_ns events pass|fail`, in the report's order;
-    /// `assertion` is `kind checks hits name`; `failure` is `seed workload error`. The `end`
+    /// `assertion` is `kind checks hits name`; `failure` is `seed workload error`, followed by
+    /// its `failure_fault seed line`s (the faults before it); `fault` is `count kind`. The `end`
     /// line counts the iterations, failures, assertions and declared names and carries the
     /// campaign [`digest`](Self::digest), so a file cut short or edited by hand is an error,
     /// not a smaller campaign. Escapes: `\\`, `\s` (space), `\t`, `\n`, `\r`, `\u{HEX}` (any
@@ -106,6 +109,12 @@ impl SimulationReport {
                 escape(&f.workload),
                 escape(&f.error)
             );
+            for fault in &f.faults {
+                let _ = writeln!(out, "failure_fault {} {}", f.seed, escape(fault));
+            }
+        }
+        for (kind, count) in &self.faults {
+            let _ = writeln!(out, "fault {count} {}", escape(kind));
         }
         let _ = writeln!(
             out,
