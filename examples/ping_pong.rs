@@ -127,7 +127,24 @@ fn merge(files: &[String]) -> Result<SimulationReport, String> {
     Ok(merged)
 }
 
+/// Installs the virtual-time subscriber if `MOONPOOL_LOG` or `RUST_LOG` asks for logs.
+fn init_tracing() -> Result<(), String> {
+    #[cfg(feature = "subscriber")]
+    moonpool::testing::init_tracing().map_err(|error| error.to_string())?;
+    #[cfg(not(feature = "subscriber"))]
+    if std::env::var_os("MOONPOOL_LOG").is_some() || std::env::var_os("RUST_LOG").is_some() {
+        eprintln!(
+            "ping_pong: logs need the subscriber feature: cargo run --features subscriber ..."
+        );
+    }
+    Ok(())
+}
+
 fn main() -> ExitCode {
+    if let Err(message) = init_tracing() {
+        eprintln!("{message}");
+        return ExitCode::from(2);
+    }
     let args = match parse_args() {
         Ok(args) => args,
         Err(message) => {

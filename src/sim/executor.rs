@@ -15,6 +15,7 @@ use std::task::{Context, Poll, Wake, Waker};
 
 use super::error::SimError;
 use super::rng::nanos;
+use super::trace::TimeScope;
 use super::world::SimWorld;
 
 /// The id of the `block_on` root future; spawned tasks count from 1.
@@ -80,6 +81,8 @@ impl Wake for TaskWaker {
 
 struct Task {
     name: String,
+    /// Entered while the task is polled: events carry the simulated process's name.
+    span: tracing::Span,
     /// Taken out while the task is being polled.
     future: Option<BoxFuture>,
     waker: Waker,
@@ -197,10 +200,13 @@ impl SimWorld {
                 waker.wake();
             }
         };
+        let name = name.into();
+        let span = tracing::info_span!("task", name = name.as_str());
         exec.tasks.borrow_mut().insert(
             id,
             Task {
-                name: name.into(),
+                span,
+                name,
                 future: Some(Box::pin(task)),
                 waker: exec.waker(id),
             },
@@ -252,15 +258,18 @@ impl SimWorld {
             }
         }
         let _running = Running(&exec.running);
-        self.run_inner(root)
+        let time = TimeScope::enter(self.now());
+        self.run_inner(root, &time)
     }
 
     fn run_inner(
         &self,
         mut root: Option<Pin<&mut dyn Future<Output = ()>>>,
+        time: &TimeScope,
     ) -> Result<(), SimError> {
         let exec = &self.shared.exec;
         let root_waker = exec.waker(ROOT);
+        let root_span = tracing::info_span!("task", name = "block_on");
         if root.is_some() {
             exec.ready.lock().insert(ROOT);
         }
@@ -269,6 +278,7 @@ impl SimWorld {
                 if id == ROOT {
                     let Some(fut) = root.as_mut() else { continue };
                     let mut cx = Context::from_waker(&root_waker);
+                    let _span = root_span.enter();
                     if fut.as_mut().poll(&mut cx).is_ready() {
                         return Ok(());
                     }
@@ -276,13 +286,15 @@ impl SimWorld {
                 }
                 let taken = {
                     let mut tasks = exec.tasks.borrow_mut();
-                    tasks
-                        .get_mut(&id)
-                        .and_then(|t| t.future.take().map(|f| (f, t.waker.clone())))
+                    tasks.get_mut(&id).and_then(|t| {
+                        let (waker, span) = (t.waker.clone(), t.span.clone());
+                        t.future.take().map(|f| (f, waker, span))
+                    })
                 };
-                let Some((mut fut, waker)) = taken else {
+                let Some((mut fut, waker, span)) = taken else {
                     continue;
                 };
+                let _span = span.enter();
                 let done = fut
                     .as_mut()
                     .poll(&mut Context::from_waker(&waker))
@@ -310,6 +322,7 @@ impl SimWorld {
                 Some(time) if time > s.time_budget => Ok(Some(s.time_budget)),
                 Some(_) => {
                     s.process_next_event();
+                    time.set(s.now);
                     Ok(None)
                 }
             });

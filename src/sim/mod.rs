@@ -60,6 +60,7 @@ mod provider;
 mod rng;
 mod stream;
 mod time;
+mod trace;
 mod world;
 
 pub use config::{LatencyRange, NetworkConfig};
@@ -69,6 +70,7 @@ pub use listener::SimTcpListener;
 pub use provider::SimNetworkProvider;
 pub use stream::SimTcpStream;
 pub use time::SimClock;
+pub use trace::current_time;
 pub use world::{SimStats, SimWorld, WeakSimWorld};
 
 /// The FNV-1a 64 digest, shared with the campaign report and workloads.

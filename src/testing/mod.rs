@@ -52,6 +52,8 @@ mod runner;
 mod seeds;
 mod shard;
 mod topology;
+#[cfg(feature = "subscriber")]
+mod trace;
 
 pub use assertions::{AssertionKind, AssertionStats};
 pub use builder::{Progress, SimulationBuilder};
@@ -59,3 +61,6 @@ pub use merge::MergeError;
 pub use report::{CampaignError, IterationFailure, IterationRecord, SimulationReport};
 pub use shard::ShardParseError;
 pub use topology::{Shutdown, ShutdownWait, WorkloadTopology};
+#[cfg(feature = "subscriber")]
+#[cfg_attr(docsrs, doc(cfg(feature = "subscriber")))]
+pub use trace::{init_tracing, LogFilterError, SimTimer};

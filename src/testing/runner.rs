@@ -182,6 +182,7 @@ fn panic_text(payload: Box<dyn std::any::Any + Send>) -> String {
 
 /// Builds the world of `seed`, runs every workload in it, and says how it went.
 fn iterate(b: &SimulationBuilder, seed: u64) -> (IterationRecord, Option<IterationFailure>) {
+    let _span = tracing::info_span!("iteration", seed).entered();
     let failure = |workload: &str, error: String| IterationFailure {
         seed,
         workload: workload.to_string(),
@@ -248,6 +249,9 @@ fn iterate(b: &SimulationBuilder, seed: u64) -> (IterationRecord, Option<Iterati
         (None, Err(error)) => Some(failure(SIMULATION, error.to_string())),
         (None, Ok(())) => None,
     };
+    if let Some(failure) = &failure {
+        tracing::info!(workload = %failure.workload, error = %failure.error, "iteration failed");
+    }
     let record = IterationRecord {
         seed,
         digest: world.digest(),
