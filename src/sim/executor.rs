@@ -81,8 +81,9 @@ impl Wake for TaskWaker {
 
 struct Task {
     name: String,
-    /// Entered while the task is polled: events carry the simulated process's name.
-    span: tracing::Span,
+    /// Entered while the task is polled, so events carry the simulated process's name. `None`
+    /// when no subscriber wanted it: a poll then costs nothing for tracing.
+    span: Option<tracing::Span>,
     /// Taken out while the task is being polled.
     future: Option<BoxFuture>,
     waker: Waker,
@@ -116,6 +117,12 @@ impl Executor {
             .map(|t| t.name.clone())
             .collect()
     }
+}
+
+/// The span if a subscriber records it (a disabled one would still be cloned, entered and
+/// dropped on every poll, which costs with tracing's `log` feature).
+fn enabled(span: tracing::Span) -> Option<tracing::Span> {
+    (!span.is_disabled()).then_some(span)
 }
 
 /// Output slot shared between a task and its [`SimJoinHandle`].
@@ -201,7 +208,7 @@ impl SimWorld {
             }
         };
         let name = name.into();
-        let span = tracing::info_span!("task", name = name.as_str());
+        let span = enabled(tracing::info_span!("task", name = name.as_str()));
         exec.tasks.borrow_mut().insert(
             id,
             Task {
@@ -269,7 +276,7 @@ impl SimWorld {
     ) -> Result<(), SimError> {
         let exec = &self.shared.exec;
         let root_waker = exec.waker(ROOT);
-        let root_span = tracing::info_span!("task", name = "block_on");
+        let root_span = enabled(tracing::info_span!("task", name = "block_on"));
         if root.is_some() {
             exec.ready.lock().insert(ROOT);
         }
@@ -278,7 +285,7 @@ impl SimWorld {
                 if id == ROOT {
                     let Some(fut) = root.as_mut() else { continue };
                     let mut cx = Context::from_waker(&root_waker);
-                    let _span = root_span.enter();
+                    let _span = root_span.as_ref().map(tracing::Span::enter);
                     if fut.as_mut().poll(&mut cx).is_ready() {
                         return Ok(());
                     }
@@ -294,7 +301,7 @@ impl SimWorld {
                 let Some((mut fut, waker, span)) = taken else {
                     continue;
                 };
-                let _span = span.enter();
+                let _span = span.as_ref().map(tracing::Span::enter);
                 let done = fut
                     .as_mut()
                     .poll(&mut Context::from_waker(&waker))
