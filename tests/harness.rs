@@ -130,7 +130,13 @@ fn workload_error_fails_the_iteration() {
         text.contains("seed 3 failed in picky: seed 3 is unlucky"),
         "{text}"
     );
-    assert!(text.contains("MOONPOOL_SEED=3 cargo test"), "{text}");
+    // The replay line names this test binary and this test, so it works when pasted.
+    assert!(
+        text.contains(
+            "MOONPOOL_SEED=3 cargo test --test harness workload_error_fails_the_iteration -- --exact --include-ignored"
+        ),
+        "{text}"
+    );
     // Debug prints the same readable text (what `unwrap` shows).
     assert_eq!(format!("{error:?}"), text);
 }
@@ -764,7 +770,11 @@ fn u64_max_campaigns_compute_seeds_lazily() {
     let top = count(builder().seed_range(u64::MAX - 2..u64::MAX).threads(3));
     assert_eq!(top, vec![u64::MAX - 2, u64::MAX - 1]);
     let (high, low) = (5, 2);
-    assert!(count(builder().seed_range(high..low)).is_empty());
+    let empty = builder().seed_range(high..low).try_run().unwrap_err();
+    assert_eq!(
+        empty.to_string(),
+        "the campaign has no seeds to run: an empty seed range"
+    );
 }
 
 /// Set by [`moonpool_seeds_over_the_whole_u64_range_start_at_once`] for its child process.

@@ -46,6 +46,7 @@
 pub mod assertions;
 mod builder;
 mod merge;
+mod partition;
 pub mod ping_pong;
 mod report;
 mod runner;
@@ -58,6 +59,7 @@ mod trace;
 pub use assertions::{AssertionKind, AssertionStats};
 pub use builder::{Progress, SimulationBuilder};
 pub use merge::MergeError;
+pub use partition::{CampaignConfigError, Partition};
 pub use report::{CampaignError, IterationFailure, IterationRecord, SimulationReport};
 pub use shard::ShardParseError;
 pub use topology::{Shutdown, ShutdownWait, WorkloadTopology};

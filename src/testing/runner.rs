@@ -33,8 +33,8 @@ struct Outcome {
     assertions: AssertionMap,
 }
 
-/// Runs the campaign described by `b`.
-pub(crate) fn run(b: &SimulationBuilder) -> SimulationReport {
+/// Runs the campaign described by `b` over the seeds resolved from it.
+pub(crate) fn run(b: &SimulationBuilder, resolved: seeds::Resolved) -> SimulationReport {
     // Wall time, for the report's `wall_time` and the progress cadence only: it never reaches
     // a SimWorld, so it cannot change a run.
     let wall = RealClock::new();
@@ -42,7 +42,7 @@ pub(crate) fn run(b: &SimulationBuilder) -> SimulationReport {
         source: seeds,
         until_covered,
         from_plan,
-    } = seeds::resolve(b);
+    } = resolved;
     let coverage_required = from_plan && b.require_coverage;
     let mut acc = Accumulator {
         report: SimulationReport::new(b.declared.clone(), coverage_required, b.replay_hint.clone()),
