@@ -114,3 +114,48 @@ fn bad_settings_are_refused_before_anything_runs() {
         "the campaign cannot start: the campaign has no seeds to run: iterations(0)"
     );
 }
+
+#[test]
+fn a_delay_past_the_time_budget_is_refused_with_its_name() {
+    use moonpool::{LatencyRange, NetworkConfig, SimError, SimWorld};
+    use std::time::Duration;
+
+    let mut config = NetworkConfig::default();
+    config.write_latency = LatencyRange::fixed(Duration::MAX);
+    let Err(SimError::InvalidConfig { reason }) = SimWorld::with_config(1, config.clone()) else {
+        panic!("Duration::MAX accepted");
+    };
+    assert!(reason.starts_with("write_latency: "), "{reason}");
+    // In a campaign every iteration fails at once, saying why (it used to wait forever).
+    let report = campaign().iterations(3).network_config(config).run();
+    assert_eq!(report.failed(), 3);
+    assert!(
+        report.failures[0].error.contains("write_latency"),
+        "{}",
+        report.failures[0].error
+    );
+
+    // Within the default limit but past the campaign's time budget.
+    let mut config = NetworkConfig::default();
+    config.connect_latency = LatencyRange::fixed(Duration::from_secs(120));
+    assert!(config.validate().is_ok());
+    let report = campaign()
+        .iterations(2)
+        .time_budget(Duration::from_secs(60))
+        .network_config(config.clone())
+        .run();
+    assert_eq!(report.failed(), 2);
+    let error = &report.failures[0].error;
+    assert!(
+        error.contains("connect_latency: 120s is longer than the time budget (60s)"),
+        "{error}"
+    );
+    // The same config under a long enough budget runs.
+    let report = campaign()
+        .iterations(2)
+        .time_budget(Duration::from_secs(600))
+        .network_config(config)
+        .require_coverage(false)
+        .run();
+    assert_eq!(report.failed(), 0);
+}

@@ -468,12 +468,7 @@ fn shard_text_round_trips() {
     assert_eq!(parsed, report);
     assert_eq!(parsed.to_string(), report.to_string());
     assert_eq!(parsed.to_shard_text(), text);
-    // Also an empty campaign, and one with CRLF line ends and blank lines.
-    let empty = builder().seeds(Vec::new()).run();
-    assert_eq!(
-        SimulationReport::from_shard_text(&empty.to_shard_text()).unwrap(),
-        empty
-    );
+    // Also with CRLF line ends and blank lines.
     let crlf = format!("\r\n{}", text.replace('\n', "\r\n\r\n"));
     assert_eq!(SimulationReport::from_shard_text(&crlf).unwrap(), report);
 }

@@ -129,13 +129,54 @@ fn enabled(span: tracing::Span) -> Option<tracing::Span> {
 struct JoinState<T> {
     output: Option<T>,
     finished: bool,
+    /// The task was dropped unfinished (its world was dropped).
+    abandoned: bool,
+    name: String,
     waker: Option<Waker>,
+}
+
+/// Moved into a task's future: completes the join state, or marks it abandoned if the
+/// future is dropped first (even before its first poll), waking whoever awaits the handle.
+struct JoinSlot<T>(Rc<RefCell<JoinState<T>>>);
+
+impl<T> JoinSlot<T> {
+    fn finish(&self, output: T) {
+        let waker = {
+            let mut slot = self.0.borrow_mut();
+            slot.output = Some(output);
+            slot.finished = true;
+            slot.waker.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+}
+
+impl<T> Drop for JoinSlot<T> {
+    fn drop(&mut self) {
+        let waker = {
+            let mut slot = self.0.borrow_mut();
+            if slot.finished {
+                return;
+            }
+            slot.abandoned = true;
+            slot.waker.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
 }
 
 /// A handle to a spawned task's output; awaiting it (from another task) yields the output.
 ///
-/// Dropping the handle detaches the task: it keeps running. Awaiting a handle whose output was
-/// already taken with [`try_take`](Self::try_take) never completes.
+/// Dropping the handle detaches the task: it keeps running.
+///
+/// # Panics
+/// Awaiting it panics, with a message, rather than wait forever when no output can come: if
+/// the task was dropped unfinished (its [`SimWorld`] was dropped), or if the output was
+/// already taken with [`try_take`](Self::try_take).
 pub struct SimJoinHandle<T> {
     state: Rc<RefCell<JoinState<T>>>,
 }
@@ -159,6 +200,15 @@ impl<T> Future for SimJoinHandle<T> {
         let mut state = self.state.borrow_mut();
         match state.output.take() {
             Some(output) => Poll::Ready(output),
+            None if state.finished => panic!(
+                "SimJoinHandle of task {:?} awaited after its output was taken with try_take",
+                state.name
+            ),
+            None if state.abandoned => panic!(
+                "task {:?} was dropped before it finished (its SimWorld was dropped): \
+                 its SimJoinHandle has no output to give",
+                state.name
+            ),
             None => {
                 state.waker = Some(cx.waker().clone());
                 Poll::Pending
@@ -189,25 +239,18 @@ impl SimWorld {
         let exec = &self.shared.exec;
         let id = exec.next_id.get() + 1;
         exec.next_id.set(id);
+        let name = name.into();
         let state = Rc::new(RefCell::new(JoinState {
             output: None,
             finished: false,
+            abandoned: false,
+            name: name.clone(),
             waker: None,
         }));
-        let slot = state.clone();
+        let slot = JoinSlot(state.clone());
         let task = async move {
-            let output = future.await;
-            let waker = {
-                let mut slot = slot.borrow_mut();
-                slot.output = Some(output);
-                slot.finished = true;
-                slot.waker.take()
-            };
-            if let Some(waker) = waker {
-                waker.wake();
-            }
+            slot.finish(future.await);
         };
-        let name = name.into();
         let span = enabled(tracing::info_span!("task", name = name.as_str()));
         exec.tasks.borrow_mut().insert(
             id,

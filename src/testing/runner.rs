@@ -188,7 +188,9 @@ fn iterate(b: &SimulationBuilder, seed: u64) -> (IterationRecord, Option<Iterati
         workload: workload.to_string(),
         error,
     };
-    let world = match SimWorld::with_config(seed, (b.network)(seed)) {
+    let config = (b.network)(seed);
+    let checked = config.validate_within(b.time_budget);
+    let world = match checked.and_then(|()| SimWorld::with_config(seed, config)) {
         Ok(world) => world,
         Err(error) => {
             let record = IterationRecord {
