@@ -120,8 +120,10 @@ fn a_delay_past_the_time_budget_is_refused_with_its_name() {
     use moonpool::{LatencyRange, NetworkConfig, SimError, SimWorld};
     use std::time::Duration;
 
-    let mut config = NetworkConfig::default();
-    config.write_latency = LatencyRange::fixed(Duration::MAX);
+    let config = NetworkConfig {
+        write_latency: LatencyRange::fixed(Duration::MAX),
+        ..NetworkConfig::default()
+    };
     let Err(SimError::InvalidConfig { reason }) = SimWorld::with_config(1, config.clone()) else {
         panic!("Duration::MAX accepted");
     };
@@ -136,8 +138,10 @@ fn a_delay_past_the_time_budget_is_refused_with_its_name() {
     );
 
     // Within the default limit but past the campaign's time budget.
-    let mut config = NetworkConfig::default();
-    config.connect_latency = LatencyRange::fixed(Duration::from_secs(120));
+    let config = NetworkConfig {
+        connect_latency: LatencyRange::fixed(Duration::from_secs(120)),
+        ..NetworkConfig::default()
+    };
     assert!(config.validate().is_ok());
     let report = campaign()
         .iterations(2)
