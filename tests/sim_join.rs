@@ -44,7 +44,9 @@ fn awaiting_a_handle_whose_world_was_dropped_panics_instead_of_hanging() {
     let world = SimWorld::new(1);
     let handle = world.spawn("never-run", async { 1 });
     drop(world);
-    let message = panic_message(|| drop(futures::executor::block_on(handle)));
+    let message = panic_message(|| {
+        let _ = futures::executor::block_on(handle);
+    });
     assert_eq!(
         message,
         "task \"never-run\" was dropped before it finished (its SimWorld was dropped): \
@@ -70,7 +72,9 @@ fn awaiting_a_handle_whose_world_was_dropped_panics_instead_of_hanging() {
     assert!(handle.as_mut().poll(&mut cx).is_pending());
     drop(world);
     assert!(woken.0.load(Ordering::SeqCst), "the awaiter is woken");
-    let message = panic_message(|| drop(handle.as_mut().poll(&mut cx)));
+    let message = panic_message(|| {
+        let _ = handle.as_mut().poll(&mut cx);
+    });
     assert!(
         message.starts_with("task \"sleeper\" was dropped"),
         "{message}"
@@ -84,7 +88,9 @@ fn awaiting_after_try_take_panics_instead_of_hanging() {
     world.run().unwrap();
     assert_eq!(handle.try_take(), Some(3));
     assert!(handle.is_finished());
-    let message = panic_message(|| drop(futures::executor::block_on(handle)));
+    let message = panic_message(|| {
+        let _ = futures::executor::block_on(handle);
+    });
     assert!(
         message.contains("after its output was taken with try_take"),
         "{message}"
