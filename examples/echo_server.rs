@@ -15,6 +15,7 @@
 use std::process::ExitCode;
 
 use async_executor::Executor;
+use clap::{value_parser, Arg, Command};
 use moonpool::peer::FramedStream;
 use moonpool::{Listener, NetworkProvider, RealNetworkProvider, RealStream};
 
@@ -24,29 +25,28 @@ struct Options {
     max_connections: Option<u64>,
 }
 
-fn parse_args() -> Result<Options, String> {
-    let mut options = Options {
-        addr: "127.0.0.1:4500".to_string(),
-        max_connections: None,
-    };
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--max-connections" => {
-                let value = args.next().ok_or("--max-connections needs a number")?;
-                let n = value
-                    .parse()
-                    .map_err(|_| format!("--max-connections: not a number: {value}"))?;
-                options.max_connections = Some(n);
-            }
-            "-h" | "--help" => {
-                return Err("usage: echo_server [ADDR] [--max-connections N]".to_string())
-            }
-            _ if !arg.starts_with('-') => options.addr = arg,
-            _ => return Err(format!("unknown option {arg}")),
-        }
+/// Parses the command line (clap prints usage errors and `--help`, exiting with 2 and 0).
+fn parse_args() -> Options {
+    let m = Command::new("echo_server")
+        .about("A real-network echo server for Peer clients")
+        .arg(
+            Arg::new("addr")
+                .value_name("ADDR")
+                .default_value("127.0.0.1:4500")
+                .help("Address to listen on"),
+        )
+        .arg(
+            Arg::new("max-connections")
+                .long("max-connections")
+                .value_name("N")
+                .value_parser(value_parser!(u64))
+                .help("Stop once N connections were accepted and have all ended"),
+        )
+        .get_matches();
+    Options {
+        addr: m.get_one::<String>("addr").cloned().unwrap_or_default(),
+        max_connections: m.get_one::<u64>("max-connections").copied(),
     }
-    Ok(options)
 }
 
 /// Echoes every message of one connection until it ends; returns how many were echoed.
@@ -61,13 +61,7 @@ async fn echo(stream: RealStream) -> std::io::Result<u64> {
 }
 
 fn main() -> ExitCode {
-    let options = match parse_args() {
-        Ok(options) => options,
-        Err(error) => {
-            eprintln!("{error}");
-            return ExitCode::FAILURE;
-        }
-    };
+    let options = parse_args();
     let executor = Executor::new();
     let serve = async {
         let listener = RealNetworkProvider::new().bind(&options.addr).await?;

@@ -18,6 +18,7 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
+use clap::{value_parser, Arg, Command};
 use moonpool::{Clock, NetworkProvider, Peer, PeerConfig, PeerError, RealNetworkProvider};
 
 /// How long the client waits for the last echoes once everything was sent.
@@ -30,31 +31,39 @@ struct Options {
     interval: Duration,
 }
 
-fn parse_args() -> Result<Options, String> {
-    let mut options = Options {
-        addr: "127.0.0.1:4500".to_string(),
-        count: 20,
-        interval: Duration::from_millis(200),
-    };
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let mut number = |name: &str| -> Result<u64, String> {
-            let value = args.next().ok_or(format!("{name} needs a number"))?;
-            value
-                .parse()
-                .map_err(|_| format!("{name}: not a number: {value}"))
-        };
-        match arg.as_str() {
-            "--count" => options.count = number("--count")?,
-            "--interval-ms" => options.interval = Duration::from_millis(number("--interval-ms")?),
-            "-h" | "--help" => {
-                return Err("usage: peer_client [ADDR] [--count N] [--interval-ms M]".to_string())
-            }
-            _ if !arg.starts_with('-') => options.addr = arg,
-            _ => return Err(format!("unknown option {arg}")),
-        }
+/// Parses the command line (clap prints usage errors and `--help`, exiting with 2 and 0).
+fn parse_args() -> Options {
+    let m = Command::new("peer_client")
+        .about("A Peer client on the real network that survives its server going away")
+        .arg(
+            Arg::new("addr")
+                .value_name("ADDR")
+                .default_value("127.0.0.1:4500")
+                .help("The echo server's address"),
+        )
+        .arg(
+            Arg::new("count")
+                .long("count")
+                .value_name("N")
+                .value_parser(value_parser!(u64))
+                .default_value("20")
+                .help("Messages to send"),
+        )
+        .arg(
+            Arg::new("interval-ms")
+                .long("interval-ms")
+                .value_name("M")
+                .value_parser(value_parser!(u64))
+                .default_value("200")
+                .help("Milliseconds between two messages"),
+        )
+        .get_matches();
+    let number = |name| m.get_one::<u64>(name).copied().unwrap_or_default();
+    Options {
+        addr: m.get_one::<String>("addr").cloned().unwrap_or_default(),
+        count: number("count"),
+        interval: Duration::from_millis(number("interval-ms")),
     }
-    Ok(options)
 }
 
 /// What the client saw.
@@ -96,13 +105,7 @@ async fn exchange(peer: &mut Peer<RealNetworkProvider>, tally: &mut Tally) {
 }
 
 fn main() -> ExitCode {
-    let options = match parse_args() {
-        Ok(options) => options,
-        Err(error) => {
-            eprintln!("{error}");
-            return ExitCode::FAILURE;
-        }
-    };
+    let options = parse_args();
     let provider = RealNetworkProvider::new();
     let clock = provider.clock();
     let config = PeerConfig {

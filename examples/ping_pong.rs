@@ -28,12 +28,64 @@
 
 use std::process::ExitCode;
 
-use moonpool::testing::{ping_pong, SimulationReport};
+use clap::{value_parser, Arg, ArgAction, ArgMatches, Command};
+use moonpool::testing::{ping_pong, Partition, SimulationReport};
 
-const USAGE: &str = "usage: ping_pong [--iterations N] [--seed S] [--threads T] [--clients C] \
-                     [--save FILE]\n       ping_pong --merge FILE...";
+/// The command line: one `Arg` per flag (add new flags here and in [`Args`]).
+fn command() -> Command {
+    let number = |name: &'static str, value: &'static str, help: &'static str| {
+        Arg::new(name)
+            .long(name)
+            .value_name(value)
+            .value_parser(value_parser!(u64).range(1..))
+            .help(help)
+    };
+    Command::new("ping_pong")
+        .about("The ping-pong campaign: Peer clients against an echo server in the simulator")
+        .arg(number(
+            "iterations",
+            "N",
+            "Iterations to run [default: 1000]",
+        ))
+        .arg(
+            Arg::new("seed")
+                .long("seed")
+                .value_name("S")
+                .value_parser(value_parser!(u64))
+                .conflicts_with_all(["iterations", "partition"])
+                .help("Run only this seed (a replay)"),
+        )
+        .arg(number(
+            "threads",
+            "T",
+            "Worker threads [default: one per core]",
+        ))
+        .arg(number("clients", "C", "Clients per iteration").default_value("2"))
+        .arg(
+            Arg::new("partition")
+                .long("partition")
+                .value_name("K/N")
+                .value_parser(|text: &str| text.parse::<Partition>().map_err(|e| e.to_string()))
+                .help("Run the K-th of N equal parts of the seeds (also MOONPOOL_PARTITION)"),
+        )
+        .arg(
+            Arg::new("save")
+                .long("save")
+                .value_name("FILE")
+                .help("Also write the report as a shard file"),
+        )
+        .arg(
+            Arg::new("merge")
+                .long("merge")
+                .value_name("FILE")
+                .num_args(1..)
+                .action(ArgAction::Append)
+                .conflicts_with_all(["iterations", "seed", "threads", "partition", "save"])
+                .help("Run nothing: merge shard files and judge the whole campaign"),
+        )
+}
 
-/// The command line.
+/// The parsed command line.
 struct Args {
     /// `--iterations N` (default 1000).
     iterations: Option<u64>,
@@ -43,48 +95,40 @@ struct Args {
     threads: Option<usize>,
     /// `--clients C` (default 2).
     clients: usize,
+    /// `--partition K/N`.
+    partition: Option<Partition>,
     /// `--save FILE`: write the report's shard text there.
     save: Option<String>,
     /// `--merge FILE...`: merge these shards instead of running anything.
     merge: Vec<String>,
 }
 
-fn parse_args() -> Result<Args, String> {
-    let mut args = Args {
-        iterations: None,
-        seed: None,
-        threads: None,
-        clients: 2,
-        save: None,
-        merge: Vec::new(),
-    };
-    let mut merging = false;
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let mut value = |name: &str| it.next().ok_or_else(|| format!("{name} needs a value"));
-        let number = |name: &str, text: String| {
-            text.parse::<u64>()
-                .map_err(|_| format!("{name}: {text:?} is not a number"))
-        };
-        match flag.as_str() {
-            "--iterations" => {
-                args.iterations = Some(number("--iterations", value("--iterations")?)?)
-            }
-            "--seed" => args.seed = Some(number("--seed", value("--seed")?)?),
-            "--threads" => args.threads = Some(number("--threads", value("--threads")?)? as usize),
-            "--clients" => args.clients = number("--clients", value("--clients")?)? as usize,
-            "--save" => args.save = Some(value("--save")?),
-            "--merge" => merging = true,
-            "-h" | "--help" => return Err(USAGE.into()),
-            file if merging && !file.starts_with("--") => args.merge.push(file.to_string()),
-            other => return Err(format!("unknown argument {other:?} (try --help)")),
+impl Args {
+    fn from_matches(m: &ArgMatches) -> Self {
+        let size = |name| m.get_one::<u64>(name).map(|&n| n as usize);
+        Args {
+            iterations: m.get_one::<u64>("iterations").copied(),
+            seed: m.get_one::<u64>("seed").copied(),
+            threads: size("threads"),
+            clients: size("clients").unwrap_or(2),
+            partition: m.get_one::<Partition>("partition").copied(),
+            save: m.get_one::<String>("save").cloned(),
+            merge: m
+                .get_many::<String>("merge")
+                .into_iter()
+                .flatten()
+                .cloned()
+                .collect(),
         }
     }
-    if merging && args.merge.is_empty() {
-        return Err("--merge needs at least one shard file".into());
-    }
-    if merging && args.save.is_some() {
-        return Err("--merge runs nothing: there is nothing to --save".into());
+}
+
+/// Parses the command line (clap prints usage errors and `--help` itself, exiting with 2 and
+/// 0), then checks it against the environment.
+fn parse_args() -> Result<Args, String> {
+    let args = Args::from_matches(&command().get_matches());
+    if !args.merge.is_empty() {
+        return Ok(args);
     }
     // The seeds come from the flags or from the environment, never silently from both.
     for var in ["MOONPOOL_SEED", "MOONPOOL_SEEDS"] {
@@ -127,7 +171,24 @@ fn merge(files: &[String]) -> Result<SimulationReport, String> {
     Ok(merged)
 }
 
+/// Installs the virtual-time subscriber if `MOONPOOL_LOG` or `RUST_LOG` asks for logs.
+fn init_tracing() -> Result<(), String> {
+    #[cfg(feature = "subscriber")]
+    moonpool::testing::init_tracing().map_err(|error| error.to_string())?;
+    #[cfg(not(feature = "subscriber"))]
+    if std::env::var_os("MOONPOOL_LOG").is_some() || std::env::var_os("RUST_LOG").is_some() {
+        eprintln!(
+            "ping_pong: logs need the subscriber feature: cargo run --features subscriber ..."
+        );
+    }
+    Ok(())
+}
+
 fn main() -> ExitCode {
+    if let Err(message) = init_tracing() {
+        eprintln!("{message}");
+        return ExitCode::from(2);
+    }
     let args = match parse_args() {
         Ok(args) => args,
         Err(message) => {
@@ -153,11 +214,20 @@ fn main() -> ExitCode {
         if let Some(threads) = args.threads {
             builder = builder.threads(threads);
         }
+        if let Some(partition) = args.partition {
+            builder = builder.partition(partition);
+        }
         if args.save.is_some() {
             // A shard: coverage is judged on the merged report.
             builder = builder.require_coverage(false);
         }
-        let report = builder.run();
+        let report = match builder.try_run() {
+            Ok(report) => report,
+            Err(error) => {
+                eprintln!("ping_pong: {error}");
+                return ExitCode::from(2);
+            }
+        };
         if let Some(file) = &args.save {
             if let Err(error) = std::fs::write(file, report.to_shard_text()) {
                 eprintln!("{file}: {error}");

@@ -65,6 +65,12 @@
 //! | Feature | Default | What it adds |
 //! |---|---|---|
 //! | `tokio` | off | the `tokio` module: `TokioNetworkProvider`, `TokioListener`, `TokioClock` |
+//! | `subscriber` | off | `testing::init_tracing()`: prints events stamped with virtual time |
+//!
+//! Logging goes through [`tracing`](https://docs.rs/tracing): spans for each simulated task
+//! (`task{name=..}`), each campaign iteration (`iteration{seed=..}`) and each Peer connection
+//! attempt (`peer{destination=.. attempt=..}`), with fields rather than formatted text. With no
+//! tracing subscriber installed the events reach a `log` logger instead, if there is one.
 //!
 //! # Main types
 //!

@@ -1,6 +1,7 @@
 //! One Peer round trip, written once over `P: NetworkProvider`, run under every executor we
 //! claim to support: `async_io::block_on`, async-executor with spawned tasks,
-//! `futures::executor::block_on`, Tokio (current-thread, and multi-thread with `tokio::spawn`)
+//! `futures::executor::block_on`, smol (`smol::block_on`, and `smol::spawn` on its global
+//! multi-threaded executor), Tokio (current-thread, and multi-thread with `tokio::spawn`)
 //! and the simulator.
 //!
 //! The body: a [`FramedStream`] echo server accepts one connection and echoes every message; a
@@ -111,6 +112,35 @@ fn async_executor_with_spawned_tasks() {
 #[test]
 fn futures_executor_block_on() {
     futures::executor::block_on(bounded(RealClock::new(), RealNetworkProvider::new())).unwrap();
+}
+
+#[test]
+fn smol_block_on() {
+    smol::block_on(bounded(RealClock::new(), RealNetworkProvider::new())).unwrap();
+}
+
+#[test]
+fn smol_spawn_on_the_global_multi_threaded_executor() {
+    // The global executor reads its thread count once, at its first spawn (only this test
+    // spawns on it).
+    std::env::set_var("SMOL_THREADS", "2");
+    let provider = RealNetworkProvider::new();
+    smol::block_on(async {
+        let listener = provider.bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        // `smol::spawn` takes Send + 'static futures and runs them on smol's worker threads.
+        let server = smol::spawn(echo_server(listener));
+        let client = smol::spawn(peer_client(provider.clone(), addr));
+        let both = async { (client.await, server.await) };
+        let (client, server) = RealClock::new()
+            .timeout(LIMIT, both)
+            .await
+            .map_err(|_| "round trip timed out")?;
+        client?;
+        assert_eq!(server?, N);
+        Ok::<_, BoxError>(())
+    })
+    .unwrap();
 }
 
 #[test]

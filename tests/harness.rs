@@ -130,7 +130,13 @@ fn workload_error_fails_the_iteration() {
         text.contains("seed 3 failed in picky: seed 3 is unlucky"),
         "{text}"
     );
-    assert!(text.contains("MOONPOOL_SEED=3 cargo test"), "{text}");
+    // The replay line names this test binary and this test, so it works when pasted.
+    assert!(
+        text.contains(
+            "MOONPOOL_SEED=3 cargo test --test harness workload_error_fails_the_iteration -- --exact --include-ignored"
+        ),
+        "{text}"
+    );
     // Debug prints the same readable text (what `unwrap` shows).
     assert_eq!(format!("{error:?}"), text);
 }
@@ -450,20 +456,20 @@ fn shard_text_round_trips() {
     let report = awkward_report();
     assert!(report.failed() > 0 && !report.is_success());
     let text = report.to_shard_text();
-    assert!(text.starts_with("moonpool-shard 1\n"), "{text}");
-    // One record per line: escaped names never break a line.
-    assert!(text.lines().all(|l| !l.contains('\r')));
+    assert!(
+        text.starts_with("{\"shard\":{\"format\":\"moonpool-shard\",\"version\":2,"),
+        "{text}"
+    );
+    // JSON lines: every line is a JSON object of one record, readable by any JSON reader.
+    for line in text.lines() {
+        assert!(line.starts_with('{') && line.ends_with('}'), "{line}");
+    }
     let parsed = SimulationReport::from_shard_text(&text).unwrap();
     assert_eq!(parsed, report);
     assert_eq!(parsed.to_string(), report.to_string());
     assert_eq!(parsed.to_shard_text(), text);
-    // Also an empty campaign, and one with CRLF line ends and extra comments.
-    let empty = builder().iterations(0).run();
-    assert_eq!(
-        SimulationReport::from_shard_text(&empty.to_shard_text()).unwrap(),
-        empty
-    );
-    let crlf = format!("# a comment\r\n\r\n{}", text.replace('\n', "\r\n"));
+    // Also with CRLF line ends and blank lines.
+    let crlf = format!("\r\n{}", text.replace('\n', "\r\n\r\n"));
     assert_eq!(SimulationReport::from_shard_text(&crlf).unwrap(), report);
 }
 
@@ -540,9 +546,20 @@ fn garbage_and_truncated_shards_are_typed_errors() {
         ShardParseError::NotAShard { line: 1, .. }
     ));
     assert!(matches!(
-        parse_err("moonpool-shard 2\n"),
-        ShardParseError::UnsupportedVersion { line: 1, .. }
+        parse_err("{\"other\":{}}\n"),
+        ShardParseError::NotAShard { line: 1, .. }
     ));
+    // The plain-text format of version 1 is not read any more, and says so.
+    assert!(matches!(
+        parse_err("moonpool-shard 1\n"),
+        ShardParseError::NotAShard { line: 1, .. }
+    ));
+    let v3 = lines[0].replace("\"version\":2", "\"version\":3");
+    let err = parse_err(&format!("{v3}\n"));
+    assert_eq!(
+        err.to_string(),
+        "line 1: shard format version 3 is not supported (this build reads version 2)"
+    );
     // Every cut at a line boundary before the end line is a truncation, at the right line.
     for keep in 1..n {
         let cut = lines[..keep].join("\n");
@@ -563,119 +580,95 @@ fn garbage_and_truncated_shards_are_typed_errors() {
         }
     }
     assert!(SimulationReport::from_shard_text(&text[..text.len() - 1]).is_ok());
-    // A line cut in the middle is named.
     let last = text.trim_end().rfind('\n').unwrap();
     assert_eq!(
-        parse_err(&text[..last + 8]),
-        ShardParseError::Truncated { line: n }
-    );
-    assert_eq!(
         parse_err(&text[..last + 8]).to_string(),
-        format!("line {n}: truncated shard: it ends before its `end` line is complete")
+        format!("line {n}: truncated shard: it ends before its `end` record is complete")
     );
 
-    let replace = |from: &str, to: &str| text.replacen(from, to, 1);
-    let iteration_line = lines
-        .iter()
-        .position(|l| l.starts_with("iteration "))
-        .unwrap()
-        + 1;
-    let first_iteration = lines[iteration_line - 1];
-    let err = parse_err(&replace(first_iteration, "iteration 0 zz 1 1 pass"));
-    assert_eq!(err.line(), iteration_line);
+    let replace = |from: &str, to: &str| {
+        assert!(text.contains(from), "{from:?} not in the shard");
+        text.replacen(from, to, 1)
+    };
+    let at = |prefix: &str| lines.iter().position(|l| l.starts_with(prefix)).unwrap();
+    // An edited assertion count: well formed, plausible, and refused by the checksum.
+    let assertion = lines[at("{\"assertion\"")];
+    let checks = assertion.split("\"checks\":").nth(1).unwrap();
+    let checks: u64 = checks[..checks.find(',').unwrap()].parse().unwrap();
+    let edited = assertion.replace(
+        &format!("\"checks\":{checks},"),
+        &format!("\"checks\":{},", checks + 1),
+    );
+    let err = parse_err(&replace(assertion, &edited));
     assert!(
-        matches!(
-            err,
-            ShardParseError::BadField {
-                record: "iteration",
-                ..
-            }
-        ),
+        matches!(err, ShardParseError::Mismatch { what: "checksum", line, .. } if line == n),
         "{err}"
     );
-    assert!(
-        err.to_string().contains("\"zz\" is not a hexadecimal u64"),
-        "{err}"
-    );
-    let err = parse_err(&replace(first_iteration, "iteration 0 1"));
-    assert_eq!(
-        err.to_string(),
-        format!("line {iteration_line}: bad `iteration` record: expected 5 fields, found 2")
-    );
-    // A dropped record is caught by the end line's counts.
-    let err = parse_err(&replace(&format!("{first_iteration}\n"), ""));
+    // A dropped record is caught by the end record's count.
+    let iteration = lines[at("{\"iteration\"")];
+    let err = parse_err(&replace(&format!("{iteration}\n"), ""));
     assert!(
         matches!(
             err,
             ShardParseError::Mismatch {
-                what: "iterations",
+                what: "records",
                 ..
             }
         ),
         "{err}"
     );
-    // A changed digest by the end line's digest.
-    let digest = first_iteration.split(' ').nth(2).unwrap();
-    let err = parse_err(&replace(digest, "0000000000000001"));
+    // An edited end record: its digest.
+    let end = lines[n - 1];
+    let digest = end.split("\"digest\":\"").nth(1).unwrap();
+    let err = parse_err(&replace(
+        end,
+        &end.replace(&digest[..16], "0000000000000001"),
+    ));
     assert!(
         matches!(err, ShardParseError::Mismatch { what: "digest", .. }),
         "{err}"
     );
+    // Not a record, or a bad field: named, with serde's reason.
+    let err = parse_err(&replace("{\"iteration\"", "{\"iteratoin\""));
+    assert!(matches!(err, ShardParseError::BadRecord { .. }), "{err}");
+    assert!(
+        err.to_string().contains("unknown variant `iteratoin`"),
+        "{err}"
+    );
+    let bad_digest = iteration.replace("\"digest\":\"", "\"digest\":\"zz");
+    let err = parse_err(&replace(iteration, &bad_digest));
+    assert_eq!(err.line(), at("{\"iteration\"") + 1);
+    assert!(
+        err.to_string().contains("is not a hexadecimal u64"),
+        "{err}"
+    );
+    let err = parse_err(&replace("\"coverage_required\":", "\"coverage\":"));
+    assert!(
+        matches!(err, ShardParseError::BadRecord { line: 1, .. }),
+        "{err}"
+    );
     assert!(matches!(
-        parse_err(&replace("assertion ", "assertoin ")),
-        ShardParseError::UnknownRecord { .. }
-    ));
-    assert!(matches!(
-        parse_err(&replace(
-            "coverage_required true",
-            "coverage_required maybe"
-        )),
-        ShardParseError::BadField {
-            record: "coverage_required",
-            ..
-        }
-    ));
-    assert!(matches!(
-        parse_err(&replace(
-            "wall_time_ns ",
-            "wall_time_ns 99999999999999999999999999999999999"
-        )),
-        ShardParseError::BadField {
-            record: "wall_time_ns",
-            ..
-        }
-    ));
-    assert!(matches!(
-        parse_err(&replace("replay_hint ", "replay_hint \\q")),
-        ShardParseError::BadField {
-            record: "replay_hint",
-            ..
-        }
-    ));
-    assert!(matches!(
-        parse_err(&format!("{text}iteration 99 0 0 0 pass\n")),
+        parse_err(&format!("{text}{iteration}\n")),
         ShardParseError::TrailingData { line } if line == n + 1
     ));
+    // Contradictions (checked before the end record is reached).
+    let too_many_hits = assertion.replace("\"hits\":", "\"hits\":1000000");
     assert!(matches!(
-        parse_err(&replace("coverage_required true\n", "")),
-        ShardParseError::Missing {
-            record: "coverage_required",
-            ..
-        }
-    ));
-    assert!(matches!(
-        parse_err(&replace(
-            "coverage_required true\n",
-            "coverage_required true\ncoverage_required true\n"
-        )),
+        parse_err(&replace(assertion, &too_many_hits)),
         ShardParseError::Inconsistent { .. }
     ));
+    let orphan = "{\"failure\":{\"seed\":0,\"workload\":\"w\",\"error\":\"oops\"}}\n";
     assert!(matches!(
-        parse_err(&replace(" pass\n", " pass\nfailure 0 w oops\n")),
+        parse_err(&replace(
+            &format!("{iteration}\n"),
+            &format!("{iteration}\n{orphan}")
+        )),
         ShardParseError::Inconsistent { .. }
     ));
 
-    // Random edits never panic (a few may still parse, e.g. inside a comment).
+    // Random edits never panic, and an edited shard that still parses is the same report
+    // (only line ends and blank lines may change).
+    let original = SimulationReport::from_shard_text(&text).unwrap();
     let mut state = 0x9e37_79b9_7f4a_7c15u64;
     let mut next = move || {
         state ^= state << 13;
@@ -683,7 +676,7 @@ fn garbage_and_truncated_shards_are_typed_errors() {
         state ^= state << 17;
         state
     };
-    let alphabet: Vec<char> = " \n\\0123456789abcdefzé{}\u{0}\r-#".chars().collect();
+    let alphabet: Vec<char> = " \n\\0123456789abcdefzé{}\u{0}\r-\":,".chars().collect();
     for _ in 0..3000 {
         let mut chars: Vec<char> = text.chars().collect();
         for _ in 0..1 + next() % 3 {
@@ -696,7 +689,9 @@ fn garbage_and_truncated_shards_are_typed_errors() {
             }
         }
         let mutated: String = chars.into_iter().collect();
-        let _ = SimulationReport::from_shard_text(&mutated);
+        if let Ok(report) = SimulationReport::from_shard_text(&mutated) {
+            assert_eq!(report, original, "{mutated}");
+        }
     }
 }
 
@@ -770,7 +765,11 @@ fn u64_max_campaigns_compute_seeds_lazily() {
     let top = count(builder().seed_range(u64::MAX - 2..u64::MAX).threads(3));
     assert_eq!(top, vec![u64::MAX - 2, u64::MAX - 1]);
     let (high, low) = (5, 2);
-    assert!(count(builder().seed_range(high..low)).is_empty());
+    let empty = builder().seed_range(high..low).try_run().unwrap_err();
+    assert_eq!(
+        empty.to_string(),
+        "the campaign has no seeds to run: an empty seed range"
+    );
 }
 
 /// Set by [`moonpool_seeds_over_the_whole_u64_range_start_at_once`] for its child process.

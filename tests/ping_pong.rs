@@ -26,7 +26,7 @@ fn smoke() {
     assert_eq!(
         campaign()
             .seed_from_env(false)
-            .iterations(0)
+            .seeds(vec![1])
             .run()
             .replay_line(9)
             .split_once(' ')

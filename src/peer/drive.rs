@@ -34,9 +34,10 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
         }
         let remaining = self.backoff.remaining(self.clock.now());
         if !remaining.is_zero() {
-            log::debug!(
-                "peer {}: waiting {remaining:?} before reconnecting",
-                self.destination
+            tracing::debug!(
+                parent: &self.span,
+                wait = ?remaining,
+                "waiting before reconnecting"
             );
             self.clock.sleep(remaining).await;
         }
@@ -52,6 +53,11 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
         let start = self.clock.now();
         self.backoff.on_attempt(start);
         self.metrics.connection_attempts += 1;
+        self.span = tracing::info_span!(
+            "peer",
+            destination = %self.destination,
+            attempt = self.metrics.connection_attempts
+        );
         self.attempt_in_progress = true;
         let attempt = self.provider.connect(&self.destination);
         let outcome = self
@@ -66,7 +72,7 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
                 self.backoff.on_connected(now);
                 self.metrics.connections_established += 1;
                 self.metrics.last_connected = Some(now);
-                log::info!("peer {}: connected", self.destination);
+                tracing::info!(parent: &self.span, "connected");
                 return Ok(());
             }
             Ok(Err(source)) => PeerError::ConnectionFailed {
@@ -86,9 +92,11 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
         let delay = self.backoff.on_failure(draw);
         self.metrics.connection_failures += 1;
         self.metrics.last_failure = Some(now);
-        log::info!(
-            "peer {}: {error}; next attempt in {delay:?}",
-            self.destination
+        tracing::info!(
+            parent: &self.span,
+            %error,
+            next_attempt = ?delay,
+            "connection attempt failed"
         );
         Err(error)
     }
@@ -117,10 +125,12 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
         } else {
             self.backoff.on_closed(now)
         };
-        log::info!(
-            "peer {}: disconnected ({reason}); {} message(s) queued, next attempt in {delay:?}",
-            self.destination,
-            self.queue.len()
+        tracing::info!(
+            parent: &self.span,
+            %reason,
+            queued = self.queue.len(),
+            next_attempt = ?delay,
+            "disconnected"
         );
     }
 
@@ -186,9 +196,10 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
                 self.outbox.fill(&mut self.queue, &mut self.codec, batch)
             {
                 self.metrics.messages_dropped += 1;
-                log::warn!(
-                    "peer {}: dropped a message the codec cannot encode: {error}",
-                    self.destination
+                tracing::warn!(
+                    parent: &self.span,
+                    %error,
+                    "dropped a message the codec cannot encode"
                 );
                 continue;
             }

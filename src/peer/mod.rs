@@ -116,6 +116,8 @@ pub struct Peer<P: NetworkProvider, C: Codec = LengthChecksumCodec> {
     rng: ChaCha8Rng,
     metrics: PeerMetrics,
     closed: bool,
+    /// The `peer` span of the current (or last) connection attempt; its events sit in it.
+    span: tracing::Span,
 }
 
 impl<P: NetworkProvider> Peer<P> {
@@ -173,6 +175,7 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
             invalid,
             codec,
             conn: None,
+            span: tracing::Span::none(),
             attempt_in_progress: false,
             write_again_at: 0,
             needs_flush: false,
@@ -386,7 +389,7 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
         self.inbox = Inbox::default();
         self.needs_flush = false;
         if !self.closed {
-            log::debug!("peer {}: closed", self.destination);
+            tracing::debug!(parent: &self.span, destination = %self.destination, "closed");
         }
         self.closed = true;
         if let Some(mut stream) = stream {
@@ -426,9 +429,11 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
                 self.metrics.messages_queued += 1;
                 if dropped > 0 {
                     self.metrics.messages_dropped += dropped as u64;
-                    log::warn!(
-                        "peer {}: queue full, dropped {dropped} oldest message(s)",
-                        self.destination
+                    tracing::warn!(
+                        parent: &self.span,
+                        destination = %self.destination,
+                        dropped,
+                        "queue full, dropped the oldest messages"
                     );
                 }
                 Ok(())

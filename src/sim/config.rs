@@ -260,14 +260,68 @@ impl NetworkConfig {
     ///
     /// # Errors
     /// [`SimError::InvalidConfig`] naming the field: a range with `min > max`, a probability
-    /// outside `0.0..=1.0` (or NaN), or a zero `send_buffer_bytes` / `accept_backlog` /
-    /// `connect_timeout` / `retransmission_timeout`.
+    /// outside `0.0..=1.0` (or NaN), a zero `send_buffer_bytes` / `accept_backlog` /
+    /// `connect_timeout` / `retransmission_timeout`, or a delay past
+    /// [`MAX_DELAY`](Self::MAX_DELAY) (`Duration::MAX`, say: nothing would ever arrive).
     pub fn validate(&self) -> Result<(), SimError> {
+        self.validate_within(Self::MAX_DELAY)
+    }
+
+    /// The longest delay any field may hold: 100 years of virtual time, far past any time
+    /// budget, and far enough from the end of the `u64` nanosecond clock that no sum of
+    /// delays overflows it.
+    pub const MAX_DELAY: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+    /// [`validate`](Self::validate), and no delay longer than `budget`: a world with that time
+    /// budget would fail before such a delay ends (a write latency of an hour under a
+    /// one-minute budget delivers nothing). Campaigns check their configuration this way.
+    ///
+    /// # Errors
+    /// As [`validate`](Self::validate), or [`SimError::InvalidConfig`] naming the field whose
+    /// delay exceeds the budget.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// use moonpool::{LatencyRange, NetworkConfig};
+    ///
+    /// let mut config = NetworkConfig::default();
+    /// config.write_latency = LatencyRange::fixed(Duration::MAX);
+    /// let err = config.validate().unwrap_err();
+    /// assert!(err.to_string().contains("write_latency"), "{err}");
+    /// config.write_latency = LatencyRange::fixed(Duration::from_secs(120));
+    /// assert!(config.validate().is_ok());
+    /// assert!(config.validate_within(Duration::from_secs(60)).is_err());
+    /// ```
+    pub fn validate_within(&self, budget: Duration) -> Result<(), SimError> {
         let invalid = |reason: String| Err(SimError::InvalidConfig { reason });
         let tail_range = match self.latency_tail.shape {
             TailShape::Uniform(range) => range,
             TailShape::Exponential { mean, max } => LatencyRange::new(mean.min(max), max),
         };
+        let limit = budget.min(Self::MAX_DELAY);
+        // Delays that must pass for anything to arrive (timeouts may outlast the budget).
+        for (name, delay) in [
+            ("connect_latency", self.connect_latency.max),
+            ("dns_latency", self.dns_latency.max),
+            ("write_latency", self.write_latency.max),
+            ("connect_stall", self.connect_stall),
+            ("latency_tail", tail_range.max),
+            ("slow_link_latency", self.slow_link_latency),
+            ("clog_duration", self.clog_duration.max),
+            ("partition_duration", self.partition_duration.max),
+        ] {
+            if delay > limit {
+                let what = if limit == Self::MAX_DELAY {
+                    "the longest delay allowed"
+                } else {
+                    "the time budget"
+                };
+                return invalid(format!(
+                    "{name}: {delay:?} is longer than {what} ({limit:?}): it would never end"
+                ));
+            }
+        }
         for (name, range) in [
             ("connect_latency", self.connect_latency),
             ("dns_latency", self.dns_latency),

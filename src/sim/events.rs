@@ -80,9 +80,13 @@ impl EventQueue {
         seq
     }
 
-    /// Removes a scheduled event (a cancelled timer), so it neither advances time nor counts.
+    /// Cancels the scheduled event `seq` (a cancelled timer), so it neither advances time nor
+    /// counts.
     ///
-    /// `time` and `seq` must be those of an event still scheduled.
+    /// The event is only marked here: it is dropped when it reaches the top of the heap, or
+    /// in a sweep once marked events make up half of the heap. `seq` should be an event still
+    /// scheduled; marking one already taken off the queue leaves a stale mark until the
+    /// next sweep.
     pub(crate) fn cancel(&mut self, seq: u64) {
         self.cancelled.insert(seq);
         if self.cancelled.len() * 2 > self.heap.len() {

@@ -16,6 +16,7 @@ use std::task::{Context, Poll, Wake, Waker};
 
 use super::error::SimError;
 use super::rng::nanos;
+use super::trace::TimeScope;
 use super::world::SimWorld;
 
 /// The id of the `block_on` root future; spawned tasks count from 1.
@@ -83,6 +84,9 @@ struct Task {
     name: String,
     /// The simulated process (host IP) the task belongs to, if any.
     process: Option<IpAddr>,
+    /// Entered while the task is polled, so events carry the simulated process's name. `None`
+    /// when no subscriber wanted it: a poll then costs nothing for tracing.
+    span: Option<tracing::Span>,
     /// Taken out while the task is being polled.
     future: Option<BoxFuture>,
     waker: Waker,
@@ -142,17 +146,64 @@ impl Executor {
     }
 }
 
+/// The span if a subscriber records it (a disabled one would still be cloned, entered and
+/// dropped on every poll, which costs with tracing's `log` feature).
+fn enabled(span: tracing::Span) -> Option<tracing::Span> {
+    (!span.is_disabled()).then_some(span)
+}
+
 /// Output slot shared between a task and its [`SimJoinHandle`].
 struct JoinState<T> {
     output: Option<T>,
     finished: bool,
+    /// The task was dropped unfinished (its world was dropped).
+    abandoned: bool,
+    name: String,
     waker: Option<Waker>,
+}
+
+/// Moved into a task's future: completes the join state, or marks it abandoned if the
+/// future is dropped first (even before its first poll), waking whoever awaits the handle.
+struct JoinSlot<T>(Rc<RefCell<JoinState<T>>>);
+
+impl<T> JoinSlot<T> {
+    fn finish(&self, output: T) {
+        let waker = {
+            let mut slot = self.0.borrow_mut();
+            slot.output = Some(output);
+            slot.finished = true;
+            slot.waker.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+}
+
+impl<T> Drop for JoinSlot<T> {
+    fn drop(&mut self) {
+        let waker = {
+            let mut slot = self.0.borrow_mut();
+            if slot.finished {
+                return;
+            }
+            slot.abandoned = true;
+            slot.waker.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
 }
 
 /// A handle to a spawned task's output; awaiting it (from another task) yields the output.
 ///
-/// Dropping the handle detaches the task: it keeps running. Awaiting a handle whose output was
-/// already taken with [`try_take`](Self::try_take) never completes.
+/// Dropping the handle detaches the task: it keeps running.
+///
+/// # Panics
+/// Awaiting it panics, with a message, rather than wait forever when no output can come: if
+/// the task was dropped unfinished (its [`SimWorld`] was dropped), or if the output was
+/// already taken with [`try_take`](Self::try_take).
 pub struct SimJoinHandle<T> {
     state: Rc<RefCell<JoinState<T>>>,
 }
@@ -176,6 +227,15 @@ impl<T> Future for SimJoinHandle<T> {
         let mut state = self.state.borrow_mut();
         match state.output.take() {
             Some(output) => Poll::Ready(output),
+            None if state.finished => panic!(
+                "SimJoinHandle of task {:?} awaited after its output was taken with try_take",
+                state.name
+            ),
+            None if state.abandoned => panic!(
+                "task {:?} was dropped before it finished (its SimWorld was dropped): \
+                 its SimJoinHandle has no output to give",
+                state.name
+            ),
             None => {
                 state.waker = Some(cx.waker().clone());
                 Poll::Pending
@@ -220,24 +280,19 @@ impl SimWorld {
         let state = Rc::new(RefCell::new(JoinState {
             output: None,
             finished: false,
+            abandoned: false,
+            name: name.clone(),
             waker: None,
         }));
-        let slot = state.clone();
+        let slot = JoinSlot(state.clone());
         let task = async move {
-            let output = future.await;
-            let waker = {
-                let mut slot = slot.borrow_mut();
-                slot.output = Some(output);
-                slot.finished = true;
-                slot.waker.take()
-            };
-            if let Some(waker) = waker {
-                waker.wake();
-            }
+            slot.finish(future.await);
         };
+        let span = enabled(tracing::info_span!("task", name = name.as_str()));
         exec.tasks.borrow_mut().insert(
             id,
             Task {
+                span,
                 name,
                 process,
                 future: Some(Box::pin(task)),
@@ -294,15 +349,18 @@ impl SimWorld {
         exec.current.set(None);
         let source = std::rc::Rc::new(super::chaos::BuggifySource(self.downgrade()));
         let _buggify = crate::buggify::enter(source);
-        self.run_inner(root)
+        let time = TimeScope::enter(self.now());
+        self.run_inner(root, &time)
     }
 
     fn run_inner(
         &self,
         mut root: Option<Pin<&mut dyn Future<Output = ()>>>,
+        time: &TimeScope,
     ) -> Result<(), SimError> {
         let exec = &self.shared.exec;
         let root_waker = exec.waker(ROOT);
+        let root_span = enabled(tracing::info_span!("task", name = "block_on"));
         if root.is_some() {
             exec.ready.lock().insert(ROOT);
         }
@@ -311,6 +369,7 @@ impl SimWorld {
                 if id == ROOT {
                     let Some(fut) = root.as_mut() else { continue };
                     let mut cx = Context::from_waker(&root_waker);
+                    let _span = root_span.as_ref().map(tracing::Span::enter);
                     if fut.as_mut().poll(&mut cx).is_ready() {
                         return Ok(());
                     }
@@ -319,13 +378,14 @@ impl SimWorld {
                 let taken = {
                     let mut tasks = exec.tasks.borrow_mut();
                     tasks.get_mut(&id).and_then(|t| {
-                        let process = t.process;
-                        t.future.take().map(|f| (f, t.waker.clone(), process))
+                        let (waker, span, process) = (t.waker.clone(), t.span.clone(), t.process);
+                        t.future.take().map(|f| (f, waker, span, process))
                     })
                 };
-                let Some((mut fut, waker, process)) = taken else {
+                let Some((mut fut, waker, span, process)) = taken else {
                     continue;
                 };
+                let _span = span.as_ref().map(tracing::Span::enter);
                 let outer = exec.current.replace(process);
                 let done = fut
                     .as_mut()
@@ -355,6 +415,7 @@ impl SimWorld {
                 Some(time) if time > s.time_budget => Ok(Some(s.time_budget)),
                 Some(_) => {
                     s.process_next_event();
+                    time.set(s.now);
                     Ok(None)
                 }
             });

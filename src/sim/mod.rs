@@ -63,6 +63,7 @@ mod provider;
 mod rng;
 mod stream;
 mod time;
+mod trace;
 mod world;
 
 pub use config::{LatencyRange, LatencyTail, NetworkConfig, TailShape};
@@ -74,6 +75,7 @@ pub use process::CrashKind;
 pub use provider::SimNetworkProvider;
 pub use stream::SimTcpStream;
 pub use time::SimClock;
+pub use trace::current_time;
 pub use world::{SimStats, SimWorld, WeakSimWorld};
 
 /// The FNV-1a 64 digest, shared with the campaign report and workloads.

@@ -13,6 +13,7 @@ use std::sync::Once;
 
 /// Which macro an assertion was checked with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
 pub enum AssertionKind {
     /// [`always_assert!`](crate::always_assert): must hold every time it is checked.
     Always,
@@ -31,6 +32,7 @@ impl fmt::Display for AssertionKind {
 
 /// How often one named assertion was checked, and how often its condition was true.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct AssertionStats {
     /// The macro it was checked with (the first one seen, if a name is used with both).
     pub kind: AssertionKind,
@@ -93,6 +95,7 @@ fn record(name: &str, kind: AssertionKind, condition: bool) {
 
 /// Records one check of an `always` assertion; returns `condition`. Used by
 /// [`always_assert!`](crate::always_assert).
+#[doc(hidden)]
 pub fn record_always(name: &str, condition: bool) -> bool {
     record(name, AssertionKind::Always, condition);
     condition
@@ -100,6 +103,7 @@ pub fn record_always(name: &str, condition: bool) -> bool {
 
 /// Records one check of a `sometimes` assertion (a hit if `condition`). Used by
 /// [`sometimes_assert!`](crate::sometimes_assert); does nothing outside a campaign.
+#[doc(hidden)]
 pub fn record_sometimes(name: &str, condition: bool) {
     record(name, AssertionKind::Sometimes, condition);
 }
@@ -114,6 +118,7 @@ pub fn current_seed() -> Option<u64> {
 ///
 /// # Panics
 /// Always.
+#[doc(hidden)]
 #[track_caller]
 pub fn always_failed(name: &str, message: fmt::Arguments<'_>) -> ! {
     match current_seed() {

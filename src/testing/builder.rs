@@ -9,9 +9,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::attrition::Attrition;
+use super::partition::{CampaignConfigError, Partition};
 use super::report::{CampaignError, SimulationReport};
 use super::runner;
-use super::seeds::SeedSource;
+use super::seeds::{self, SeedSource};
 use super::topology::WorkloadTopology;
 use crate::sim::{FaultKind, NetworkConfig, SimNetworkProvider};
 
@@ -95,6 +96,7 @@ pub struct SimulationBuilder {
     pub(crate) network: NetworkFn,
     pub(crate) time_budget: Duration,
     pub(crate) threads: usize,
+    pub(crate) partition: Option<Partition>,
     pub(crate) declared: BTreeSet<String>,
     pub(crate) progress: Option<ProgressFn>,
     pub(crate) seed_from_env: bool,
@@ -121,6 +123,7 @@ impl fmt::Debug for SimulationBuilder {
             .field("base_seed", &self.base_seed)
             .field("time_budget", &self.time_budget)
             .field("threads", &self.threads)
+            .field("partition", &self.partition)
             .field("declared", &self.declared)
             .field("seed_from_env", &self.seed_from_env)
             .field("replay_hint", &self.replay_hint)
@@ -132,12 +135,10 @@ impl fmt::Debug for SimulationBuilder {
 impl SimulationBuilder {
     /// A campaign with no workloads: one iteration (seed 0), the calm default network, a one
     /// hour time budget, one thread per available core, seeds from the environment, and a
-    /// replay hint of `cargo test <current test thread name>`.
+    /// replay hint naming the current test binary and test (see
+    /// [`replay_hint`](Self::replay_hint)).
     pub fn new() -> Self {
-        let hint = match std::thread::current().name() {
-            Some(name) if name != "main" => format!("cargo test {name}"),
-            _ => "cargo test".to_string(),
-        };
+        let hint = default_replay_hint();
         Self {
             workloads: Vec::new(),
             plan: SeedPlan::Iterations(1),
@@ -145,6 +146,7 @@ impl SimulationBuilder {
             network: Arc::new(|_| NetworkConfig::default()),
             time_budget: Duration::from_secs(3600),
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            partition: None,
             declared: BTreeSet::new(),
             progress: None,
             seed_from_env: true,
@@ -235,10 +237,21 @@ impl SimulationBuilder {
         self
     }
 
-    /// Worker threads (default: available parallelism; at least 1). With 1 the iterations
-    /// run on the calling thread. Results do not depend on it.
+    /// Worker threads (default: available parallelism). With 1 the iterations run on the
+    /// calling thread. Results do not depend on it. 0 is refused when the campaign runs
+    /// ([`CampaignConfigError::ZeroThreads`]).
     pub fn threads(mut self, threads: usize) -> Self {
-        self.threads = threads.max(1);
+        self.threads = threads;
+        self
+    }
+
+    /// Runs only this part of the seeds (see [`Partition`]): `n` processes, each given
+    /// another `k/n`, run the whole campaign between them, and their
+    /// [shards](SimulationReport::to_shard_text) merge into it. The environment can set it
+    /// too (`MOONPOOL_PARTITION=k/n`, or `JOB_COMPLETION_INDEX` with `MOONPOOL_PARTITIONS`;
+    /// see [`Partition::from_env`]), but not both.
+    pub fn partition(mut self, partition: Partition) -> Self {
+        self.partition = Some(partition);
         self
     }
 
@@ -264,6 +277,10 @@ impl SimulationBuilder {
 
     /// The command shown after `MOONPOOL_SEED=<seed>` in replay lines, e.g.
     /// `"cargo run --release --example ping_pong --"`.
+    ///
+    /// The default, inside `cargo test`, names the test target and the test so the line works
+    /// when pasted: `cargo test --test harness my_campaign -- --exact --include-ignored`
+    /// (`--lib` for the crate's unit tests, `--release` when run in release).
     pub fn replay_hint(mut self, hint: impl Into<String>) -> Self {
         self.replay_hint = hint.into();
         self
@@ -308,12 +325,34 @@ impl SimulationBuilder {
         self
     }
 
+    /// Runs the campaign and returns its report (which may record failures), or says why it
+    /// cannot start.
+    ///
+    /// # Errors
+    /// [`CampaignConfigError`]: `MOONPOOL_SEED` or `MOONPOOL_SEEDS` does not parse, both
+    /// are set, no seed to run (zero iterations, an empty range, an empty partition), zero
+    /// threads, or a bad partition. Nothing has run then.
+    ///
+    /// # Examples
+    /// ```
+    /// use moonpool::testing::{CampaignConfigError, SimulationBuilder};
+    ///
+    /// let err = SimulationBuilder::new().seed_from_env(false).iterations(0).try_run();
+    /// assert!(matches!(err, Err(CampaignConfigError::NoSeeds { .. })));
+    /// ```
+    pub fn try_run(&self) -> Result<SimulationReport, CampaignConfigError> {
+        let resolved = seeds::resolve(self)?;
+        Ok(runner::run(self, resolved))
+    }
+
     /// Runs the campaign and returns its report (which may record failures).
     ///
     /// # Panics
-    /// If `MOONPOOL_SEED` or `MOONPOOL_SEEDS` is set (and read) but does not parse.
+    /// With the [`CampaignConfigError`]'s message if the campaign cannot start (see
+    /// [`try_run`](Self::try_run)).
     pub fn run(&self) -> SimulationReport {
-        runner::run(self)
+        self.try_run()
+            .unwrap_or_else(|error| panic!("the campaign cannot start: {error}"))
     }
 
     /// Runs the campaign; `Err` if it failed.
@@ -326,4 +365,41 @@ impl SimulationBuilder {
     pub fn run_checked(&self) -> Result<SimulationReport, CampaignError> {
         self.run().into_result()
     }
+}
+
+/// `cargo test [--release] (--lib | --test BIN) TEST -- --exact --include-ignored`, from the
+/// running test binary (`target/<profile>/deps/<name>-<hash>`, with `CARGO_PKG_NAME` set by
+/// cargo) and the test thread's name; plain `cargo test` where they are unknown.
+fn default_replay_hint() -> String {
+    let test = std::thread::current()
+        .name()
+        .filter(|name| *name != "main")
+        .map(str::to_string);
+    let exe = std::env::current_exe().ok();
+    let target = exe.as_deref().and_then(|exe| {
+        let stem = exe.file_stem()?.to_str()?;
+        let (name, hash) = stem.rsplit_once('-')?;
+        let in_deps = exe.parent()?.file_name()? == "deps";
+        (in_deps && hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit()))
+            .then(|| name.to_string())
+    });
+    let release = exe
+        .as_deref()
+        .is_some_and(|exe| exe.components().any(|c| c.as_os_str() == "release"));
+    let mut hint = String::from("cargo test");
+    if release {
+        hint.push_str(" --release");
+    }
+    if let Some(name) = &target {
+        let package = std::env::var("CARGO_PKG_NAME").map(|p| p.replace('-', "_"));
+        if package.as_deref() == Ok(name.as_str()) {
+            hint.push_str(" --lib");
+        } else {
+            hint.push_str(&format!(" --test {name}"));
+        }
+    }
+    if let Some(test) = test {
+        hint.push_str(&format!(" {test} -- --exact --include-ignored"));
+    }
+    hint
 }

@@ -47,17 +47,24 @@ pub mod assertions;
 mod attrition;
 mod builder;
 mod merge;
+mod partition;
 pub mod ping_pong;
 mod report;
 mod runner;
 mod seeds;
 mod shard;
 mod topology;
+#[cfg(feature = "subscriber")]
+mod trace;
 
 pub use assertions::{AssertionKind, AssertionStats};
 pub use attrition::Attrition;
 pub use builder::{Progress, SimulationBuilder};
 pub use merge::MergeError;
+pub use partition::{CampaignConfigError, Partition};
 pub use report::{CampaignError, IterationFailure, IterationRecord, SimulationReport};
 pub use shard::ShardParseError;
 pub use topology::{Shutdown, ShutdownWait, WorkloadTopology};
+#[cfg(feature = "subscriber")]
+#[cfg_attr(docsrs, doc(cfg(feature = "subscriber")))]
+pub use trace::{init_tracing, LogFilterError, SimTimer};

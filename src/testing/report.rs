@@ -9,6 +9,7 @@ use crate::sim::Digest;
 
 /// One failed iteration: its seed, the workload that failed and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct IterationFailure {
     /// The iteration's seed (replay it with `MOONPOOL_SEED=<seed>`).
     pub seed: u64,
@@ -24,6 +25,7 @@ pub struct IterationFailure {
 
 /// What one iteration produced, as kept in the report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct IterationRecord {
     /// The seed.
     pub seed: u64,

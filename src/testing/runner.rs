@@ -39,8 +39,8 @@ struct Outcome {
     faults: FaultCounts,
 }
 
-/// Runs the campaign described by `b`.
-pub(crate) fn run(b: &SimulationBuilder) -> SimulationReport {
+/// Runs the campaign described by `b` over the seeds resolved from it.
+pub(crate) fn run(b: &SimulationBuilder, resolved: seeds::Resolved) -> SimulationReport {
     // Wall time, for the report's `wall_time` and the progress cadence only: it never reaches
     // a SimWorld, so it cannot change a run.
     let wall = RealClock::new();
@@ -48,7 +48,7 @@ pub(crate) fn run(b: &SimulationBuilder) -> SimulationReport {
         source: seeds,
         until_covered,
         from_plan,
-    } = seeds::resolve(b);
+    } = resolved;
     let coverage_required = from_plan && b.require_coverage;
     let mut acc = Accumulator {
         report: SimulationReport::new(b.declared.clone(), coverage_required, b.replay_hint.clone()),
@@ -198,13 +198,16 @@ fn iterate(
     b: &SimulationBuilder,
     seed: u64,
 ) -> (IterationRecord, Option<IterationFailure>, FaultCounts) {
+    let _span = tracing::info_span!("iteration", seed).entered();
     let failure = |workload: &str, error: String| IterationFailure {
         seed,
         workload: workload.to_string(),
         error,
         faults: Vec::new(),
     };
-    let world = match SimWorld::with_config(seed, (b.network)(seed)) {
+    let config = (b.network)(seed);
+    let checked = config.validate_within(b.time_budget);
+    let world = match checked.and_then(|()| SimWorld::with_config(seed, config)) {
         Ok(world) => world,
         Err(error) => {
             let record = IterationRecord {
@@ -296,6 +299,9 @@ fn iterate(
         (None, Err(error)) => Some(failure(SIMULATION, error.to_string())),
         (None, Ok(())) => None,
     };
+    if let Some(failure) = &failure {
+        tracing::info!(workload = %failure.workload, error = %failure.error, "iteration failed");
+    }
     let failure = failure.map(|mut failure| {
         let timeline = world.fault_timeline();
         let skip = timeline.len().saturating_sub(FAULTS_SHOWN);

@@ -2,6 +2,7 @@
 //! campaign of `u64::MAX` iterations costs no memory up front.
 
 use super::builder::{SeedPlan, SimulationBuilder};
+use super::partition::{CampaignConfigError, Partition};
 
 /// The seeds of a campaign, in order: each computed from its index when it is needed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,6 +43,20 @@ impl SeedSource {
         }
     }
 
+    /// The `len` seeds from `index` `start` on (within this source's length).
+    pub(crate) fn part(&self, start: u64, len: u64) -> Self {
+        match self {
+            Self::Range { start: first, .. } => Self::Range {
+                start: first + start,
+                len,
+            },
+            Self::List(seeds) => {
+                let (start, len) = (start as usize, len as usize);
+                Self::List(seeds[start..start + len].to_vec())
+            }
+        }
+    }
+
     /// The seed at `index`, or `None` past the end.
     pub(crate) fn get(&self, index: u64) -> Option<u64> {
         match self {
@@ -64,43 +79,106 @@ pub(crate) struct Resolved {
     pub from_plan: bool,
 }
 
-/// The seeds to run: from `MOONPOOL_SEED` / `MOONPOOL_SEEDS` if read and set, else the plan.
+/// The seeds to run: from `MOONPOOL_SEED` / `MOONPOOL_SEEDS` if read and set, else the plan;
+/// then the partition's part of them (not for a `MOONPOOL_SEED` replay).
 ///
-/// # Panics
-/// If a variable read does not parse.
-pub(crate) fn resolve(b: &SimulationBuilder) -> Resolved {
-    if b.seed_from_env {
-        if let Ok(text) = std::env::var("MOONPOOL_SEED") {
+/// # Errors
+/// A variable that does not parse, both seed variables, a partition given twice or invalid,
+/// no threads, or no seed to run.
+pub(crate) fn resolve(b: &SimulationBuilder) -> Result<Resolved, CampaignConfigError> {
+    if b.threads == 0 {
+        return Err(CampaignConfigError::ZeroThreads);
+    }
+    let var = |name| b.seed_from_env.then(|| std::env::var(name).ok()).flatten();
+    let (seed, seeds) = (var("MOONPOOL_SEED"), var("MOONPOOL_SEEDS"));
+    let resolved = match (seed, seeds) {
+        (Some(seed), Some(seeds)) => {
+            return Err(CampaignConfigError::BothSeedVariables { seed, seeds })
+        }
+        (Some(text), None) => {
             let seed = text
                 .trim()
                 .parse::<u64>()
-                .unwrap_or_else(|_| panic!("MOONPOOL_SEED={text:?} is not a u64"));
-            return Resolved {
+                .map_err(|_| CampaignConfigError::InvalidSeed { value: text })?;
+            // A replay runs its one seed, whatever the partition.
+            return Ok(Resolved {
                 source: SeedSource::List(vec![seed]),
                 until_covered: false,
                 from_plan: false,
-            };
+            });
         }
-        if let Ok(text) = std::env::var("MOONPOOL_SEEDS") {
-            let range = parse_range(&text)
-                .unwrap_or_else(|| panic!("MOONPOOL_SEEDS={text:?} is not a range like 100..200"));
-            return Resolved {
+        (None, Some(text)) => {
+            let range =
+                parse_range(&text).ok_or_else(|| CampaignConfigError::InvalidSeedRange {
+                    value: text.clone(),
+                })?;
+            if range.is_empty() {
+                return Err(no_seeds(format!("MOONPOOL_SEEDS={text} is empty")));
+            }
+            Resolved {
                 source: SeedSource::range(range),
                 until_covered: false,
                 from_plan: true,
-            };
+            }
         }
-    }
-    let (source, until_covered) = match &b.plan {
-        SeedPlan::Iterations(n) => (SeedSource::span(b.base_seed, *n), false),
-        SeedPlan::List(source) => (source.clone(), false),
-        SeedPlan::UntilCovered(max) => (SeedSource::span(b.base_seed, *max), true),
+        (None, None) => {
+            let (source, until_covered) = match &b.plan {
+                SeedPlan::Iterations(n) => (SeedSource::span(b.base_seed, *n), false),
+                SeedPlan::List(source) => (source.clone(), false),
+                SeedPlan::UntilCovered(max) => (SeedSource::span(b.base_seed, *max), true),
+            };
+            if source.len() == 0 {
+                return Err(no_seeds(match &b.plan {
+                    SeedPlan::Iterations(0) => "iterations(0)".to_string(),
+                    SeedPlan::Iterations(n) => {
+                        format!("iterations({n}) from base seed {}", b.base_seed)
+                    }
+                    SeedPlan::UntilCovered(_) => "until_all_sometimes_reached(0)".to_string(),
+                    SeedPlan::List(SeedSource::List(_)) => "an empty seed list".to_string(),
+                    SeedPlan::List(SeedSource::Range { .. }) => "an empty seed range".to_string(),
+                }));
+            }
+            Resolved {
+                source,
+                until_covered,
+                from_plan: true,
+            }
+        }
     };
-    Resolved {
-        source,
-        until_covered,
-        from_plan: true,
+    let from_env = if b.seed_from_env {
+        Partition::from_env()?
+    } else {
+        None
+    };
+    let partition = match (b.partition, from_env) {
+        (Some(_), Some(_)) => {
+            return Err(CampaignConfigError::PartitionGivenTwice {
+                what: "the builder and the environment",
+            })
+        }
+        (one, other) => one.or(other),
+    };
+    let Some(partition) = partition else {
+        return Ok(resolved);
+    };
+    if resolved.until_covered {
+        return Err(CampaignConfigError::PartitionUntilCovered);
     }
+    let len = resolved.source.len();
+    let (start, part_len) = partition.slice(len);
+    if part_len == 0 {
+        return Err(no_seeds(format!(
+            "partition {partition} of {len} seed(s) is empty"
+        )));
+    }
+    Ok(Resolved {
+        source: resolved.source.part(start, part_len),
+        ..resolved
+    })
+}
+
+fn no_seeds(reason: String) -> CampaignConfigError {
+    CampaignConfigError::NoSeeds { reason }
 }
 
 /// `start..end` with two decimal `u64`s.

@@ -129,26 +129,7 @@ impl Codec for LinesCodec {
     }
 }
 
-/// Index of the first `'\n'` in `haystack`, scanning a word at a time.
+/// Index of the first `'\n'` in `haystack` (memchr: SIMD where the CPU has it).
 fn find_newline(haystack: &[u8]) -> Option<usize> {
-    const LO: u64 = 0x0101_0101_0101_0101;
-    const HI: u64 = 0x8080_8080_8080_8080;
-    const NL: u64 = LO * b'\n' as u64;
-    let mut chunks = haystack.chunks_exact(8);
-    let mut offset = 0;
-    for chunk in &mut chunks {
-        let word = u64::from_le_bytes([
-            chunk[0], chunk[1], chunk[2], chunk[3], chunk[4], chunk[5], chunk[6], chunk[7],
-        ]) ^ NL;
-        // Nonzero iff some byte of `word` is zero, i.e. some byte of `chunk` is '\n'.
-        if word.wrapping_sub(LO) & !word & HI != 0 {
-            return chunk.iter().position(|&b| b == b'\n').map(|i| offset + i);
-        }
-        offset += 8;
-    }
-    chunks
-        .remainder()
-        .iter()
-        .position(|&b| b == b'\n')
-        .map(|i| offset + i)
+    memchr::memchr(b'\n', haystack)
 }

@@ -69,7 +69,7 @@ pub async fn client<P: NetworkProvider>(
                 // Only with OverflowPolicy::Reject: the request is not sent at all.
                 Err(error @ PeerError::QueueFull { .. }) => {
                     sometimes_assert!("queue_overflowed", true);
-                    log::debug!("{me}: {error}");
+                    tracing::debug!(client = %me, %error, "request not sent");
                 }
                 Err(error) => return Err(error),
             }

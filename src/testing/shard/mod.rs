@@ -1,20 +1,23 @@
 //! The shard text of a [`SimulationReport`] (see [`SimulationReport::to_shard_text`]): a
 //! campaign run on several machines, merged on one.
 //!
-//! [`write`] produces the text, [`parse`] reads it back (with [`ShardParseError`] when it
-//! cannot), and [`field`] escapes and reads the single fields both share.
+//! JSON lines through serde: one self-describing record per line, so `jq` or any JSON reader
+//! can read a shard too. [`write`] produces it; [`parse`] reads it back and checks it (with
+//! [`ShardParseError`] when it cannot); the record types below are what both share.
 
-mod field;
 mod parse;
 mod write;
 
+use serde::{Deserialize, Serialize};
+
 #[cfg(doc)]
 use super::report::SimulationReport;
+use crate::peer::crc32c;
 
-/// The first line of every shard, before the version number.
+/// The `format` of a shard's first record.
 const MAGIC: &str = "moonpool-shard";
-/// The format version written, and the only one read.
-const VERSION: u32 = 1;
+/// The format version written, and the only one read (1 was the plain-text format).
+const VERSION: u32 = 2;
 
 /// Why [`SimulationReport::from_shard_text`] rejected a text.
 ///
@@ -23,8 +26,10 @@ const VERSION: u32 = 1;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ShardParseError {
-    /// The first line is not `moonpool-shard <version>`.
-    #[error("line {line}: not a moonpool shard (expected `{MAGIC} {VERSION}`, found {found:?})")]
+    /// The first line is not a `{"shard":{"format":"moonpool-shard",..}}` record.
+    #[error(
+        "line {line}: not a moonpool shard (expected a {MAGIC:?} header record, found {found:?})"
+    )]
     NotAShard {
         /// The line number.
         line: usize,
@@ -32,33 +37,23 @@ pub enum ShardParseError {
         found: String,
     },
     /// The shard was written in a format version this build does not read.
-    #[error("line {line}: shard format version {version:?} is not supported (this build reads version {VERSION})")]
+    #[error("line {line}: shard format version {version} is not supported (this build reads version {VERSION})")]
     UnsupportedVersion {
         /// The line number.
         line: usize,
         /// The version found.
         version: String,
     },
-    /// A line does not start with a known record name.
-    #[error("line {line}: unknown record {record:?}")]
-    UnknownRecord {
+    /// A line is not a known record, or a field is missing or does not parse.
+    #[error("line {line}: bad record: {reason}")]
+    BadRecord {
         /// The line number.
         line: usize,
-        /// The start of the record name found.
-        record: String,
-    },
-    /// A record has the wrong number of fields or a field does not parse.
-    #[error("line {line}: bad `{record}` record: {reason}")]
-    BadField {
-        /// The line number.
-        line: usize,
-        /// The record name (`iteration`, `assertion`, ...).
-        record: &'static str,
         /// What was wrong.
         reason: String,
     },
     /// A record contradicts an earlier one (a name given twice, a failure without a failed
-    /// iteration, a setting given twice).
+    /// iteration, more hits than checks).
     #[error("line {line}: {reason}")]
     Inconsistent {
         /// The line number.
@@ -66,35 +61,28 @@ pub enum ShardParseError {
         /// What was wrong.
         reason: String,
     },
-    /// A record required once (`replay_hint`, `coverage_required`, `wall_time_ns`) is missing.
-    #[error("line {line}: missing `{record}` record")]
-    Missing {
-        /// The line number of the `end` record.
-        line: usize,
-        /// The missing record's name.
-        record: &'static str,
-    },
-    /// The text ends before its `end` line, or in the middle of a line that does not parse
+    /// The text ends before its `end` record, or in the middle of a line that does not parse
     /// (it has no final line break): the shard was cut short.
-    #[error("line {line}: truncated shard: it ends before its `end` line is complete")]
+    #[error("line {line}: truncated shard: it ends before its `end` record is complete")]
     Truncated {
         /// The line after the last one, or the last one if it was cut.
         line: usize,
     },
-    /// The `end` line's counts or digest do not match the records before it.
-    #[error("line {line}: the end line says {what} {expected}, the records give {found}")]
+    /// The `end` record's count, checksum or digest does not match the records before it:
+    /// the shard was edited or damaged.
+    #[error("line {line}: the end record says {what} {expected}, the records give {found}")]
     Mismatch {
         /// The line number of the `end` record.
         line: usize,
-        /// What was counted (`iterations`, `failures`, `assertions`, `declared`, `digest`).
+        /// What was compared (`records`, `checksum`, `digest`).
         what: &'static str,
-        /// The value on the `end` line.
+        /// The value in the `end` record.
         expected: String,
         /// The value the records give.
         found: String,
     },
-    /// A record follows the `end` line.
-    #[error("line {line}: text after the `end` line")]
+    /// A record follows the `end` record.
+    #[error("line {line}: text after the `end` record")]
     TrailingData {
         /// The line number.
         line: usize,
@@ -107,13 +95,113 @@ impl ShardParseError {
         match self {
             ShardParseError::NotAShard { line, .. }
             | ShardParseError::UnsupportedVersion { line, .. }
-            | ShardParseError::UnknownRecord { line, .. }
-            | ShardParseError::BadField { line, .. }
+            | ShardParseError::BadRecord { line, .. }
             | ShardParseError::Inconsistent { line, .. }
-            | ShardParseError::Missing { line, .. }
             | ShardParseError::Truncated { line }
             | ShardParseError::Mismatch { line, .. }
             | ShardParseError::TrailingData { line } => *line,
         }
+    }
+}
+
+/// One line of a shard.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+enum Record {
+    /// The first line.
+    Shard(Header),
+    Assertion(AssertionLine),
+    Iteration(IterationLine),
+    Failure(FailureLine),
+    /// Faults injected over the campaign, of one kind.
+    Fault(FaultLine),
+    /// The last line.
+    End(EndLine),
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Header {
+    format: String,
+    version: u32,
+    /// For people reading the file; not read back.
+    summary: String,
+    replay_hint: String,
+    coverage_required: bool,
+    wall_time_ns: u64,
+    declared: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Kind {
+    Always,
+    Sometimes,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AssertionLine {
+    name: String,
+    kind: Kind,
+    checks: u64,
+    hits: u64,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IterationLine {
+    seed: u64,
+    /// Hexadecimal: a u64 as a JSON number loses bits in readers that use doubles.
+    digest: String,
+    sim_time_ns: u64,
+    events: u64,
+    passed: bool,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FailureLine {
+    seed: u64,
+    workload: String,
+    error: String,
+    /// The faults injected before the failure, as timeline lines.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    faults: Vec<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FaultLine {
+    kind: String,
+    count: u64,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EndLine {
+    /// Lines before this one.
+    records: u64,
+    /// CRC-32C of those lines, as `checksum` computes it (hexadecimal).
+    checksum: String,
+    /// The campaign digest (hexadecimal).
+    digest: String,
+}
+
+/// A running CRC-32C of the lines before the `end` record, each with its `\n` (so `\r\n`
+/// line ends do not change it).
+#[derive(Debug, Default)]
+struct Checksum {
+    bytes: Vec<u8>,
+}
+
+impl Checksum {
+    fn add(&mut self, line: &str) {
+        self.bytes.extend_from_slice(line.as_bytes());
+        self.bytes.push(b'\n');
+    }
+
+    fn value(&self) -> String {
+        format!("{:08x}", crc32c(&self.bytes))
     }
 }

@@ -3,45 +3,89 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use super::field::{excerpt, hex, nanos, number, unescape};
-use super::{ShardParseError, MAGIC, VERSION};
+use super::{
+    AssertionLine, Checksum, EndLine, FailureLine, Header, IterationLine, Kind, Record,
+    ShardParseError, MAGIC, VERSION,
+};
 use crate::testing::assertions::{AssertionKind, AssertionStats};
 use crate::testing::{IterationFailure, IterationRecord, SimulationReport};
 
 impl SimulationReport {
     /// Reads a report written by [`to_shard_text`](Self::to_shard_text).
     ///
-    /// `from_shard_text(&r.to_shard_text()) == Ok(r)` for every report `r` a campaign returns. Blank lines,
-    /// `#` comments and `\r\n` line ends are accepted. It never panics, whatever the input.
+    /// `from_shard_text(&r.to_shard_text()) == Ok(r)` for every report `r` a campaign returns.
+    /// Blank lines and `\r\n` line ends are accepted. It never panics, whatever the input.
     ///
     /// # Errors
     /// A [`ShardParseError`] naming the line at fault: not a shard, an unsupported version,
-    /// an unknown record, a field that does not parse, contradicting records, a missing
-    /// setting, no `end` line (a truncated file), or an `end` line whose counts or digest do
-    /// not match the records.
+    /// a line that is not a record, contradicting records, no `end` record (a truncated
+    /// file), or an `end` record whose count, checksum or digest does not match the records
+    /// (an edited file).
     ///
     /// # Examples
     /// ```
-    /// use moonpool::testing::{ShardParseError, SimulationReport};
+    /// use moonpool::testing::{ShardParseError, SimulationBuilder, SimulationReport};
     ///
-    /// let err = SimulationReport::from_shard_text("moonpool-shard 1\nwall_time_ns 5\n").unwrap_err();
-    /// assert_eq!(err, ShardParseError::Truncated { line: 3 });
-    /// assert_eq!(
-    ///     err.to_string(),
-    ///     "line 3: truncated shard: it ends before its `end` line is complete"
-    /// );
+    /// let text = SimulationBuilder::new().seed_from_env(false).run().to_shard_text();
+    /// assert!(SimulationReport::from_shard_text(&text).is_ok());
+    /// // Cut short: the end record is missing.
+    /// let first_line = text.lines().next().unwrap();
+    /// let err = SimulationReport::from_shard_text(first_line).unwrap_err();
+    /// assert_eq!(err, ShardParseError::Truncated { line: 2 });
+    /// // Edited: the checksum no longer matches.
+    /// let edited = text.replace("\"passed\":true", "\"passed\":false");
+    /// let err = SimulationReport::from_shard_text(&edited).unwrap_err();
+    /// assert!(matches!(err, ShardParseError::Mismatch { what: "checksum", .. }), "{err}");
     /// ```
     pub fn from_shard_text(text: &str) -> Result<SimulationReport, ShardParseError> {
-        Parser::default().parse(text)
+        let after_last = text.lines().count() + 1;
+        // A last line without its line break that does not parse was most likely cut short.
+        let cut_line = (!text.ends_with('\n')).then(|| after_last - 1);
+        parse(text, after_last).map_err(|error| match error {
+            ShardParseError::TrailingData { .. } | ShardParseError::Mismatch { .. } => error,
+            _ if Some(error.line()) == cut_line => {
+                ShardParseError::Truncated { line: error.line() }
+            }
+            _ => error,
+        })
     }
 }
 
+fn parse(text: &str, after_last: usize) -> Result<SimulationReport, ShardParseError> {
+    let mut lines = text
+        .lines()
+        .enumerate()
+        .map(|(i, line)| (i + 1, line.strip_suffix('\r').unwrap_or(line)))
+        .filter(|(_, line)| !line.trim().is_empty());
+    let Some((line, first)) = lines.next() else {
+        return Err(ShardParseError::NotAShard {
+            line: after_last,
+            found: String::new(),
+        });
+    };
+    let mut parser = Parser::new(line, first)?;
+    parser.checksum.add(first);
+    for (line, text) in lines.by_ref() {
+        let record = serde_json::from_str::<Record>(text).map_err(|e| bad(line, e))?;
+        if let Record::End(end) = record {
+            let report = parser.end(line, end)?;
+            return match lines.next() {
+                Some((line, _)) => Err(ShardParseError::TrailingData { line }),
+                None => Ok(report),
+            };
+        }
+        parser.record(line, record)?;
+        parser.checksum.add(text);
+        parser.records += 1;
+    }
+    Err(ShardParseError::Truncated { line: after_last })
+}
+
 /// The records read so far.
-#[derive(Default)]
 struct Parser {
-    replay_hint: Option<String>,
-    coverage_required: Option<bool>,
-    wall_time: Option<Duration>,
+    replay_hint: String,
+    coverage_required: bool,
+    wall_time: Duration,
     declared: BTreeSet<String>,
     assertions: BTreeMap<String, AssertionStats>,
     iterations: Vec<IterationRecord>,
@@ -55,178 +99,111 @@ struct Parser {
     /// Running totals, checked so that the report's sums cannot overflow later.
     total_sim_time: Duration,
     total_events: u64,
+    records: u64,
+    checksum: Checksum,
 }
 
 impl Parser {
-    fn parse(self, text: &str) -> Result<SimulationReport, ShardParseError> {
-        let mut lines = text
-            .lines()
-            .enumerate()
-            .map(|(i, line)| (i + 1, line))
-            .filter(|(_, line)| !line.is_empty() && !line.starts_with('#'));
-        let after_last = text.lines().count() + 1;
-
-        let Some((line, header)) = lines.next() else {
-            return Err(ShardParseError::NotAShard {
-                line: after_last,
-                found: String::new(),
-            });
+    /// Checks the header line: a shard, of this version, well formed.
+    fn new(line: usize, text: &str) -> Result<Self, ShardParseError> {
+        let not_a_shard = || ShardParseError::NotAShard {
+            line,
+            found: excerpt(text),
         };
-        match header.split_once(' ') {
-            Some((MAGIC, version)) if version == VERSION.to_string() => {}
-            Some((MAGIC, version)) => {
+        let value: serde_json::Value = serde_json::from_str(text).map_err(|_| not_a_shard())?;
+        let shard = value.get("shard").ok_or_else(not_a_shard)?;
+        if shard.get("format").and_then(|f| f.as_str()) != Some(MAGIC) {
+            return Err(not_a_shard());
+        }
+        match shard.get("version") {
+            Some(v) if v.as_u64() == Some(u64::from(VERSION)) => {}
+            other => {
                 return Err(ShardParseError::UnsupportedVersion {
                     line,
-                    version: excerpt(version),
-                })
-            }
-            _ => {
-                return Err(ShardParseError::NotAShard {
-                    line,
-                    found: excerpt(header),
+                    version: excerpt(&other.map_or("none".into(), |v| v.to_string())),
                 })
             }
         }
-
-        // A last line without its line break that does not parse was most likely cut short.
-        let cut_line = (!text.ends_with('\n')).then(|| after_last - 1);
-        let cut = |error: ShardParseError| match error {
-            ShardParseError::TrailingData { .. } => error,
-            _ if Some(error.line()) == cut_line => {
-                ShardParseError::Truncated { line: error.line() }
-            }
-            _ => error,
+        let Ok(Record::Shard(header)) = serde_json::from_value::<Record>(value.clone()) else {
+            let error = serde_json::from_value::<Header>(shard.clone())
+                .err()
+                .map_or("more than a shard header".to_string(), |e| e.to_string());
+            return Err(ShardParseError::BadRecord {
+                line,
+                reason: error,
+            });
         };
-        self.records(lines, after_last).map_err(cut)
+        let mut declared = BTreeSet::new();
+        for name in header.declared {
+            if !declared.insert(name.clone()) {
+                return Err(inconsistent(line, format!("{name:?} declared twice")));
+            }
+        }
+        Ok(Self {
+            replay_hint: header.replay_hint,
+            coverage_required: header.coverage_required,
+            wall_time: Duration::from_nanos(header.wall_time_ns),
+            declared,
+            assertions: BTreeMap::new(),
+            iterations: Vec::new(),
+            failures: Vec::new(),
+            failed_iterations: BTreeMap::new(),
+            failure_records: BTreeMap::new(),
+            faults: BTreeMap::new(),
+            total_sim_time: Duration::ZERO,
+            total_events: 0,
+            records: 1,
+            checksum: Checksum::default(),
+        })
     }
 
-    /// Reads the records after the header, up to and including `end`.
-    fn records<'a>(
-        mut self,
-        mut lines: impl Iterator<Item = (usize, &'a str)>,
-        after_last: usize,
-    ) -> Result<SimulationReport, ShardParseError> {
-        for (line, text) in lines.by_ref() {
-            let (record, rest) = text.split_once(' ').unwrap_or((text, ""));
-            match record {
-                "replay_hint" => self.replay_hint(line, rest)?,
-                "coverage_required" => self.coverage_required(line, rest)?,
-                "wall_time_ns" => self.wall_time(line, rest)?,
-                "declared" => self.declared(line, rest)?,
-                "assertion" => self.assertion(line, rest)?,
-                "iteration" => self.iteration(line, rest)?,
-                "failure" => self.failure(line, rest)?,
-                "fault" => self.fault(line, rest)?,
-                "failure_fault" => self.failure_fault(line, rest)?,
-                "end" => {
-                    let report = self.end(line, rest)?;
-                    return match lines.next() {
-                        Some((line, _)) => Err(ShardParseError::TrailingData { line }),
-                        None => Ok(report),
-                    };
+    fn record(&mut self, line: usize, record: Record) -> Result<(), ShardParseError> {
+        match record {
+            Record::Shard(_) => Err(inconsistent(line, "a second shard header".into())),
+            Record::Assertion(a) => self.assertion(line, a),
+            Record::Iteration(i) => self.iteration(line, i),
+            Record::Failure(f) => self.failure(line, f),
+            Record::Fault(f) => {
+                if self.faults.insert(f.kind, f.count).is_some() {
+                    return Err(inconsistent(line, "a fault kind counted twice".into()));
                 }
-                other => {
-                    return Err(ShardParseError::UnknownRecord {
-                        line,
-                        record: excerpt(other),
-                    })
-                }
+                Ok(())
             }
+            Record::End(_) => unreachable!("the end record is handled by the caller"),
         }
-        Err(ShardParseError::Truncated { line: after_last })
     }
 
-    fn replay_hint(&mut self, line: usize, rest: &str) -> Result<(), ShardParseError> {
-        let [hint] = fields(line, "replay_hint", rest)?;
-        let hint = unescape(hint).map_err(bad(line, "replay_hint"))?;
-        once(line, "replay_hint", &mut self.replay_hint, hint)
-    }
-
-    fn coverage_required(&mut self, line: usize, rest: &str) -> Result<(), ShardParseError> {
-        let [value] = fields(line, "coverage_required", rest)?;
-        let value = match value {
-            "true" => true,
-            "false" => false,
-            other => {
-                return Err(bad(line, "coverage_required")(format!(
-                    "{:?} is not true or false",
-                    excerpt(other)
-                )))
-            }
-        };
-        once(
-            line,
-            "coverage_required",
-            &mut self.coverage_required,
-            value,
-        )
-    }
-
-    fn wall_time(&mut self, line: usize, rest: &str) -> Result<(), ShardParseError> {
-        let [value] = fields(line, "wall_time_ns", rest)?;
-        let value = nanos(value).map_err(bad(line, "wall_time_ns"))?;
-        once(line, "wall_time_ns", &mut self.wall_time, value)
-    }
-
-    fn declared(&mut self, line: usize, rest: &str) -> Result<(), ShardParseError> {
-        let [name] = fields(line, "declared", rest)?;
-        let name = unescape(name).map_err(bad(line, "declared"))?;
-        if self.declared.contains(&name) {
-            return Err(inconsistent(line, format!("{name:?} declared twice")));
-        }
-        self.declared.insert(name);
-        Ok(())
-    }
-
-    fn assertion(&mut self, line: usize, rest: &str) -> Result<(), ShardParseError> {
-        let [kind, checks, hits, name] = fields(line, "assertion", rest)?;
-        let kind = match kind {
-            "always" => AssertionKind::Always,
-            "sometimes" => AssertionKind::Sometimes,
-            other => {
-                return Err(bad(line, "assertion")(format!(
-                    "kind {:?} is not always or sometimes",
-                    excerpt(other)
-                )))
-            }
-        };
-        let checks = number(checks).map_err(bad(line, "assertion"))?;
-        let hits = number(hits).map_err(bad(line, "assertion"))?;
-        if hits > checks {
-            return Err(bad(line, "assertion")(format!(
-                "{hits} hits out of {checks} checks"
-            )));
-        }
-        let name = unescape(name).map_err(bad(line, "assertion"))?;
-        if self.assertions.contains_key(&name) {
+    fn assertion(&mut self, line: usize, a: AssertionLine) -> Result<(), ShardParseError> {
+        if a.hits > a.checks {
             return Err(inconsistent(
                 line,
-                format!("assertion {name:?} given twice"),
+                format!("{} hits out of {} checks", a.hits, a.checks),
             ));
         }
-        self.assertions
-            .insert(name, AssertionStats { kind, checks, hits });
+        if self.assertions.contains_key(&a.name) {
+            return Err(inconsistent(
+                line,
+                format!("assertion {:?} given twice", a.name),
+            ));
+        }
+        let kind = match a.kind {
+            Kind::Always => AssertionKind::Always,
+            Kind::Sometimes => AssertionKind::Sometimes,
+        };
+        let stats = AssertionStats {
+            kind,
+            checks: a.checks,
+            hits: a.hits,
+        };
+        self.assertions.insert(a.name, stats);
         Ok(())
     }
 
-    fn iteration(&mut self, line: usize, rest: &str) -> Result<(), ShardParseError> {
-        let [seed, digest, sim_time, events, verdict] = fields(line, "iteration", rest)?;
-        let seed = number(seed).map_err(bad(line, "iteration"))?;
-        let digest = hex(digest).map_err(bad(line, "iteration"))?;
-        let sim_time = nanos(sim_time).map_err(bad(line, "iteration"))?;
-        let events_processed = number(events).map_err(bad(line, "iteration"))?;
-        let passed = match verdict {
-            "pass" => true,
-            "fail" => false,
-            other => {
-                return Err(bad(line, "iteration")(format!(
-                    "{:?} is not pass or fail",
-                    excerpt(other)
-                )))
-            }
-        };
-        if !passed {
-            *self.failed_iterations.entry(seed).or_insert(0) += 1;
+    fn iteration(&mut self, line: usize, i: IterationLine) -> Result<(), ShardParseError> {
+        let digest = hex(line, &i.digest)?;
+        let sim_time = Duration::from_nanos(i.sim_time_ns);
+        if !i.passed {
+            *self.failed_iterations.entry(i.seed).or_insert(0) += 1;
         }
         self.total_sim_time = self
             .total_sim_time
@@ -234,86 +211,58 @@ impl Parser {
             .ok_or_else(|| inconsistent(line, "the total sim time overflows".into()))?;
         self.total_events = self
             .total_events
-            .checked_add(events_processed)
+            .checked_add(i.events)
             .ok_or_else(|| inconsistent(line, "the total event count overflows".into()))?;
         self.iterations.push(IterationRecord {
-            seed,
+            seed: i.seed,
             digest,
             sim_time,
-            events_processed,
-            passed,
+            events_processed: i.events,
+            passed: i.passed,
         });
         Ok(())
     }
 
-    fn failure(&mut self, line: usize, rest: &str) -> Result<(), ShardParseError> {
-        let [seed, workload, error] = fields(line, "failure", rest)?;
-        let seed = number(seed).map_err(bad(line, "failure"))?;
-        let workload = unescape(workload).map_err(bad(line, "failure"))?;
-        let error = unescape(error).map_err(bad(line, "failure"))?;
-        let records = self.failure_records.entry(seed).or_insert(0);
+    fn failure(&mut self, line: usize, f: FailureLine) -> Result<(), ShardParseError> {
+        let records = self.failure_records.entry(f.seed).or_insert(0);
         *records += 1;
-        if *records > self.failed_iterations.get(&seed).copied().unwrap_or(0) {
+        if *records > self.failed_iterations.get(&f.seed).copied().unwrap_or(0) {
             return Err(inconsistent(
                 line,
-                format!("failure of seed {seed} without a failed iteration of it before"),
+                format!(
+                    "failure of seed {} without a failed iteration of it before",
+                    f.seed
+                ),
             ));
         }
         self.failures.push(IterationFailure {
-            seed,
-            workload,
-            error,
-            faults: Vec::new(),
+            seed: f.seed,
+            workload: f.workload,
+            error: f.error,
+            faults: f.faults,
         });
         Ok(())
     }
 
-    fn fault(&mut self, line: usize, rest: &str) -> Result<(), ShardParseError> {
-        let [count, kind] = fields(line, "fault", rest)?;
-        let count = number(count).map_err(bad(line, "fault"))?;
-        let kind = unescape(kind).map_err(bad(line, "fault"))?;
-        if self.faults.insert(kind, count).is_some() {
-            return Err(inconsistent(line, "a fault kind counted twice".into()));
+    fn end(self, line: usize, end: EndLine) -> Result<SimulationReport, ShardParseError> {
+        let mismatch = |what, expected: String, found: String| ShardParseError::Mismatch {
+            line,
+            what,
+            expected,
+            found,
+        };
+        if end.records != self.records {
+            return Err(mismatch(
+                "records",
+                end.records.to_string(),
+                self.records.to_string(),
+            ));
         }
-        Ok(())
-    }
-
-    fn failure_fault(&mut self, line: usize, rest: &str) -> Result<(), ShardParseError> {
-        let [seed, text] = fields(line, "failure_fault", rest)?;
-        let seed = number(seed).map_err(bad(line, "failure_fault"))?;
-        let text = unescape(text).map_err(bad(line, "failure_fault"))?;
-        match self.failures.last_mut() {
-            Some(failure) if failure.seed == seed => failure.faults.push(text),
-            _ => {
-                return Err(inconsistent(
-                    line,
-                    format!("fault line of seed {seed} not after its failure"),
-                ))
-            }
+        let checksum = self.checksum.value();
+        if end.checksum != checksum {
+            return Err(mismatch("checksum", excerpt(&end.checksum), checksum));
         }
-        Ok(())
-    }
-
-    fn end(self, line: usize, rest: &str) -> Result<SimulationReport, ShardParseError> {
-        let [iterations, failures, assertions, declared, digest] = fields(line, "end", rest)?;
-        let counts = [
-            ("iterations", iterations, self.iterations.len()),
-            ("failures", failures, self.failures.len()),
-            ("assertions", assertions, self.assertions.len()),
-            ("declared", declared, self.declared.len()),
-        ];
-        for (what, field, found) in counts {
-            let expected = number(field).map_err(bad(line, "end"))?;
-            if u64::try_from(found) != Ok(expected) {
-                return Err(ShardParseError::Mismatch {
-                    line,
-                    what,
-                    expected: expected.to_string(),
-                    found: found.to_string(),
-                });
-            }
-        }
-        let digest = hex(digest).map_err(bad(line, "end"))?;
+        let digest = hex(line, &end.digest)?;
         let failed: usize = self.failed_iterations.values().sum();
         if failed != self.failures.len() {
             return Err(inconsistent(
@@ -324,74 +273,52 @@ impl Parser {
                 ),
             ));
         }
-        let replay_hint = self.replay_hint.ok_or(ShardParseError::Missing {
-            line,
-            record: "replay_hint",
-        })?;
-        let coverage_required = self.coverage_required.ok_or(ShardParseError::Missing {
-            line,
-            record: "coverage_required",
-        })?;
-        let wall_time = self.wall_time.ok_or(ShardParseError::Missing {
-            line,
-            record: "wall_time_ns",
-        })?;
-        let mut report = SimulationReport::new(BTreeSet::new(), coverage_required, replay_hint);
+        let mut report =
+            SimulationReport::new(BTreeSet::new(), self.coverage_required, self.replay_hint);
         report.iterations = self.iterations;
         report.failures = self.failures;
         report.assertions = self.assertions;
         report.declared = self.declared;
-        report.wall_time = wall_time;
+        report.wall_time = self.wall_time;
         report.faults = self.faults;
         if report.digest() != digest {
-            return Err(ShardParseError::Mismatch {
-                line,
-                what: "digest",
-                expected: format!("{digest:016x}"),
-                found: format!("{:016x}", report.digest()),
-            });
+            return Err(mismatch(
+                "digest",
+                format!("{digest:016x}"),
+                format!("{:016x}", report.digest()),
+            ));
         }
         Ok(report)
     }
 }
 
-/// Splits `rest` into exactly `N` space-separated fields.
-fn fields<'a, const N: usize>(
-    line: usize,
-    record: &'static str,
-    rest: &'a str,
-) -> Result<[&'a str; N], ShardParseError> {
-    let parts: Vec<&str> = if rest.is_empty() {
-        Vec::new()
-    } else {
-        rest.split(' ').collect()
-    };
-    parts.try_into().map_err(|parts: Vec<&str>| {
-        bad(line, record)(format!("expected {N} fields, found {}", parts.len()))
-    })
-}
-
-/// Sets a record that may appear only once.
-fn once<T>(
-    line: usize,
-    record: &'static str,
-    slot: &mut Option<T>,
-    value: T,
-) -> Result<(), ShardParseError> {
-    if slot.replace(value).is_some() {
-        return Err(inconsistent(line, format!("`{record}` given twice")));
+/// A 64-bit hexadecimal digest field.
+fn hex(line: usize, text: &str) -> Result<u64, ShardParseError> {
+    if text.is_empty() || text.len() > 16 {
+        return Err(bad_field(line, text));
     }
-    Ok(())
+    u64::from_str_radix(text, 16).map_err(|_| bad_field(line, text))
 }
 
-fn bad(line: usize, record: &'static str) -> impl Fn(String) -> ShardParseError {
-    move |reason| ShardParseError::BadField {
+fn bad_field(line: usize, text: &str) -> ShardParseError {
+    ShardParseError::BadRecord {
         line,
-        record,
-        reason,
+        reason: format!("{:?} is not a hexadecimal u64", excerpt(text)),
+    }
+}
+
+fn bad(line: usize, error: serde_json::Error) -> ShardParseError {
+    ShardParseError::BadRecord {
+        line,
+        reason: error.to_string(),
     }
 }
 
 fn inconsistent(line: usize, reason: String) -> ShardParseError {
     ShardParseError::Inconsistent { line, reason }
+}
+
+/// At most 40 characters of `text`, for error messages.
+fn excerpt(text: &str) -> String {
+    text.chars().take(40).collect()
 }

@@ -1,47 +1,33 @@
 //! Writing a [`SimulationReport`] as shard text.
 
-use std::fmt::Write as _;
-
-use super::field::escape;
-use super::{MAGIC, VERSION};
-use crate::testing::SimulationReport;
+use super::{
+    AssertionLine, Checksum, EndLine, FailureLine, FaultLine, Header, IterationLine, Kind, Record,
+    MAGIC, VERSION,
+};
+use crate::testing::{AssertionKind, SimulationReport};
 
 impl SimulationReport {
-    /// The report as shard text: everything [`merge`](Self::merge) needs, in a plain-text,
-    /// line-based, versioned format.
+    /// The report as shard text: everything [`merge`](Self::merge) needs, as JSON lines.
     ///
     /// Write it to a file on each machine of a split campaign, then read the files back with
     /// [`from_shard_text`](Self::from_shard_text) on one machine and merge them.
     ///
     /// # Format
-    /// Each line is one record of space-separated fields; text fields (names, error messages,
-    /// the replay hint) are escaped so they hold no space, tab, line break or other control
-    /// character:
+    /// One JSON object per line, named by its only key; the report's order throughout:
     ///
     /// ```text
-    /// moonpool-shard 1
-    /// # summary iterations=2 passed=1 failed=1 ...       (comments and blank lines are ignored)
-    /// replay_hint cargo\srun\s--release\s--example\sping_pong\s--
-    /// coverage_required true
-    /// wall_time_ns 1234567
-    /// declared peer_reconnected
-    /// assertion sometimes 40 3 peer_reconnected
-    /// assertion always 812 812 reply_for_me
-    /// iteration 0 9a3f0c1d22e4b6a7 5310000000 4211 pass
-    /// iteration 1 0b5e77c3a1f20d94 4020000000 3907 fail
-    /// failure 1 client1 panicked\sat\ssrc/x.rs:3:5:\sboom
-    /// failure_fault 1 \s\s\s\s0.036097s\sreset\s10.0.0.1\sconn\s0
-    /// fault 3 reset
-    /// end 2 1 2 1 4e1d9c0a7b3f2e11
+    /// {"shard":{"format":"moonpool-shard","version":2,"summary":"summary iterations=2 ...","replay_hint":"cargo run --release --example ping_pong --","coverage_required":true,"wall_time_ns":1234567,"declared":["peer_reconnected"]}}
+    /// {"assertion":{"name":"peer_reconnected","kind":"sometimes","checks":40,"hits":3}}
+    /// {"iteration":{"seed":0,"digest":"9a3f0c1d22e4b6a7","sim_time_ns":5310000000,"events":4211,"passed":true}}
+    /// {"iteration":{"seed":1,"digest":"0b5e77c3a1f20d94","sim_time_ns":4020000000,"events":3907,"passed":false}}
+    /// {"failure":{"seed":1,"workload":"client1","error":"panicked at src/x.rs:3:5: boom"}}
+    /// {"end":{"records":5,"checksum":"1c2d3e4f","digest":"4e1d9c0a7b3f2e11"}}
     /// ```
     ///
-    /// `iteration` is `seed digest(hex) sim_time_ns events pass|fail`, in the report's order;
-    /// `assertion` is `kind checks hits name`; `failure` is `seed workload error`, followed by
-    /// its `failure_fault seed line`s (the faults before it); `fault` is `count kind`. The `end`
-    /// line counts the iterations, failures, assertions and declared names and carries the
-    /// campaign [`digest`](Self::digest), so a file cut short or edited by hand is an error,
-    /// not a smaller campaign. Escapes: `\\`, `\s` (space), `\t`, `\n`, `\r`, `\u{HEX}` (any
-    /// other control or whitespace character) and `\e` (the whole field is the empty string).
+    /// The `end` record counts the lines before it and carries their CRC-32C (each line with
+    /// its `\n`) and the campaign [`digest`](Self::digest), so a file cut short or edited by
+    /// hand is an error, not a smaller or different campaign. Digests are hexadecimal strings
+    /// (a JSON reader using doubles would round a u64); `summary` is for people only.
     ///
     /// # Examples
     /// ```
@@ -70,61 +56,70 @@ impl SimulationReport {
     /// assert!(merged.is_success());
     /// ```
     pub fn to_shard_text(&self) -> String {
+        let nanos = |d: std::time::Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        let mut records = vec![Record::Shard(Header {
+            format: MAGIC.to_string(),
+            version: VERSION,
+            summary: self.summary_line(),
+            replay_hint: self.replay_hint.clone(),
+            coverage_required: self.coverage_required,
+            wall_time_ns: nanos(self.wall_time),
+            declared: self.declared.iter().cloned().collect(),
+        })];
+        records.extend(self.assertions.iter().map(|(name, stats)| {
+            Record::Assertion(AssertionLine {
+                name: name.clone(),
+                kind: match stats.kind {
+                    AssertionKind::Always => Kind::Always,
+                    AssertionKind::Sometimes => Kind::Sometimes,
+                },
+                checks: stats.checks,
+                hits: stats.hits,
+            })
+        }));
+        records.extend(self.iterations.iter().map(|i| {
+            Record::Iteration(IterationLine {
+                seed: i.seed,
+                digest: format!("{:016x}", i.digest),
+                sim_time_ns: nanos(i.sim_time),
+                events: i.events_processed,
+                passed: i.passed,
+            })
+        }));
+        records.extend(self.failures.iter().map(|f| {
+            Record::Failure(FailureLine {
+                seed: f.seed,
+                workload: f.workload.clone(),
+                error: f.error.clone(),
+                faults: f.faults.clone(),
+            })
+        }));
+        records.extend(self.faults.iter().map(|(kind, count)| {
+            Record::Fault(FaultLine {
+                kind: kind.clone(),
+                count: *count,
+            })
+        }));
         let mut out = String::new();
-        // Writing into a String cannot fail.
-        let _ = writeln!(out, "{MAGIC} {VERSION}");
-        let _ = writeln!(out, "# {}", self.summary_line());
-        let _ = writeln!(out, "replay_hint {}", escape(&self.replay_hint));
-        let _ = writeln!(out, "coverage_required {}", self.coverage_required);
-        let _ = writeln!(out, "wall_time_ns {}", self.wall_time.as_nanos());
-        for name in &self.declared {
-            let _ = writeln!(out, "declared {}", escape(name));
+        let mut checksum = Checksum::default();
+        for record in &records {
+            let line = to_line(record);
+            checksum.add(&line);
+            out.push_str(&line);
+            out.push('\n');
         }
-        for (name, stats) in &self.assertions {
-            let _ = writeln!(
-                out,
-                "assertion {} {} {} {}",
-                stats.kind,
-                stats.checks,
-                stats.hits,
-                escape(name)
-            );
-        }
-        for i in &self.iterations {
-            let _ = writeln!(
-                out,
-                "iteration {} {:016x} {} {} {}",
-                i.seed,
-                i.digest,
-                i.sim_time.as_nanos(),
-                i.events_processed,
-                if i.passed { "pass" } else { "fail" }
-            );
-        }
-        for f in &self.failures {
-            let _ = writeln!(
-                out,
-                "failure {} {} {}",
-                f.seed,
-                escape(&f.workload),
-                escape(&f.error)
-            );
-            for fault in &f.faults {
-                let _ = writeln!(out, "failure_fault {} {}", f.seed, escape(fault));
-            }
-        }
-        for (kind, count) in &self.faults {
-            let _ = writeln!(out, "fault {count} {}", escape(kind));
-        }
-        let _ = writeln!(
-            out,
-            "end {} {} {} {} {:016x}",
-            self.iterations.len(),
-            self.failures.len(),
-            self.assertions.len(),
-            self.declared.len(),
-            self.digest()
-        );
+        let end = Record::End(EndLine {
+            records: records.len() as u64,
+            checksum: checksum.value(),
+            digest: format!("{:016x}", self.digest()),
+        });
+        out.push_str(&to_line(&end));
+        out.push('\n');
         out
     }
+}
+
+fn to_line(record: &Record) -> String {
+    // Plain structs of strings, numbers and booleans: serializing cannot fail.
+    serde_json::to_string(record).expect("shard records always serialize")
 }
