@@ -832,7 +832,7 @@ fn topology_ips_follow_registration_order() {
                 seen.lock().unwrap().push((
                     topo.name.clone(),
                     topo.my_ip.clone(),
-                    topo.peer_ips.clone(),
+                    topo.peer_ips.to_vec(),
                     topo.all_ips().to_vec(),
                 ));
                 Ok::<(), String>(())

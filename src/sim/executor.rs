@@ -1,11 +1,11 @@
 //! The deterministic single-threaded executor: task storage, wakers, the run loop.
 //!
-//! Wakers only push a task id into a shared, sorted ready set, so they are `Send + Sync` and
+//! Wakers only push a task id into a shared ready set, so they are `Send + Sync` and
 //! never touch the world. The run loop polls one ready task at a time, picked uniformly with the
 //! world RNG; when none is ready it jumps virtual time to the next event.
 
 use std::cell::{Cell, RefCell};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::future::Future;
 use std::net::IpAddr;
@@ -26,40 +26,45 @@ const TAG_POLL: u64 = 0x100;
 
 pub(crate) type BoxFuture = Pin<Box<dyn Future<Output = ()>>>;
 
-/// The sorted set of ready task ids, shared with wakers.
-///
-/// A sorted `Vec`: a handful of ids at a time, so a binary search and a short shift beat a
-/// B-tree's node allocations, and indexing the `n`th id is direct.
+/// The set of ready task ids, shared with wakers.
 #[derive(Debug, Default)]
-struct ReadySet(Mutex<SortedIds>);
+struct ReadySet(Mutex<ReadyIds>);
 
-/// Distinct task ids in ascending order.
+/// Distinct task ids in the order they became ready (a deterministic order: the world wakes
+/// its tasks from one thread, in the order its events say), with a membership set so that
+/// inserting and taking the `n`th are O(1) whatever the number of tasks.
 #[derive(Debug, Default)]
-struct SortedIds(Vec<u64>);
+struct ReadyIds {
+    ids: Vec<u64>,
+    /// Membership only; never iterated, so its order cannot leak into a run.
+    member: HashSet<u64>,
+}
 
-impl SortedIds {
+impl ReadyIds {
     fn insert(&mut self, id: u64) {
-        if let Err(at) = self.0.binary_search(&id) {
-            self.0.insert(at, id);
+        if self.member.insert(id) {
+            self.ids.push(id);
         }
     }
 
     fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.ids.is_empty()
     }
 
     fn len(&self) -> usize {
-        self.0.len()
+        self.ids.len()
     }
 
-    /// Removes and returns the `index`th smallest id.
+    /// Removes and returns the `index`th id; the last one takes its place.
     fn remove_nth(&mut self, index: usize) -> u64 {
-        self.0.remove(index)
+        let id = self.ids.swap_remove(index);
+        self.member.remove(&id);
+        id
     }
 }
 
 impl ReadySet {
-    fn lock(&self) -> MutexGuard<'_, SortedIds> {
+    fn lock(&self) -> MutexGuard<'_, ReadyIds> {
         // Never poisoned in practice: nothing panics while holding it.
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }

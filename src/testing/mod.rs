@@ -64,7 +64,7 @@ pub use merge::MergeError;
 pub use partition::{CampaignConfigError, Partition};
 pub use report::{CampaignError, IterationFailure, IterationRecord, SimulationReport};
 pub use shard::ShardParseError;
-pub use topology::{Shutdown, ShutdownWait, WorkloadTopology};
+pub use topology::{PeerIps, Shutdown, ShutdownWait, WorkloadTopology};
 #[cfg(feature = "subscriber")]
 #[cfg_attr(docsrs, doc(cfg(feature = "subscriber")))]
 pub use trace::{init_tracing, LogFilterError, SimTimer};

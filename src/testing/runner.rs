@@ -227,13 +227,13 @@ fn iterate(
     world.set_time_budget(b.time_budget);
     world.set_buggify(b.buggify);
     let total = b.workloads.len();
-    let ips: Vec<String> = (0..total).map(workload_ip).collect();
+    let ips: std::rc::Rc<[String]> = (0..total).map(workload_ip).collect();
     let shutdowns = Shutdown::for_iteration(total);
     let state = Rc::new(RefCell::new(RunState {
         done: vec![false; total],
         ..RunState::default()
     }));
-    for ((name, _), ip) in b.workloads.iter().zip(&ips) {
+    for ((name, _), ip) in b.workloads.iter().zip(ips.iter()) {
         // Each workload's name resolves to its IP ("server:4500"); a name the DNS refuses
         // (an empty one) just stays unresolvable.
         let _ = world.register_name(name, ip);

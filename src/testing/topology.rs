@@ -26,27 +26,111 @@ pub struct WorkloadTopology {
     /// This workload's IP (its provider's source address).
     pub my_ip: String,
     /// The other workloads' IPs, in registration order.
-    pub peer_ips: Vec<String>,
+    pub peer_ips: PeerIps,
     /// Fires when every other workload has finished or is waiting for it too: how a server
     /// loop knows its clients are done.
     pub shutdown: Shutdown,
-    all_ips: Vec<String>,
+    all_ips: Rc<[String]>,
+}
+
+/// The other workloads' IPs, in registration order: a view of the iteration's one IP list
+/// without this workload's own, so a topology costs the same whatever the number of
+/// workloads. Index it (`peer_ips[0]`) and iterate it as a slice.
+#[derive(Clone)]
+pub struct PeerIps {
+    all: Rc<[String]>,
+    skip: usize,
+}
+
+impl PeerIps {
+    /// How many other workloads there are.
+    pub fn len(&self) -> usize {
+        self.all.len().saturating_sub(1)
+    }
+
+    /// Whether this workload is alone.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The `i`-th other workload's IP.
+    pub fn get(&self, i: usize) -> Option<&String> {
+        let i = if i >= self.skip { i + 1 } else { i };
+        self.all.get(i)
+    }
+
+    /// The first other workload's IP.
+    pub fn first(&self) -> Option<&String> {
+        self.get(0)
+    }
+
+    /// The IPs, in registration order.
+    pub fn iter(&self) -> impl Iterator<Item = &String> + '_ {
+        self.all
+            .iter()
+            .enumerate()
+            .filter(move |(i, _)| *i != self.skip)
+            .map(|(_, ip)| ip)
+    }
+
+    /// Whether `ip` is one of them.
+    pub fn contains(&self, ip: &str) -> bool {
+        self.iter().any(|other| other == ip)
+    }
+
+    /// The IPs, copied into a `Vec`.
+    pub fn to_vec(&self) -> Vec<String> {
+        self.iter().cloned().collect()
+    }
+}
+
+impl std::ops::Index<usize> for PeerIps {
+    type Output = String;
+
+    fn index(&self, i: usize) -> &String {
+        match self.get(i) {
+            Some(ip) => ip,
+            None => panic!(
+                "peer_ips[{i}]: there are only {} other workloads",
+                self.len()
+            ),
+        }
+    }
+}
+
+impl<'a> IntoIterator for &'a PeerIps {
+    type Item = &'a String;
+    type IntoIter = Box<dyn Iterator<Item = &'a String> + 'a>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        Box::new(self.iter())
+    }
+}
+
+impl fmt::Debug for PeerIps {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl PartialEq<Vec<String>> for PeerIps {
+    fn eq(&self, other: &Vec<String>) -> bool {
+        self.iter().eq(other.iter())
+    }
 }
 
 impl WorkloadTopology {
     pub(crate) fn new(
         index: usize,
         name: String,
-        all_ips: Vec<String>,
+        all_ips: Rc<[String]>,
         shutdown: Shutdown,
     ) -> Self {
         let my_ip = all_ips[index].clone();
-        let peer_ips = all_ips
-            .iter()
-            .enumerate()
-            .filter(|&(i, _)| i != index)
-            .map(|(_, ip)| ip.clone())
-            .collect();
+        let peer_ips = PeerIps {
+            all: all_ips.clone(),
+            skip: index,
+        };
         Self {
             name,
             my_ip,
