@@ -5,7 +5,7 @@
 //! world RNG; when none is ready it jumps virtual time to the next event.
 
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
 use std::net::IpAddr;
@@ -31,18 +31,23 @@ pub(crate) type BoxFuture = Pin<Box<dyn Future<Output = ()>>>;
 struct ReadySet(Mutex<ReadyIds>);
 
 /// Distinct task ids in the order they became ready (a deterministic order: the world wakes
-/// its tasks from one thread, in the order its events say), with a membership set so that
+/// its tasks from one thread, in the order its events say), with a membership bitmap so that
 /// inserting and taking the `n`th are O(1) whatever the number of tasks.
 #[derive(Debug, Default)]
 struct ReadyIds {
     ids: Vec<u64>,
-    /// Membership only; never iterated, so its order cannot leak into a run.
-    member: HashSet<u64>,
+    /// Bit `id` is set while `id` is in `ids` (ids are dense: counted up from 0).
+    member: Vec<u64>,
 }
 
 impl ReadyIds {
     fn insert(&mut self, id: u64) {
-        if self.member.insert(id) {
+        let (word, bit) = ((id / 64) as usize, 1u64 << (id % 64));
+        if word >= self.member.len() {
+            self.member.resize(word + 1, 0);
+        }
+        if self.member[word] & bit == 0 {
+            self.member[word] |= bit;
             self.ids.push(id);
         }
     }
@@ -58,7 +63,7 @@ impl ReadyIds {
     /// Removes and returns the `index`th id; the last one takes its place.
     fn remove_nth(&mut self, index: usize) -> u64 {
         let id = self.ids.swap_remove(index);
-        self.member.remove(&id);
+        self.member[(id / 64) as usize] &= !(1u64 << (id % 64));
         id
     }
 }

@@ -204,6 +204,8 @@ pub(crate) struct Faults {
     parked: BTreeMap<(IpAddr, IpAddr), Vec<(u64, usize)>>,
     timeline: VecDeque<FaultEvent>,
     counts: BTreeMap<FaultKind, u64>,
+    /// Whether the config's odds can fault a send, a receive, a connect (all zero: skip them).
+    odds: [bool; 3],
     /// Whether buggify sites may fire in this world, and each site's draw.
     pub(crate) buggify_on: bool,
     buggify_sites: BTreeMap<&'static str, bool>,
@@ -221,6 +223,25 @@ impl fmt::Debug for Faults {
 }
 
 impl Faults {
+    /// The fault state of a world with `config`.
+    pub(crate) fn for_config(config: &super::NetworkConfig) -> Self {
+        let c = config;
+        let send = [
+            c.reset_probability,
+            c.clog_probability,
+            c.corrupt_probability,
+            c.short_io_probability,
+            c.latency_tail.probability,
+        ];
+        let receive = [c.reset_probability, c.short_io_probability];
+        let connect = [c.connect_failure_probability, c.connect_stall_probability];
+        let any = |odds: &[f64]| odds.iter().any(|p| *p > 0.0);
+        Self {
+            odds: [any(&send), any(&receive), any(&connect)],
+            ..Self::default()
+        }
+    }
+
     /// Faults injected so far, per kind.
     pub(crate) fn counts(&self) -> BTreeMap<FaultKind, u64> {
         self.counts.clone()
@@ -229,6 +250,19 @@ impl Faults {
     /// The last faults injected, oldest first (at most 256).
     pub(crate) fn timeline(&self) -> Vec<FaultEvent> {
         self.timeline.iter().cloned().collect()
+    }
+
+    /// No clog, partition or host down anywhere: deliveries need no check.
+    pub(crate) fn is_calm(&self) -> bool {
+        self.pair_clogs.is_empty()
+            && self.conn_clogs.is_empty()
+            && self.partitions.is_empty()
+            && self.hosts_down.is_empty()
+    }
+
+    /// Whether links can have latencies of their own (slow links drawn or set).
+    pub(crate) fn links_matter(&self, config: &super::NetworkConfig) -> bool {
+        !self.slow_links.is_empty() || config.slow_link_probability > 0.0
     }
 
     /// Whether traffic from `from` can reach `to` at `now`.
@@ -337,6 +371,14 @@ impl WorldState {
                 return verdict;
             }
         }
+        let kind = match op {
+            NetOp::Send { .. } => 0,
+            NetOp::Receive { .. } => 1,
+            NetOp::Connect { .. } => 2,
+        };
+        if !self.faults.odds[kind] {
+            return Verdict::Pass;
+        }
         let c = &self.config;
         match op {
             NetOp::Connect { .. } => {
@@ -399,8 +441,7 @@ impl WorldState {
 
     /// The extra latency of the link between two hosts (drawn once per pair).
     pub(crate) fn link_latency(&mut self, a: IpAddr, b: IpAddr) -> Duration {
-        if a == b || (self.faults.slow_links.is_empty() && self.config.slow_link_probability <= 0.0)
-        {
+        if a == b || !self.faults.links_matter(&self.config) {
             return Duration::ZERO;
         }
         let key = (a.min(b), a.max(b));

@@ -148,6 +148,7 @@ impl SimWorld {
     }
 
     fn build(seed: u64, config: NetworkConfig) -> Self {
+        let faults = Faults::for_config(&config);
         let state = WorldState {
             seed,
             now: Duration::ZERO,
@@ -162,7 +163,7 @@ impl SimWorld {
             timers: BTreeMap::new(),
             next_timer: 0,
             net: NetState::default(),
-            faults: Faults::default(),
+            faults,
         };
         Self {
             shared: Rc::new(Shared {

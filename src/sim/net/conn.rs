@@ -120,13 +120,14 @@ impl WorldState {
     /// Puts `segment` in flight toward `to` after a `write_latency` draw, the link's own
     /// latency and `extra`.
     fn transmit(&mut self, conn: u64, to: usize, segment: Segment<'_>, extra: Duration) {
-        let Some(c) = self.net.conns.get(&conn) else {
-            return;
-        };
-        let (from_host, to_host) = (c.ends[1 - to].host, c.ends[to].host);
-        let latency = self.rng.latency(self.config.write_latency)
-            + self.link_latency(from_host, to_host)
-            + extra;
+        let mut latency = self.rng.latency(self.config.write_latency) + extra;
+        if self.faults.links_matter(&self.config) {
+            let Some(c) = self.net.conns.get(&conn) else {
+                return;
+            };
+            let (from_host, to_host) = (c.ends[1 - to].host, c.ends[to].host);
+            latency += self.link_latency(from_host, to_host);
+        }
         let at = self.now.saturating_add(latency);
         let Some(c) = self.net.conns.get_mut(&conn) else {
             return;
@@ -150,7 +151,6 @@ impl WorldState {
             return true;
         }
         if self.faults.reachable(from, host, self.now) {
-            c.ends[to].stalled_since = None;
             return false;
         }
         self.faults.park(from, host, conn, to);
@@ -218,7 +218,8 @@ impl WorldState {
 
     /// The oldest segment in flight toward `to` arrives (a `Deliver` event).
     pub(crate) fn deliver(&mut self, conn: u64, to: usize) {
-        if self.hold_delivery(conn, to) {
+        // A calm network (no clog, partition or host down anywhere) holds nothing back.
+        if !self.faults.is_calm() && self.hold_delivery(conn, to) {
             return;
         }
         let Some(c) = self.net.conns.get_mut(&conn) else {
@@ -226,6 +227,7 @@ impl WorldState {
         };
         let peer_knows = c.ends[1 - to].reset;
         let end = &mut c.ends[to];
+        end.stalled_since = None;
         let Some(arrival) = end.rx.deliver() else {
             return;
         };
