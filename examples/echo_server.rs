@@ -15,7 +15,6 @@
 use std::process::ExitCode;
 
 use async_executor::Executor;
-use clap::{value_parser, Arg, Command};
 use moonpool::peer::FramedStream;
 use moonpool::{Listener, NetworkProvider, RealNetworkProvider, RealStream};
 
@@ -25,28 +24,31 @@ struct Options {
     max_connections: Option<u64>,
 }
 
-/// Parses the command line (clap prints usage errors and `--help`, exiting with 2 and 0).
-fn parse_args() -> Options {
-    let m = Command::new("echo_server")
-        .about("A real-network echo server for Peer clients")
-        .arg(
-            Arg::new("addr")
-                .value_name("ADDR")
-                .default_value("127.0.0.1:4500")
-                .help("Address to listen on"),
-        )
-        .arg(
-            Arg::new("max-connections")
-                .long("max-connections")
-                .value_name("N")
-                .value_parser(value_parser!(u64))
-                .help("Stop once N connections were accepted and have all ended"),
-        )
-        .get_matches();
-    Options {
-        addr: m.get_one::<String>("addr").cloned().unwrap_or_default(),
-        max_connections: m.get_one::<u64>("max-connections").copied(),
+const USAGE: &str = "usage: echo_server [ADDR] [--max-connections N]";
+
+/// Parses the command line; `Ok(None)` for `--help`.
+fn parse_args() -> Result<Option<Options>, lexopt::Error> {
+    use lexopt::prelude::*;
+    let mut options = Options {
+        addr: "127.0.0.1:4500".to_string(),
+        max_connections: None,
+    };
+    let mut parser = lexopt::Parser::from_env();
+    while let Some(arg) = parser.next()? {
+        match arg {
+            Long("max-connections") => {
+                let text = parser.value()?.string()?;
+                let n = text
+                    .parse()
+                    .map_err(|_| format!("--max-connections: {text:?} is not a number"))?;
+                options.max_connections = Some(n);
+            }
+            Value(addr) => options.addr = addr.string()?,
+            Short('h') | Long("help") => return Ok(None),
+            other => return Err(format!("{} ({USAGE})", other.unexpected()).into()),
+        }
     }
+    Ok(Some(options))
 }
 
 /// Echoes every message of one connection until it ends; returns how many were echoed.
@@ -61,7 +63,17 @@ async fn echo(stream: RealStream) -> std::io::Result<u64> {
 }
 
 fn main() -> ExitCode {
-    let options = parse_args();
+    let options = match parse_args() {
+        Ok(Some(options)) => options,
+        Ok(None) => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Err(error) => {
+            eprintln!("{error}");
+            return ExitCode::from(2);
+        }
+    };
     let executor = Executor::new();
     let serve = async {
         let listener = RealNetworkProvider::new().bind(&options.addr).await?;

@@ -18,7 +18,6 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{value_parser, Arg, Command};
 use moonpool::{Clock, NetworkProvider, Peer, PeerConfig, PeerError, RealNetworkProvider};
 
 /// How long the client waits for the last echoes once everything was sent.
@@ -31,39 +30,35 @@ struct Options {
     interval: Duration,
 }
 
-/// Parses the command line (clap prints usage errors and `--help`, exiting with 2 and 0).
-fn parse_args() -> Options {
-    let m = Command::new("peer_client")
-        .about("A Peer client on the real network that survives its server going away")
-        .arg(
-            Arg::new("addr")
-                .value_name("ADDR")
-                .default_value("127.0.0.1:4500")
-                .help("The echo server's address"),
-        )
-        .arg(
-            Arg::new("count")
-                .long("count")
-                .value_name("N")
-                .value_parser(value_parser!(u64))
-                .default_value("20")
-                .help("Messages to send"),
-        )
-        .arg(
-            Arg::new("interval-ms")
-                .long("interval-ms")
-                .value_name("M")
-                .value_parser(value_parser!(u64))
-                .default_value("200")
-                .help("Milliseconds between two messages"),
-        )
-        .get_matches();
-    let number = |name| m.get_one::<u64>(name).copied().unwrap_or_default();
-    Options {
-        addr: m.get_one::<String>("addr").cloned().unwrap_or_default(),
-        count: number("count"),
-        interval: Duration::from_millis(number("interval-ms")),
+const USAGE: &str = "usage: peer_client [ADDR] [--count N] [--interval-ms M]";
+
+/// Parses the command line; `Ok(None)` for `--help`.
+fn parse_args() -> Result<Option<Options>, lexopt::Error> {
+    use lexopt::prelude::*;
+    let mut options = Options {
+        addr: "127.0.0.1:4500".to_string(),
+        count: 20,
+        interval: Duration::from_millis(200),
+    };
+    let mut parser = lexopt::Parser::from_env();
+    let number = |parser: &mut lexopt::Parser, flag: &str| -> Result<u64, lexopt::Error> {
+        let text = parser.value()?.string()?;
+        Ok(text
+            .parse()
+            .map_err(|_| format!("{flag}: {text:?} is not a number"))?)
+    };
+    while let Some(arg) = parser.next()? {
+        match arg {
+            Long("count") => options.count = number(&mut parser, "--count")?,
+            Long("interval-ms") => {
+                options.interval = Duration::from_millis(number(&mut parser, "--interval-ms")?)
+            }
+            Value(addr) => options.addr = addr.string()?,
+            Short('h') | Long("help") => return Ok(None),
+            other => return Err(format!("{} ({USAGE})", other.unexpected()).into()),
+        }
     }
+    Ok(Some(options))
 }
 
 /// What the client saw.
@@ -105,7 +100,17 @@ async fn exchange(peer: &mut Peer<RealNetworkProvider>, tally: &mut Tally) {
 }
 
 fn main() -> ExitCode {
-    let options = parse_args();
+    let options = match parse_args() {
+        Ok(Some(options)) => options,
+        Ok(None) => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Err(error) => {
+            eprintln!("{error}");
+            return ExitCode::from(2);
+        }
+    };
     let provider = RealNetworkProvider::new();
     let clock = provider.clock();
     let config = PeerConfig {

@@ -28,64 +28,24 @@
 
 use std::process::ExitCode;
 
-use clap::{value_parser, Arg, ArgAction, ArgMatches, Command};
+use lexopt::prelude::*;
 use moonpool::testing::{ping_pong, Partition, SimulationReport};
 
-/// The command line: one `Arg` per flag (add new flags here and in [`Args`]).
-fn command() -> Command {
-    let number = |name: &'static str, value: &'static str, help: &'static str| {
-        Arg::new(name)
-            .long(name)
-            .value_name(value)
-            .value_parser(value_parser!(u64).range(1..))
-            .help(help)
-    };
-    Command::new("ping_pong")
-        .about("The ping-pong campaign: Peer clients against an echo server in the simulator")
-        .arg(number(
-            "iterations",
-            "N",
-            "Iterations to run [default: 1000]",
-        ))
-        .arg(
-            Arg::new("seed")
-                .long("seed")
-                .value_name("S")
-                .value_parser(value_parser!(u64))
-                .conflicts_with_all(["iterations", "partition"])
-                .help("Run only this seed (a replay)"),
-        )
-        .arg(number(
-            "threads",
-            "T",
-            "Worker threads [default: one per core]",
-        ))
-        .arg(number("clients", "C", "Clients per iteration").default_value("2"))
-        .arg(
-            Arg::new("partition")
-                .long("partition")
-                .value_name("K/N")
-                .value_parser(|text: &str| text.parse::<Partition>().map_err(|e| e.to_string()))
-                .help("Run the K-th of N equal parts of the seeds (also MOONPOOL_PARTITION)"),
-        )
-        .arg(
-            Arg::new("save")
-                .long("save")
-                .value_name("FILE")
-                .help("Also write the report as a shard file"),
-        )
-        .arg(
-            Arg::new("merge")
-                .long("merge")
-                .value_name("FILE")
-                .num_args(1..)
-                .action(ArgAction::Append)
-                .conflicts_with_all(["iterations", "seed", "threads", "partition", "save"])
-                .help("Run nothing: merge shard files and judge the whole campaign"),
-        )
-}
+const USAGE: &str = "\
+usage: ping_pong [--iterations N] [--seed S] [--threads T] [--clients C] [--partition K/N]
+                 [--save FILE]
+       ping_pong --merge FILE...
 
-/// The parsed command line.
+  --iterations N     iterations to run (default 1000)
+  --seed S           run only this seed (a replay)
+  --threads T        worker threads (default: one per core)
+  --clients C        clients per iteration (default 2)
+  --partition K/N    run the K-th of N equal parts of the seeds (also MOONPOOL_PARTITION)
+  --save FILE        also write the report as a shard file
+  --merge FILE...    run nothing: merge shard files and judge the whole campaign";
+
+/// The command line (add a flag here, in [`parse_args`] and in [`USAGE`]).
+#[derive(Default)]
 struct Args {
     /// `--iterations N` (default 1000).
     iterations: Option<u64>,
@@ -94,7 +54,7 @@ struct Args {
     /// `--threads T` (default: one per core).
     threads: Option<usize>,
     /// `--clients C` (default 2).
-    clients: usize,
+    clients: Option<usize>,
     /// `--partition K/N`.
     partition: Option<Partition>,
     /// `--save FILE`: write the report's shard text there.
@@ -103,32 +63,73 @@ struct Args {
     merge: Vec<String>,
 }
 
-impl Args {
-    fn from_matches(m: &ArgMatches) -> Self {
-        let size = |name| m.get_one::<u64>(name).map(|&n| n as usize);
-        Args {
-            iterations: m.get_one::<u64>("iterations").copied(),
-            seed: m.get_one::<u64>("seed").copied(),
-            threads: size("threads"),
-            clients: size("clients").unwrap_or(2),
-            partition: m.get_one::<Partition>("partition").copied(),
-            save: m.get_one::<String>("save").cloned(),
-            merge: m
-                .get_many::<String>("merge")
-                .into_iter()
-                .flatten()
-                .cloned()
-                .collect(),
-        }
+/// The value of `flag`, parsed; `what` says what it should be.
+fn value<T: std::str::FromStr>(
+    parser: &mut lexopt::Parser,
+    flag: &str,
+    what: &str,
+) -> Result<T, lexopt::Error> {
+    let text = parser.value()?.string()?;
+    text.parse()
+        .map_err(|_| format!("{flag}: {text:?} is not {what}").into())
+}
+
+/// A count of at least 1, for `flag`.
+fn positive(parser: &mut lexopt::Parser, flag: &str) -> Result<u64, lexopt::Error> {
+    match value(parser, flag, "a number")? {
+        0 => Err(format!("{flag} must be at least 1, got 0").into()),
+        n => Ok(n),
     }
 }
 
-/// Parses the command line (clap prints usage errors and `--help` itself, exiting with 2 and
-/// 0), then checks it against the environment.
-fn parse_args() -> Result<Args, String> {
-    let args = Args::from_matches(&command().get_matches());
-    if !args.merge.is_empty() {
-        return Ok(args);
+/// Parses the command line, then checks it against the environment. `Ok(None)`: `--help`.
+fn parse_args() -> Result<Option<Args>, lexopt::Error> {
+    let mut args = Args::default();
+    let mut merging = false;
+    let mut parser = lexopt::Parser::from_env();
+    while let Some(arg) = parser.next()? {
+        match arg {
+            Long("iterations") => args.iterations = Some(positive(&mut parser, "--iterations")?),
+            Long("seed") => args.seed = Some(value(&mut parser, "--seed", "a seed (a u64)")?),
+            Long("threads") => args.threads = Some(positive(&mut parser, "--threads")? as usize),
+            Long("clients") => args.clients = Some(positive(&mut parser, "--clients")? as usize),
+            Long("partition") => {
+                let text = parser.value()?.string()?;
+                let partition = text.parse().map_err(|e| format!("--partition: {e}"))?;
+                args.partition = Some(partition);
+            }
+            Long("save") => args.save = Some(parser.value()?.string()?),
+            Long("merge") => merging = true,
+            Value(file) if merging => args.merge.push(file.string()?),
+            Short('h') | Long("help") => return Ok(None),
+            other => return Err(format!("{} (try --help)", other.unexpected()).into()),
+        }
+    }
+    if merging {
+        if args.merge.is_empty() {
+            return Err("--merge needs at least one shard file".into());
+        }
+        let running = [
+            ("--iterations", args.iterations.is_some()),
+            ("--seed", args.seed.is_some()),
+            ("--threads", args.threads.is_some()),
+            ("--partition", args.partition.is_some()),
+            ("--save", args.save.is_some()),
+        ];
+        if let Some((flag, _)) = running.iter().find(|(_, given)| *given) {
+            return Err(format!("--merge runs nothing: {flag} cannot be used with it").into());
+        }
+        return Ok(Some(args));
+    }
+    if args.seed.is_some() {
+        for (flag, given) in [
+            ("--iterations", args.iterations.is_some()),
+            ("--partition", args.partition.is_some()),
+        ] {
+            if given {
+                return Err(format!("--seed runs one seed: {flag} cannot be used with it").into());
+            }
+        }
     }
     // The seeds come from the flags or from the environment, never silently from both.
     for var in ["MOONPOOL_SEED", "MOONPOOL_SEEDS"] {
@@ -142,11 +143,12 @@ fn parse_args() -> Result<Args, String> {
             if given {
                 return Err(format!(
                     "{var}={value} and {flag} both choose the seeds: use one of them"
-                ));
+                )
+                .into());
             }
         }
     }
-    Ok(args)
+    Ok(Some(args))
 }
 
 /// Reads and merges the shards; the merged campaign must reach every sometimes-assertion.
@@ -190,14 +192,18 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     let args = match parse_args() {
-        Ok(args) => args,
+        Ok(Some(args)) => args,
+        Ok(None) => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
         Err(message) => {
             eprintln!("{message}");
             return ExitCode::from(2);
         }
     };
     let report = if args.merge.is_empty() {
-        let mut builder = ping_pong::builder(args.clients)
+        let mut builder = ping_pong::builder(args.clients.unwrap_or(2))
             .iterations(args.iterations.unwrap_or(1000))
             .on_progress(|p| {
                 eprintln!(

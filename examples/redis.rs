@@ -24,7 +24,6 @@ use std::net::TcpListener;
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::Duration;
 
-use clap::{value_parser, Arg};
 use moonpool::peer::LinesCodec;
 use moonpool::{Clock, Peer, PeerConfig, RealClock, RealNetworkProvider};
 
@@ -251,19 +250,34 @@ pub async fn scenario(server: &mut RedisServer, requests: u64) -> Result<Tally, 
     Ok(tally)
 }
 
+/// `--requests N` (default 200, at least 1).
+fn parse_args() -> Result<u64, lexopt::Error> {
+    use lexopt::prelude::*;
+    let mut requests = 200;
+    let mut parser = lexopt::Parser::from_env();
+    while let Some(arg) = parser.next()? {
+        match arg {
+            Long("requests") => {
+                let text = parser.value()?.string()?;
+                requests = match text.parse::<u64>() {
+                    Ok(n) if n > 0 => n,
+                    _ => return Err(format!("--requests: {text:?} is not a count from 1").into()),
+                };
+            }
+            other => return Err(other.unexpected()),
+        }
+    }
+    Ok(requests)
+}
+
 fn main() -> ExitCode {
-    let m = clap::Command::new("redis")
-        .about("A Peer pipelining commands to a real redis-server that restarts")
-        .arg(
-            Arg::new("requests")
-                .long("requests")
-                .value_name("N")
-                .value_parser(value_parser!(u64).range(1..))
-                .default_value("200")
-                .help("Requests per phase"),
-        )
-        .get_matches();
-    let requests = m.get_one::<u64>("requests").copied().unwrap_or(200);
+    let requests = match parse_args() {
+        Ok(requests) => requests,
+        Err(error) => {
+            eprintln!("redis: {error} (usage: redis [--requests N])");
+            return ExitCode::from(2);
+        }
+    };
     let mut server = match RedisServer::start() {
         Ok(server) => server,
         Err(message) => {

@@ -1,7 +1,7 @@
 //! One Peer round trip, written once over `P: NetworkProvider`, run under every executor we
 //! claim to support: `async_io::block_on`, async-executor with spawned tasks,
 //! `futures::executor::block_on`, smol (`smol::block_on`, and `smol::spawn` on its global
-//! multi-threaded executor), Tokio (current-thread, and multi-thread with `tokio::spawn`)
+//! multi-threaded executor; feature `test-smol`, on in CI's `--all-features`), Tokio (current-thread, and multi-thread with `tokio::spawn`)
 //! and the simulator.
 //!
 //! The body: a [`FramedStream`] echo server accepts one connection and echoes every message; a
@@ -114,11 +114,13 @@ fn futures_executor_block_on() {
     futures::executor::block_on(bounded(RealClock::new(), RealNetworkProvider::new())).unwrap();
 }
 
+#[cfg(feature = "test-smol")]
 #[test]
 fn smol_block_on() {
     smol::block_on(bounded(RealClock::new(), RealNetworkProvider::new())).unwrap();
 }
 
+#[cfg(feature = "test-smol")]
 #[test]
 fn smol_spawn_on_the_global_multi_threaded_executor() {
     // The global executor reads its thread count once, at its first spawn (only this test
