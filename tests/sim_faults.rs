@@ -693,3 +693,52 @@ fn an_expected_fault_that_never_happens_fails_coverage() {
     assert!(!report.is_success());
     assert_eq!(report.unreached(), ["fault_partition"]);
 }
+
+#[test]
+fn a_graceful_stop_signals_first_and_closes_what_is_left_after_the_grace() {
+    let w = world(exact());
+    let (polite, stubborn) = (w.provider("10.0.0.1"), w.provider("10.0.0.3"));
+    let exited = Rc::new(Cell::new(false));
+    let flag = exited.clone();
+    w.spawn_process("polite", "10.0.0.1", move || {
+        let (net, flag) = (polite.clone(), flag.clone());
+        async move {
+            net.stop_requested().await;
+            flag.set(true);
+        }
+    })
+    .unwrap();
+    w.spawn_process("stubborn", "10.0.0.3", move || {
+        let net = stubborn.clone();
+        async move {
+            let listener = net.bind("10.0.0.3:80").await.unwrap();
+            let (_s, _) = listener.accept().await.unwrap();
+            futures::future::pending::<()>().await;
+        }
+    })
+    .unwrap();
+    let (w2, client) = (w.clone(), w.provider("10.0.0.2"));
+    w.block_on(async move {
+        let mut c = client.connect("10.0.0.3:80").await.unwrap();
+        w2.stop("10.0.0.1", Duration::from_secs(1)).unwrap();
+        w2.stop("10.0.0.3", Duration::from_secs(1)).unwrap();
+        let t0 = w2.now();
+        let mut buf = [0; 1];
+        // The stubborn one is closed after the grace: a FIN, read as end-of-file.
+        assert_eq!(c.read(&mut buf).await.unwrap(), 0);
+        assert_eq!(w2.now() - t0, Duration::from_secs(1) + MS);
+    })
+    .unwrap();
+    assert!(exited.get(), "the polite process saw the signal");
+    let crashes: Vec<_> = w
+        .fault_timeline()
+        .into_iter()
+        .filter(|e| e.kind == FaultKind::Crash)
+        .map(|e| e.from.unwrap().to_string())
+        .collect();
+    assert_eq!(
+        crashes,
+        ["10.0.0.3"],
+        "only the stubborn one had to be closed"
+    );
+}

@@ -71,7 +71,7 @@ pub use error::SimError;
 pub use executor::SimJoinHandle;
 pub use fault::{FaultEvent, FaultKind, NetOp, Rule, Verdict};
 pub use listener::SimTcpListener;
-pub use process::CrashKind;
+pub use process::{CrashKind, StopRequested};
 pub use provider::SimNetworkProvider;
 pub use stream::SimTcpStream;
 pub use time::SimClock;

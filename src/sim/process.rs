@@ -42,6 +42,59 @@ struct Process {
     name: String,
     factory: Rc<dyn Fn() -> BoxFuture>,
     incarnation: u32,
+    /// The stop signal of the current incarnation.
+    stop: Rc<RefCell<StopState>>,
+}
+
+/// Whether a process was asked to stop, and who waits for it.
+#[derive(Default)]
+struct StopState {
+    requested: bool,
+    wakers: Vec<std::task::Waker>,
+}
+
+/// Completes once the process it belongs to is asked to stop
+/// ([`SimWorld::stop`]); from [`SimNetworkProvider::stop_requested`](crate::SimNetworkProvider::stop_requested).
+/// A provider of a host with no process never completes.
+#[must_use = "futures do nothing unless awaited"]
+pub struct StopRequested {
+    state: Option<Rc<RefCell<StopState>>>,
+}
+
+impl std::fmt::Debug for StopRequested {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let requested = self.state.as_ref().is_some_and(|s| s.borrow().requested);
+        f.debug_struct("StopRequested")
+            .field("requested", &requested)
+            .finish()
+    }
+}
+
+impl StopRequested {
+    pub(crate) fn never() -> Self {
+        Self { state: None }
+    }
+}
+
+impl Future for StopRequested {
+    type Output = ();
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        let Some(state) = &self.state else {
+            return std::task::Poll::Pending;
+        };
+        let mut state = state.borrow_mut();
+        if state.requested {
+            return std::task::Poll::Ready(());
+        }
+        if !state.wakers.iter().any(|w| w.will_wake(cx.waker())) {
+            state.wakers.push(cx.waker().clone());
+        }
+        std::task::Poll::Pending
+    }
 }
 
 /// The processes of a world, by IP.
@@ -163,6 +216,7 @@ impl SimWorld {
                 name: name.clone(),
                 factory: factory.clone(),
                 incarnation: 0,
+                stop: Rc::default(),
             },
         );
         drop(processes);
@@ -229,6 +283,7 @@ impl SimWorld {
                 return;
             };
             process.incarnation += 1;
+            process.stop = Rc::default();
             (process.name.clone(), process.factory.clone())
         };
         self.with_state(|s| {
@@ -237,6 +292,66 @@ impl SimWorld {
             s.record_fault(FaultKind::Restart, Some(ip), None, None, name.clone());
         });
         self.spawn_in(Some(ip), name, factory());
+    }
+
+    /// Asks process `ip` to stop: its [`StopRequested`] futures complete now, and after
+    /// `grace` of virtual time whatever is left of it is crashed as
+    /// [`CrashKind::Graceful`] (its sockets closed as dropped streams close them).
+    ///
+    /// # Errors
+    /// [`SimError::InvalidConfig`] if `ip` does not parse or has no process.
+    pub fn stop(&self, ip: &str, grace: Duration) -> Result<(), SimError> {
+        let parsed = parse_ip(ip)?;
+        let stop = self
+            .shared
+            .processes
+            .0
+            .borrow()
+            .get(&parsed)
+            .map(|p| p.stop.clone());
+        let Some(stop) = stop else {
+            return Err(SimError::InvalidConfig {
+                reason: format!("{ip} runs no process"),
+            });
+        };
+        let wakers = {
+            let mut state = stop.borrow_mut();
+            state.requested = true;
+            std::mem::take(&mut state.wakers)
+        };
+        for waker in wakers {
+            waker.wake();
+        }
+        let (world, clock, ip) = (self.downgrade(), self.clock(), ip.to_string());
+        self.spawn_in(None, format!("stop {ip}"), async move {
+            clock.sleep(grace).await;
+            if let Some(world) = world.upgrade() {
+                let still = parse_ip(&ip).is_ok_and(|p| world.shared.exec.has_process_tasks(p));
+                let same = world
+                    .shared
+                    .processes
+                    .0
+                    .borrow()
+                    .get(&parsed)
+                    .is_some_and(|p| Rc::ptr_eq(&p.stop, &stop));
+                if still && same {
+                    let _ = world.crash(&ip, CrashKind::Graceful);
+                }
+            }
+        });
+        Ok(())
+    }
+
+    /// The stop signal of the process on `ip` (never completes if there is none).
+    pub(crate) fn stop_requested(&self, ip: IpAddr) -> StopRequested {
+        let state = self
+            .shared
+            .processes
+            .0
+            .borrow()
+            .get(&ip)
+            .map(|p| p.stop.clone());
+        StopRequested { state }
     }
 
     /// Whether host `ip` is down (powered off and not restarted yet).

@@ -9,6 +9,7 @@ use std::time::Duration;
 use super::fault::{FaultKind, NetOp, Verdict};
 use super::listener::SimTcpListener;
 use super::net::{refused, register, route, CLIENT};
+use super::process::StopRequested;
 use super::stream::SimTcpStream;
 use super::time::SimClock;
 use super::world::WeakSimWorld;
@@ -62,6 +63,16 @@ impl SimNetworkProvider {
     /// The host's IP (`0.0.0.0` if the given IP did not parse).
     pub fn ip(&self) -> IpAddr {
         self.ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
+    }
+
+    /// Completes once this host's process is asked to stop
+    /// ([`SimWorld::stop`](crate::SimWorld::stop)): a graceful shutdown's signal. Never
+    /// completes for a host with no process (or once the world is dropped).
+    pub fn stop_requested(&self) -> StopRequested {
+        match (self.world.upgrade(), self.ip) {
+            (Some(world), Some(ip)) => world.stop_requested(ip),
+            _ => StopRequested::never(),
+        }
     }
 
     fn host(&self) -> io::Result<IpAddr> {

@@ -33,8 +33,12 @@ pub struct Attrition {
     pub interval: LatencyRange,
     /// Time a rebooted workload stays down.
     pub downtime: LatencyRange,
-    /// How a reboot crashes it.
+    /// How a reboot crashes it. [`CrashKind::Graceful`] asks it to stop first
+    /// ([`SimNetworkProvider::stop_requested`](crate::SimNetworkProvider::stop_requested)) and
+    /// closes what is left after [`grace`](Self::grace).
     pub kind: CrashKind,
+    /// How long a graceful stop waits before closing what is left.
+    pub grace: Duration,
     /// No reboot starts after this virtual time, so the last phase of an iteration is calm.
     pub until: Duration,
 }
@@ -49,6 +53,7 @@ impl Attrition {
             interval: LatencyRange::new(Duration::from_millis(500), Duration::from_secs(5)),
             downtime: LatencyRange::new(Duration::from_millis(100), Duration::from_secs(2)),
             kind: CrashKind::Random,
+            grace: Duration::from_secs(1),
             until: Duration::from_secs(60),
         }
     }
@@ -96,8 +101,14 @@ impl Attrition {
                 }
                 let pick = alive[world.random_range(0..alive.len() as u64) as usize];
                 let ip = targets[pick].1.clone();
-                let downtime = Self::draw(&world, this.downtime);
-                if world.crash(&ip, this.kind).is_err() {
+                let mut downtime = Self::draw(&world, this.downtime);
+                let stopped = if this.kind == CrashKind::Graceful {
+                    downtime += this.grace;
+                    world.stop(&ip, this.grace)
+                } else {
+                    world.crash(&ip, this.kind)
+                };
+                if stopped.is_err() {
                     continue;
                 }
                 down.set(down.get() + 1);
