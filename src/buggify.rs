@@ -67,7 +67,7 @@ pub fn __fire(site: &'static str, probability: f64) -> bool {
 }
 
 /// `true` now and then inside a simulation, never outside one: see the
-/// [module documentation](crate::buggify).
+/// [module documentation](mod@crate::buggify).
 ///
 /// `buggify!()` fires with probability 0.25 at an enabled site; `buggify!(p)` with `p`.
 #[macro_export]
