@@ -53,7 +53,7 @@ async fn peer_client<P: NetworkProvider>(provider: P, addr: String) -> Result<()
         assert_eq!(peer.recv().await?, message(k), "echo {k}");
     }
     let metrics = peer.metrics();
-    assert_eq!(metrics.messages_sent, u64::from(N));
+    assert_eq!(metrics.messages_written, u64::from(N));
     assert_eq!(metrics.messages_received, u64::from(N));
     assert_eq!(metrics.connections_established, 1);
     peer.close().await;
@@ -183,7 +183,7 @@ fn real_peer_futures_are_send() {
     send(peer.send(Vec::new()));
     send(peer.flush());
     send(peer.recv());
-    send(peer.receive(&mut [0; 8]));
+    send(peer.recv_into(&mut [0; 8]));
     send(peer.reconnect());
     send(peer.close());
     send(peer);

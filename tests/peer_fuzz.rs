@@ -142,7 +142,7 @@ fn run(seed: u64, policy: OverflowPolicy) -> (usize, usize, u64) {
                 assert!(m.queue_size <= 8 && m.queue_bytes <= 4000, "{m:?}");
                 assert_eq!(
                     m.messages_queued,
-                    m.messages_sent + m.messages_dropped + m.queue_size as u64,
+                    m.messages_written + m.messages_dropped + m.queue_size as u64,
                     "accounting {m:?}"
                 );
             }

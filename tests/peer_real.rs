@@ -301,12 +301,15 @@ fn reconnect_delays_follow_the_config() {
             initial_reconnect_delay: initial,
             max_reconnect_delay: max,
             reconnect_jitter: 0.0,
+            // Reset the backoff on connect, to see it reset below.
+            stable_connection_time: Duration::ZERO,
             ..PeerConfig::default()
         };
         let mut peer = Peer::new(provider.clone(), addr.clone(), config);
-        // `send` makes the first attempt at once and never waits for the backoff.
+        // `send` only queues; each flush makes one attempt after waiting out the backoff.
         peer.send(b"hello".to_vec()).await?;
-        for _ in 0..6 {
+        assert!(provider.attempts.lock().unwrap().is_empty());
+        for _ in 0..7 {
             let error = peer.flush().await.expect_err("nothing listens");
             assert!(error.is_disconnect(), "{error}");
         }

@@ -21,10 +21,11 @@ fn backoff_doubles_and_caps_in_virtual_time() {
         };
         let mut peer = Peer::new(net.client.clone(), net.addr.clone(), config);
         let mut attempts = Vec::new();
-        // The first send tries at once (t=0) and fails; each reconnect waits out the backoff.
+        // `send` only queues; the first reconnect tries at once (t=0) and fails, each later
+        // one waits out the backoff.
         peer.send(b"x".to_vec()).await.unwrap();
-        assert_eq!(clock.now(), Duration::from_millis(1));
-        for _ in 0..6 {
+        assert_eq!(clock.now(), Duration::ZERO);
+        for _ in 0..7 {
             let result = peer.reconnect().await;
             assert!(matches!(result, Err(PeerError::ConnectionFailed { .. })));
             // Each refusal takes the 1 ms connect latency.
@@ -33,7 +34,15 @@ fn backoff_doubles_and_caps_in_virtual_time() {
         let ms = Duration::from_millis;
         assert_eq!(
             attempts,
-            [ms(100), ms(300), ms(700), ms(1100), ms(1500), ms(1900)]
+            [
+                ms(0),
+                ms(100),
+                ms(300),
+                ms(700),
+                ms(1100),
+                ms(1500),
+                ms(1900)
+            ]
         );
         assert!(peer.backoff_at_cap());
         let metrics = peer.metrics();
@@ -46,17 +55,44 @@ fn backoff_doubles_and_caps_in_virtual_time() {
 }
 
 #[test]
-fn send_never_waits_for_the_backoff() {
+fn send_never_connects_nor_waits_while_disconnected() {
     run_sim(exact_network(), |net| async move {
         let clock = net.client.clock();
         let mut peer = Peer::new(net.client.clone(), net.addr.clone(), fast_config());
         for i in 0..50 {
             peer.send(numbered(i)).await.unwrap();
         }
-        // One attempt (1 ms), then the backoff runs: the other sends only queue.
-        assert_eq!(clock.now(), Duration::from_millis(1));
-        assert_eq!(peer.metrics().connection_attempts, 1);
+        // Nothing listens; send only queues, in no time at all.
+        assert_eq!(clock.now(), Duration::ZERO);
+        assert_eq!(peer.metrics().connection_attempts, 0);
         assert_eq!(peer.queue_size(), 50);
+        assert!(peer.flush().await.unwrap_err().is_disconnect());
+        assert_eq!(peer.metrics().connection_attempts, 1);
+    });
+}
+
+/// Issue 14: a destination whose connects stall must not make each `send` wait out
+/// `connection_timeout`; `send` queues and returns, as its docs say.
+#[test]
+fn send_to_a_stalling_destination_returns_at_once() {
+    let config = NetworkConfig {
+        connect_stall_probability: 1.0,
+        connect_stall: Duration::from_secs(60),
+        ..exact_network()
+    };
+    run_sim(config, |net| async move {
+        let clock = net.client.clock();
+        let _listener = net.server.bind(&net.addr).await.unwrap();
+        let mut peer = Peer::new(net.client.clone(), net.addr.clone(), fast_config());
+        for i in 0..100 {
+            peer.send(numbered(i)).await.unwrap();
+        }
+        assert_eq!(clock.now(), Duration::ZERO, "100 sends took no time");
+        assert_eq!(peer.queue_size(), 100);
+        // The connection attempt happens in a call that may wait, bounded by the timeout.
+        let error = peer.flush().await.unwrap_err();
+        assert!(matches!(error, PeerError::Timeout { .. }), "{error}");
+        assert_eq!(clock.now(), fast_config().connection_timeout);
     });
 }
 
@@ -155,6 +191,7 @@ fn backpressure_while_connected_waits_instead_of_dropping() {
         };
         let client = async {
             let mut peer = Peer::new(net.client.clone(), net.addr.clone(), config);
+            peer.reconnect().await.unwrap();
             for i in 0..200 {
                 peer.send(vec![i as u8; 100]).await.unwrap();
                 assert!(peer.queue_size() <= 4);
@@ -310,6 +347,7 @@ fn drop_oldest_applies_to_the_write_batch_after_a_disconnect() {
             ..fast_config()
         };
         let mut peer = Peer::new(net.client.clone(), net.addr.clone(), config);
+        peer.reconnect().await.unwrap();
         // Connected, below the batch size: these four sit encoded in the write batch.
         for i in 0..4 {
             peer.send(numbered(i)).await.unwrap();
@@ -411,16 +449,13 @@ fn send_waits_only_for_a_full_queue() {
         };
         let client = async {
             let mut peer = Peer::new(net.client.clone(), net.addr.clone(), fast_config());
+            peer.reconnect().await.unwrap();
             let start = clock.now();
             for _ in 0..500 {
                 peer.send(vec![1; 1024]).await.unwrap();
             }
             // 500 KiB into a 64 KiB socket buffer: queued, not waited for.
-            assert_eq!(
-                clock.now() - start,
-                Duration::from_millis(1),
-                "only the connect"
-            );
+            assert_eq!(clock.now(), start, "no wait at all");
             assert!(peer.queue_size() > 400);
             peer.close().await;
         };

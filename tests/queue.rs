@@ -1,6 +1,6 @@
 //! The sans-io send queue and its overflow policies.
 
-use moonpool::peer::{OverflowPolicy, Pushed, SendQueue};
+use moonpool::peer::{Held, OverflowPolicy, Pushed, SendQueue};
 
 fn msg(n: u8) -> Vec<u8> {
     vec![n; 4]
@@ -57,24 +57,38 @@ fn byte_cap_drops_as_many_as_needed() {
 }
 
 #[test]
-fn messages_in_flight_count_but_are_never_dropped() {
+fn held_messages_count_but_are_never_dropped() {
     let mut queue = SendQueue::new(2, 1024, OverflowPolicy::DropOldest);
-    queue.push(msg(0));
-    queue.push(msg(1));
-    assert_eq!(queue.start_next(), Some(msg(0)));
-    assert_eq!((queue.len(), queue.waiting(), queue.in_flight()), (2, 1, 1));
-    assert_eq!(queue.bytes(), 8, "in-flight bytes still count");
-    assert_eq!(queue.push(msg(2)), Pushed::Queued { dropped: 1 });
+    // One message held ahead (in the write batch, or awaiting acknowledgement).
+    let one = Held {
+        messages: 1,
+        bytes: 4,
+    };
+    queue.push_behind(msg(1), one);
+    assert_eq!(
+        (queue.len(), queue.bytes()),
+        (1, 4),
+        "held ones are not the queue's"
+    );
+    assert_eq!(
+        queue.push_behind(msg(2), one),
+        Pushed::Queued { dropped: 1 }
+    );
     assert_eq!(queue.get(0), Some(&msg(2)[..]), "message 1 made room");
-    // Everything in flight: nothing can be dropped, so the new message is refused.
-    assert_eq!(queue.start_next(), Some(msg(2)));
-    assert_eq!(queue.push(msg(3)), Pushed::Rejected(msg(3)));
-    queue.finish_in_flight(4);
-    assert_eq!((queue.len(), queue.bytes()), (1, 4));
-    assert_eq!(queue.push(msg(3)), Pushed::Queued { dropped: 0 });
-    queue.add_in_flight(4);
-    assert!(queue.is_full_for(1));
-    assert_eq!(queue.clear(), 3);
+    // Everything held: nothing can be dropped, so the new message is refused.
+    let two = Held {
+        messages: 2,
+        bytes: 8,
+    };
+    queue.pop_front();
+    assert_eq!(queue.push_behind(msg(3), two), Pushed::Rejected(msg(3)));
+    assert_eq!(
+        queue.push_behind(msg(3), one),
+        Pushed::Queued { dropped: 0 }
+    );
+    assert!(queue.is_full_for(1, one));
+    assert!(!queue.is_full_for(1, Held::default()));
+    assert_eq!(queue.clear(), 1);
     assert!(queue.is_empty());
     assert_eq!(queue.bytes(), 0);
 }
@@ -82,12 +96,17 @@ fn messages_in_flight_count_but_are_never_dropped() {
 #[test]
 fn a_refused_message_leaves_the_queue_as_it_was() {
     let mut queue = SendQueue::new(10, 10, OverflowPolicy::DropOldest);
-    queue.push(vec![0; 4]);
-    assert_eq!(queue.start_next(), Some(vec![0; 4]));
-    queue.push(vec![1; 4]);
-    // 4 in flight + 8 new > 10 even with message 1 dropped: refused, message 1 kept.
-    assert_eq!(queue.push(vec![2; 8]), Pushed::Rejected(vec![2; 8]));
-    assert_eq!((queue.len(), queue.bytes()), (2, 8));
+    let held = Held {
+        messages: 1,
+        bytes: 4,
+    };
+    queue.push_behind(vec![1; 4], held);
+    // 4 held + 8 new > 10 even with message 1 dropped: refused, message 1 kept.
+    assert_eq!(
+        queue.push_behind(vec![2; 8], held),
+        Pushed::Rejected(vec![2; 8])
+    );
+    assert_eq!((queue.len(), queue.bytes()), (1, 4));
     assert_eq!(queue.get(0), Some(&[1u8; 4][..]));
 }
 

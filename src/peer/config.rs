@@ -1,18 +1,70 @@
-//! [`PeerConfig`] and [`OverflowPolicy`]: how a Peer behaves, checked by `validate`.
+//! [`PeerConfig`], [`Delivery`] and [`OverflowPolicy`]: how a Peer behaves, checked by
+//! `validate`.
 
 use std::time::Duration;
 
 use super::PeerError;
 
 /// What the send queue does when a message arrives and it is full.
+///
+/// Messages written and awaiting acknowledgement (the reliable modes) count against the caps
+/// but are never dropped: the remote may have them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum OverflowPolicy {
-    /// Drop the oldest message that has not started going out, and count it in
-    /// [`PeerMetrics::messages_dropped`](super::PeerMetrics::messages_dropped) (the seed's policy).
+    /// Drop the oldest message never written to any connection, and count it in
+    /// [`PeerMetrics::messages_dropped`](super::PeerMetrics::messages_dropped) (the design
+    /// seed's policy). In the reliable modes that message is then never delivered: the
+    /// remote sees a gap in the numbering and carries on, so exactly-once becomes "at most
+    /// once for the dropped ones"; choose [`Reject`](OverflowPolicy::Reject) where every
+    /// accepted message must arrive.
     #[default]
     DropOldest,
     /// Refuse the new message with [`PeerError::QueueFull`], handing it back.
     Reject,
+}
+
+/// What a Peer promises about each message it accepted, and what it needs from the remote.
+///
+/// | mode | promise | on an error the caller must |
+/// |------|---------|-----------------------------|
+/// | [`Unreliable`](Delivery::Unreliable) | at most once, in order, whole | assume every message written since the last reply it got may be lost ([`messages_possibly_lost`](super::PeerMetrics::messages_possibly_lost)) |
+/// | [`AtLeastOnce`](Delivery::AtLeastOnce) | every message arrives, in order, possibly more than once after the remote restarted | nothing: retry the call; make handling idempotent |
+/// | [`ExactlyOnce`](Delivery::ExactlyOnce) | every message arrives once, in order, across reconnects | nothing, except on [`SessionRestarted`](PeerError::SessionRestarted): decide about the messages it hands back |
+///
+/// The reliable modes speak the session protocol (a handshake, numbered messages,
+/// acknowledgements, heartbeats), so the remote must speak it too: a server built on
+/// [`SessionServer`](super::SessionServer). A foreign server (a line protocol through
+/// [`LinesCodec`](super::LinesCodec), say) works in unreliable mode only; against one, a
+/// reliable mode reports [`PeerError::Handshake`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Delivery {
+    /// At most once: a message is lost if its connection breaks after the stream accepted it,
+    /// and nothing tells which. No handshake: messages are framed as they are, so any server
+    /// speaking the codec works. On an error, treat every message written since your last
+    /// reply as possibly lost.
+    #[default]
+    Unreliable,
+    /// At least once, in order: a message is kept until the remote acknowledges it and re-sent
+    /// after a reconnect; the remote drops duplicates within its session, but after the remote
+    /// restarted (a new session epoch, counted in
+    /// [`PeerMetrics::session_restarts`](super::PeerMetrics::session_restarts)) the messages it
+    /// may have processed are sent again. On an error, just call again.
+    AtLeastOnce,
+    /// Exactly once, in order: sequence numbers and cumulative acknowledgements in a session
+    /// that outlives connections; the remote drops duplicates and releases messages in order.
+    /// If the remote restarted and lost the session, the next call returns
+    /// [`PeerError::SessionRestarted`] handing back every message it may or may not have
+    /// processed (never a silent gap or duplicate); on any other error, just call again.
+    ExactlyOnce,
+}
+
+impl Delivery {
+    /// True for the modes that speak the session protocol (acknowledgements, re-sends).
+    pub fn is_reliable(self) -> bool {
+        self != Delivery::Unreliable
+    }
 }
 
 /// Configuration of a [`Peer`](super::Peer).
@@ -54,10 +106,22 @@ pub struct PeerConfig {
     /// peers do not reconnect in lockstep. Drawn from the provider's seeded source. Default 0.
     pub reconnect_jitter: f64,
     /// How long a connection must stay up before the backoff resets; a connection that dies
-    /// younger counts as a failure (FoundationDB's rule). Default zero: reset on connect.
+    /// younger counts as a failure (FoundationDB's rule). Default 5 s: a server that accepts
+    /// and then drops or crashes within seconds is failing, and reconnecting to it at once
+    /// would hammer it; 5 s outlasts a handshake and one heartbeat timeout, so a connection
+    /// that lived that long did real work. Zero resets on every connect.
     pub stable_connection_time: Duration,
     /// Encoded bytes buffered by `send` before it writes them to the stream. Default 64 KiB.
     pub write_batch_bytes: usize,
+    /// What the Peer promises about each message. Default [`Delivery::Unreliable`].
+    pub delivery: Delivery,
+    /// Reliable modes: after this long without a byte from the remote, the Peer pings it.
+    /// Default 1 s.
+    pub heartbeat_interval: Duration,
+    /// Reliable modes: after this long without a byte from the remote, the connection is
+    /// declared dead and dropped ([`PeerError::Unresponsive`]). Must exceed the interval.
+    /// Default 5 s.
+    pub heartbeat_timeout: Duration,
 }
 
 impl Default for PeerConfig {
@@ -71,25 +135,32 @@ impl Default for PeerConfig {
             max_message_size: 1 << 20,
             overflow_policy: OverflowPolicy::DropOldest,
             reconnect_jitter: 0.0,
-            stable_connection_time: Duration::ZERO,
+            stable_connection_time: Duration::from_secs(5),
             write_batch_bytes: 64 << 10,
+            delivery: Delivery::Unreliable,
+            heartbeat_interval: Duration::from_secs(1),
+            heartbeat_timeout: Duration::from_secs(5),
         }
     }
 }
 
 impl PeerConfig {
-    /// A preset for a local network or one machine: quick retries, short timeouts.
+    /// A preset for a local network or one machine: quick retries, short timeouts, a
+    /// connection proven stable after 1 s.
     pub fn local() -> Self {
         Self {
             initial_reconnect_delay: Duration::from_millis(10),
             max_reconnect_delay: Duration::from_secs(1),
             connection_timeout: Duration::from_secs(1),
+            stable_connection_time: Duration::from_secs(1),
+            heartbeat_interval: Duration::from_millis(250),
+            heartbeat_timeout: Duration::from_secs(1),
             ..Self::default()
         }
     }
 
-    /// A preset for a wide-area network: patient retries with jitter, a larger queue, and a
-    /// backoff that resets only after a connection stayed up 5 s.
+    /// A preset for a wide-area network: patient retries with jitter, a larger queue, a
+    /// backoff that resets only after a connection stayed up 10 s, and a patient heartbeat.
     pub fn wan() -> Self {
         Self {
             initial_reconnect_delay: Duration::from_millis(500),
@@ -97,7 +168,9 @@ impl PeerConfig {
             max_queue_size: 10_000,
             connection_timeout: Duration::from_secs(15),
             reconnect_jitter: 0.2,
-            stable_connection_time: Duration::from_secs(5),
+            stable_connection_time: Duration::from_secs(10),
+            heartbeat_interval: Duration::from_secs(2),
+            heartbeat_timeout: Duration::from_secs(15),
             ..Self::default()
         }
     }
@@ -107,7 +180,8 @@ impl PeerConfig {
     /// # Errors
     /// [`PeerError::InvalidConfig`] naming the field: a zero queue size, byte cap, message size,
     /// batch size, initial delay or timeout; a max delay below the initial one; a message size
-    /// above the byte cap or 4 GiB; a jitter outside 0.0..=1.0.
+    /// above the byte cap or 4 GiB; a jitter outside 0.0..=1.0; a zero heartbeat interval or a
+    /// heartbeat timeout not above it.
     pub fn validate(&self) -> Result<(), PeerError> {
         let fail = |reason: String| Err(PeerError::InvalidConfig { reason });
         if self.max_queue_size == 0 {
@@ -149,6 +223,15 @@ impl PeerConfig {
         }
         if self.write_batch_bytes == 0 {
             return fail("write_batch_bytes must be at least 1".into());
+        }
+        if self.heartbeat_interval.is_zero() {
+            return fail("heartbeat_interval must be above zero".into());
+        }
+        if self.heartbeat_timeout <= self.heartbeat_interval {
+            return fail(format!(
+                "heartbeat_timeout ({:?}) must exceed heartbeat_interval ({:?})",
+                self.heartbeat_timeout, self.heartbeat_interval
+            ));
         }
         Ok(())
     }

@@ -1,15 +1,16 @@
-//! The Peer's connection machinery: connecting under the backoff, dropping a broken
-//! connection, and moving bytes between the stream and the sans-io outbox and inbox.
+//! The Peer's byte mover: between the stream and the sans-io outbox and inbox, with the
+//! session protocol's acknowledgements and heartbeats in the reliable modes.
 
-use std::fmt;
-use std::future::poll_fn;
+use std::future::{poll_fn, Future};
 use std::io;
-use std::pin::Pin;
+use std::pin::{pin, Pin};
 use std::task::{Context, Poll};
 
 use futures::io::{AsyncRead, AsyncWrite};
-use rand_chacha::rand_core::RngCore;
 
+use super::heartbeat::Beat;
+use super::sequence::Incoming;
+use super::wire::{self, Message};
 use super::{Codec, FrameError, Peer, PeerError};
 use crate::provider::{Clock, NetworkProvider};
 
@@ -22,141 +23,63 @@ pub(super) enum Goal {
     BatchWritten,
     /// Every queued message was accepted by the stream, and the stream flushed.
     Flushed,
+    /// Every message sent was acknowledged by the remote (reliable modes).
+    Acknowledged,
     /// A whole message was received.
     Message,
 }
 
 impl<P: NetworkProvider, C: Codec> Peer<P, C> {
-    /// Waits out the backoff, then connects if not connected.
-    pub(super) async fn connect_waiting(&mut self) -> Result<(), PeerError> {
-        if self.conn.is_some() {
-            return Ok(());
-        }
-        let remaining = self.backoff.remaining(self.clock.now());
-        if !remaining.is_zero() {
-            tracing::debug!(
-                parent: &self.span,
-                wait = ?remaining,
-                "waiting before reconnecting"
-            );
-            self.clock.sleep(remaining).await;
-        }
-        self.connect().await
-    }
-
-    /// One connection attempt, bounded by `connection_timeout`.
-    pub(super) async fn connect(&mut self) -> Result<(), PeerError> {
-        if self.attempt_in_progress {
-            // The previous attempt's future was dropped before it finished: count it as failed.
-            self.metrics.connection_failures += 1;
-        }
-        let start = self.clock.now();
-        self.backoff.on_attempt(start);
-        self.metrics.connection_attempts += 1;
-        self.span = tracing::info_span!(
-            "peer",
-            destination = %self.destination,
-            attempt = self.metrics.connection_attempts
-        );
-        self.attempt_in_progress = true;
-        let attempt = self.provider.connect(&self.destination);
-        let outcome = self
-            .clock
-            .timeout(self.config.connection_timeout, attempt)
-            .await;
-        self.attempt_in_progress = false;
-        let error = match outcome {
-            Ok(Ok(stream)) => {
-                let now = self.clock.now();
-                self.conn = Some(stream);
-                self.backoff.on_connected(now);
-                self.metrics.connections_established += 1;
-                self.metrics.last_connected = Some(now);
-                tracing::info!(parent: &self.span, "connected");
-                return Ok(());
-            }
-            Ok(Err(source)) => PeerError::ConnectionFailed {
-                destination: self.destination.clone(),
-                source,
-            },
-            Err(_) => {
-                self.metrics.connection_timeouts += 1;
-                PeerError::Timeout {
-                    destination: self.destination.clone(),
-                    timeout: self.config.connection_timeout,
-                }
-            }
-        };
-        let now = self.clock.now();
-        let draw = self.draw();
-        let delay = self.backoff.on_failure(draw);
-        self.metrics.connection_failures += 1;
-        self.metrics.last_failure = Some(now);
-        tracing::info!(
-            parent: &self.span,
-            %error,
-            next_attempt = ?delay,
-            "connection attempt failed"
-        );
-        Err(error)
-    }
-
-    /// Drops the connection because it failed; see [`drop_connection`](Self::drop_connection).
-    pub(super) fn disconnect(&mut self, reason: &dyn fmt::Display) {
-        self.drop_connection(reason, true);
-    }
-
-    /// Drops the connection; queued messages stay, whole received ones are kept. A failure
-    /// feeds the backoff and `last_failure`; a requested drop (`reconnect`) does not.
-    pub(super) fn drop_connection(&mut self, reason: &dyn fmt::Display, failed: bool) {
-        self.conn = None;
-        self.write_again_at = 0;
-        self.needs_flush = false;
-        if self.outbox.reset() {
-            self.metrics.messages_requeued += 1;
-        }
-        self.inbox.reset(&mut self.codec);
-        let now = self.clock.now();
-        self.metrics.disconnections += 1;
-        let delay = if failed {
-            let draw = self.draw();
-            self.metrics.last_failure = Some(now);
-            self.backoff.on_disconnected(now, draw)
-        } else {
-            self.backoff.on_closed(now)
-        };
-        tracing::info!(
-            parent: &self.span,
-            %reason,
-            queued = self.queue.len(),
-            next_attempt = ?delay,
-            "disconnected"
-        );
-    }
-
-    fn lost(&mut self, source: io::Error) -> PeerError {
-        self.disconnect(&source);
-        PeerError::Io {
-            destination: self.destination.clone(),
-            source,
-        }
-    }
-
-    fn protocol_error(&mut self, source: FrameError) -> PeerError {
-        self.metrics.protocol_errors += 1;
-        self.disconnect(&source);
-        PeerError::Protocol {
-            destination: self.destination.clone(),
-            source,
-        }
-    }
-
-    pub(super) fn draw(&mut self) -> f64 {
-        (self.rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
+    /// Moves bytes until `goal` is reached or the connection breaks; in the reliable modes
+    /// the heartbeat runs meanwhile.
     pub(super) async fn drive(&mut self, goal: Goal) -> Result<(), PeerError> {
-        poll_fn(|cx| self.poll_drive(cx, goal)).await
+        if !self.config.delivery.is_reliable() {
+            return poll_fn(|cx| self.poll_drive(cx, goal)).await;
+        }
+        loop {
+            // A Peer nobody polled finds its dead connection here, at its next call.
+            self.beat()?;
+            let Some(conn) = self.state.conn() else {
+                return poll_fn(|cx| self.poll_drive(cx, goal)).await;
+            };
+            let wait = conn.heartbeat.deadline().saturating_sub(self.clock.now());
+            let mut timer = pin!(self.clock.sleep(wait));
+            let outcome = poll_fn(|cx| {
+                if let Poll::Ready(result) = self.poll_drive(cx, goal) {
+                    return Poll::Ready(Some(result));
+                }
+                timer.as_mut().poll(cx).map(|()| None)
+            })
+            .await;
+            if let Some(result) = outcome {
+                return result;
+            }
+        }
+    }
+
+    /// Runs the heartbeat once: pings a quiet connection, drops a dead one.
+    fn beat(&mut self) -> Result<(), PeerError> {
+        let now = self.clock.now();
+        let Some(conn) = self.state.conn() else {
+            return Ok(());
+        };
+        match conn.heartbeat.check(now) {
+            Beat::Wait => Ok(()),
+            Beat::Ping => {
+                let _ = self
+                    .outbox
+                    .push_control(&mut self.codec, &wire::PING_MESSAGE);
+                Ok(())
+            }
+            Beat::Dead => {
+                let silent_for = conn.heartbeat.silent_for(now);
+                self.disconnect(&format_args!("nothing received for {silent_for:?}"));
+                Err(PeerError::Unresponsive {
+                    destination: self.destination.clone(),
+                    silent_for,
+                })
+            }
+        }
     }
 
     /// Writes full batches for as long as the stream takes them without waiting; returns
@@ -171,11 +94,14 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
         })
         .await;
         let unwritten = self.outbox.unwritten_len();
-        self.write_again_at = if unwritten >= self.config.write_batch_bytes {
-            unwritten.saturating_add(self.config.write_batch_bytes)
-        } else {
-            0
-        };
+        let batch = self.config.write_batch_bytes;
+        if let Some(conn) = self.state.conn() {
+            conn.write_again_at = if unwritten >= batch {
+                unwritten.saturating_add(batch)
+            } else {
+                0
+            };
+        }
         result
     }
 
@@ -187,44 +113,49 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
             .saturating_add(64 << 10)
     }
 
+    fn reached(&mut self, goal: Goal) -> Result<bool, PeerError> {
+        Ok(match goal {
+            Goal::Room(extra) => !self.queue.is_full_for(extra, self.outbox.held()),
+            Goal::BatchWritten => self.outbox.unwritten_len() < self.config.write_batch_bytes,
+            Goal::Flushed => {
+                self.queue.is_empty()
+                    && self.outbox.is_empty()
+                    && !self.state.conn().is_some_and(|conn| conn.needs_flush)
+            }
+            Goal::Acknowledged => self.queue.is_empty() && self.outbox.held().messages == 0,
+            Goal::Message => self.held_message()?.is_some(),
+        })
+    }
+
     /// Moves bytes both ways until `goal` is reached or the connection breaks.
     fn poll_drive(&mut self, cx: &mut Context<'_>, goal: Goal) -> Poll<Result<(), PeerError>> {
-        let batch = self.config.write_batch_bytes;
+        let reliable = self.config.delivery.is_reliable();
         let read_limit = self.read_limit();
         loop {
-            if let Err((error, _message)) =
-                self.outbox.fill(&mut self.queue, &mut self.codec, batch)
-            {
-                self.metrics.messages_dropped += 1;
-                tracing::warn!(
-                    parent: &self.span,
-                    %error,
-                    "dropped a message the codec cannot encode"
-                );
-                continue;
-            }
-            let reached = match goal {
-                Goal::Room(extra) => !self.queue.is_full_for(extra),
-                Goal::BatchWritten => self.outbox.unwritten_len() < batch,
-                Goal::Flushed => self.queue.is_empty() && !self.needs_flush,
-                Goal::Message => match self.inbox.poll_message(&mut self.codec) {
-                    Ok(found) => found.is_some(),
-                    Err(error) => return Poll::Ready(Err(self.protocol_error(error))),
-                },
-            };
-            if reached {
-                if goal == Goal::Message && !self.outbox.is_empty() && self.conn.is_some() {
-                    // Whatever was queued before this receive goes out now, so a request is
-                    // never held back behind a reply that was already buffered. If that
-                    // write finds the connection broken, the break is reported now and the
-                    // message found stays kept for the next call.
-                    if let Poll::Ready(Err(error)) = self.poll_write_step(cx, goal) {
-                        return Poll::Ready(Err(error));
-                    }
+            self.fill(self.config.write_batch_bytes);
+            if reliable && self.state.is_connected() {
+                if let Err(error) = self.take_frames(read_limit) {
+                    return Poll::Ready(Err(error));
                 }
-                return Poll::Ready(Ok(()));
             }
-            if self.conn.is_none() {
+            match self.reached(goal) {
+                Ok(true) => {
+                    if goal == Goal::Message && !self.outbox.is_empty() && self.state.is_connected()
+                    {
+                        // Whatever was queued before this receive goes out now, so a request
+                        // is never held back behind a reply that was already buffered. If that
+                        // write finds the connection broken, the break is reported now and the
+                        // message found stays kept for the next call.
+                        if let Poll::Ready(Err(error)) = self.poll_write_step(cx, goal) {
+                            return Poll::Ready(Err(error));
+                        }
+                    }
+                    return Poll::Ready(Ok(()));
+                }
+                Ok(false) => {}
+                Err(error) => return Poll::Ready(Err(error)),
+            }
+            if !self.state.is_connected() {
                 let error = io::Error::new(io::ErrorKind::NotConnected, "not connected");
                 return Poll::Ready(Err(PeerError::Io {
                     destination: self.destination.clone(),
@@ -236,7 +167,7 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
                 Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),
                 Poll::Pending => false,
             };
-            if goal == Goal::Message && self.inbox.buffered() > read_limit {
+            if !reliable && goal == Goal::Message && self.inbox.buffered() > read_limit {
                 let error = FrameError::TooLarge {
                     size: self.inbox.buffered(),
                     max: self.codec.max_message_size(),
@@ -246,7 +177,8 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
             // Writing is stuck and the read-ahead limit is reached: the remote waits for us to
             // take its replies, and only the caller's receive can do that. Say so rather than
             // wait forever.
-            if matches!(goal, Goal::Room(_) | Goal::Flushed)
+            if goal != Goal::Message
+                && goal != Goal::BatchWritten
                 && !progress
                 && self.inbox.held() >= read_limit
             {
@@ -255,11 +187,17 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
                     unread_bytes: self.inbox.held(),
                 }));
             }
-            // Reading while waiting for a message, and whenever writing is stuck: the remote may
-            // be blocked writing to us, and this is also how a broken connection shows.
-            if goal == Goal::Message || (!progress && self.inbox.held() < read_limit) {
-                let stream = self.conn.as_mut().expect("connected: checked above");
-                match Pin::new(stream).poll_read(cx, self.inbox.spare()) {
+            // Reading while waiting for a message, in the reliable modes always (acks and
+            // pings), and whenever writing is stuck: the remote may be blocked writing to us,
+            // and this is also how a broken connection shows.
+            let read = if reliable {
+                self.inbox.held() < read_limit
+            } else {
+                goal == Goal::Message || (!progress && self.inbox.held() < read_limit)
+            };
+            if read {
+                let conn = self.state.conn().expect("connected: checked above");
+                match Pin::new(&mut conn.stream).poll_read(cx, self.inbox.spare()) {
                     Poll::Ready(Ok(0)) => {
                         let eof = io::Error::new(
                             io::ErrorKind::UnexpectedEof,
@@ -269,16 +207,84 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
                     }
                     Poll::Ready(Ok(n)) => {
                         self.inbox.filled(n);
+                        if reliable {
+                            let now = self.clock.now();
+                            if let Some(conn) = self.state.conn() {
+                                conn.heartbeat.heard(now);
+                            }
+                        }
                         progress = true;
                     }
                     Poll::Ready(Err(error)) => return Poll::Ready(Err(self.lost(error))),
                     Poll::Pending => {}
                 }
             }
+            if !progress && reliable {
+                // About to wait: acknowledge what arrived, so the remote can free it.
+                if let Some(next) = self.session.seq.take_ack() {
+                    let _ = self.outbox.push_control(&mut self.codec, &wire::ack(next));
+                    progress = true;
+                }
+            }
             if !progress {
                 return Poll::Pending;
             }
         }
+    }
+
+    /// Reliable modes: handles every whole frame received (acks, pings, data into the
+    /// inbox's delivered messages) while the inbox holds less than `read_limit` for the
+    /// caller.
+    fn take_frames(&mut self, read_limit: usize) -> Result<(), PeerError> {
+        while self.inbox.held() < read_limit {
+            let range = match self.inbox.next_frame(&mut self.codec) {
+                Ok(Some(range)) => range,
+                Ok(None) => break,
+                Err(error) => return Err(self.protocol_error(error)),
+            };
+            let mut deliver = None;
+            let mut reply = None;
+            match wire::parse(self.inbox.frame(range)) {
+                Ok(Message::Data { seq, payload }) => match self.session.seq.on_data(seq) {
+                    Incoming::Deliver { .. } => deliver = Some(payload.to_vec()),
+                    Incoming::Duplicate => self.metrics.duplicates_dropped += 1,
+                },
+                Ok(Message::Ack { next }) => {
+                    let done = self.outbox.acknowledge(next);
+                    self.metrics.messages_acknowledged += done.messages;
+                }
+                Ok(Message::Ping) => reply = Some(wire::PONG_MESSAGE),
+                Ok(Message::Pong) => {}
+                Ok(other) => {
+                    let error = FrameError::Invalid {
+                        reason: match other {
+                            Message::Hello(_) | Message::OtherVersion(_) => "a hello mid-session",
+                            _ => "a reject mid-session",
+                        },
+                    };
+                    return Err(self.protocol_error(error));
+                }
+                Err(_) => {
+                    let error = FrameError::Invalid {
+                        reason: "not a session protocol message",
+                    };
+                    return Err(self.protocol_error(error));
+                }
+            }
+            self.inbox.skip_frame();
+            if let Some(message) = deliver {
+                self.inbox.keep(message);
+            }
+            if let Some(reply) = reply {
+                let _ = self.outbox.push_control(&mut self.codec, &reply);
+            }
+            if self.session.seq.ack_urgent() {
+                if let Some(next) = self.session.seq.take_ack() {
+                    let _ = self.outbox.push_control(&mut self.codec, &wire::ack(next));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// One write (or flush) attempt: `Ready(Ok(true))` if bytes moved, `Pending` if the stream
@@ -288,34 +294,34 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
         cx: &mut Context<'_>,
         goal: Goal,
     ) -> Poll<Result<bool, PeerError>> {
-        let Some(stream) = self.conn.as_mut() else {
+        let Some(conn) = self.state.conn() else {
             return Poll::Ready(Ok(false));
         };
         if !self.outbox.is_empty() {
-            match Pin::new(&mut *stream).poll_write(cx, self.outbox.unwritten()) {
-                Poll::Ready(Ok(0)) => {
-                    return Poll::Ready(Err(self.lost(io::ErrorKind::WriteZero.into())))
-                }
+            match Pin::new(&mut conn.stream).poll_write(cx, self.outbox.unwritten()) {
+                Poll::Ready(Ok(0)) => Poll::Ready(Err(self.lost(io::ErrorKind::WriteZero.into()))),
                 Poll::Ready(Ok(n)) => {
-                    let sent = self.outbox.advance(n, &mut self.queue);
-                    self.metrics.messages_sent += sent.messages;
-                    self.metrics.bytes_sent += sent.bytes;
-                    self.needs_flush = true;
-                    return Poll::Ready(Ok(true));
+                    conn.needs_flush = true;
+                    let done = self.outbox.advance(n);
+                    conn.written += done.messages;
+                    self.metrics.messages_written += done.messages;
+                    self.metrics.bytes_written += done.bytes;
+                    Poll::Ready(Ok(true))
                 }
-                Poll::Ready(Err(error)) => return Poll::Ready(Err(self.lost(error))),
-                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Err(error)) => Poll::Ready(Err(self.lost(error))),
+                Poll::Pending => Poll::Pending,
             }
-        } else if self.needs_flush && goal == Goal::Flushed {
-            match Pin::new(&mut *stream).poll_flush(cx) {
+        } else if conn.needs_flush && matches!(goal, Goal::Flushed | Goal::Acknowledged) {
+            match Pin::new(&mut conn.stream).poll_flush(cx) {
                 Poll::Ready(Ok(())) => {
-                    self.needs_flush = false;
-                    return Poll::Ready(Ok(true));
+                    conn.needs_flush = false;
+                    Poll::Ready(Ok(true))
                 }
-                Poll::Ready(Err(error)) => return Poll::Ready(Err(self.lost(error))),
-                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Err(error)) => Poll::Ready(Err(self.lost(error))),
+                Poll::Pending => Poll::Pending,
             }
+        } else {
+            Poll::Ready(Ok(false))
         }
-        Poll::Ready(Ok(false))
     }
 }

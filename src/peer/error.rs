@@ -74,7 +74,7 @@ pub enum PeerError {
         /// The refused message.
         message: Vec<u8>,
     },
-    /// The buffer given to [`receive`](super::Peer::receive) is too small; the message is kept
+    /// The buffer given to [`recv_into`](super::Peer::recv_into) is too small; the message is kept
     /// for the next call.
     #[error("receive buffer of {available} bytes is too small for a message of {needed} bytes")]
     BufferTooSmall {
@@ -102,6 +102,58 @@ pub enum PeerError {
         #[source]
         source: FrameError,
     },
+    /// Reliable modes: the remote answered the handshake with another protocol version. A
+    /// connection failure (the backoff applies); a server of our version may come back.
+    #[error("{destination} speaks session protocol version {theirs}, this side speaks {ours}")]
+    IncompatibleVersion {
+        /// The Peer's destination.
+        destination: String,
+        /// The version this side speaks.
+        ours: u16,
+        /// The version the remote speaks.
+        theirs: u16,
+    },
+    /// Reliable modes: the remote did not complete the session handshake (it closed, sent
+    /// something else, or said nothing within `connection_timeout`). The reliable delivery
+    /// modes need a remote that speaks the session protocol
+    /// ([`SessionServer`](super::SessionServer)); use [`Delivery::Unreliable`](super::Delivery)
+    /// for a foreign server. A connection failure: the backoff applies.
+    #[error("session handshake with {destination} failed: {reason} (reliable delivery needs a remote that speaks the moonpool session protocol)")]
+    Handshake {
+        /// The Peer's destination.
+        destination: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// Exactly-once mode: the remote restarted and lost the session (a new session epoch).
+    /// The messages it may or may not have processed are handed back, oldest first
+    /// ([`into_messages`](PeerError::into_messages)); the Peer carries on in the new session
+    /// with the messages that were never written. Decide about these (send them again, or
+    /// give up on them): nothing else was lost or duplicated.
+    #[error("{destination} restarted and lost the session: {} message(s) written and not acknowledged may or may not have been processed", unacknowledged.len())]
+    SessionRestarted {
+        /// The Peer's destination.
+        destination: String,
+        /// The messages of unknown fate, oldest first.
+        unacknowledged: Vec<Vec<u8>>,
+    },
+    /// Reliable modes: nothing arrived from the remote for `heartbeat_timeout`, pings
+    /// included: the connection was dropped as dead (or half-open). The next call reconnects
+    /// and re-sends what was not acknowledged.
+    #[error("connection to {destination} dropped: nothing received for {silent_for:?}")]
+    Unresponsive {
+        /// The Peer's destination.
+        destination: String,
+        /// How long the remote had been silent.
+        silent_for: Duration,
+    },
+    /// [`wait_acknowledged`](super::Peer::wait_acknowledged) in unreliable mode, where the
+    /// remote acknowledges nothing; use [`flush`](super::Peer::flush), or a reliable mode.
+    #[error("peer for {destination} is in unreliable mode: nothing is acknowledged")]
+    NotReliable {
+        /// The Peer's destination.
+        destination: String,
+    },
     /// The established connection broke: an I/O error, a reset, or end-of-file from the
     /// remote (kind [`io::ErrorKind::UnexpectedEof`]). The Peer is now disconnected and
     /// reconnects on the next call.
@@ -128,6 +180,16 @@ impl PeerError {
         }
     }
 
+    /// Takes back the messages an error carries: the one of
+    /// [`into_message`](PeerError::into_message), or those of
+    /// [`SessionRestarted`](PeerError::SessionRestarted).
+    pub fn into_messages(self) -> Vec<Vec<u8>> {
+        match self {
+            PeerError::SessionRestarted { unacknowledged, .. } => unacknowledged,
+            other => other.into_message().into_iter().collect(),
+        }
+    }
+
     /// True when the error means the connection is gone or could not be made, so a later call
     /// may succeed after a reconnect.
     pub fn is_disconnect(&self) -> bool {
@@ -137,6 +199,8 @@ impl PeerError {
                 | PeerError::Timeout { .. }
                 | PeerError::Io { .. }
                 | PeerError::Protocol { .. }
+                | PeerError::Handshake { .. }
+                | PeerError::Unresponsive { .. }
         )
     }
 }

@@ -113,6 +113,25 @@ impl<S: Stream, C: Codec> FramedStream<S, C> {
         .await
     }
 
+    /// The next whole message if one is already buffered, without reading from the stream.
+    ///
+    /// # Errors
+    /// `InvalidData` for a bad frame.
+    pub fn recv_buffered(&mut self) -> io::Result<Option<Vec<u8>>> {
+        match self.inbox.poll_message(&mut self.codec) {
+            Ok(Some(_)) => Ok(Some(self.inbox.take_message())),
+            Ok(None) => Ok(None),
+            Err(error) => Err(io::Error::new(io::ErrorKind::InvalidData, error)),
+        }
+    }
+
+    /// Encodes one message made of `head` then `body` (see [`Codec::encode_parts`]).
+    pub(crate) fn feed_parts(&mut self, head: &[u8], body: &[u8]) -> io::Result<()> {
+        self.codec
+            .encode_parts(head, body, &mut self.out)
+            .map_err(|error| io::Error::new(io::ErrorKind::InvalidInput, error))
+    }
+
     /// Encodes `message` into the write buffer without writing it; see
     /// [`flush`](FramedStream::flush).
     ///

@@ -77,6 +77,62 @@ impl Inbox {
         }
     }
 
+    /// Session modes: decodes the next frame in the buffer (kept messages aside); returns
+    /// its payload's range in [`frame`](Inbox::frame). [`skip_frame`](Inbox::skip_frame)
+    /// drops it.
+    pub fn next_frame<C: Codec>(
+        &mut self,
+        codec: &mut C,
+    ) -> Result<Option<Range<usize>>, FrameError> {
+        if self.ready.is_none() {
+            if self.start == self.end {
+                return Ok(None);
+            }
+            let Some(decoded) = codec.decode(&self.buf[self.start..self.end])? else {
+                return Ok(None);
+            };
+            let payload = self.start + decoded.payload.start..self.start + decoded.payload.end;
+            self.ready = Some((payload, decoded.consumed));
+        }
+        Ok(self.ready.as_ref().map(|(payload, _)| payload.clone()))
+    }
+
+    /// The bytes of a frame payload found by [`next_frame`](Inbox::next_frame).
+    pub fn frame(&self, payload: Range<usize>) -> &[u8] {
+        &self.buf[payload]
+    }
+
+    /// Drops the frame found by [`next_frame`](Inbox::next_frame).
+    pub fn skip_frame(&mut self) {
+        if let Some((_, consumed)) = self.ready.take() {
+            self.start += consumed;
+            if self.start == self.end {
+                self.start = 0;
+                self.end = 0;
+            }
+        }
+    }
+
+    /// Session modes: a delivered message, held for the caller.
+    pub fn keep(&mut self, message: Vec<u8>) {
+        self.kept_bytes += message.len();
+        self.kept.push_back(message);
+    }
+
+    /// Session modes: the length of the oldest message held for the caller.
+    pub fn kept_len(&self) -> Option<usize> {
+        self.kept.front().map(Vec::len)
+    }
+
+    /// Session modes, after a broken connection: drops the undecoded bytes (the remote sends
+    /// again whatever was not acknowledged) and keeps the delivered messages.
+    pub fn reset_frames(&mut self) {
+        self.ready = None;
+        self.start = 0;
+        self.end = 0;
+        self.buf = Vec::new();
+    }
+
     /// Bytes buffered and not yet part of a taken message.
     pub fn buffered(&self) -> usize {
         self.end - self.start

@@ -1,77 +1,89 @@
 //! The resilient [`Peer`]: a connection to one address that queues messages while
-//! disconnected, reconnects on demand with exponential backoff, and reports what it did.
+//! disconnected, reconnects on demand with exponential backoff, delivers with the guarantee
+//! its [`Delivery`] mode promises, and reports what it did.
 //!
 //! The async shell ([`Peer`]) only moves bytes between the stream and sans-io parts that are
 //! tested on their own: [`Backoff`] (when to retry), [`SendQueue`] (the bounded FIFO and its
-//! overflow policy), and a [`Codec`] (framing; [`LengthChecksumCodec`] by default).
-//! [`FramedStream`] speaks the same framing on the accepting side.
+//! overflow policy), a [`Codec`] (framing; [`LengthChecksumCodec`] by default), and, for the
+//! reliable modes, the sequence/acknowledgement bookkeeping, the resend list and the
+//! heartbeat. [`FramedStream`] speaks the framing on the accepting side, and
+//! [`SessionServer`] the reliable modes' session protocol.
 
 mod backoff;
 mod config;
+mod connect;
 mod drive;
 mod error;
 mod frame;
 mod framed;
+mod heartbeat;
 mod inbox;
 mod metrics;
 mod outbox;
 mod queue;
+mod send;
+mod sequence;
+mod server;
+mod state;
+mod wire;
 
 pub use backoff::Backoff;
-pub use config::{OverflowPolicy, PeerConfig};
+pub use config::{Delivery, OverflowPolicy, PeerConfig};
 pub use error::PeerError;
 pub use frame::{
     crc32c, Codec, Decoded, FrameError, LengthChecksumCodec, LengthDelimitedCodec, LinesCodec,
 };
 pub use framed::FramedStream;
 pub use metrics::PeerMetrics;
-pub use queue::{Pushed, SendQueue};
+pub use queue::{Held, Pushed, SendQueue};
+pub use server::{SessionError, SessionServer, SessionStats, SessionStream};
+pub use wire::{WireError, PROTOCOL_VERSION};
 
 use std::fmt;
 
 use futures::io::AsyncWriteExt;
-use rand_chacha::rand_core::SeedableRng;
+use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::provider::{split_host_port, Clock, NetworkProvider};
 use drive::Goal;
 use inbox::Inbox;
 use outbox::Outbox;
-
-/// What the synchronous part of [`Peer::send`] did.
-enum SendNow {
-    /// Encoded into the write batch.
-    Done,
-    /// Encoded, and the batch is full: write it.
-    BatchFull,
-    /// Not connected, or others wait ahead of it: the async path takes it.
-    Later(Vec<u8>),
-}
+use state::{Session, State};
 
 /// A resilient connection to one remote address, over any [`NetworkProvider`].
 ///
-/// - **On demand.** There are no background tasks: the first `send`, `receive` or `flush`
-///   connects, and all work happens inside the caller's awaits.
+/// - **On demand.** There are no background tasks: `flush`, `recv`, `recv_into` and
+///   `wait_acknowledged` connect when needed, and all work (heartbeats included) happens
+///   inside the caller's awaits. `send` never connects and never waits while disconnected:
+///   it queues and returns.
 /// - **Messages.** Each [`send`](Peer::send) is one message, framed by the codec
-///   ([`LengthChecksumCodec`] by default: length, CRC-32C, payload); each
-///   [`receive`](Peer::receive) returns one whole message.
-/// - **Queueing.** Messages wait in a bounded FIFO ([`PeerConfig::max_queue_size`],
-///   [`PeerConfig::max_queue_bytes`]) until the stream accepted their last byte. A message
-///   half-written when a connection breaks goes out again whole on the next connection.
+///   ([`LengthChecksumCodec`] by default: length, CRC-32C, payload). Receiving is one family:
+///   [`recv`](Peer::recv) returns the next whole message as a `Vec`,
+///   [`recv_into`](Peer::recv_into) copies it into your buffer.
+/// - **Delivery.** [`PeerConfig::delivery`] picks the promise: [`Delivery::Unreliable`] (at
+///   most once; any server), [`Delivery::AtLeastOnce`] or [`Delivery::ExactlyOnce`] (a session
+///   with a [`SessionServer`]: numbered messages kept until acknowledged and re-sent after a
+///   reconnect, duplicates dropped, in order). [`wait_acknowledged`](Peer::wait_acknowledged)
+///   waits until the remote has everything sent so far.
+/// - **Queueing.** Messages count against [`PeerConfig::max_queue_size`] and
+///   [`PeerConfig::max_queue_bytes`] from `send` until the stream accepted their last byte
+///   (unreliable) or the remote acknowledged them (reliable modes). A message half-written
+///   when a connection breaks goes out again whole on the next connection.
 /// - **Batching.** `send` encodes messages into a write buffer and writes once
 ///   [`PeerConfig::write_batch_bytes`] are buffered; [`flush`](Peer::flush) writes out
-///   everything queued and [`receive`](Peer::receive) writes while it waits. So a message
-///   reaches the socket when the batch fills, or at the next `flush` or `receive`, whichever
-///   comes first.
+///   everything queued and the receiving calls write while they wait.
 /// - **Backoff.** After a failed attempt the next one waits `initial_reconnect_delay`,
-///   doubling per consecutive failure up to `max_reconnect_delay` (see [`Backoff`]). `send`
-///   never waits for the backoff: while it runs, messages just queue. `receive`, `flush` and
-///   `reconnect` wait it out, then make one attempt and report its failure.
+///   doubling per consecutive failure up to `max_reconnect_delay` (see [`Backoff`]); a
+///   connection younger than `stable_connection_time` that breaks counts as a failure.
+///   `flush`, `recv`, `wait_acknowledged` and `reconnect` wait the backoff out, then make one
+///   attempt and report its failure.
 /// - **Time** only through the provider's [`Clock`]: in a simulation everything runs in virtual
 ///   time.
-/// - **Cancellation.** `recv`, `receive`, `flush` and `reconnect` are cancel-safe: dropping
-///   their future loses nothing (queued messages stay queued, a received message stays for the
-///   next call). A `send` dropped before it returns may not have queued its message.
+/// - **Cancellation.** `recv`, `recv_into`, `flush`, `wait_acknowledged` and `reconnect` are
+///   cancel-safe: dropping their future loses nothing (queued messages stay queued, a
+///   received message stays for the next call). A `send` dropped before it returns may not
+///   have queued its message.
 ///
 /// # Examples
 /// ```
@@ -102,22 +114,15 @@ pub struct Peer<P: NetworkProvider, C: Codec = LengthChecksumCodec> {
     clock: P::Clock,
     destination: String,
     config: PeerConfig,
-    invalid: Option<String>,
     codec: C,
-    conn: Option<P::Stream>,
-    attempt_in_progress: bool,
-    /// Unwritten bytes at which `send` tries the stream again after finding it full.
-    write_again_at: usize,
-    needs_flush: bool,
+    state: State<P::Stream>,
     queue: SendQueue,
     outbox: Outbox,
     inbox: Inbox,
     backoff: Backoff,
     rng: ChaCha8Rng,
     metrics: PeerMetrics,
-    closed: bool,
-    /// The `peer` span of the current (or last) connection attempt; its events sit in it.
-    span: tracing::Span,
+    session: Session,
 }
 
 impl<P: NetworkProvider> Peer<P> {
@@ -127,7 +132,12 @@ impl<P: NetworkProvider> Peer<P> {
     /// destination is reported by every call as [`PeerError::InvalidConfig`]; use
     /// [`try_new`](Peer::try_new) to learn it at once.
     pub fn new(provider: P, destination: String, config: PeerConfig) -> Self {
-        let codec = LengthChecksumCodec::new(config.max_message_size);
+        let header = if config.delivery.is_reliable() {
+            wire::DATA_HEADER_LEN
+        } else {
+            0
+        };
+        let codec = LengthChecksumCodec::new(config.max_message_size.saturating_add(header));
         Self::with_codec(provider, destination, config, codec)
     }
 
@@ -148,14 +158,19 @@ impl<P: NetworkProvider> Peer<P> {
 
 impl<P: NetworkProvider, C: Codec> Peer<P, C> {
     /// A Peer that frames messages with `codec` (for example a [`LinesCodec`] to speak a
-    /// line-based protocol).
-    pub fn with_codec(provider: P, destination: String, config: PeerConfig, codec: C) -> Self {
+    /// line-based protocol, in unreliable mode).
+    ///
+    /// The reliable modes need a codec that frames any bytes; with one that cannot (a
+    /// [`LinesCodec`]), every call reports [`PeerError::InvalidConfig`].
+    pub fn with_codec(provider: P, destination: String, config: PeerConfig, mut codec: C) -> Self {
         let invalid = match (config.validate(), split_host_port(&destination)) {
-            (Err(err), _) => Some(err.to_string()),
+            (Err(PeerError::InvalidConfig { reason }), _) => Some(reason),
+            (Err(other), _) => Some(other.to_string()),
             (Ok(()), Err(err)) => Some(format!("destination: {err}")),
-            (Ok(()), Ok(_)) => None,
+            (Ok(()), Ok(_)) => binary_safe(&config, &mut codec),
         };
-        let rng = ChaCha8Rng::seed_from_u64(provider.random_seed());
+        let mut rng = ChaCha8Rng::seed_from_u64(provider.random_seed());
+        let session = Session::new(rng.next_u64());
         Self {
             clock: provider.clock(),
             provider,
@@ -172,18 +187,16 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
             ),
             destination,
             config,
-            invalid,
             codec,
-            conn: None,
-            span: tracing::Span::none(),
-            attempt_in_progress: false,
-            write_again_at: 0,
-            needs_flush: false,
+            state: match invalid {
+                Some(reason) => State::Invalid(reason),
+                None => State::Idle,
+            },
             outbox: Outbox::default(),
             inbox: Inbox::default(),
             rng,
             metrics: PeerMetrics::default(),
-            closed: false,
+            session,
         }
     }
 
@@ -198,23 +211,30 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
     }
 
     /// True while a connection is established (as far as the Peer has seen: a break is
-    /// noticed at the next read or write).
+    /// noticed at the next read or write, or by the heartbeat in the reliable modes).
     pub fn is_connected(&self) -> bool {
-        self.conn.is_some()
+        self.state.is_connected()
     }
 
-    /// Messages waiting in the send queue (including ones partly written).
+    /// Messages counted against the queue caps: waiting, in the write batch, or (reliable
+    /// modes) written and not yet acknowledged.
     pub fn queue_size(&self) -> usize {
-        self.queue.len()
+        self.queue.len() + self.outbox.held().messages
+    }
+
+    /// Reliable modes: the session's identity, as the remote's [`SessionServer`] sees it.
+    pub fn session_id(&self) -> u64 {
+        self.session.id
     }
 
     /// A snapshot of the counters.
     pub fn metrics(&self) -> PeerMetrics {
         let backoff = self.backoff.settled(self.clock.now());
+        let held = self.outbox.held();
         PeerMetrics {
             consecutive_failures: backoff.failures(),
-            queue_size: self.queue.len(),
-            queue_bytes: self.queue.bytes(),
+            queue_size: self.queue.len() + held.messages,
+            queue_bytes: self.queue.bytes() + held.bytes,
             current_backoff: backoff.current_delay(),
             ..self.metrics
         }
@@ -225,118 +245,80 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
         self.backoff.settled(self.clock.now()).at_cap()
     }
 
-    /// Queues `message` and, if connected, writes out full batches as far as the stream takes
-    /// them without waiting.
-    ///
-    /// If disconnected and the backoff allows an attempt now, connects first (a failed attempt
-    /// is counted in the metrics, not returned: the message stays queued). Never waits for the
-    /// backoff. The only wait is for a full queue while connected: `send` waits for the stream
-    /// to take messages (backpressure). While disconnected, or if the remote stalls waiting for
-    /// this side to receive, a full queue applies the [`OverflowPolicy`]. Returns `Ok` once the
-    /// message is queued.
-    ///
-    /// # Errors
-    /// [`MessageTooLarge`](PeerError::MessageTooLarge),
-    /// [`InvalidMessage`](PeerError::InvalidMessage) or
-    /// [`QueueFull`](PeerError::QueueFull) (all hand the message back),
-    /// [`Closed`](PeerError::Closed), [`InvalidConfig`](PeerError::InvalidConfig).
-    pub async fn send(&mut self, message: Vec<u8>) -> Result<(), PeerError> {
-        match self.send_now(message)? {
-            SendNow::Done => Ok(()),
-            SendNow::BatchFull => {
-                // A broken connection is counted; the messages stay queued.
-                let _ = self.write_now().await;
-                Ok(())
-            }
-            SendNow::Later(message) => self.send_later(message).await,
-        }
-    }
-
-    /// The synchronous part of `send`: checks the message and, when connected with room and
-    /// nothing waiting, encodes it straight into the write batch.
-    #[inline]
-    fn send_now(&mut self, message: Vec<u8>) -> Result<SendNow, PeerError> {
-        self.check_usable()?;
-        let max = self
-            .config
-            .max_message_size
-            .min(self.codec.max_message_size());
-        if message.len() > max {
-            return Err(PeerError::MessageTooLarge {
-                size: message.len(),
-                max,
-                message,
-            });
-        }
-        if let Err(source) = self.codec.check(&message) {
-            return Err(PeerError::InvalidMessage { source, message });
-        }
-        if self.conn.is_none() || self.queue.waiting() > 0 || self.queue.is_full_for(message.len())
-        {
-            return Ok(SendNow::Later(message));
-        }
-        if let Err(source) = self.outbox.push(&mut self.codec, &message) {
-            return Err(PeerError::InvalidMessage { source, message });
-        }
-        self.queue.add_in_flight(message.len());
-        self.metrics.messages_queued += 1;
-        let unwritten = self.outbox.unwritten_len();
-        if unwritten >= self.config.write_batch_bytes && unwritten >= self.write_again_at {
-            return Ok(SendNow::BatchFull);
-        }
-        Ok(SendNow::Done)
-    }
-
-    /// The rest of `send`: connect if the backoff allows, wait for room while connected,
-    /// else queue under the overflow policy.
-    async fn send_later(&mut self, message: Vec<u8>) -> Result<(), PeerError> {
-        if self.conn.is_none() && self.backoff.remaining(self.clock.now()).is_zero() {
-            // A failure is counted in the metrics; the message queues either way.
-            let _ = self.connect().await;
-        }
-        if self.conn.is_some() && self.queue.is_full_for(message.len()) {
-            // If the connection breaks, or stalls until the caller receives, the overflow
-            // policy below decides.
-            let _ = self.drive(Goal::Room(message.len())).await;
-        }
-        self.enqueue(message)?;
-        if self.conn.is_some() {
-            let _ = self.write_now().await;
-        }
-        Ok(())
-    }
-
     /// Writes every queued message out and flushes the stream. Cancel-safe.
     ///
-    /// Connects first if needed, waiting out the backoff.
+    /// Connects first if needed, waiting out the backoff. In the reliable modes this says
+    /// nothing about arrival: see [`wait_acknowledged`](Peer::wait_acknowledged).
     ///
     /// # Errors
     /// A failed connection attempt ([`ConnectionFailed`](PeerError::ConnectionFailed),
-    /// [`Timeout`](PeerError::Timeout)) or a connection that broke while writing
-    /// ([`Io`](PeerError::Io), [`Protocol`](PeerError::Protocol)); unsent messages stay
-    /// queued. [`Stalled`](PeerError::Stalled) if the remote stops reading until this side
-    /// receives the messages it sent: receive, then flush again.
+    /// [`Timeout`](PeerError::Timeout), [`Handshake`](PeerError::Handshake),
+    /// [`IncompatibleVersion`](PeerError::IncompatibleVersion)) or a connection that broke
+    /// while writing ([`Io`](PeerError::Io), [`Protocol`](PeerError::Protocol),
+    /// [`Unresponsive`](PeerError::Unresponsive)); unsent messages stay queued.
+    /// [`Stalled`](PeerError::Stalled) if the remote stops reading until this side receives
+    /// the messages it sent: receive, then flush again.
+    /// [`SessionRestarted`](PeerError::SessionRestarted) in exactly-once mode.
     pub async fn flush(&mut self) -> Result<(), PeerError> {
         self.check_usable()?;
-        if self.queue.is_empty() && !self.needs_flush {
+        self.take_restart()?;
+        let needs_flush = self.state.conn().is_some_and(|conn| conn.needs_flush);
+        if self.queue.is_empty() && self.outbox.is_empty() && !needs_flush {
             return Ok(());
         }
         self.connect_waiting().await?;
+        self.take_restart()?;
         self.drive(Goal::Flushed).await
     }
 
-    /// Receives one whole message into `buf`; returns its length. Cancel-safe.
+    /// Reliable modes: waits until the remote acknowledged every message sent so far.
+    /// Cancel-safe.
+    ///
+    /// Connects first if needed (waiting out the backoff), writes what is queued, and waits
+    /// for the acknowledgements. A connection that breaks meanwhile is reported; nothing is
+    /// lost: call again, and the unacknowledged messages are re-sent.
+    ///
+    /// # Errors
+    /// As [`flush`](Peer::flush); [`NotReliable`](PeerError::NotReliable) in unreliable mode,
+    /// where nothing is acknowledged.
+    pub async fn wait_acknowledged(&mut self) -> Result<(), PeerError> {
+        self.check_usable()?;
+        if !self.config.delivery.is_reliable() {
+            return Err(PeerError::NotReliable {
+                destination: self.destination.clone(),
+            });
+        }
+        self.take_restart()?;
+        if self.queue.is_empty() && self.outbox.held().messages == 0 {
+            return Ok(());
+        }
+        self.connect_waiting().await?;
+        self.take_restart()?;
+        self.drive(Goal::Acknowledged).await
+    }
+
+    /// Receives the next whole message, owned. Cancel-safe.
     ///
     /// Connects first if needed (waiting out the backoff) and writes queued messages while it
     /// waits (and, if a message is already buffered, as much as the stream takes at once).
     ///
     /// # Errors
-    /// [`BufferTooSmall`](PeerError::BufferTooSmall) keeps the message for the next call. A
-    /// connection that ends (EOF or reset: [`Io`](PeerError::Io)) or sends a bad frame
-    /// ([`Protocol`](PeerError::Protocol)) is dropped and reported once; the next call
-    /// reconnects. A failed attempt is [`ConnectionFailed`](PeerError::ConnectionFailed) or
-    /// [`Timeout`](PeerError::Timeout).
-    pub async fn receive(&mut self, buf: &mut [u8]) -> Result<usize, PeerError> {
+    /// A connection that ends (EOF or reset: [`Io`](PeerError::Io)), sends a bad frame
+    /// ([`Protocol`](PeerError::Protocol)) or falls silent
+    /// ([`Unresponsive`](PeerError::Unresponsive)) is dropped and reported once; the next
+    /// call reconnects. A failed attempt is reported as by [`flush`](Peer::flush).
+    pub async fn recv(&mut self) -> Result<Vec<u8>, PeerError> {
+        let len = self.next_message().await?;
+        self.count_received(len);
+        Ok(self.inbox.take_message())
+    }
+
+    /// Receives the next whole message into `buf`; returns its length. Cancel-safe.
+    ///
+    /// # Errors
+    /// As [`recv`](Peer::recv); [`BufferTooSmall`](PeerError::BufferTooSmall) keeps the
+    /// message for the next call.
+    pub async fn recv_into(&mut self, buf: &mut [u8]) -> Result<usize, PeerError> {
         let len = self.next_message().await?;
         if len > buf.len() {
             return Err(PeerError::BufferTooSmall {
@@ -344,17 +326,11 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
                 available: buf.len(),
             });
         }
-        buf[..len].copy_from_slice(self.inbox.message());
+        let message = self.inbox.message();
+        buf[..len].copy_from_slice(message);
         self.inbox.consume();
         self.count_received(len);
         Ok(len)
-    }
-
-    /// Receives one whole message as an owned buffer; errors as [`receive`](Peer::receive).
-    pub async fn recv(&mut self) -> Result<Vec<u8>, PeerError> {
-        let len = self.next_message().await?;
-        self.count_received(len);
-        Ok(self.inbox.take_message())
     }
 
     /// Drops the current connection (if any) and connects again, respecting the backoff.
@@ -362,92 +338,67 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
     /// A requested reconnect is not a failure: it does not grow the backoff or set
     /// `last_failure` (it counts in `disconnections`).
     ///
-    /// A message partly written on the dropped connection goes out again whole.
+    /// A message partly written on the dropped connection goes out again whole; in the
+    /// reliable modes every unacknowledged one does.
     ///
     /// # Errors
-    /// As a connection attempt: [`ConnectionFailed`](PeerError::ConnectionFailed),
-    /// [`Timeout`](PeerError::Timeout); [`Closed`](PeerError::Closed) after `close`.
+    /// As a connection attempt (see [`flush`](Peer::flush)); [`Closed`](PeerError::Closed)
+    /// after `close`.
     pub async fn reconnect(&mut self) -> Result<(), PeerError> {
         self.check_usable()?;
-        if self.conn.is_some() {
+        if self.state.is_connected() {
             self.drop_connection(&"reconnect requested", false);
         }
-        self.connect_waiting().await
+        self.connect_waiting().await?;
+        self.take_restart()
     }
 
     /// Closes the connection (sending end-of-file) and discards the queue, counting its
-    /// messages as dropped.
+    /// messages (unacknowledged ones included) as dropped.
     ///
-    /// Closing is final: every later `send`, `receive`, `recv`, `flush` and `reconnect`
-    /// returns [`PeerError::Closed`]; `close` again does nothing.
+    /// Closing is final: every later call returns [`PeerError::Closed`]; `close` again does
+    /// nothing.
     pub async fn close(&mut self) {
         // Settle everything first, so a close whose future is dropped half-way still leaves
         // a closed Peer and no half-sent frame behind.
-        let stream = self.conn.take();
-        let dropped = self.outbox.clear(&mut self.queue) + self.queue.clear();
+        let state = std::mem::replace(&mut self.state, State::Closed);
+        let dropped = self.outbox.clear() + self.queue.clear();
         self.metrics.messages_dropped += dropped as u64;
         self.inbox = Inbox::default();
-        self.needs_flush = false;
-        if !self.closed {
-            tracing::debug!(parent: &self.span, destination = %self.destination, "closed");
-        }
-        self.closed = true;
-        if let Some(mut stream) = stream {
-            let _ = self
-                .clock
-                .timeout(self.config.connection_timeout, stream.close())
-                .await;
+        match state {
+            State::Connected(mut conn) => {
+                log::debug!("peer {}: closed", self.destination);
+                let _ = self
+                    .clock
+                    .timeout(self.config.connection_timeout, conn.stream.close())
+                    .await;
+            }
+            State::Invalid(reason) => self.state = State::Invalid(reason),
+            State::Closed => {}
+            State::Idle | State::Connecting => log::debug!("peer {}: closed", self.destination),
         }
     }
 
     fn check_usable(&self) -> Result<(), PeerError> {
-        if let Some(reason) = &self.invalid {
-            return Err(PeerError::InvalidConfig {
+        match &self.state {
+            State::Invalid(reason) => Err(PeerError::InvalidConfig {
                 reason: reason.clone(),
-            });
-        }
-        if self.closed {
-            return Err(PeerError::Closed {
+            }),
+            State::Closed => Err(PeerError::Closed {
                 destination: self.destination.clone(),
-            });
+            }),
+            _ => Ok(()),
         }
-        Ok(())
     }
 
-    fn enqueue(&mut self, message: Vec<u8>) -> Result<(), PeerError> {
-        let mut from_batch = 0;
-        if self.conn.is_none() && self.config.overflow_policy == OverflowPolicy::DropOldest {
-            // Disconnected, the frames left in the write batch are the oldest messages: they
-            // go first, whole (the batch was rewound to a frame boundary on disconnect).
-            while self.queue.is_full_for(message.len()) && self.outbox.drop_front(&mut self.queue) {
-                from_batch += 1;
-            }
-        }
-        match self.queue.push(message) {
-            Pushed::Queued { dropped } => {
-                let dropped = dropped + from_batch;
-                self.metrics.messages_queued += 1;
-                if dropped > 0 {
-                    self.metrics.messages_dropped += dropped as u64;
-                    tracing::warn!(
-                        parent: &self.span,
-                        destination = %self.destination,
-                        dropped,
-                        "queue full, dropped the oldest messages"
-                    );
-                }
-                Ok(())
-            }
-            Pushed::Rejected(message) => {
-                self.metrics.messages_dropped += from_batch as u64;
-                self.metrics.messages_rejected += 1;
-                Err(PeerError::QueueFull {
-                    destination: self.destination.clone(),
-                    max_messages: self.config.max_queue_size,
-                    max_bytes: self.config.max_queue_bytes,
-                    message,
-                })
-            }
+    /// Exactly-once: reports a session restart not reported yet.
+    fn take_restart(&mut self) -> Result<(), PeerError> {
+        match self.session.restarted.take() {
+            Some(unacknowledged) => Err(PeerError::SessionRestarted {
+                destination: self.destination.clone(),
+                unacknowledged,
+            }),
+            None => Ok(()),
         }
     }
 
@@ -456,30 +407,65 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
         self.metrics.bytes_received += len as u64;
     }
 
+    /// A whole message held for the caller, if one is.
+    fn held_message(&mut self) -> Result<Option<usize>, PeerError> {
+        if self.config.delivery.is_reliable() {
+            return Ok(self.inbox.kept_len());
+        }
+        match self.inbox.poll_message(&mut self.codec) {
+            Ok(found) => Ok(found),
+            Err(error) => Err(self.protocol_error(error)),
+        }
+    }
+
     async fn next_message(&mut self) -> Result<usize, PeerError> {
         self.check_usable()?;
-        if self.conn.is_none() {
+        self.take_restart()?;
+        if !self.state.is_connected() {
             // Whole messages kept from a connection that broke come first.
-            if let Ok(Some(len)) = self.inbox.poll_message(&mut self.codec) {
+            if let Ok(Some(len)) = self.held_message() {
                 return Ok(len);
             }
             self.connect_waiting().await?;
+            self.take_restart()?;
         }
         self.drive(Goal::Message).await?;
-        match self.inbox.poll_message(&mut self.codec) {
+        match self.held_message() {
             Ok(Some(len)) => Ok(len),
             _ => unreachable!("drive returned with a message decoded"),
         }
     }
 }
 
+/// The reason a reliable-mode configuration cannot use `codec`, if it cannot: the session
+/// header is binary, so the codec must frame any bytes.
+fn binary_safe<C: Codec>(config: &PeerConfig, codec: &mut C) -> Option<String> {
+    if !config.delivery.is_reliable() {
+        return None;
+    }
+    let mut probe = Vec::new();
+    let header = wire::data_header(0x0a0d_0a0d_0a0d_0a0d);
+    if codec.encode_parts(&header, b"", &mut probe).is_err()
+        || codec.max_message_size() < wire::DATA_HEADER_LEN
+    {
+        return Some(format!(
+            "delivery {:?} needs a codec that frames any bytes ({codec:?} cannot carry the \
+             session header): use LengthChecksumCodec, or Delivery::Unreliable for a foreign \
+             protocol",
+            config.delivery
+        ));
+    }
+    None
+}
+
 impl<P: NetworkProvider, C: Codec> fmt::Debug for Peer<P, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Peer")
             .field("destination", &self.destination)
-            .field("connected", &self.conn.is_some())
-            .field("closed", &self.closed)
-            .field("queue_size", &self.queue.len())
+            .field("delivery", &self.config.delivery)
+            .field("connected", &self.state.is_connected())
+            .field("closed", &matches!(self.state, State::Closed))
+            .field("queue_size", &self.queue_size())
             .field("metrics", &self.metrics())
             .finish_non_exhaustive()
     }

@@ -1,86 +1,164 @@
-//! [`Outbox`]: the write batch. Encodes messages taken from the [`SendQueue`] into one buffer
-//! and accounts for what the stream accepted. Pure: no I/O.
+//! [`Outbox`]: the write batch and the resend list in one buffer. Pure: no I/O.
 
 use std::collections::VecDeque;
 
-use super::{Codec, FrameError, SendQueue};
+use super::queue::Held;
+use super::wire::{data_header, DATA_HEADER_LEN};
+use super::{Codec, FrameError};
 
-/// What [`Outbox::advance`] completed.
+/// What [`Outbox::advance`] or [`Outbox::acknowledge`] completed.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Sent {
-    /// Messages whose last byte was accepted.
+pub(crate) struct Done {
+    /// Data messages concerned.
     pub messages: u64,
     /// Their payload bytes.
     pub bytes: u64,
 }
 
-/// Encoded frames waiting to be written, oldest first.
-///
-/// A message is freed as soon as it is encoded; its frame stays here until the stream accepted
-/// the frame's last byte. If the connection breaks first, [`reset`](Outbox::reset) keeps every
-/// unfinished frame whole (dropping only the part of the front frame already written), so each
-/// goes out again whole on the next connection.
-/// One encoded frame: payload and framing sizes (the frame is `payload + overhead` bytes).
+/// What one frame carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// A session control message (ack, ping, pong): never re-sent.
+    Control,
+    /// A message framed as is (unreliable mode): done once written.
+    Raw,
+    /// A numbered message (session modes): held until acknowledged. An unreliable one is never
+    /// re-sent, only accounted for.
+    Seq { seq: u64, reliable: bool },
+}
+
+/// One encoded frame: its message's size, the rest of the frame, what it carries.
 #[derive(Debug, Clone, Copy)]
 struct Frame {
+    /// Message bytes (without the session header).
     payload: u32,
+    /// Every other byte of the frame (codec framing, session header).
     overhead: u32,
+    kind: Kind,
+    /// Fully written on some earlier connection (so the remote may have it).
+    written_before: bool,
 }
 
 impl Frame {
     #[inline]
-    fn len(self) -> usize {
+    fn len(&self) -> usize {
         self.payload as usize + self.overhead as usize
+    }
+
+    fn is_data(&self) -> bool {
+        self.kind != Kind::Control
     }
 }
 
+/// How the remote answered a reconnect, for [`Outbox::resume`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Resume {
+    /// The remote kept the session: everything below `remote_next` arrived.
+    Resumed { remote_next: u64 },
+    /// The remote lost the session; hand back (exactly-once) or re-send (at-least-once) the
+    /// messages it may have had.
+    NewEpoch { hand_back: bool },
+}
+
+/// What [`Outbox::resume`] did.
+#[derive(Debug, Default)]
+pub(crate) struct Resumed {
+    /// Messages the remote had: acknowledged now.
+    pub acknowledged: Done,
+    /// Reliable messages written before that go out again.
+    pub resent: u64,
+    /// Unreliable messages written before that certainly never arrived.
+    pub lost: u64,
+    /// Unreliable messages written before whose fate is unknown (the remote lost its session).
+    pub possibly_lost: u64,
+    /// Reliable messages whose fate is unknown, handed back (exactly-once, new epoch).
+    pub handed_back: Vec<Vec<u8>>,
+}
+
+/// Encoded frames, oldest first, in one buffer: the ones the stream accepted and the remote
+/// has not acknowledged yet (the *resend list*), then the ones not yet written (the *write
+/// batch*).
+///
+/// A raw or control frame is freed once the stream accepted its last byte; a numbered frame
+/// only once the remote acknowledged it. When a connection breaks, [`reset`](Outbox::reset)
+/// rewinds to the oldest frame held and drops stale control frames, so every held frame goes
+/// out again whole (none ever torn); [`resume`](Outbox::resume) then applies what the remote
+/// said in its hello. Every data frame held counts against the Peer's queue caps
+/// ([`held`](Outbox::held)): this is the one place that count lives.
 #[derive(Debug, Default)]
 pub(crate) struct Outbox {
     buf: Vec<u8>,
-    /// Bytes of `buf` the stream accepted.
+    /// Bytes of `buf` the stream accepted on this connection.
     written: usize,
-    /// Where the oldest unfinished frame starts in `buf` (`<= written`).
+    /// Where the oldest held frame starts in `buf` (`<= written`).
     front: usize,
-    /// The frames not yet fully written, oldest first, back to back from `front`.
+    /// The frames held, oldest first, back to back from `front`.
     frames: VecDeque<Frame>,
+    /// Index in `frames` of the first frame not fully written, and where it starts in `buf`.
+    unwritten_index: usize,
+    unwritten_start: usize,
+    held: Held,
 }
 
 impl Outbox {
-    /// Encodes waiting messages from `queue` until `batch` unwritten bytes are buffered.
-    ///
-    /// A message the codec refuses (which [`Codec::check`] should have caught) is returned
-    /// with the error so the caller can count it; it can never be sent.
-    pub fn fill<C: Codec>(
-        &mut self,
-        queue: &mut SendQueue,
-        codec: &mut C,
-        batch: usize,
-    ) -> Result<(), (FrameError, Vec<u8>)> {
-        while self.unwritten_len() < batch {
-            let Some(message) = queue.start_next() else {
-                break;
-            };
-            if let Err(error) = self.push(codec, &message) {
-                queue.finish_in_flight(message.len());
-                return Err((error, message));
-            }
-        }
+    /// Encodes `message` as is (unreliable mode).
+    #[inline]
+    pub fn push_raw<C: Codec>(&mut self, codec: &mut C, message: &[u8]) -> Result<(), FrameError> {
+        let start = self.buf.len();
+        codec.encode(message, &mut self.buf)?;
+        self.record(start, message.len(), Kind::Raw);
         Ok(())
     }
 
-    /// Encodes one message at the end of the batch.
-    ///
-    /// The Peer's configuration keeps messages under 4 GiB; a codec adding more than 4 GiB
-    /// of framing to one message is a broken invariant and panics.
+    /// Encodes `message` as numbered message `seq` (session modes).
     #[inline]
-    pub fn push<C: Codec>(&mut self, codec: &mut C, message: &[u8]) -> Result<(), FrameError> {
+    pub fn push_seq<C: Codec>(
+        &mut self,
+        codec: &mut C,
+        seq: u64,
+        reliable: bool,
+        message: &[u8],
+    ) -> Result<(), FrameError> {
+        let start = self.buf.len();
+        codec.encode_parts(&data_header(seq), message, &mut self.buf)?;
+        self.record(start, message.len(), Kind::Seq { seq, reliable });
+        Ok(())
+    }
+
+    /// Encodes a control message (ack, ping, pong).
+    pub fn push_control<C: Codec>(
+        &mut self,
+        codec: &mut C,
+        message: &[u8],
+    ) -> Result<(), FrameError> {
         let start = self.buf.len();
         codec.encode(message, &mut self.buf)?;
-        let frame_len = self.buf.len() - start;
-        let payload = u32::try_from(message.len()).expect("messages are under 4 GiB");
-        let overhead = u32::try_from(frame_len - message.len()).expect("framing under 4 GiB");
-        self.frames.push_back(Frame { payload, overhead });
+        self.record(start, 0, Kind::Control);
         Ok(())
+    }
+
+    /// The Peer's configuration keeps messages under 4 GiB; a codec adding more than 4 GiB of
+    /// framing to one message is a broken invariant and panics.
+    #[inline]
+    fn record(&mut self, start: usize, payload: usize, kind: Kind) {
+        let frame_len = self.buf.len() - start;
+        let frame = Frame {
+            payload: u32::try_from(payload).expect("messages are under 4 GiB"),
+            overhead: u32::try_from(frame_len - payload).expect("framing under 4 GiB"),
+            kind,
+            written_before: false,
+        };
+        if frame.is_data() {
+            self.held.messages += 1;
+            self.held.bytes += payload;
+        }
+        self.frames.push_back(frame);
+    }
+
+    /// Data messages held (unwritten, or awaiting acknowledgement) and their payload bytes.
+    #[inline]
+    pub fn held(&self) -> Held {
+        self.held
     }
 
     /// Bytes encoded and not yet accepted by the stream.
@@ -101,71 +179,343 @@ impl Outbox {
         self.written == self.buf.len()
     }
 
-    /// Records that the stream accepted `n` more bytes; tells `queue` which messages are done.
-    pub fn advance(&mut self, n: usize, queue: &mut SendQueue) -> Sent {
+    /// The sequence number of the oldest numbered message held.
+    pub fn oldest_seq(&self) -> Option<u64> {
+        self.frames.iter().find_map(|frame| match frame.kind {
+            Kind::Seq { seq, .. } => Some(seq),
+            _ => None,
+        })
+    }
+
+    /// Records that the stream accepted `n` more bytes; returns the data messages whose last
+    /// byte it accepted.
+    pub fn advance(&mut self, n: usize) -> Done {
         self.written = (self.written + n).min(self.buf.len());
-        let mut sent = Sent::default();
-        while let Some(&frame) = self.frames.front() {
-            if self.front + frame.len() > self.written {
+        let mut done = Done::default();
+        while let Some(frame) = self.frames.get(self.unwritten_index) {
+            if self.unwritten_start + frame.len() > self.written {
                 break;
             }
-            self.front += frame.len();
-            self.frames.pop_front();
-            sent.messages += 1;
-            sent.bytes += u64::from(frame.payload);
+            if frame.is_data() {
+                done.messages += 1;
+                done.bytes += u64::from(frame.payload);
+            }
+            self.unwritten_start += frame.len();
+            self.unwritten_index += 1;
         }
-        queue.finish_in_flight_many(sent.messages as usize, sent.bytes as usize);
-        if self.is_empty() {
+        self.discard(0);
+        done
+    }
+
+    /// The remote acknowledged every numbered message below `next`; returns how many of the
+    /// held ones that freed.
+    pub fn acknowledge(&mut self, next: u64) -> Done {
+        self.discard(next)
+    }
+
+    /// Frees written frames from the front: raw and control ones, and numbered ones below
+    /// `next`.
+    fn discard(&mut self, next: u64) -> Done {
+        let mut done = Done::default();
+        while self.unwritten_index > 0 {
+            let frame = self.frames[0];
+            if let Kind::Seq { seq, .. } = frame.kind {
+                if seq >= next {
+                    break;
+                }
+                done.messages += 1;
+                done.bytes += u64::from(frame.payload);
+            }
+            self.pop_front_frame();
+        }
+        if self.frames.is_empty() {
             self.buf.clear();
             self.written = 0;
             self.front = 0;
+            self.unwritten_start = 0;
         } else if self.front >= self.buf.len() / 2 && self.front >= 4096 {
-            self.discard_finished();
+            self.buf.drain(..self.front);
+            self.written -= self.front;
+            self.unwritten_start -= self.front;
+            self.front = 0;
         }
-        sent
+        done
     }
 
-    /// After a broken connection: keeps every unfinished frame whole for the next connection
-    /// and drops what the old stream accepted. Returns true if the front frame had been partly
-    /// written (it will be sent again whole).
+    fn pop_front_frame(&mut self) {
+        let frame = self.frames.pop_front().expect("a frame");
+        self.front += frame.len();
+        self.unwritten_index -= 1;
+        if frame.is_data() {
+            self.held.messages -= 1;
+            self.held.bytes -= frame.payload as usize;
+        }
+    }
+
+    /// After a broken connection: drops the control frames, marks what was fully written,
+    /// and rewinds so every data frame held goes out again whole. Returns true if a frame had
+    /// been partly written (it goes out again whole).
     pub fn reset(&mut self) -> bool {
-        let partial = !self.frames.is_empty() && self.written > self.front;
-        self.written = self.front;
-        self.discard_finished();
+        let partial = self.written > self.unwritten_start;
+        let fully_written = self.unwritten_index;
+        self.rebuild(|index, frame| {
+            if frame.kind == Kind::Control {
+                return false;
+            }
+            frame.written_before |= index < fully_written;
+            true
+        });
         partial
     }
 
-    /// Drops the oldest frame if nothing of it was written (after [`reset`](Outbox::reset),
-    /// say); tells `queue` it is gone. Returns false if there is none or it started.
-    pub fn drop_front(&mut self, queue: &mut SendQueue) -> bool {
-        let Some(&frame) = self.frames.front() else {
+    /// After the handshake of a new connection: applies what the remote said. With
+    /// `hand_back`, `codec` recovers the messages from their frames.
+    pub fn resume<C: Codec>(&mut self, resume: Resume, codec: &mut C) -> Resumed {
+        debug_assert_eq!(self.written, 0, "resume follows reset");
+        let mut out = Resumed::default();
+        if let Resume::Resumed { remote_next } = resume {
+            while let Some(Frame {
+                kind: Kind::Seq { seq, .. },
+                payload,
+                ..
+            }) = self.frames.front().copied()
+            {
+                if seq >= remote_next {
+                    break;
+                }
+                self.unwritten_index += 1;
+                self.pop_front_frame();
+                out.acknowledged.messages += 1;
+                out.acknowledged.bytes += u64::from(payload);
+            }
+        }
+        let mut handed_back = Vec::new();
+        let buf = std::mem::take(&mut self.buf);
+        let mut start = self.front;
+        let keep: Vec<bool> = self
+            .frames
+            .iter()
+            .map(|frame| {
+                let bytes = &buf[start..start + frame.len()];
+                start += frame.len();
+                let Kind::Seq { reliable, .. } = frame.kind else {
+                    return true;
+                };
+                if !frame.written_before {
+                    return true;
+                }
+                match (resume, reliable) {
+                    (Resume::Resumed { .. }, true)
+                    | (Resume::NewEpoch { hand_back: false }, true) => {
+                        out.resent += 1;
+                        true
+                    }
+                    (Resume::Resumed { .. }, false) => {
+                        out.lost += 1;
+                        false
+                    }
+                    (Resume::NewEpoch { .. }, false) => {
+                        out.possibly_lost += 1;
+                        false
+                    }
+                    (Resume::NewEpoch { hand_back: true }, true) => {
+                        handed_back.push(message_of(codec, bytes));
+                        false
+                    }
+                }
+            })
+            .collect();
+        self.buf = buf;
+        self.rebuild(|index, _| keep[index]);
+        out.handed_back = handed_back;
+        out
+    }
+
+    /// Drops the oldest data frame never written to any connection (the drop-oldest policy
+    /// while disconnected: a message the remote may have is never dropped). Returns false if
+    /// there is none.
+    pub fn drop_oldest_unsent(&mut self) -> bool {
+        debug_assert_eq!(self.written, 0, "only while disconnected");
+        let Some(victim) = self
+            .frames
+            .iter()
+            .position(|frame| frame.is_data() && !frame.written_before)
+        else {
             return false;
         };
-        if self.written > self.front {
-            return false;
-        }
-        self.frames.pop_front();
-        queue.finish_in_flight(frame.payload as usize);
-        self.buf.drain(self.front..self.front + frame.len());
+        self.rebuild(|index, _| index != victim);
         true
     }
 
-    /// Drops every frame; tells `queue` they are gone. Returns how many there were.
-    pub fn clear(&mut self, queue: &mut SendQueue) -> usize {
-        let n = self.frames.len();
-        let bytes = self.frames.iter().map(|f| f.payload as usize).sum();
-        queue.finish_in_flight_many(n, bytes);
-        self.frames.clear();
-        self.buf.clear();
-        self.written = 0;
-        self.front = 0;
+    /// Drops every frame; returns how many data messages there were.
+    pub fn clear(&mut self) -> usize {
+        let n = self.held.messages;
+        *self = Self::default();
         n
     }
 
-    /// Removes the bytes of frames already fully written from the start of `buf`.
-    fn discard_finished(&mut self) {
-        self.buf.drain(..self.front);
-        self.written -= self.front;
+    /// Keeps the frames `keep` says yes to (it may update them), copied to a fresh buffer,
+    /// and rewinds to the start: nothing of it written.
+    fn rebuild(&mut self, mut keep: impl FnMut(usize, &mut Frame) -> bool) {
+        let old = std::mem::take(&mut self.buf);
+        let frames = std::mem::take(&mut self.frames);
+        let mut start = self.front;
+        self.held = Held::default();
+        for (index, mut frame) in frames.into_iter().enumerate() {
+            let bytes = &old[start..start + frame.len()];
+            start += frame.len();
+            if keep(index, &mut frame) {
+                self.buf.extend_from_slice(bytes);
+                if frame.is_data() {
+                    self.held.messages += 1;
+                    self.held.bytes += frame.payload as usize;
+                }
+                self.frames.push_back(frame);
+            }
+        }
+        self.written = 0;
         self.front = 0;
+        self.unwritten_index = 0;
+        self.unwritten_start = 0;
+    }
+}
+
+/// The message inside one numbered frame.
+fn message_of<C: Codec>(codec: &mut C, frame: &[u8]) -> Vec<u8> {
+    match codec.decode(frame) {
+        Ok(Some(decoded)) => frame[decoded.payload]
+            .get(DATA_HEADER_LEN..)
+            .unwrap_or_default()
+            .to_vec(),
+        // The codec decodes what it encoded; anything else is a broken codec.
+        _ => panic!("the codec cannot decode a frame it encoded"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::peer::LengthChecksumCodec;
+
+    fn outbox_with(n: u64, reliable: bool) -> (Outbox, LengthChecksumCodec) {
+        let mut codec = LengthChecksumCodec::default();
+        let mut outbox = Outbox::default();
+        for seq in 1..=n {
+            outbox
+                .push_seq(&mut codec, seq, reliable, &[seq as u8; 10])
+                .unwrap();
+        }
+        (outbox, codec)
+    }
+
+    #[test]
+    fn raw_frames_are_freed_once_written() {
+        let mut codec = LengthChecksumCodec::default();
+        let mut outbox = Outbox::default();
+        outbox.push_raw(&mut codec, b"hello").unwrap();
+        outbox.push_raw(&mut codec, b"world").unwrap();
+        assert_eq!(
+            outbox.held(),
+            Held {
+                messages: 2,
+                bytes: 10
+            }
+        );
+        let first = outbox.unwritten_len() / 2;
+        assert_eq!(outbox.advance(first - 1).messages, 0);
+        assert_eq!(outbox.advance(1).messages, 1);
+        assert_eq!(outbox.held().messages, 1);
+        assert!(
+            !outbox.reset(),
+            "the second frame was not started, the first is gone"
+        );
+        assert_eq!(outbox.held().messages, 1);
+    }
+
+    #[test]
+    fn numbered_frames_wait_for_their_acknowledgement() {
+        let (mut outbox, _) = outbox_with(3, true);
+        let all = outbox.unwritten_len();
+        assert_eq!(outbox.advance(all).messages, 3);
+        assert!(outbox.is_empty());
+        assert_eq!(outbox.held().messages, 3, "written is not acknowledged");
+        assert_eq!(outbox.acknowledge(3).messages, 2);
+        assert_eq!(outbox.oldest_seq(), Some(3));
+        assert_eq!(outbox.acknowledge(4).messages, 1);
+        assert_eq!(outbox.held(), Held::default());
+    }
+
+    #[test]
+    fn control_frames_behind_unacknowledged_data_are_not_resent() {
+        let (mut outbox, mut codec) = outbox_with(1, true);
+        outbox.push_control(&mut codec, b"A12345678").unwrap();
+        let all = outbox.unwritten_len();
+        outbox.advance(all);
+        outbox.reset();
+        let resumed = outbox.resume(Resume::Resumed { remote_next: 1 }, &mut codec);
+        assert_eq!(resumed.resent, 1);
+        assert_eq!(outbox.held().messages, 1);
+        assert_eq!(
+            outbox.unwritten_len(),
+            LengthChecksumCodec::HEADER_LEN + 9 + 10
+        );
+    }
+
+    #[test]
+    fn resume_frees_what_the_remote_had_and_resends_the_rest() {
+        let (mut outbox, mut codec) = outbox_with(4, true);
+        let all = outbox.unwritten_len();
+        outbox.advance(all / 2 + 3); // frames 1 and 2 whole, 3 torn
+        assert!(outbox.reset());
+        let resumed = outbox.resume(Resume::Resumed { remote_next: 2 }, &mut codec);
+        assert_eq!(resumed.acknowledged.messages, 1);
+        assert_eq!(
+            resumed.resent, 1,
+            "frame 2 was written whole; 3 was torn, 4 never sent"
+        );
+        assert_eq!(outbox.oldest_seq(), Some(2));
+        assert_eq!(outbox.held().messages, 3);
+    }
+
+    #[test]
+    fn unreliable_frames_written_before_are_lost_not_resent() {
+        let (mut outbox, mut codec) = outbox_with(2, false);
+        let all = outbox.unwritten_len();
+        outbox.advance(all);
+        outbox.reset();
+        let resumed = outbox.resume(Resume::Resumed { remote_next: 2 }, &mut codec);
+        assert_eq!((resumed.acknowledged.messages, resumed.lost), (1, 1));
+        assert_eq!(outbox.held().messages, 0);
+    }
+
+    #[test]
+    fn a_new_epoch_hands_back_what_the_remote_may_have_had() {
+        let (mut outbox, mut codec) = outbox_with(3, true);
+        let two = 2 * (LengthChecksumCodec::HEADER_LEN + 9 + 10);
+        outbox.advance(two);
+        outbox.reset();
+        let resumed = outbox.resume(Resume::NewEpoch { hand_back: true }, &mut codec);
+        assert_eq!(resumed.handed_back, vec![vec![1u8; 10], vec![2u8; 10]]);
+        assert_eq!(outbox.oldest_seq(), Some(3));
+
+        let (mut outbox, mut codec) = outbox_with(3, true);
+        outbox.advance(two);
+        outbox.reset();
+        let resumed = outbox.resume(Resume::NewEpoch { hand_back: false }, &mut codec);
+        assert_eq!((resumed.resent, outbox.held().messages), (2, 3));
+    }
+
+    #[test]
+    fn drop_oldest_never_drops_a_message_the_remote_may_have() {
+        let (mut outbox, _) = outbox_with(3, true);
+        let one = LengthChecksumCodec::HEADER_LEN + 9 + 10;
+        outbox.advance(one);
+        outbox.reset();
+        assert!(outbox.drop_oldest_unsent());
+        assert_eq!(outbox.oldest_seq(), Some(1));
+        assert_eq!(outbox.held().messages, 2);
+        assert!(outbox.drop_oldest_unsent());
+        assert!(!outbox.drop_oldest_unsent());
+        assert_eq!(outbox.clear(), 1);
     }
 }

@@ -6,6 +6,7 @@ use super::OverflowPolicy;
 
 /// What [`SendQueue::push`] did with a message.
 #[derive(Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Pushed {
     /// Queued; `dropped` older messages were dropped to make room.
     Queued {
@@ -17,30 +18,42 @@ pub enum Pushed {
     Rejected(Vec<u8>),
 }
 
+/// Messages held ahead of a [`SendQueue`] that count against its caps: in a Peer, the ones
+/// encoded into the write batch or written and awaiting the remote's acknowledgement. The
+/// Peer's write batch owns that count; the queue only reads it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Held {
+    /// Messages held.
+    pub messages: usize,
+    /// Their payload bytes.
+    pub bytes: usize,
+}
+
 /// A bounded FIFO of messages, capped in count and in payload bytes.
 ///
-/// Messages wait here until a connection takes them ([`start_next`](SendQueue::start_next));
-/// from then on they are *in flight*: encoded into the Peer's write batch, no longer held here,
-/// but still counted against the caps until [`finish_in_flight`](SendQueue::finish_in_flight)
-/// says the stream accepted them. The drop-oldest policy only drops waiting messages, so a
-/// stream never carries half a message.
+/// The caps cover the messages waiting here and those [`Held`] ahead of the queue (passed to
+/// [`push_behind`](SendQueue::push_behind) and [`is_full_for`](SendQueue::is_full_for)). The
+/// drop-oldest policy only drops messages waiting here, never held ones, so a stream never
+/// carries half a message and a message the remote may have is never dropped.
 ///
 /// # Examples
 /// ```
-/// use moonpool::peer::{OverflowPolicy, Pushed, SendQueue};
+/// use moonpool::peer::{Held, OverflowPolicy, Pushed, SendQueue};
 ///
 /// let mut queue = SendQueue::new(2, 1024, OverflowPolicy::DropOldest);
 /// queue.push(b"a".to_vec());
 /// queue.push(b"b".to_vec());
 /// assert_eq!(queue.push(b"c".to_vec()), Pushed::Queued { dropped: 1 });
 /// assert_eq!(queue.pop_front().unwrap(), b"b");
+/// // One message held ahead (written, not yet acknowledged) fills the queue with one waiting.
+/// let held = Held { messages: 1, bytes: 1 };
+/// assert!(queue.is_full_for(1, held));
 /// ```
 #[derive(Debug)]
 pub struct SendQueue {
     messages: VecDeque<Vec<u8>>,
-    /// Payload bytes of waiting and in-flight messages.
+    /// Payload bytes of the waiting messages.
     bytes: usize,
-    in_flight: usize,
     max_messages: usize,
     max_bytes: usize,
     policy: OverflowPolicy,
@@ -52,93 +65,87 @@ impl SendQueue {
         Self {
             messages: VecDeque::new(),
             bytes: 0,
-            in_flight: 0,
             max_messages,
             max_bytes,
             policy,
         }
     }
 
-    /// Messages counted against the caps: waiting plus in flight.
+    /// Messages waiting.
     #[inline]
     pub fn len(&self) -> usize {
-        self.messages.len() + self.in_flight
-    }
-
-    /// True when no message waits or is in flight.
-    #[inline]
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Messages waiting for a connection (not in flight).
-    #[inline]
-    pub fn waiting(&self) -> usize {
         self.messages.len()
     }
 
-    /// Messages in flight: taken by a connection, not yet accepted by its stream.
+    /// True when no message waits.
     #[inline]
-    pub fn in_flight(&self) -> usize {
-        self.in_flight
+    pub fn is_empty(&self) -> bool {
+        self.messages.is_empty()
     }
 
-    /// Payload bytes counted against the caps: waiting plus in flight.
+    /// Payload bytes waiting.
     #[inline]
     pub fn bytes(&self) -> usize {
         self.bytes
     }
 
-    /// True if one more message of `extra` bytes would exceed a cap.
+    /// True if one more message of `extra` bytes, with `held` ahead, would exceed a cap.
     #[inline]
-    pub fn is_full_for(&self, extra: usize) -> bool {
-        self.len() >= self.max_messages || extra > self.max_bytes - self.bytes
+    pub fn is_full_for(&self, extra: usize, held: Held) -> bool {
+        self.messages.len() + held.messages >= self.max_messages
+            || extra.saturating_add(self.bytes + held.bytes) > self.max_bytes
     }
 
-    /// Appends `message`, applying the overflow policy when a cap would be exceeded.
+    /// Appends `message` with nothing held ahead; see [`push_behind`](SendQueue::push_behind).
     #[inline]
     pub fn push(&mut self, message: Vec<u8>) -> Pushed {
-        // `bytes <= max_bytes` always holds, so the subtraction in `is_full_for` is safe.
-        if !self.is_full_for(message.len()) {
+        self.push_behind(message, Held::default())
+    }
+
+    /// Appends `message`, `held` counting ahead of the queue, applying the overflow policy
+    /// when a cap would be exceeded.
+    #[inline]
+    pub fn push_behind(&mut self, message: Vec<u8>, held: Held) -> Pushed {
+        if !self.is_full_for(message.len(), held) {
             self.bytes += message.len();
             self.messages.push_back(message);
             return Pushed::Queued { dropped: 0 };
         }
-        self.push_full(message)
+        self.push_full(message, held)
     }
 
     #[cold]
-    fn push_full(&mut self, message: Vec<u8>) -> Pushed {
-        if message.len() > self.max_bytes || self.policy == OverflowPolicy::Reject {
+    fn push_full(&mut self, message: Vec<u8>, held: Held) -> Pushed {
+        if self.policy == OverflowPolicy::Reject {
             return Pushed::Rejected(message);
         }
         // Drop waiting messages, oldest first, until the new one fits; if it cannot fit even
         // with none waiting, refuse it and keep the queue as it was.
-        let mut freed_messages = 0;
-        let mut freed_bytes = 0;
+        let fits = |count: usize, bytes: usize| {
+            count + held.messages < self.max_messages
+                && message.len().saturating_add(bytes + held.bytes) <= self.max_bytes
+        };
+        let mut count = self.messages.len();
+        let mut bytes = self.bytes;
+        let mut freed = 0;
         for old in &self.messages {
-            if self.len() - freed_messages < self.max_messages
-                && message.len() <= self.max_bytes - (self.bytes - freed_bytes)
-            {
+            if fits(count, bytes) {
                 break;
             }
-            freed_messages += 1;
-            freed_bytes += old.len();
+            count -= 1;
+            bytes -= old.len();
+            freed += 1;
         }
-        if self.len() - freed_messages >= self.max_messages
-            || message.len() > self.max_bytes - (self.bytes - freed_bytes)
-        {
+        if !fits(count, bytes) {
             return Pushed::Rejected(message);
         }
-        self.messages.drain(..freed_messages);
-        self.bytes = self.bytes - freed_bytes + message.len();
+        self.messages.drain(..freed);
+        self.bytes = bytes + message.len();
         self.messages.push_back(message);
-        Pushed::Queued {
-            dropped: freed_messages,
-        }
+        Pushed::Queued { dropped: freed }
     }
 
-    /// Removes and returns the oldest waiting message, forgetting it.
+    /// Removes and returns the oldest waiting message.
     #[inline]
     pub fn pop_front(&mut self) -> Option<Vec<u8>> {
         let message = self.messages.pop_front()?;
@@ -151,55 +158,11 @@ impl SendQueue {
         self.messages.get(index).map(Vec::as_slice)
     }
 
-    /// Takes the oldest waiting message to send it; it stays counted, in flight, until
-    /// [`finish_in_flight`](SendQueue::finish_in_flight).
-    #[inline]
-    pub fn start_next(&mut self) -> Option<Vec<u8>> {
-        let message = self.messages.pop_front()?;
-        self.in_flight += 1;
-        Some(message)
-    }
-
-    /// Counts a message of `len` bytes that goes straight into flight without waiting.
-    ///
-    /// The caller checks [`is_full_for`](SendQueue::is_full_for) first.
-    #[inline]
-    pub fn add_in_flight(&mut self, len: usize) {
-        self.in_flight += 1;
-        self.bytes += len;
-    }
-
-    /// One in-flight message of `len` bytes is done (accepted by the stream, or abandoned).
-    ///
-    /// # Panics
-    /// In debug builds, if no message is in flight or `len` exceeds the bytes counted: both
-    /// mean the caller's bookkeeping is broken.
-    #[inline]
-    pub fn finish_in_flight(&mut self, len: usize) {
-        self.finish_in_flight_many(1, len);
-    }
-
-    /// `count` in-flight messages of `bytes` payload bytes in all are done.
-    ///
-    /// # Panics
-    /// In debug builds, if fewer messages or bytes are in flight: the caller's bookkeeping is
-    /// broken.
-    #[inline]
-    pub fn finish_in_flight_many(&mut self, count: usize, bytes: usize) {
-        debug_assert!(
-            count <= self.in_flight && bytes <= self.bytes,
-            "no such messages in flight"
-        );
-        self.in_flight = self.in_flight.saturating_sub(count);
-        self.bytes = self.bytes.saturating_sub(bytes);
-    }
-
-    /// Removes every message, waiting and in flight; returns how many there were.
+    /// Removes every waiting message; returns how many there were.
     pub fn clear(&mut self) -> usize {
         let n = self.len();
         self.messages.clear();
         self.bytes = 0;
-        self.in_flight = 0;
         n
     }
 }

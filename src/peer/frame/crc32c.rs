@@ -51,8 +51,15 @@ const fn crc32c_tables() -> [[u32; 256]; 8] {
 /// ```
 #[must_use]
 pub fn crc32c(data: &[u8]) -> u32 {
+    crc32c_append(0, data)
+}
+
+/// The CRC-32C of `a ++ data`, given `crc = crc32c(a)`: a checksum over parts without joining
+/// them.
+#[must_use]
+pub(crate) fn crc32c_append(crc: u32, data: &[u8]) -> u32 {
     let t = &CRC32C_TABLES;
-    let mut crc = !0u32;
+    let mut crc = !crc;
     let mut chunks = data.chunks_exact(8);
     for chunk in &mut chunks {
         let lo = crc ^ u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);

@@ -1,6 +1,7 @@
 //! The length-prefixed codecs: [`LengthChecksumCodec`] (the default) and
 //! [`LengthDelimitedCodec`].
 
+use super::crc32c::crc32c_append;
 use super::{crc32c, Codec, Decoded, FrameError};
 
 /// Default maximum message size of the length-prefixed codecs: 1 MiB.
@@ -84,6 +85,28 @@ impl Codec for LengthChecksumCodec {
         dst.reserve(Self::HEADER_LEN + len);
         dst.extend_from_slice(&header);
         dst.extend_from_slice(message);
+        Ok(())
+    }
+
+    fn encode_parts(
+        &mut self,
+        head: &[u8],
+        body: &[u8],
+        dst: &mut Vec<u8>,
+    ) -> Result<(), FrameError> {
+        let len = head.len() + body.len();
+        if len > self.max {
+            return Err(FrameError::TooLarge {
+                size: len,
+                max: self.max,
+            });
+        }
+        let crc = crc32c_append(crc32c(head), body);
+        dst.reserve(Self::HEADER_LEN + len);
+        dst.extend_from_slice(&(len as u32).to_le_bytes());
+        dst.extend_from_slice(&crc.to_le_bytes());
+        dst.extend_from_slice(head);
+        dst.extend_from_slice(body);
         Ok(())
     }
 

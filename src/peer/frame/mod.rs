@@ -79,6 +79,22 @@ pub trait Codec: fmt::Debug + 'static {
     /// so the caller should drop the connection.
     fn decode(&mut self, src: &[u8]) -> Result<Option<Decoded>, FrameError>;
 
+    /// Appends one frame whose message is `head` followed by `body`, as
+    /// `encode(&[head, body].concat(), dst)` would (the Peer's session protocol puts its
+    /// header before each message this way). The default joins the parts; codecs override it
+    /// to frame the parts without copying them first.
+    ///
+    /// # Errors
+    /// As [`encode`](Codec::encode).
+    fn encode_parts(
+        &mut self,
+        head: &[u8],
+        body: &[u8],
+        dst: &mut Vec<u8>,
+    ) -> Result<(), FrameError> {
+        self.encode(&[head, body].concat(), dst)
+    }
+
     /// Largest message, in bytes, this codec accepts.
     fn max_message_size(&self) -> usize;
 

@@ -52,6 +52,8 @@ pub async fn client<P: NetworkProvider>(
     } else {
         Duration::from_millis(300)
     };
+    // `send` never connects: connect first, so the first burst does not overflow the queue.
+    let _ = peer.reconnect().await;
     while check.next < total {
         if chance(&mut rng, scenario.reconnect_probability) {
             let _ = peer.reconnect().await;

@@ -1,0 +1,254 @@
+//! The sending half of the Peer: `send`, `send_unreliable`, and the overflow policy.
+
+use super::drive::Goal;
+use super::{Codec, FrameError, OverflowPolicy, Peer, PeerError, Pushed};
+use crate::provider::NetworkProvider;
+
+/// What the synchronous part of [`Peer::send`] did.
+enum SendNow {
+    /// Encoded into the write batch.
+    Done,
+    /// Encoded, and the batch is full: write it.
+    BatchFull,
+    /// Not connected, or others wait ahead of it: the async path takes it.
+    Later(Vec<u8>),
+}
+
+/// Why `send` refuses a message.
+enum Refusal {
+    /// Larger than this maximum.
+    TooLarge(usize),
+    /// The codec cannot frame it.
+    Invalid(FrameError),
+}
+
+impl Refusal {
+    fn into_error(self, message: Vec<u8>) -> PeerError {
+        match self {
+            Refusal::TooLarge(max) => PeerError::MessageTooLarge {
+                size: message.len(),
+                max,
+                message,
+            },
+            Refusal::Invalid(source) => PeerError::InvalidMessage { source, message },
+        }
+    }
+}
+
+impl<P: NetworkProvider, C: Codec> Peer<P, C> {
+    /// Queues `message` and, if connected, writes out full batches as far as the stream takes
+    /// them without waiting.
+    ///
+    /// Never connects and never waits while disconnected: the message queues and `send`
+    /// returns (the next `flush`, `recv`, `recv_into` or `wait_acknowledged` connects). The
+    /// only wait is for a full queue while connected: `send` waits for the stream to take
+    /// messages (backpressure) or, in the reliable modes, for acknowledgements to free room.
+    /// While disconnected, or if the remote stalls waiting for this side to receive, a full
+    /// queue applies the [`OverflowPolicy`]. Returns `Ok` once the message is queued: that
+    /// says nothing about arrival (see [`Delivery`](super::Delivery)).
+    ///
+    /// # Errors
+    /// [`MessageTooLarge`](PeerError::MessageTooLarge),
+    /// [`InvalidMessage`](PeerError::InvalidMessage) or
+    /// [`QueueFull`](PeerError::QueueFull) (all hand the message back),
+    /// [`Closed`](PeerError::Closed), [`InvalidConfig`](PeerError::InvalidConfig).
+    pub async fn send(&mut self, message: Vec<u8>) -> Result<(), PeerError> {
+        match self.send_now(message)? {
+            SendNow::Done => Ok(()),
+            SendNow::BatchFull => {
+                // A broken connection is counted; the messages stay queued.
+                let _ = self.write_now().await;
+                Ok(())
+            }
+            SendNow::Later(message) => self.send_later(message).await,
+        }
+    }
+
+    /// Like [`send`](Peer::send), but this one message is sent at most once, even in a
+    /// reliable mode (the seed's `reliable: false`): it keeps its place in the order, is
+    /// never re-sent, and if its connection breaks before the remote had it, it is counted
+    /// in [`messages_lost`](super::PeerMetrics::messages_lost) (or `messages_possibly_lost`
+    /// when the remote lost its session). While connected with a full queue and the
+    /// drop-oldest policy, the message itself is dropped rather than waited for. In
+    /// unreliable mode it is the same as `send`.
+    ///
+    /// # Errors
+    /// As [`send`](Peer::send).
+    pub async fn send_unreliable(&mut self, message: Vec<u8>) -> Result<(), PeerError> {
+        if !self.config.delivery.is_reliable() {
+            return self.send(message).await;
+        }
+        if let Err(refusal) = self.check_message(&message) {
+            return Err(refusal.into_error(message));
+        }
+        // Everything waiting goes first, so the order holds.
+        self.encode_waiting();
+        let len = message.len();
+        if self.state.is_connected() && self.queue.is_full_for(len, self.outbox.held()) {
+            let _ = self.drive(Goal::Room(len)).await;
+        }
+        if !self.state.is_connected() && self.config.overflow_policy == OverflowPolicy::DropOldest {
+            let mut dropped = 0;
+            while self.queue.is_full_for(len, self.outbox.held())
+                && self.outbox.drop_oldest_unsent()
+            {
+                dropped += 1;
+            }
+            self.count_dropped(dropped);
+        }
+        if self.queue.is_full_for(len, self.outbox.held()) {
+            if self.config.overflow_policy == OverflowPolicy::Reject {
+                self.metrics.messages_rejected += 1;
+                return Err(self.queue_full(message));
+            }
+            self.count_dropped(1);
+            return Ok(());
+        }
+        let seq = self.session.seq.assign();
+        if let Err(source) = self.outbox.push_seq(&mut self.codec, seq, false, &message) {
+            return Err(PeerError::InvalidMessage { source, message });
+        }
+        self.metrics.messages_queued += 1;
+        if self.state.is_connected() {
+            let _ = self.write_now().await;
+        }
+        Ok(())
+    }
+
+    /// Checks a message's size and framing.
+    #[inline]
+    fn check_message(&self, message: &[u8]) -> Result<(), Refusal> {
+        let header = if self.config.delivery.is_reliable() {
+            super::wire::DATA_HEADER_LEN
+        } else {
+            0
+        };
+        let max = self
+            .config
+            .max_message_size
+            .min(self.codec.max_message_size().saturating_sub(header));
+        if message.len() > max {
+            return Err(Refusal::TooLarge(max));
+        }
+        self.codec.check(message).map_err(Refusal::Invalid)
+    }
+
+    /// The synchronous part of `send`: checks the message and, when connected with room and
+    /// nothing waiting, encodes it straight into the write batch.
+    #[inline]
+    fn send_now(&mut self, message: Vec<u8>) -> Result<SendNow, PeerError> {
+        self.check_usable()?;
+        if let Err(refusal) = self.check_message(&message) {
+            return Err(refusal.into_error(message));
+        }
+        if !self.state.is_connected()
+            || !self.queue.is_empty()
+            || self.queue.is_full_for(message.len(), self.outbox.held())
+        {
+            return Ok(SendNow::Later(message));
+        }
+        if let Err(source) = self.encode(&message) {
+            return Err(PeerError::InvalidMessage { source, message });
+        }
+        self.metrics.messages_queued += 1;
+        let unwritten = self.outbox.unwritten_len();
+        let again_at = self.state.conn().map_or(0, |conn| conn.write_again_at);
+        if unwritten >= self.config.write_batch_bytes && unwritten >= again_at {
+            return Ok(SendNow::BatchFull);
+        }
+        Ok(SendNow::Done)
+    }
+
+    /// Encodes one message at the end of the write batch, numbered in the reliable modes.
+    #[inline]
+    pub(super) fn encode(&mut self, message: &[u8]) -> Result<(), FrameError> {
+        if self.config.delivery.is_reliable() {
+            let seq = self.session.seq.assign();
+            self.outbox.push_seq(&mut self.codec, seq, true, message)
+        } else {
+            self.outbox.push_raw(&mut self.codec, message)
+        }
+    }
+
+    /// Moves waiting messages into the write batch until `batch` unwritten bytes are
+    /// buffered. A message the codec refuses (which [`Codec::check`] should have caught) is
+    /// dropped and counted.
+    pub(super) fn fill(&mut self, batch: usize) {
+        while self.outbox.unwritten_len() < batch {
+            let Some(message) = self.queue.pop_front() else {
+                break;
+            };
+            if let Err(error) = self.encode(&message) {
+                self.metrics.messages_dropped += 1;
+                log::warn!(
+                    "peer {}: dropped a message the codec cannot encode: {error}",
+                    self.destination
+                );
+            }
+        }
+    }
+
+    /// Moves every waiting message into the write batch.
+    fn encode_waiting(&mut self) {
+        self.fill(usize::MAX);
+    }
+
+    /// The rest of `send`: wait for room while connected, else queue under the overflow
+    /// policy. Never connects.
+    async fn send_later(&mut self, message: Vec<u8>) -> Result<(), PeerError> {
+        if self.state.is_connected() && self.queue.is_full_for(message.len(), self.outbox.held()) {
+            // If the connection breaks, or stalls until the caller receives, the overflow
+            // policy below decides.
+            let _ = self.drive(Goal::Room(message.len())).await;
+        }
+        self.enqueue(message)?;
+        if self.state.is_connected() {
+            let _ = self.write_now().await;
+        }
+        Ok(())
+    }
+
+    fn enqueue(&mut self, message: Vec<u8>) -> Result<(), PeerError> {
+        let mut from_batch = 0;
+        if !self.state.is_connected() && self.config.overflow_policy == OverflowPolicy::DropOldest {
+            // Disconnected, the frames left in the write batch are the oldest messages: they
+            // go first, whole, except those the remote may already have.
+            while self.queue.is_full_for(message.len(), self.outbox.held())
+                && self.outbox.drop_oldest_unsent()
+            {
+                from_batch += 1;
+            }
+        }
+        match self.queue.push_behind(message, self.outbox.held()) {
+            Pushed::Queued { dropped } => {
+                self.metrics.messages_queued += 1;
+                self.count_dropped(dropped + from_batch);
+                Ok(())
+            }
+            Pushed::Rejected(message) => {
+                self.count_dropped(from_batch);
+                self.metrics.messages_rejected += 1;
+                Err(self.queue_full(message))
+            }
+        }
+    }
+
+    fn count_dropped(&mut self, dropped: usize) {
+        if dropped > 0 {
+            self.metrics.messages_dropped += dropped as u64;
+            log::warn!(
+                "peer {}: queue full, dropped {dropped} oldest message(s)",
+                self.destination
+            );
+        }
+    }
+
+    fn queue_full(&self, message: Vec<u8>) -> PeerError {
+        PeerError::QueueFull {
+            destination: self.destination.clone(),
+            max_messages: self.config.max_queue_size,
+            max_bytes: self.config.max_queue_bytes,
+            message,
+        }
+    }
+}
