@@ -70,7 +70,16 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
                 .map_err(Failure::Connect)?;
             tcp_connected.store(true, Ordering::Relaxed);
             let reply = match &hello {
-                Some(hello) => Some(handshake(&mut stream, codec, inbox, hello).await?),
+                Some(hello) => {
+                    let reply = handshake(&mut stream, codec, inbox, hello).await?;
+                    if reply.instance == hello.instance {
+                        return Err(Failure::Handshake(
+                            "the remote echoed our hello (an echo server, not a session server)"
+                                .into(),
+                        ));
+                    }
+                    Some(reply)
+                }
                 None => None,
             };
             Ok((stream, reply))

@@ -42,11 +42,18 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
             let Some(conn) = self.state.conn() else {
                 return poll_fn(|cx| self.poll_drive(cx, goal)).await;
             };
-            let wait = conn.heartbeat.deadline().saturating_sub(self.clock.now());
-            let mut timer = pin!(self.clock.sleep(wait));
+            let armed = conn.heartbeat.deadline();
+            let mut timer = pin!(self.clock.sleep(armed.saturating_sub(self.clock.now())));
             let outcome = poll_fn(|cx| {
                 if let Poll::Ready(result) = self.poll_drive(cx, goal) {
                     return Poll::Ready(Some(result));
+                }
+                // A pong moved the next ping earlier than the timer: re-arm it. (Bytes that
+                // move the deadline later need nothing: the early timer just re-arms.)
+                if let Some(conn) = self.state.conn() {
+                    if conn.heartbeat.deadline() < armed {
+                        return Poll::Ready(None);
+                    }
                 }
                 timer.as_mut().poll(cx).map(|()| None)
             })

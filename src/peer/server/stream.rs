@@ -74,6 +74,11 @@ impl<S: Stream> SessionStream<S> {
         self.owner.resumed
     }
 
+    /// The underlying stream (to read its addresses, or reset it in a test).
+    pub fn get_ref(&self) -> &S {
+        self.framed.get_ref()
+    }
+
     /// What this connection did.
     pub fn stats(&self) -> SessionStats {
         self.stats

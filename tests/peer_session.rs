@@ -1,0 +1,559 @@
+//! The reliable delivery modes: the session protocol between a Peer and a `SessionServer`
+//! (handshake, acknowledgements, re-sends, duplicates, new epochs, heartbeats), in the
+//! simulator where faults are placed exactly, and the smoke test over real loopback too.
+
+use std::time::Duration;
+
+use futures::io::{AsyncReadExt, AsyncWriteExt};
+use moonpool::peer::{
+    Codec, Delivery, FramedStream, LengthChecksumCodec, LinesCodec, Peer, PeerConfig, PeerError,
+    SessionError, SessionServer, PROTOCOL_VERSION,
+};
+use moonpool::{Clock, Listener, NetworkProvider};
+
+mod common;
+use common::peer::*;
+
+fn config(delivery: Delivery) -> PeerConfig {
+    PeerConfig {
+        delivery,
+        stable_connection_time: Duration::ZERO,
+        ..fast_config()
+    }
+}
+
+/// Serves sessions on `connections` connections, one after another: echoes every message,
+/// and after `reset_after` messages on a connection resets it. Returns every message
+/// received, in order, over all connections.
+async fn session_echo<L: Listener>(
+    listener: &L,
+    sessions: &SessionServer,
+    connections: usize,
+    reset_after: Option<usize>,
+    reset: impl Fn(&L::Stream),
+) -> Vec<Vec<u8>> {
+    let mut seen = Vec::new();
+    for _ in 0..connections {
+        let (stream, _) = listener.accept().await.expect("accept");
+        let Ok(mut conn) = sessions.accept(stream).await else {
+            continue;
+        };
+        let mut here = 0;
+        while let Ok(Some(message)) = conn.recv().await {
+            seen.push(message.clone());
+            here += 1;
+            if conn.send(message).await.is_err() {
+                break;
+            }
+            if reset_after == Some(here) {
+                reset(conn.get_ref());
+                break;
+            }
+        }
+    }
+    seen
+}
+
+#[test]
+fn smoke_exactly_once_round_trip() {
+    run_sim(exact_network(), |net| async move {
+        let listener = net.server.bind(&net.addr).await.unwrap();
+        let sessions = SessionServer::new(net.server.random_seed());
+        let client = async {
+            let mut peer = Peer::new(
+                net.client.clone(),
+                net.addr.clone(),
+                config(Delivery::ExactlyOnce),
+            );
+            for i in 0..100 {
+                peer.send(numbered(i)).await.unwrap();
+            }
+            peer.wait_acknowledged().await.unwrap();
+            assert_eq!(peer.queue_size(), 0, "acknowledged messages free the queue");
+            for i in 0..100 {
+                assert_eq!(peer.recv().await.unwrap(), numbered(i));
+            }
+            let m = peer.metrics();
+            assert_eq!((m.messages_written, m.messages_acknowledged), (100, 100));
+            assert_eq!((m.messages_resent, m.duplicates_dropped), (0, 0));
+            peer.close().await;
+        };
+        let (seen, ()) =
+            futures::join!(session_echo(&listener, &sessions, 1, None, |_| {}), client);
+        assert_eq!(seen, (0..100).map(numbered).collect::<Vec<_>>());
+    });
+}
+
+#[test]
+fn smoke_at_least_once_over_real_loopback() {
+    run_real(|net| async move {
+        let listener = net.server.bind(&net.addr).await.unwrap();
+        let sessions = SessionServer::new(7);
+        let client = async {
+            let mut peer = Peer::new(
+                net.client.clone(),
+                net.addr.clone(),
+                config(Delivery::AtLeastOnce),
+            );
+            for i in 0..50 {
+                peer.send(numbered(i)).await.unwrap();
+            }
+            peer.wait_acknowledged().await.unwrap();
+            for i in 0..50 {
+                assert_eq!(peer.recv().await.unwrap(), numbered(i));
+            }
+            peer.close().await;
+        };
+        let (seen, ()) =
+            futures::join!(session_echo(&listener, &sessions, 1, None, |_| {}), client);
+        assert_eq!(seen.len(), 50);
+    });
+}
+
+/// The server resets the connection every 7 messages, losing whatever was in flight both
+/// ways; the session carries on: every request arrives once, every echo comes back once,
+/// both in order.
+#[test]
+fn exactly_once_across_many_connection_resets() {
+    run_sim(exact_network(), |net| async move {
+        let listener = net.server.bind(&net.addr).await.unwrap();
+        let sessions = SessionServer::new(1);
+        let client = async {
+            let mut peer = Peer::new(
+                net.client.clone(),
+                net.addr.clone(),
+                config(Delivery::ExactlyOnce),
+            );
+            let mut echoes = Vec::new();
+            for i in 0..200 {
+                peer.send(numbered(i)).await.unwrap();
+                if i % 10 == 9 {
+                    while echoes.len() <= i {
+                        match peer.recv().await {
+                            Ok(echo) => echoes.push(echo),
+                            Err(error) => assert!(error.is_disconnect(), "{error}"),
+                        }
+                    }
+                }
+            }
+            let m = peer.metrics();
+            assert!(m.disconnections >= 20, "{m:?}");
+            assert!(m.messages_resent > 0 || m.duplicates_dropped > 0, "{m:?}");
+            assert_eq!(m.session_restarts, 0);
+            peer.close().await;
+            echoes
+        };
+        let server = session_echo(&listener, &sessions, 40, Some(7), |stream| stream.reset());
+        let server = async {
+            // The client closes after its last echo; the server then waits on accept forever.
+            net.server
+                .clock()
+                .timeout(Duration::from_secs(600), server)
+                .await
+        };
+        let (seen, echoes) = futures::join!(server, client);
+        assert_eq!(echoes, (0..200).map(numbered).collect::<Vec<_>>());
+        if let Ok(seen) = seen {
+            assert_eq!(seen, (0..200).map(numbered).collect::<Vec<_>>());
+        }
+        assert_eq!(
+            sessions.sessions(),
+            1,
+            "one session across every connection"
+        );
+    });
+}
+
+/// A server that forgets its sessions (a new `SessionServer` per connection: a restart)
+/// makes an at-least-once Peer send again what it had not acknowledged: nothing is lost.
+#[test]
+fn at_least_once_resends_to_a_restarted_server() {
+    run_sim(exact_network(), |net| async move {
+        let listener = net.server.bind(&net.addr).await.unwrap();
+        let server = async {
+            let mut seen = Vec::new();
+            for restart in 0..3u64 {
+                let (stream, _) = listener.accept().await.unwrap();
+                let mut conn = SessionServer::new(100 + restart)
+                    .accept(stream)
+                    .await
+                    .unwrap();
+                // The first two incarnations take three messages each, then crash without
+                // acknowledging them.
+                let mut here = 0;
+                while let Ok(Some(message)) = conn.recv().await {
+                    seen.push(message);
+                    here += 1;
+                    if restart < 2 && here == 3 {
+                        conn.get_ref().reset();
+                        break;
+                    }
+                }
+            }
+            seen
+        };
+        let client = async {
+            let mut peer = Peer::new(
+                net.client.clone(),
+                net.addr.clone(),
+                config(Delivery::AtLeastOnce),
+            );
+            for i in 0..5 {
+                peer.send(numbered(i)).await.unwrap();
+            }
+            loop {
+                match peer.wait_acknowledged().await {
+                    Ok(()) => break,
+                    Err(error) => assert!(error.is_disconnect(), "{error}"),
+                }
+            }
+            let m = peer.metrics();
+            assert_eq!(m.session_restarts, 2);
+            assert!(m.messages_resent >= 3, "{m:?}");
+            peer.close().await;
+        };
+        let (seen, ()) = futures::join!(server, client);
+        for i in 0..5 {
+            assert!(seen.contains(&numbered(i)), "message {i} lost: {seen:?}");
+        }
+        assert!(
+            seen.len() > 5,
+            "the restarts made duplicates: {}",
+            seen.len()
+        );
+    });
+}
+
+/// Exactly-once against a restarted server: the messages the dead incarnation may or may not
+/// have processed come back in a typed error, never silently re-sent or dropped.
+#[test]
+fn exactly_once_reports_a_restarted_server_and_hands_back_the_unknown() {
+    run_sim(exact_network(), |net| async move {
+        let listener = net.server.bind(&net.addr).await.unwrap();
+        let server = async {
+            let (stream, _) = listener.accept().await.unwrap();
+            let mut first = SessionServer::new(1).accept(stream).await.unwrap();
+            // Take two messages out of the buffer (no wait, so no acknowledgement), then die.
+            first.recv().await.unwrap().unwrap();
+            first.recv().await.unwrap().unwrap();
+            first.get_ref().reset();
+            drop(first);
+            let (stream, _) = listener.accept().await.unwrap();
+            let mut second = SessionServer::new(2).accept(stream).await.unwrap();
+            let mut seen = Vec::new();
+            while let Ok(Some(message)) = second.recv().await {
+                seen.push(message);
+            }
+            seen
+        };
+        let client = async {
+            let mut peer = Peer::new(
+                net.client.clone(),
+                net.addr.clone(),
+                config(Delivery::ExactlyOnce),
+            );
+            for i in 0..4 {
+                peer.send(numbered(i)).await.unwrap();
+            }
+            peer.flush().await.unwrap();
+            // The reset shows, then the reconnect meets the new incarnation.
+            let first = peer.wait_acknowledged().await.unwrap_err();
+            assert!(first.is_disconnect(), "{first}");
+            peer.send(numbered(4)).await.unwrap();
+            let error = peer.wait_acknowledged().await.unwrap_err();
+            let PeerError::SessionRestarted { unacknowledged, .. } = error else {
+                panic!("expected SessionRestarted, got {error}");
+            };
+            assert_eq!(unacknowledged, (0..4).map(numbered).collect::<Vec<_>>());
+            assert_eq!(peer.metrics().session_restarts, 1);
+            // The message never written goes to the new incarnation; the caller decides
+            // about the others (here: send them again).
+            for message in unacknowledged {
+                peer.send(message).await.unwrap();
+            }
+            peer.wait_acknowledged().await.unwrap();
+            peer.close().await;
+        };
+        let (seen, ()) = futures::join!(server, client);
+        let mut expected = vec![numbered(4)];
+        expected.extend((0..4).map(numbered));
+        assert_eq!(seen, expected);
+    });
+}
+
+/// The frame of a session hello claiming `version`, as a Peer of that version would send.
+fn hello_frame(version: u16) -> Vec<u8> {
+    let mut payload = vec![b'H'];
+    payload.extend_from_slice(b"mpsp");
+    payload.extend_from_slice(&version.to_le_bytes());
+    payload.extend_from_slice(&[0; 33]);
+    let mut frame = Vec::new();
+    LengthChecksumCodec::default()
+        .encode(&payload, &mut frame)
+        .unwrap();
+    frame
+}
+
+#[test]
+fn an_incompatible_version_is_a_typed_error_on_both_sides() {
+    run_sim(exact_network(), |net| async move {
+        // The server side meets a client of version 99: it answers with a reject.
+        let listener = net.server.bind(&net.addr).await.unwrap();
+        let client = async {
+            let mut stream = net.client.connect(&net.addr).await.unwrap();
+            stream.write_all(&hello_frame(99)).await.unwrap();
+            let mut framed = FramedStream::new(stream);
+            framed.recv().await.unwrap().unwrap()
+        };
+        let server = async {
+            let (stream, _) = listener.accept().await.unwrap();
+            SessionServer::new(1).accept(stream).await.unwrap_err()
+        };
+        let (reject, error) = futures::join!(client, server);
+        assert!(
+            matches!(error, SessionError::IncompatibleVersion { ours, theirs: 99 } if ours == PROTOCOL_VERSION),
+            "{error}"
+        );
+        assert_eq!(reject[0], b'R');
+
+        // The Peer meets a server of version 99.
+        let server = async {
+            let (stream, _) = listener.accept().await.unwrap();
+            let mut framed = FramedStream::new(stream);
+            framed.recv().await.unwrap().unwrap();
+            framed.get_mut().write_all(&hello_frame(99)).await.unwrap();
+            let _ = framed.recv().await;
+        };
+        let client = async {
+            let mut peer = Peer::new(
+                net.client.clone(),
+                net.addr.clone(),
+                config(Delivery::ExactlyOnce),
+            );
+            peer.send(b"x".to_vec()).await.unwrap();
+            let error = peer.flush().await.unwrap_err();
+            assert!(
+                matches!(error, PeerError::IncompatibleVersion { theirs: 99, .. }),
+                "{error}"
+            );
+            assert_eq!(peer.metrics().connection_failures, 1);
+            peer.close().await;
+        };
+        futures::join!(server, client);
+    });
+}
+
+/// The reliable modes need a remote that speaks the session protocol, and say so, whether
+/// the remote echoes, talks a line protocol, or stays silent.
+#[test]
+fn reliable_modes_against_a_foreign_server_say_they_need_the_protocol() {
+    run_sim(exact_network(), |net| async move {
+        let listener = net.server.bind(&net.addr).await.unwrap();
+        let mut peer = Peer::new(
+            net.client.clone(),
+            net.addr.clone(),
+            config(Delivery::AtLeastOnce),
+        );
+        peer.send(b"x".to_vec()).await.unwrap();
+        let echo = async {
+            echo_server(&listener, 1).await;
+        };
+        let (_, result) = futures::join!(echo, peer.flush());
+        let error = result.unwrap_err();
+        assert!(matches!(error, PeerError::Handshake { .. }), "{error}");
+        assert!(error.to_string().contains("session protocol"), "{error}");
+
+        let banner = async {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            stream.write_all(b"+OK ready\r\n").await.unwrap();
+            let mut rest = Vec::new();
+            let _ = stream.read_to_end(&mut rest).await;
+        };
+        let (_, result) = futures::join!(banner, peer.reconnect());
+        assert!(
+            matches!(result, Err(PeerError::Handshake { .. })),
+            "{result:?}"
+        );
+
+        let silent = async {
+            let (stream, _) = listener.accept().await.unwrap();
+            net.server.clock().sleep(Duration::from_secs(10)).await;
+            drop(stream);
+        };
+        let (_, result) = futures::join!(silent, peer.reconnect());
+        let error = result.unwrap_err();
+        assert!(error.to_string().contains("no answer"), "{error}");
+    });
+}
+
+#[test]
+fn a_line_codec_cannot_carry_a_reliable_mode() {
+    run_sim(exact_network(), |net| async move {
+        let peer = Peer::with_codec(
+            net.client.clone(),
+            net.addr.clone(),
+            config(Delivery::ExactlyOnce),
+            LinesCodec::default(),
+        );
+        let mut peer = peer;
+        let error = peer.send(b"x".to_vec()).await.unwrap_err();
+        assert!(matches!(error, PeerError::InvalidConfig { .. }), "{error}");
+        assert!(error.to_string().contains("Unreliable"), "{error}");
+    });
+}
+
+#[test]
+fn an_invalid_config_says_so_once() {
+    run_sim(exact_network(), |net| async move {
+        let bad = PeerConfig {
+            max_queue_size: 0,
+            ..PeerConfig::default()
+        };
+        let error = Peer::try_new(net.client.clone(), net.addr.clone(), bad).unwrap_err();
+        let text = error.to_string();
+        assert_eq!(
+            text.matches("invalid peer configuration").count(),
+            1,
+            "{text}"
+        );
+        let bad = PeerConfig {
+            heartbeat_timeout: Duration::from_millis(500),
+            ..PeerConfig::default()
+        };
+        let error = Peer::try_new(net.client.clone(), net.addr.clone(), bad).unwrap_err();
+        assert!(error.to_string().contains("heartbeat_timeout"), "{error}");
+    });
+}
+
+#[test]
+fn wait_acknowledged_needs_a_reliable_mode() {
+    run_sim(exact_network(), |net| async move {
+        let mut peer = Peer::new(net.client.clone(), net.addr.clone(), fast_config());
+        let error = peer.wait_acknowledged().await.unwrap_err();
+        assert!(matches!(error, PeerError::NotReliable { .. }), "{error}");
+    });
+}
+
+/// A half-open connection (the remote accepted, then went silent: no bytes, no pongs) is
+/// found by the heartbeat inside the caller's own await, and dropped.
+#[test]
+fn the_heartbeat_drops_a_silent_connection() {
+    run_sim(exact_network(), |net| async move {
+        let listener = net.server.bind(&net.addr).await.unwrap();
+        let clock = net.client.clock();
+        let peer_config = PeerConfig {
+            heartbeat_interval: Duration::from_millis(200),
+            heartbeat_timeout: Duration::from_secs(1),
+            ..config(Delivery::ExactlyOnce)
+        };
+        let server = async {
+            let (stream, _) = listener.accept().await.unwrap();
+            let mut conn = SessionServer::new(1).accept(stream).await.unwrap();
+            // Answers for a while (pings included), then stops reading: silence.
+            let _ = clock.timeout(Duration::from_secs(3), conn.recv()).await;
+            clock.sleep(Duration::from_secs(30)).await;
+            drop(conn);
+        };
+        let client = async {
+            let mut peer = Peer::new(net.client.clone(), net.addr.clone(), peer_config);
+            peer.reconnect().await.unwrap();
+            let start = clock.now();
+            // Alive for 3 s thanks to the pongs (one per 200 ms of silence), then nothing
+            // for the 1 s timeout: dropped between 3.8 s and 4 s.
+            let error = peer.recv().await.unwrap_err();
+            assert!(matches!(error, PeerError::Unresponsive { .. }), "{error}");
+            let waited = clock.now() - start;
+            assert!(
+                waited >= Duration::from_millis(3790) && waited <= Duration::from_millis(4010),
+                "{waited:?}"
+            );
+            assert!(!peer.is_connected());
+            peer.close().await;
+        };
+        futures::join!(server, client);
+    });
+}
+
+/// Messages sent with `send_unreliable` keep their place and are never re-sent; those lost
+/// with a connection are counted as lost, the reliable ones around them re-sent.
+#[test]
+fn unreliable_messages_in_a_reliable_session_are_counted_when_lost() {
+    run_sim(exact_network(), |net| async move {
+        let listener = net.server.bind(&net.addr).await.unwrap();
+        let sessions = SessionServer::new(1);
+        let server = async {
+            let (stream, _) = listener.accept().await.unwrap();
+            let conn = sessions.accept(stream).await.unwrap();
+            // Reads nothing, then resets: everything written is gone.
+            net.server.clock().sleep(Duration::from_millis(100)).await;
+            conn.get_ref().reset();
+            drop(conn);
+            let (stream, _) = listener.accept().await.unwrap();
+            let mut conn = sessions.accept(stream).await.unwrap();
+            let mut seen = Vec::new();
+            while let Ok(Some(message)) = conn.recv().await {
+                seen.push(message);
+            }
+            seen
+        };
+        let client = async {
+            let mut peer = Peer::new(
+                net.client.clone(),
+                net.addr.clone(),
+                config(Delivery::ExactlyOnce),
+            );
+            peer.reconnect().await.unwrap();
+            peer.send(numbered(0)).await.unwrap();
+            peer.send_unreliable(numbered(1)).await.unwrap();
+            peer.send(numbered(2)).await.unwrap();
+            peer.flush().await.unwrap();
+            while let Err(error) = peer.wait_acknowledged().await {
+                assert!(error.is_disconnect(), "{error}");
+            }
+            let m = peer.metrics();
+            assert_eq!((m.messages_lost, m.messages_resent), (1, 2), "{m:?}");
+            peer.close().await;
+        };
+        let (seen, ()) = futures::join!(server, client);
+        assert_eq!(seen, [numbered(0), numbered(2)]);
+    });
+}
+
+/// Unacknowledged messages count against the queue caps until their acknowledgement.
+#[test]
+fn unacknowledged_messages_count_against_the_queue() {
+    run_sim(exact_network(), |net| async move {
+        let listener = net.server.bind(&net.addr).await.unwrap();
+        let sessions = SessionServer::new(1);
+        let peer_config = PeerConfig {
+            max_queue_size: 4,
+            ..config(Delivery::ExactlyOnce)
+        };
+        let mut peer = Peer::new(net.client.clone(), net.addr.clone(), peer_config);
+        let (accepted, connected) = futures::join!(
+            async {
+                let (stream, _) = listener.accept().await.unwrap();
+                sessions.accept(stream).await.unwrap()
+            },
+            peer.reconnect()
+        );
+        connected.unwrap();
+        let mut conn = accepted;
+        for i in 0..3 {
+            peer.send(numbered(i)).await.unwrap();
+        }
+        peer.flush().await.unwrap();
+        assert_eq!(peer.queue_size(), 3, "written, not acknowledged");
+        let server = async {
+            for _ in 0..3 {
+                conn.recv().await.unwrap().unwrap();
+            }
+            conn.flush().await.unwrap();
+            conn
+        };
+        let (_conn, acked) = futures::join!(server, peer.wait_acknowledged());
+        acked.unwrap();
+        assert_eq!(peer.queue_size(), 0);
+        assert_eq!(peer.metrics().messages_acknowledged, 3);
+    });
+}
