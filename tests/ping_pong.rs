@@ -10,7 +10,9 @@
 //! The long tests are `#[ignore]`d; CI runs them in release mode:
 //! `cargo test --release --test ping_pong -- --ignored` (about 40 s on 2 cores).
 
-use moonpool::testing::{ping_pong, SimulationBuilder, SimulationReport};
+use moonpool::peer::Delivery;
+use moonpool::testing::ping_pong::{self, Delivered};
+use moonpool::testing::{SimulationBuilder, SimulationReport};
 
 /// The measured 99th percentile of iterations needed to reach every sometimes-assertion.
 const P99_ITERATIONS_TO_COVERAGE: usize = 23;
@@ -109,4 +111,69 @@ fn iterations_to_coverage() {
     );
     assert!(p99 <= P99_ITERATIONS_TO_COVERAGE, "p99 grew to {p99}");
     assert!(LONG_CAMPAIGN_ITERATIONS as usize >= 100 * P99_ITERATIONS_TO_COVERAGE);
+}
+
+/// A campaign in `delivery` mode: no failures; its ledger's totals.
+fn mode_campaign(delivery: Delivery, iterations: u64, coverage: bool) -> Delivered {
+    let (builder, ledger) = ping_pong::campaign(2, delivery);
+    let report = builder
+        .seed_from_env(false)
+        .iterations(iterations)
+        .require_coverage(coverage)
+        .run();
+    assert_eq!(report.failed(), 0, "{report}");
+    if coverage {
+        assert!(report.is_success(), "{report}");
+    }
+    let totals = ledger.totals();
+    eprintln!(
+        "{} {} lost={} duplicated={} reordered={} (sent {}, received {})",
+        ping_pong::mode_name(delivery),
+        report.summary_line(),
+        totals.lost,
+        totals.duplicated,
+        totals.reordered,
+        totals.sent,
+        totals.received
+    );
+    totals
+}
+
+#[test]
+fn reliable_modes_smoke() {
+    for delivery in [Delivery::AtLeastOnce, Delivery::ExactlyOnce] {
+        let totals = mode_campaign(delivery, 6, false);
+        assert!(totals.sent > 0);
+        assert_eq!(totals.lost, 0, "{delivery:?}");
+        assert_eq!(totals.reordered, 0, "{delivery:?}");
+    }
+    let totals = mode_campaign(Delivery::ExactlyOnce, 6, false);
+    assert_eq!(totals.duplicated, 0);
+}
+
+/// The unreliable campaign loses requests on hostile networks, and the ledger sees it (the
+/// campaign's own assertions check each loss was counted possibly lost).
+#[test]
+fn unreliable_losses_are_seen_and_counted() {
+    let totals = mode_campaign(Delivery::Unreliable, 30, false);
+    assert!(totals.lost > 0, "{totals:?}");
+    assert_eq!(totals.duplicated, 0);
+}
+
+/// Exactly-once over 10,000 iterations of the hostile network: 0 lost, 0 duplicated,
+/// 0 reordered (release mode, by name in CI).
+#[test]
+#[ignore = "long campaign: cargo test --release --test ping_pong -- --ignored"]
+fn long_campaign_exactly_once() {
+    let totals = mode_campaign(Delivery::ExactlyOnce, LONG_CAMPAIGN_ITERATIONS, true);
+    assert_eq!((totals.lost, totals.duplicated, totals.reordered), (0, 0, 0));
+    assert!(totals.sent > 1_000_000, "{totals:?}");
+}
+
+/// At-least-once: 0 lost (fewer iterations: it shares its code with exactly-once).
+#[test]
+#[ignore = "long campaign: cargo test --release --test ping_pong -- --ignored"]
+fn long_campaign_at_least_once() {
+    let totals = mode_campaign(Delivery::AtLeastOnce, 2_000, true);
+    assert_eq!((totals.lost, totals.reordered), (0, 0));
 }

@@ -368,6 +368,11 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
         match state {
             State::Connected(mut conn) => {
                 log::debug!("peer {}: closed", self.destination);
+                if !self.config.delivery.is_reliable() {
+                    // Written on a connection closed now: nothing tells whether the remote
+                    // read them (a close with unread data becomes a reset).
+                    self.metrics.messages_possibly_lost += conn.written;
+                }
                 let _ = self
                     .clock
                     .timeout(self.config.connection_timeout, conn.stream.close())

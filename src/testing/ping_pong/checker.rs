@@ -12,6 +12,8 @@ use crate::provider::{Clock, NetworkProvider};
 /// A client's bookkeeping of requests and replies.
 pub(super) struct Checker {
     pub(super) me: String,
+    /// A reliable mode: no reply may ever be skipped.
+    pub(super) reliable: bool,
     /// Sent and not answered yet (nor known lost).
     pub(super) outstanding: BTreeSet<u64>,
     /// The last number answered.
@@ -22,9 +24,10 @@ pub(super) struct Checker {
 }
 
 impl Checker {
-    pub(super) fn new(me: String) -> Self {
+    pub(super) fn new(me: String, reliable: bool) -> Self {
         Self {
             me,
+            reliable,
             outstanding: BTreeSet::new(),
             last: None,
             next: 0,
@@ -100,6 +103,12 @@ impl Checker {
         );
         // Requests older than an answered one will never be answered: they are lost.
         let older: Vec<u64> = self.outstanding.range(..n).copied().collect();
+        always_assert!(
+            "reliable_replies_in_sequence",
+            !self.reliable || older.is_empty(),
+            "{} got pong {n} before pongs {older:?}",
+            self.me
+        );
         for lost in older {
             self.outstanding.remove(&lost);
             self.stats.lost += 1;

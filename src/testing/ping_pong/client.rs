@@ -7,12 +7,16 @@ use rand_chacha::ChaCha8Rng;
 
 use super::checker::Checker;
 use super::draw::{below, chance};
+use super::ledger::{ClientReport, Ledger};
 use super::{peer_config, Scenario, PORT};
-use crate::peer::{Peer, PeerError};
-use crate::provider::NetworkProvider;
+use crate::peer::{Delivery, Peer, PeerError};
+use crate::provider::{Clock, NetworkProvider};
 use crate::sim::Digest;
 use crate::testing::WorkloadTopology;
 use crate::{always_assert, sometimes_assert};
+
+/// How long a reliable-mode client waits, at the end, for every acknowledgement and reply.
+const SETTLE: Duration = Duration::from_secs(120);
 
 /// What one client saw.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -26,8 +30,10 @@ pub struct ClientStats {
     pub lost: u64,
 }
 
-/// A client: sends a few hundred pings to the first peer IP's port 4500 through a [`Peer`],
-/// in bursts of 1 to 32, reading the replies after each burst, and checks them.
+/// A client: sends a few hundred pings to the first peer IP's port 4500 through a [`Peer`]
+/// in `delivery` mode, in bursts of 1 to 32, reading the replies after each burst, and
+/// checks them. In the reliable modes it then waits (at most 120 s) until everything is
+/// acknowledged and answered. It reports what it sent to the [`Ledger`].
 ///
 /// # Errors
 /// Only errors that mean the Peer is unusable ([`PeerError::InvalidConfig`],
@@ -37,14 +43,17 @@ pub async fn client<P: NetworkProvider>(
     seed: u64,
     provider: P,
     topology: WorkloadTopology,
+    delivery: Delivery,
+    ledger: Ledger,
 ) -> Result<ClientStats, PeerError> {
     let scenario = Scenario::from_seed(seed);
     let me = topology.name.clone();
+    let reliable = delivery.is_reliable();
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ name_hash(&me));
     let clock = provider.clock();
     let destination = format!("{}:{PORT}", topology.peer_ips[0]);
-    let mut peer = Peer::try_new(provider, destination, peer_config())?;
-    let mut check = Checker::new(me.clone());
+    let mut peer = Peer::try_new(provider, destination, peer_config(delivery))?;
+    let mut check = Checker::new(me.clone(), reliable);
     let total = 200 + below(&mut rng, 200);
     // Calm networks answer within milliseconds; hostile ones may never answer.
     let patience = if scenario.calm {
@@ -68,10 +77,15 @@ pub async fn client<P: NetworkProvider>(
                 .await
             {
                 Ok(()) => check.sent(n),
-                // Only with OverflowPolicy::Reject: the request is not sent at all.
+                // Only with OverflowPolicy::Reject: the request is not sent at all. The
+                // reliable modes send the same number again after reading replies.
                 Err(error @ PeerError::QueueFull { .. }) => {
                     sometimes_assert!("queue_overflowed", true);
-                    tracing::debug!(client = %me, %error, "request not sent");
+                    log::debug!("{me}: {error}");
+                    if reliable {
+                        check.next -= 1;
+                        break;
+                    }
                 }
                 Err(error) => return Err(error),
             }
@@ -85,9 +99,14 @@ pub async fn client<P: NetworkProvider>(
             .await?;
         observe(&peer);
     }
-    check
-        .read(&mut peer, &clock, patience * 3, scenario.calm)
-        .await?;
+    let mut acknowledged = false;
+    if reliable {
+        acknowledged = settle(&mut peer, &mut check, &clock, scenario.calm).await?;
+    } else {
+        check
+            .read(&mut peer, &clock, patience * 3, scenario.calm)
+            .await?;
+    }
     observe(&peer);
     check.stats.lost += check.outstanding.len() as u64;
     always_assert!(
@@ -98,7 +117,59 @@ pub async fn client<P: NetworkProvider>(
         check.stats.sent
     );
     peer.close().await;
+    let m = peer.metrics();
+    ledger.client_done(
+        seed,
+        &me,
+        ClientReport {
+            sent: check.stats.sent,
+            written: m.messages_written,
+            possibly_lost: m.messages_possibly_lost,
+            dropped: m.messages_dropped,
+            acknowledged,
+        },
+    );
     Ok(check.stats)
+}
+
+/// Reliable modes: waits until every request is acknowledged and every reply received
+/// (`reliable_settled`); true if it got there within [`SETTLE`].
+async fn settle<P: NetworkProvider>(
+    peer: &mut Peer<P>,
+    check: &mut Checker,
+    clock: &P::Clock,
+    calm: bool,
+) -> Result<bool, PeerError> {
+    let settled = clock
+        .timeout(SETTLE, async {
+            loop {
+                match peer.wait_acknowledged().await {
+                    Ok(()) => break,
+                    Err(error @ (PeerError::InvalidConfig { .. } | PeerError::Closed { .. })) => {
+                        return Err(error)
+                    }
+                    Err(error) => log::debug!("{}: {error}", check.me),
+                }
+            }
+            while !check.outstanding.is_empty() {
+                check.read(peer, clock, SETTLE, calm).await?;
+            }
+            Ok(())
+        })
+        .await;
+    let done = matches!(settled, Ok(Ok(())));
+    if let Ok(Err(error)) = settled {
+        return Err(error);
+    }
+    always_assert!(
+        "reliable_settled",
+        done,
+        "{}: {} requests unanswered after {SETTLE:?} (metrics {:?})",
+        check.me,
+        check.outstanding.len(),
+        peer.metrics()
+    );
+    Ok(done)
 }
 
 /// Records the Peer's state in the sometimes-assertions.
@@ -109,10 +180,17 @@ fn observe<P: NetworkProvider>(peer: &Peer<P>) {
         _ => false,
     };
     sometimes_assert!("peer_reconnected", reconnected);
-    sometimes_assert!("queue_overflowed", m.messages_dropped > 0);
+    sometimes_assert!(
+        "queue_overflowed",
+        m.messages_dropped > 0 || m.messages_rejected > 0
+    );
     sometimes_assert!("backoff_at_cap", peer.backoff_at_cap());
     sometimes_assert!("connect_timed_out", m.connection_timeouts > 0);
     sometimes_assert!("message_requeued", m.messages_requeued > 0);
+    if peer.config().delivery.is_reliable() {
+        sometimes_assert!("message_resent", m.messages_resent > 0);
+        sometimes_assert!("duplicate_dropped", m.duplicates_dropped > 0);
+    }
 }
 
 /// FNV-1a of a workload name: mixed into the seed so each client draws its own numbers.

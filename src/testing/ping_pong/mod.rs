@@ -8,15 +8,26 @@
 //! fifth of the iterations, hostile with varying fault rates in the rest) and whether the
 //! client forces reconnections.
 //!
-//! Delivery is at-most-once across reconnects: a reply can be lost with its connection, and
-//! a request dropped by the full queue is never answered. So the clients check with
-//! [`always_assert!`](crate::always_assert) that every reply is well-formed, addressed to
-//! them, answers a request they sent and that was not answered before, and arrives in
-//! increasing order; and, on a calm network, that nothing is lost. Requests are lost only
-//! between connections, so the server checks that on one connection each client's request
-//! numbers are consecutive: a message lost inside a connection fails the iteration. The
-//! [`sometimes_assert!`](crate::sometimes_assert)s listed in [`SOMETIMES`] show the campaign
-//! reaches the Peer's interesting states.
+//! Each campaign runs in one [`Delivery`] mode ([`campaign`]; [`builder`] is the unreliable
+//! one). Unreliable delivery is at most once across reconnects: a reply can be lost with its
+//! connection, and a request dropped by the full queue is never answered. So the clients
+//! check with [`always_assert!`](crate::always_assert) that every reply is well-formed,
+//! addressed to them, answers a request they sent and that was not answered before, and
+//! arrives in increasing order; and, on a calm network, that nothing is lost. Requests are
+//! lost only between connections, so the server checks that on one connection each client's
+//! request numbers are consecutive: a message lost inside a connection fails the iteration.
+//! In the reliable modes the server speaks through a [`SessionServer`](crate::peer::SessionServer),
+//! the clients refuse rather than drop ([`OverflowPolicy::Reject`]), and the checks tighten:
+//! each client's requests arrive consecutively across all its connections, no reply is ever
+//! skipped, and at the end every request is acknowledged and answered.
+//!
+//! The server records every request in a [`Ledger`] and, at the end of each iteration, judges
+//! it against what each client's `send` accepted: [`Ledger::totals`] gives the campaign's
+//! `lost`, `duplicated` and `reordered` counts (the example prints them on its summary line).
+//! Exactly-once must show 0/0/0; at-least-once 0 lost; unreliable mode's losses must each be
+//! within the Peer's `messages_possibly_lost`, and its counters must add up
+//! (`sent = written + dropped`). The [`sometimes_assert!`](crate::sometimes_assert)s listed
+//! by [`sometimes`] show the campaign reaches the Peer's interesting states.
 //!
 //! # Examples
 //! ```
@@ -29,26 +40,28 @@
 mod checker;
 mod client;
 mod draw;
+mod ledger;
 mod scenario;
 mod server;
 
 use std::time::Duration;
 
 pub use client::{client, ClientStats};
+pub use ledger::{Delivered, Ledger};
 pub use scenario::Scenario;
 pub use server::server;
 
 use super::SimulationBuilder;
-use crate::peer::{OverflowPolicy, PeerConfig};
+use crate::peer::{Delivery, OverflowPolicy, PeerConfig};
 
 /// The server's port.
 pub const PORT: u16 = 4500;
 
-/// The sometimes-assertions of the campaign, declared up front by [`builder`].
+/// The sometimes-assertions of the unreliable campaign, declared up front by [`builder`].
 ///
 /// - `peer_reconnected`: a connection failed or broke, and the Peer connected again.
 /// - `queued_while_disconnected`: messages waited in the queue while disconnected.
-/// - `queue_overflowed`: the full queue dropped its oldest message.
+/// - `queue_overflowed`: the full queue dropped (or, in the reliable modes, refused) a message.
 /// - `backoff_at_cap`: the reconnect delay grew to its maximum.
 /// - `connect_timed_out`: a connection attempt hit `connection_timeout`.
 /// - `message_requeued`: a message half-written on a broken connection was queued again.
@@ -61,51 +74,126 @@ pub const SOMETIMES: &[&str] = &[
     "message_requeued",
 ];
 
+/// The reliable campaigns' sometimes-assertions: [`SOMETIMES`], and
+/// - `message_resent`: a message written on a broken connection was sent again;
+/// - `duplicate_dropped`: a re-sent message arrived a second time and was dropped.
+pub const SOMETIMES_RELIABLE: &[&str] = &[
+    "peer_reconnected",
+    "queued_while_disconnected",
+    "queue_overflowed",
+    "backoff_at_cap",
+    "connect_timed_out",
+    "message_requeued",
+    "message_resent",
+    "duplicate_dropped",
+];
+
+/// The sometimes-assertions of a campaign in `delivery` mode.
+pub fn sometimes(delivery: Delivery) -> &'static [&'static str] {
+    if delivery.is_reliable() {
+        SOMETIMES_RELIABLE
+    } else {
+        SOMETIMES
+    }
+}
+
 /// The clients' Peer configuration: delays small enough that the backoff reaches its cap
-/// within an iteration, a 16-message queue that overflows while disconnected, and a 1 s
-/// connection timeout that stalled connects exceed.
-pub fn peer_config() -> PeerConfig {
+/// within an iteration, a 16-message queue that overflows while disconnected, a 1 s
+/// connection timeout that stalled connects exceed, and a brisk heartbeat. The reliable
+/// modes refuse new messages on a full queue rather than drop old ones.
+pub fn peer_config(delivery: Delivery) -> PeerConfig {
     PeerConfig {
         initial_reconnect_delay: Duration::from_millis(5),
         max_reconnect_delay: Duration::from_millis(40),
         max_queue_size: 16,
         connection_timeout: Duration::from_secs(1),
-        overflow_policy: OverflowPolicy::DropOldest,
+        overflow_policy: if delivery.is_reliable() {
+            OverflowPolicy::Reject
+        } else {
+            OverflowPolicy::DropOldest
+        },
         stable_connection_time: Duration::from_millis(200),
         write_batch_bytes: 1,
+        delivery,
+        heartbeat_interval: Duration::from_millis(250),
+        heartbeat_timeout: Duration::from_secs(2),
         ..PeerConfig::default()
     }
 }
 
-/// A builder for the campaign: one `server` workload and `clients` client workloads
-/// (`client1`, `client2`, ...), the [`Scenario`] network of each seed, the [`SOMETIMES`]
-/// declared, and the example's replay hint ([`replay_hint`]). Choose the seeds on it.
-pub fn builder(clients: usize) -> SimulationBuilder {
-    let mut builder = SimulationBuilder::new()
-        .register_workload("server", |_seed, provider, topology| {
-            server(provider, topology)
-        })
-        .network_config_fn(|seed| Scenario::from_seed(seed).network)
-        .declare_sometimes(SOMETIMES)
-        .replay_hint(replay_hint(clients));
-    for i in 1..=clients {
-        builder =
-            builder.register_workload(
-                format!("client{i}"),
-                |seed, provider, topology| async move {
-                    client(seed, provider, topology).await.map(|_| ())
-                },
-            );
+/// The command-line name of a mode: `unreliable`, `at-least-once`, `exactly-once`.
+pub fn mode_name(delivery: Delivery) -> &'static str {
+    match delivery {
+        Delivery::AtLeastOnce => "at-least-once",
+        Delivery::ExactlyOnce => "exactly-once",
+        _ => "unreliable",
     }
-    builder
 }
 
-/// The command that replays one seed of a `clients`-client campaign, after
-/// `MOONPOOL_SEED=<seed>`: the example with every flag that changes an iteration
-/// (`--clients`; the seed count and threads do not).
+/// The mode a command-line name names (see [`mode_name`]).
+pub fn parse_mode(name: &str) -> Option<Delivery> {
+    [
+        Delivery::Unreliable,
+        Delivery::AtLeastOnce,
+        Delivery::ExactlyOnce,
+    ]
+    .into_iter()
+    .find(|&mode| mode_name(mode) == name)
+}
+
+/// The unreliable campaign's builder: see [`campaign`].
+pub fn builder(clients: usize) -> SimulationBuilder {
+    campaign(clients, Delivery::Unreliable).0
+}
+
+/// A campaign in `delivery` mode: one `server` workload and `clients` client workloads
+/// (`client1`, `client2`, ...), the [`Scenario`] network of each seed, the mode's
+/// [`sometimes`] declared, and the example's replay hint ([`replay_hint`]); and the
+/// [`Ledger`] that totals what arrived. Choose the seeds on the builder.
 ///
 /// # Examples
 /// ```
+/// use moonpool::peer::Delivery;
+/// use moonpool::testing::ping_pong;
+///
+/// let (builder, ledger) = ping_pong::campaign(1, Delivery::ExactlyOnce);
+/// let report = builder.iterations(2).seed_from_env(false).require_coverage(false).run();
+/// assert_eq!(report.failed(), 0, "{report}");
+/// let totals = ledger.totals();
+/// assert!(totals.sent > 0);
+/// assert_eq!((totals.lost, totals.duplicated, totals.reordered), (0, 0, 0));
+/// ```
+pub fn campaign(clients: usize, delivery: Delivery) -> (SimulationBuilder, Ledger) {
+    let ledger = Ledger::default();
+    let server_ledger = ledger.clone();
+    let mut builder = SimulationBuilder::new()
+        .register_workload("server", move |seed, provider, topology| {
+            server(seed, provider, topology, delivery, server_ledger.clone())
+        })
+        .network_config_fn(|seed| Scenario::from_seed(seed).network)
+        .declare_sometimes(sometimes(delivery))
+        .replay_hint(replay_hint(clients, delivery));
+    for i in 1..=clients {
+        let ledger = ledger.clone();
+        builder = builder.register_workload(format!("client{i}"), move |seed, provider, topology| {
+            let ledger = ledger.clone();
+            async move {
+                client(seed, provider, topology, delivery, ledger)
+                    .await
+                    .map(|_| ())
+            }
+        });
+    }
+    (builder, ledger)
+}
+
+/// The command that replays one seed of a `clients`-client campaign in `delivery` mode,
+/// after `MOONPOOL_SEED=<seed>`: the example with every flag that changes an iteration
+/// (`--clients`, and `--mode` unless unreliable; the seed count and threads do not).
+///
+/// # Examples
+/// ```
+/// use moonpool::peer::Delivery;
 /// use moonpool::testing::ping_pong;
 ///
 /// let report = ping_pong::builder(3).seeds(vec![7]).require_coverage(false).run();
@@ -113,7 +201,13 @@ pub fn builder(clients: usize) -> SimulationBuilder {
 ///     report.replay_line(7),
 ///     "MOONPOOL_SEED=7 cargo run --release --example ping_pong -- --clients 3"
 /// );
+/// assert!(ping_pong::replay_hint(2, Delivery::ExactlyOnce).ends_with("--mode exactly-once"));
 /// ```
-pub fn replay_hint(clients: usize) -> String {
-    format!("cargo run --release --example ping_pong -- --clients {clients}")
+pub fn replay_hint(clients: usize, delivery: Delivery) -> String {
+    let mut hint = format!("cargo run --release --example ping_pong -- --clients {clients}");
+    if delivery.is_reliable() {
+        hint.push_str(" --mode ");
+        hint.push_str(mode_name(delivery));
+    }
+    hint
 }

@@ -1,26 +1,54 @@
-//! The ping-pong [`server`]: a framed echo server answering every ping with its pong.
+//! The ping-pong [`server`]: answers every ping with its pong, records what arrived in the
+//! [`Ledger`], and judges each client's requests at the end of the iteration.
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::io;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::time::Duration;
 
 use futures::future::{select, Either};
 use futures::stream::{FuturesUnordered, StreamExt};
 
+use super::ledger::Ledger;
 use super::PORT;
-use crate::always_assert;
-use crate::peer::FramedStream;
-use crate::provider::{Listener, NetworkProvider};
+use crate::peer::{Delivery, FramedStream, SessionError, SessionServer};
+use crate::provider::{Clock, Listener, NetworkProvider, Stream};
 use crate::testing::WorkloadTopology;
+use crate::{always_assert, sometimes_assert};
+
+/// How long the server lets its connections finish once the clients are done.
+const DRAIN: Duration = Duration::from_secs(10);
+
+/// Every connection's last request number per client (reliable modes: across connections).
+type Last = Rc<RefCell<BTreeMap<String, u64>>>;
 
 /// The server: binds `my_ip:4500`, serves every accepted connection concurrently (answering
-/// each `ping <client> <n> ...` with `pong <client> <n>`), and returns once the other
-/// workloads are done ([`Shutdown`](crate::testing::Shutdown)).
+/// each `ping <client> <n> ...` with `pong <client> <n>`), in the reliable modes through one
+/// [`SessionServer`] so each client's session outlives its connections. Once the other
+/// workloads are done ([`Shutdown`](crate::testing::Shutdown)) it lets its connections drain
+/// (at most 10 s) and judges what each client sent against what arrived
+/// ([`Ledger`]): in the reliable modes nothing lost, duplicated (exactly-once) or reordered;
+/// in unreliable mode, every loss within the Peer's `messages_possibly_lost`.
 ///
 /// # Errors
 /// Only if binding fails; broken connections just end.
-pub async fn server<P: NetworkProvider>(provider: P, topology: WorkloadTopology) -> io::Result<()> {
+pub async fn server<P: NetworkProvider>(
+    seed: u64,
+    provider: P,
+    topology: WorkloadTopology,
+    delivery: Delivery,
+    ledger: Ledger,
+) -> io::Result<()> {
     let listener = provider.bind(&format!("{}:{PORT}", topology.my_ip)).await?;
-    let mut connections = FuturesUnordered::new();
+    let sessions = delivery
+        .is_reliable()
+        .then(|| SessionServer::new(provider.random_seed()));
+    let last: Last = Rc::default();
+    let mut connections: FuturesUnordered<Pin<Box<dyn Future<Output = ()>>>> =
+        FuturesUnordered::new();
     loop {
         let accept = Box::pin(listener.accept());
         let stop = topology.shutdown.wait();
@@ -32,17 +60,47 @@ pub async fn server<P: NetworkProvider>(provider: P, topology: WorkloadTopology)
         });
         match select(accept, select(stop, connection_ended)).await {
             Either::Left((Ok((stream, _remote)), _)) => {
-                connections.push(serve(FramedStream::new(stream)));
+                let ledger = ledger.clone();
+                connections.push(match &sessions {
+                    Some(sessions) => Box::pin(serve_session(
+                        sessions.clone(),
+                        stream,
+                        seed,
+                        ledger,
+                        Rc::clone(&last),
+                    )),
+                    None => Box::pin(serve(FramedStream::new(stream), seed, ledger)),
+                });
             }
-            // A failed accept (the simulator does not produce them) ends nothing.
+            // A failed accept ends nothing.
             Either::Left((Err(_), _)) => {}
-            Either::Right((Either::Left(_), _)) => return Ok(()),
+            Either::Right((Either::Left(_), _)) => break,
             Either::Right((Either::Right(_), _)) => {}
         }
     }
+    let drain = async { while connections.next().await.is_some() {} };
+    let _ = provider.clock().timeout(DRAIN, drain).await;
+    judge(seed, delivery, &ledger);
+    Ok(())
 }
 
-/// Answers one connection's pings until it ends.
+/// Parses `ping <client> <n> ...`.
+fn parse(request: &[u8]) -> (String, Option<(String, u64)>) {
+    let text = String::from_utf8_lossy(request).into_owned();
+    let mut parts = text.split(' ');
+    let parsed = match (parts.next(), parts.next(), parts.next()) {
+        (Some("ping"), Some(client), Some(n)) => n.parse().ok().map(|n| (client.to_string(), n)),
+        _ => None,
+    };
+    always_assert!(
+        "server_request_well_formed",
+        parsed.is_some(),
+        "bad request {text:.60}"
+    );
+    (text, parsed)
+}
+
+/// Unreliable mode: answers one connection's pings until it ends.
 ///
 /// Checks that, on this connection, each client's request numbers are consecutive
 /// (`server_requests_consecutive`). A client's Peer numbers its requests in order and loses
@@ -50,30 +108,117 @@ pub async fn server<P: NetworkProvider>(provider: P, topology: WorkloadTopology)
 /// disconnected, and a frame half-written on a broken connection is sent again whole, first,
 /// on the next one. So within one connection nothing may be missing: a gap there is a
 /// message the simulated TCP (or the Peer) lost silently.
-async fn serve<S: crate::provider::Stream>(mut conn: FramedStream<S>) {
+async fn serve<S: Stream>(mut conn: FramedStream<S>, seed: u64, ledger: Ledger) {
     let mut last: BTreeMap<String, u64> = BTreeMap::new();
     while let Ok(Some(request)) = conn.recv().await {
-        let text = String::from_utf8_lossy(&request);
-        let mut parts = text.split(' ');
-        let (kind, client, n) = (parts.next(), parts.next(), parts.next());
-        let number = n.and_then(|n| n.parse::<u64>().ok());
-        let well_formed = kind == Some("ping") && client.is_some() && number.is_some();
+        let (_, parsed) = parse(&request);
+        let Some((client, n)) = parsed else { continue };
+        ledger.arrived(seed, &client, n);
+        let previous = last.insert(client.clone(), n);
         always_assert!(
-            "server_request_well_formed",
-            well_formed,
-            "bad request {text:.60}"
+            "server_requests_consecutive",
+            previous.is_none_or(|previous| previous.checked_add(1) == Some(n)),
+            "{client}'s ping {n} follows ping {previous:?} on one connection"
         );
-        if let (Some(client), Some(n)) = (client, number) {
-            let previous = last.insert(client.to_string(), n);
+        if conn.send(format!("pong {client} {n}").as_bytes()).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Reliable modes: answers one connection of a session until it ends. Each client's
+/// requests must be consecutive across all its connections (`server_session_in_order`):
+/// the session drops re-sent duplicates, and the clients never drop a request (they use
+/// [`OverflowPolicy::Reject`](crate::peer::OverflowPolicy)).
+async fn serve_session<S: Stream>(
+    sessions: SessionServer,
+    stream: S,
+    seed: u64,
+    ledger: Ledger,
+    last: Last,
+) {
+    let Ok(mut conn) = sessions.accept(stream).await else {
+        return;
+    };
+    loop {
+        let request = match conn.recv().await {
+            Ok(Some(request)) => request,
+            Ok(None) | Err(_) => break,
+        };
+        let (_, parsed) = parse(&request);
+        let Some((client, n)) = parsed else { continue };
+        ledger.arrived(seed, &client, n);
+        let previous = last.borrow_mut().insert(client.clone(), n);
+        always_assert!(
+            "server_session_in_order",
+            previous.is_none_or(|previous| previous.checked_add(1) == Some(n)),
+            "{client}'s ping {n} follows ping {previous:?} in its session"
+        );
+        match conn.send(format!("pong {client} {n}").into_bytes()).await {
+            Ok(()) => {}
+            Err(error) => {
+                always_assert!(
+                    "server_reply_accepted",
+                    !matches!(error, SessionError::Backlog { .. }),
+                    "{error}"
+                );
+                break;
+            }
+        }
+    }
+    sometimes_assert!(
+        "duplicate_dropped",
+        conn.stats().duplicates_dropped > 0
+    );
+}
+
+/// Judges every client of iteration `seed` that reported (see [`server`]).
+fn judge(seed: u64, delivery: Delivery, ledger: &Ledger) {
+    for (client, judged) in ledger.judge(seed) {
+        let d = judged.delivered;
+        let c = judged.client;
+        if delivery.is_reliable() {
             always_assert!(
-                "server_requests_consecutive",
-                previous.is_none_or(|previous| previous.checked_add(1) == Some(n)),
-                "{client}'s ping {n} follows ping {previous:?} on one connection"
+                "reliable_nothing_lost",
+                !c.acknowledged || d.lost == 0,
+                "{client}: {} of {} acknowledged requests never arrived",
+                d.lost,
+                d.sent
+            );
+            always_assert!(
+                "reliable_in_order",
+                d.reordered == 0,
+                "{client}: {} requests reordered",
+                d.reordered
             );
         }
-        let reply = format!("pong {} {}", client.unwrap_or(""), n.unwrap_or(""));
-        if conn.send(reply.as_bytes()).await.is_err() {
-            return;
+        if delivery == Delivery::ExactlyOnce {
+            always_assert!(
+                "exactly_once_no_duplicates",
+                d.duplicated == 0,
+                "{client}: {} requests arrived twice",
+                d.duplicated
+            );
+        }
+        if delivery == Delivery::Unreliable {
+            // Each message is accepted, then written once or dropped; what never arrived
+            // was written on a connection that broke (or was closed), and counted so.
+            always_assert!(
+                "unreliable_metrics_add_up",
+                c.sent == c.written + c.dropped && d.received <= c.written,
+                "{client}: sent {} != written {} + dropped {}, or received {} > written",
+                c.sent,
+                c.written,
+                c.dropped,
+                d.received
+            );
+            always_assert!(
+                "unreliable_losses_counted",
+                c.written.saturating_sub(d.received) <= c.possibly_lost,
+                "{client}: {} written requests never arrived, {} counted possibly lost",
+                c.written.saturating_sub(d.received),
+                c.possibly_lost
+            );
         }
     }
 }
