@@ -5,6 +5,7 @@
 //! ```text
 //! cargo run --release --example ping_pong                       # 1000 iterations
 //! cargo run --release --example ping_pong -- --iterations 5000 --threads 4 --clients 3
+//! cargo run --release --example ping_pong -- --mode exactly-once  # or at-least-once, unreliable
 //! cargo run --release --example ping_pong -- --seed 42 --clients 2          # replay one seed
 //! MOONPOOL_SEED=42 cargo run --release --example ping_pong -- --clients 2   # the same
 //!
@@ -16,24 +17,28 @@
 //! ```
 //!
 //! Prints the report (progress goes to stderr) and, as its last line,
-//! `summary iterations=N passed=N failed=N sometimes_reached=K/K digest=HEX sim_time_s=X wall_s=Y`.
+//! `summary iterations=N passed=N failed=N sometimes_reached=K/K digest=HEX sim_time_s=X wall_s=Y
+//! lost=N duplicated=N reordered=N` (the requests the server saw, against what the clients'
+//! `send` accepted; `--merge` cannot know them and leaves them out).
 //! Exits with status 1 if an iteration failed or a sometimes-assertion was never reached, and
 //! 2 on a bad command line, an unreadable shard or shards that share a seed. With `--save` a
 //! shard fails only for its failed iterations: coverage is judged on the merged report, since
 //! a state may be reached on one machine only.
 //!
-//! A failed seed's replay line repeats every flag that changes an iteration (`--clients`).
+//! A failed seed's replay line repeats every flag that changes an iteration (`--clients`,
+//! `--mode`).
 //! `--seed` or `--iterations` together with `MOONPOOL_SEED` or `MOONPOOL_SEEDS` is an error
 //! (status 2): the seeds come from one place. `--merge` runs nothing and ignores them.
 
 use std::process::ExitCode;
 
 use lexopt::prelude::*;
+use moonpool::peer::Delivery;
 use moonpool::testing::{ping_pong, Partition, SimulationReport};
 
 const USAGE: &str = "\
 usage: ping_pong [--iterations N] [--seed S] [--threads T] [--clients C] [--partition K/N]
-                 [--save FILE]
+                 [--mode M] [--save FILE]
        ping_pong --merge FILE...
 
   --iterations N     iterations to run (default 1000)
@@ -41,6 +46,7 @@ usage: ping_pong [--iterations N] [--seed S] [--threads T] [--clients C] [--part
   --threads T        worker threads (default: one per core)
   --clients C        clients per iteration (default 2)
   --partition K/N    run the K-th of N equal parts of the seeds (also MOONPOOL_PARTITION)
+  --mode M           delivery: unreliable (default), at-least-once or exactly-once
   --save FILE        also write the report as a shard file
   --merge FILE...    run nothing: merge shard files and judge the whole campaign";
 
@@ -57,6 +63,8 @@ struct Args {
     clients: Option<usize>,
     /// `--partition K/N`.
     partition: Option<Partition>,
+    /// `--mode M` (default unreliable).
+    mode: Delivery,
     /// `--save FILE`: write the report's shard text there.
     save: Option<String>,
     /// `--merge FILE...`: merge these shards instead of running anything.
@@ -99,6 +107,11 @@ fn parse_args() -> Result<Option<Args>, lexopt::Error> {
                 args.partition = Some(partition);
             }
             Long("save") => args.save = Some(parser.value()?.string()?),
+            Long("mode") => {
+                let name = parser.value()?.string()?;
+                args.mode = ping_pong::parse_mode(&name)
+                    .ok_or_else(|| format!("--mode: unknown mode {name:?} (try --help)"))?;
+            }
             Long("merge") => merging = true,
             Value(file) if merging => args.merge.push(file.string()?),
             Short('h') | Long("help") => return Ok(None),
@@ -202,8 +215,11 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let mut ledger = None;
     let report = if args.merge.is_empty() {
-        let mut builder = ping_pong::builder(args.clients.unwrap_or(2))
+        let (builder, campaign_ledger) = ping_pong::campaign(args.clients.unwrap_or(2), args.mode);
+        ledger = Some(campaign_ledger);
+        let mut builder = builder
             .iterations(args.iterations.unwrap_or(1000))
             .on_progress(|p| {
                 eprintln!(
@@ -251,8 +267,19 @@ fn main() -> ExitCode {
             }
         }
     };
-    // The report's Display ends with the summary line.
-    println!("{report}");
+    // The report's Display ends with the summary line; it gains what the server saw.
+    let text = report.to_string();
+    match ledger.map(|ledger| ledger.totals()) {
+        Some(t) => {
+            let summary = report.summary_line();
+            let full = format!(
+                "{summary} lost={} duplicated={} reordered={}",
+                t.lost, t.duplicated, t.reordered
+            );
+            println!("{}", text.replacen(&summary, &full, 1));
+        }
+        None => println!("{text}"),
+    }
     if report.is_success() {
         ExitCode::SUCCESS
     } else {

@@ -12,6 +12,12 @@
 //! - **Backoff.** With the server down, consecutive connection attempts are spaced by at least
 //!   `initial_reconnect_delay`, doubling up to `max_reconnect_delay`.
 //!
+//! That is unreliable mode. The reliable modes close the gap, and the last two tests show it
+//! against a server killed (its connection aborted, its listener dropped) and restarted 100
+//! times: at-least-once against a server that forgets everything at each restart loses
+//! nothing; exactly-once against a `SessionServer` whose sessions survive in memory loses and
+//! duplicates nothing.
+//!
 //! The server records what it receives through a channel; the tests await those events rather
 //! than sleeping. Each test is bounded by [`LIMIT`].
 
@@ -23,7 +29,8 @@ use std::time::Duration;
 use async_executor::Executor;
 use futures::channel::mpsc;
 use futures::StreamExt;
-use moonpool::peer::FramedStream;
+use moonpool::peer::{Delivery, FramedStream, SessionServer};
+use moonpool::provider::Stream;
 use moonpool::{
     Clock, Listener, NetworkProvider, Peer, PeerConfig, PeerError, RealClock, RealListener,
     RealNetworkProvider, RealStream,
@@ -336,6 +343,117 @@ fn reconnect_delays_follow_the_config() {
             Some(&b"hello"[..])
         );
         assert_eq!(peer.metrics().consecutive_failures, 0);
+        Ok(())
+    })
+}
+
+/// Serves `lives + 1` lives of a session server on `addr`: each of the first `lives` is killed
+/// (its connection aborted, its listener dropped) once it received `quota` messages it had
+/// not seen before; the last serves until the Peer closes. With `forgetful`, each life is a
+/// new process with a new `SessionServer` (no memory of the sessions); otherwise one table
+/// outlives every kill. Acknowledges each message as it arrives. Returns every arrival, in
+/// order.
+async fn restarting_server(
+    provider: RealNetworkProvider,
+    addr: String,
+    lives: u32,
+    quota: usize,
+    forgetful: bool,
+) -> io::Result<Vec<u32>> {
+    let mut log = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    let mut table = SessionServer::new(0);
+    for life in 0..=lives {
+        if forgetful {
+            table = SessionServer::new(u64::from(life) + 1);
+        }
+        let listener = rebind(&provider, &addr).await?;
+        'life: loop {
+            let (stream, _) = listener.accept().await?;
+            let Ok(mut conn) = table.accept(stream).await else {
+                continue;
+            };
+            let mut fresh = 0;
+            loop {
+                match conn.recv().await {
+                    Ok(Some(received)) => {
+                        let k = number(&received);
+                        log.push(k);
+                        fresh += usize::from(seen.insert(k));
+                        if conn.flush().await.is_err() {
+                            continue 'life;
+                        }
+                        if life < lives && fresh >= quota {
+                            conn.into_inner().abort();
+                            break 'life;
+                        }
+                    }
+                    Ok(None) if life == lives => return Ok(log),
+                    Ok(None) | Err(_) => continue 'life,
+                }
+            }
+        }
+    }
+    unreachable!("the last life returns")
+}
+
+/// Sends `total` numbered messages in steps of 10, waiting after each step until they are
+/// acknowledged (retrying through every broken connection); then closes.
+async fn send_through_restarts(
+    provider: RealNetworkProvider,
+    addr: String,
+    delivery: Delivery,
+    total: u32,
+) -> Result<moonpool::peer::PeerMetrics, BoxError> {
+    let config = PeerConfig {
+        delivery,
+        // Every restart breaks a young connection: keep the retries quick.
+        stable_connection_time: Duration::ZERO,
+        ..config()
+    };
+    let mut peer = Peer::new(provider, addr, config);
+    for k in 0..total {
+        peer.send(message(k)).await?;
+        if k % 10 == 9 || k + 1 == total {
+            while let Err(error) = peer.wait_acknowledged().await {
+                assert!(error.is_disconnect(), "{error}");
+            }
+        }
+    }
+    let metrics = peer.metrics();
+    peer.close().await;
+    Ok(metrics)
+}
+
+#[test]
+fn at_least_once_survives_100_server_restarts() {
+    run(|_executor| async move {
+        let provider = RealNetworkProvider::new();
+        let addr = closed_addr();
+        let server = restarting_server(provider.clone(), addr.clone(), 100, 10, true);
+        let client = send_through_restarts(provider, addr, Delivery::AtLeastOnce, 1100);
+        let (log, metrics) = futures::join!(server, client);
+        let (log, metrics) = (log?, metrics?);
+        let distinct: std::collections::BTreeSet<u32> = log.iter().copied().collect();
+        assert_eq!(distinct, (0..1100).collect(), "every message arrived");
+        assert!(metrics.session_restarts >= 100, "{metrics:?}");
+        assert_eq!(metrics.messages_acknowledged, 1100, "{metrics:?}");
+        Ok(())
+    })
+}
+
+#[test]
+fn exactly_once_survives_100_killed_connections() {
+    run(|_executor| async move {
+        let provider = RealNetworkProvider::new();
+        let addr = closed_addr();
+        let server = restarting_server(provider.clone(), addr.clone(), 100, 10, false);
+        let client = send_through_restarts(provider, addr, Delivery::ExactlyOnce, 1100);
+        let (log, metrics) = futures::join!(server, client);
+        let (log, metrics) = (log?, metrics?);
+        assert_eq!(log, (0..1100).collect::<Vec<_>>(), "each once, in order");
+        assert_eq!(metrics.session_restarts, 0, "{metrics:?}");
+        assert!(metrics.disconnections >= 100, "{metrics:?}");
         Ok(())
     })
 }

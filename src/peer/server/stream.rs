@@ -79,6 +79,11 @@ impl<S: Stream> SessionStream<S> {
         self.framed.get_ref()
     }
 
+    /// The underlying stream, ending this connection (the session stays in its server).
+    pub fn into_inner(self) -> S {
+        self.framed.into_inner()
+    }
+
     /// What this connection did.
     pub fn stats(&self) -> SessionStats {
         self.stats

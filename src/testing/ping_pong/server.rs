@@ -14,10 +14,10 @@ use futures::stream::{FuturesUnordered, StreamExt};
 
 use super::ledger::Ledger;
 use super::PORT;
+use crate::always_assert;
 use crate::peer::{Delivery, FramedStream, SessionError, SessionServer};
 use crate::provider::{Clock, Listener, NetworkProvider, Stream};
 use crate::testing::WorkloadTopology;
-use crate::{always_assert, sometimes_assert};
 
 /// How long the server lets its connections finish once the clients are done.
 const DRAIN: Duration = Duration::from_secs(10);
@@ -120,7 +120,11 @@ async fn serve<S: Stream>(mut conn: FramedStream<S>, seed: u64, ledger: Ledger) 
             previous.is_none_or(|previous| previous.checked_add(1) == Some(n)),
             "{client}'s ping {n} follows ping {previous:?} on one connection"
         );
-        if conn.send(format!("pong {client} {n}").as_bytes()).await.is_err() {
+        if conn
+            .send(format!("pong {client} {n}").as_bytes())
+            .await
+            .is_err()
+        {
             return;
         }
     }
@@ -166,9 +170,10 @@ async fn serve_session<S: Stream>(
             }
         }
     }
-    sometimes_assert!(
-        "duplicate_dropped",
-        conn.stats().duplicates_dropped > 0
+    always_assert!(
+        "server_no_duplicates_reach_the_session",
+        conn.stats().duplicates_dropped == 0,
+        "the handshake's receive number should spare every re-send of a received message"
     );
 }
 
