@@ -19,7 +19,8 @@ use std::time::{Duration, Instant};
 
 use futures::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufWriter};
 use moonpool::peer::{
-    Codec, FramedStream, LengthChecksumCodec, OverflowPolicy, Peer, PeerConfig, SendQueue,
+    Codec, Delivery, FramedStream, LengthChecksumCodec, OverflowPolicy, Peer, PeerConfig,
+    SendQueue, SessionServer,
 };
 use moonpool::{
     Listener, NetworkProvider, RealClock, RealListener, RealNetworkProvider, RealStream,
@@ -308,6 +309,12 @@ enum Sender {
     Raw,
     /// As `Raw`, but from a borrowed payload: no allocation per message at all.
     RawBorrowed,
+    /// As `Peer`, received by a `FramedStream` (an owned message per `recv`, as a server
+    /// application gets them): the baseline of `ExactlyOnce`.
+    PeerToFramed,
+    /// `Peer::send` in exactly-once mode to a `SessionServer` (an owned message per `recv`),
+    /// then `wait_acknowledged`.
+    ExactlyOnce,
 }
 
 /// One loopback run: the wall time from the first send to the last frame counted, and the
@@ -325,18 +332,55 @@ fn loopback(sender: Sender, messages: u64, size: usize) -> (Duration, u64, u64) 
         let start = Instant::now();
         let receive = async {
             let (stream, _) = listener.accept().await?;
+            if sender == Sender::ExactlyOnce {
+                let mut conn = SessionServer::new(1)
+                    .accept(stream)
+                    .await
+                    .map_err(io::Error::other)?;
+                let mut bytes = 0;
+                for _ in 0..messages {
+                    let message = conn.recv().await.map_err(io::Error::other)?;
+                    bytes += message.ok_or(io::ErrorKind::UnexpectedEof)?.len() as u64;
+                }
+                conn.flush().await.map_err(io::Error::other)?;
+                return Ok(black_box(bytes));
+            }
+            if sender == Sender::PeerToFramed {
+                let mut conn = FramedStream::new(stream);
+                let mut bytes = 0;
+                for _ in 0..messages {
+                    let message = conn.recv().await?;
+                    bytes += message.ok_or(io::ErrorKind::UnexpectedEof)?.len() as u64;
+                }
+                return Ok(black_box(bytes));
+            }
             count_frames(stream, messages).await
         };
         let send = async {
             match sender {
-                Sender::Peer => {
-                    let mut peer = Peer::new(provider.clone(), addr.clone(), PeerConfig::default());
+                Sender::Peer | Sender::PeerToFramed | Sender::ExactlyOnce => {
+                    let delivery = if sender != Sender::ExactlyOnce {
+                        Delivery::Unreliable
+                    } else {
+                        Delivery::ExactlyOnce
+                    };
+                    let config = PeerConfig {
+                        delivery,
+                        ..PeerConfig::default()
+                    };
+                    let mut peer = Peer::new(provider.clone(), addr.clone(), config);
+                    // `send` never connects: connect first.
+                    peer.reconnect().await.map_err(io::Error::other)?;
                     for _ in 0..messages {
                         peer.send(black_box(payload.clone()))
                             .await
                             .map_err(io::Error::other)?;
                     }
-                    peer.flush().await.map_err(io::Error::other)?;
+                    if sender != Sender::ExactlyOnce {
+                        peer.flush().await.map_err(io::Error::other)?;
+                    } else {
+                        peer.wait_acknowledged().await.map_err(io::Error::other)?;
+                    }
                     Ok::<_, io::Error>(Some(peer))
                 }
                 Sender::Raw | Sender::RawBorrowed => {
@@ -407,6 +451,25 @@ fn loopback_pair(scale: Scale, messages: u64, size: usize) -> f64 {
     raw.0.as_secs_f64() / peer.0.as_secs_f64()
 }
 
+/// Exactly-once against unreliable: a Peer over loopback delivering `messages` owned messages
+/// to a server application (`SessionStream::recv` against `FramedStream::recv`), the
+/// exactly-once run until the last acknowledgement; best of (repeats + 2) each. Returns the
+/// throughput ratio.
+fn exactly_once_pair(scale: Scale, messages: u64, size: usize) -> f64 {
+    let mut unreliable = Duration::MAX;
+    let mut exactly = Duration::MAX;
+    for _ in 0..scale.repeats + 2 {
+        unreliable = unreliable.min(loopback(Sender::PeerToFramed, messages, size).0);
+        exactly = exactly.min(loopback(Sender::ExactlyOnce, messages, size).0);
+    }
+    println!(
+        "info loopback_{size}b exactly-once {:>10.0} msg/s, unreliable {:>10.0} msg/s",
+        per_sec(messages, exactly),
+        per_sec(messages, unreliable)
+    );
+    unreliable.as_secs_f64() / exactly.as_secs_f64()
+}
+
 /// Allocations per message on each send path (a short run with the counting allocator on).
 fn loopback_allocations(messages: u64, size: usize) {
     for sender in [Sender::Peer, Sender::Raw] {
@@ -448,6 +511,8 @@ fn sim_messages(messages: u64, size: usize) -> (Duration, u64) {
     world
         .block_on(async {
             let mut peer = Peer::new(client, "10.0.0.1:4500".into(), PeerConfig::default());
+            // `send` never connects: connect first, as every sender below does.
+            peer.reconnect().await?;
             let payload = vec![0x5Au8; size];
             for _ in 0..messages {
                 peer.send(black_box(payload.clone())).await?;
@@ -476,6 +541,7 @@ fn sim_round_trips(round_trips: u64) -> (Duration, u64) {
     world
         .block_on(async {
             let mut peer = Peer::new(client, "10.0.0.1:4500".into(), PeerConfig::default());
+            peer.reconnect().await?;
             let request = [0x42u8; 64];
             for _ in 0..round_trips {
                 peer.send(black_box(request.to_vec())).await?;
@@ -614,6 +680,8 @@ fn main() {
     let ratio_64 = loopback_pair(scale, scale.n(1_000_000, 2_000), 64);
     let ratio_1k = loopback_pair(scale, scale.n(200_000, 500), 1024);
     loopback_allocations(scale.n(100_000, 1_000), 64);
+    let exactly_64 = exactly_once_pair(scale, scale.n(1_000_000, 2_000), 64);
+    let exactly_1k = exactly_once_pair(scale, scale.n(200_000, 500), 1024);
 
     // 3. Simulator.
     let messages = scale.n(1_000_000, 2_000);
@@ -647,6 +715,8 @@ fn main() {
     println!("ratio queue_vs_vecdeque {queue_ratio:.3}");
     println!("ratio peer_vs_raw_64b {ratio_64:.3}");
     println!("ratio peer_vs_raw_1k {ratio_1k:.3}");
+    println!("ratio exactly_once_vs_unreliable_64b {exactly_64:.3}");
+    println!("ratio exactly_once_vs_unreliable_1k {exactly_1k:.3}");
     println!("rate sim_messages {:.0} msg/s", per_sec(messages, msg_time));
     println!(
         "rate sim_round_trips {:.0} rt/s",

@@ -12,8 +12,10 @@
 //! cargo run --example peer_client -- [ADDR] [--count N] [--interval-ms M]
 //! ```
 //!
-//! A message the Peer wrote into a connection whose server had just died can be lost (the Peer
-//! guarantees at most once, in order, whole); the summary counts the echoes that never came.
+//! A message the Peer wrote into a connection whose server had just died can be lost (in the
+//! default unreliable mode the Peer guarantees at most once, in order, whole); the summary
+//! counts the echoes that never came, split into those the queue dropped and those lost with
+//! a connection.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -129,7 +131,7 @@ fn main() -> ExitCode {
             // Exchange until this message's time slot ends, then idle to keep the pace.
             let slot_end = start + options.interval * (k + 1) as u32;
             // `send` only waits when connected with a full queue (a server that stopped
-            // reading): bounded by the slot too.
+            // reading), never while disconnected: bounded by the slot too.
             let message = format!("message {k}").into_bytes();
             let left = slot_end.saturating_sub(clock.now());
             match clock.timeout(left, peer.send(message)).await {
@@ -158,13 +160,22 @@ fn main() -> ExitCode {
         let _ = clock.timeout(DRAIN, drain).await;
         peer.close().await;
     });
+    // Two different losses: messages the queue dropped (overflow while disconnected, or
+    // still queued at the end) never left this process; the others were written into a
+    // connection that then broke, and the server never echoed them.
+    let metrics = peer.metrics();
+    let unanswered = tally.sent.saturating_sub(tally.echoes);
+    let dropped = metrics.messages_dropped.min(unanswered);
     println!(
-        "\nsent {}, echoed {}, lost {}, errors {}",
+        "\nsent {}, echoed {}, errors {}\nnot echoed {unanswered}: dropped by the queue {dropped}, \
+         lost with a connection {} (the Peer counted {} written on connections that broke as \
+         possibly lost)",
         tally.sent,
         tally.echoes,
-        tally.sent.saturating_sub(tally.echoes),
-        tally.errors
+        tally.errors,
+        unanswered - dropped,
+        metrics.messages_possibly_lost,
     );
-    println!("{:#?}", peer.metrics());
+    println!("{metrics:#?}");
     ExitCode::SUCCESS
 }

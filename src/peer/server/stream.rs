@@ -124,7 +124,7 @@ impl<S: Stream> SessionStream<S> {
             };
             let mut state = lock(&self.state, &self.owner)?;
             match wire::parse(&frame) {
-                Ok(Message::Data { seq, payload }) => match state.seq.on_data(seq) {
+                Ok(Message::Data { seq, .. }) => match state.seq.on_data(seq) {
                     Incoming::Deliver { .. } => {
                         let urgent = state.seq.ack_urgent();
                         drop(state);
@@ -132,7 +132,10 @@ impl<S: Stream> SessionStream<S> {
                         if urgent {
                             self.feed_ack()?;
                         }
-                        return Ok(Some(payload.to_vec()));
+                        // The message is the frame without its header: no second copy.
+                        let mut message = frame;
+                        message.drain(..wire::DATA_HEADER_LEN);
+                        return Ok(Some(message));
                     }
                     Incoming::Duplicate => self.stats.duplicates_dropped += 1,
                 },
