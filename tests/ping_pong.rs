@@ -15,7 +15,7 @@
 
 use moonpool::peer::Delivery;
 use moonpool::testing::ping_pong::{self, Delivered};
-use moonpool::testing::{SimulationBuilder, SimulationReport};
+use moonpool::testing::{Attrition, SimulationBuilder, SimulationReport};
 
 /// The measured 99th percentile of iterations needed to reach every sometimes-assertion.
 const P99_ITERATIONS_TO_COVERAGE: usize = 30;
@@ -119,6 +119,17 @@ fn iterations_to_coverage() {
 /// A campaign in `delivery` mode: no failures; its ledger's totals.
 fn mode_campaign(delivery: Delivery, iterations: u64, coverage: bool) -> Delivered {
     let (builder, ledger) = ping_pong::campaign(2, delivery);
+    judged(builder, ledger, delivery, iterations, coverage)
+}
+
+/// Runs `builder`'s campaign: no failures; the ledger's totals.
+fn judged(
+    builder: SimulationBuilder,
+    ledger: ping_pong::Ledger,
+    delivery: Delivery,
+    iterations: u64,
+    coverage: bool,
+) -> Delivered {
     let report = builder
         .seed_from_env(false)
         .iterations(iterations)
@@ -182,4 +193,31 @@ fn long_campaign_exactly_once() {
 fn long_campaign_at_least_once() {
     let totals = mode_campaign(Delivery::AtLeastOnce, 2_000, true);
     assert_eq!((totals.lost, totals.reordered), (0, 0));
+}
+
+/// At-least-once while the server process is rebooted (killed, or powered off: half-open
+/// connections the heartbeat must find) during each iteration: it forgets every session, the
+/// Peers see a new epoch and send again what it had not acknowledged. Nothing is lost;
+/// duplicates are allowed.
+fn at_least_once_with_server_reboots(iterations: u64) -> Delivered {
+    let (builder, ledger) = ping_pong::campaign(2, Delivery::AtLeastOnce);
+    let builder = builder.attrition(Attrition::new(&["server"]));
+    let totals = judged(builder, ledger, Delivery::AtLeastOnce, iterations, false);
+    assert_eq!((totals.lost, totals.reordered), (0, 0), "{totals:?}");
+    totals
+}
+
+#[test]
+fn at_least_once_survives_server_reboots() {
+    at_least_once_with_server_reboots(10);
+}
+
+#[test]
+#[ignore = "long campaign: cargo test --release --test ping_pong -- --ignored"]
+fn long_campaign_at_least_once_with_server_reboots() {
+    let totals = at_least_once_with_server_reboots(1_000);
+    assert!(
+        totals.duplicated > 0,
+        "the reboots made duplicates: {totals:?}"
+    );
 }

@@ -145,7 +145,13 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
         self.metrics.connections_established += 1;
         self.metrics.last_connected = Some(now);
         if let Some(remote) = reply {
-            let new_epoch = !remote.resumed && self.session.remote.is_some();
+            // The remote lost the session if it says so, or if it is another incarnation: a
+            // handshake this side never saw complete may have started a fresh session there,
+            // which then "resumes" though it holds nothing of ours.
+            let new_epoch = self
+                .session
+                .remote
+                .is_some_and(|known| !remote.resumed || remote.instance != known);
             let exactly_once = self.config.delivery == Delivery::ExactlyOnce;
             let resume = if new_epoch {
                 Resume::NewEpoch {
