@@ -221,3 +221,26 @@ fn long_campaign_at_least_once_with_server_reboots() {
         "the reboots made duplicates: {totals:?}"
     );
 }
+
+/// Exactly-once while the server process is rebooted: each restart is reported
+/// (`SessionRestarted`) with the requests of unknown fate handed back; the clients send the
+/// unanswered ones again. Nothing is lost; a request arrives twice or late only if it was
+/// handed back and sent again (the campaign asserts this per client).
+fn exactly_once_with_server_reboots(iterations: u64) -> Delivered {
+    let (builder, ledger) = ping_pong::campaign(2, Delivery::ExactlyOnce);
+    let builder = builder.attrition(Attrition::new(&["server"]));
+    let totals = judged(builder, ledger, Delivery::ExactlyOnce, iterations, false);
+    assert_eq!(totals.lost, 0, "{totals:?}");
+    totals
+}
+
+#[test]
+fn exactly_once_survives_server_reboots() {
+    exactly_once_with_server_reboots(10);
+}
+
+#[test]
+#[ignore = "long campaign: cargo test --release --test ping_pong -- --ignored"]
+fn long_campaign_exactly_once_with_server_reboots() {
+    exactly_once_with_server_reboots(1_000);
+}

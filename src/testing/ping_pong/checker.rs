@@ -1,7 +1,7 @@
 //! [`Checker`]: a ping-pong client's bookkeeping of requests and replies, and its
 //! always-assertions on every reply.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, VecDeque};
 use std::time::Duration;
 
 use super::ClientStats;
@@ -18,6 +18,10 @@ pub(super) struct Checker {
     /// re-sent request again, and the replies the dead server had not had acknowledged are
     /// gone (the promise covers this side's messages, not a dead server's).
     pub(super) restarted: bool,
+    /// Exactly-once: requests handed back by a restart, to send again.
+    pub(super) handed_back: VecDeque<Vec<u8>>,
+    /// How many of those were sent again.
+    pub(super) resent_after_restart: u64,
     /// Sent and not answered yet (nor known lost).
     pub(super) outstanding: BTreeSet<u64>,
     /// The last number answered.
@@ -33,10 +37,28 @@ impl Checker {
             me,
             reliable,
             restarted: false,
+            handed_back: VecDeque::new(),
+            resent_after_restart: 0,
             outstanding: BTreeSet::new(),
             last: None,
             next: 0,
             stats: ClientStats::default(),
+        }
+    }
+
+    /// Exactly-once: the server restarted; `unacknowledged` are the requests of unknown fate.
+    /// Those still unanswered are to be sent again ([`handed_back`](Self::handed_back)); one
+    /// already answered was processed, so it is not.
+    pub(super) fn restarted_with(&mut self, unacknowledged: Vec<Vec<u8>>) {
+        self.restarted = true;
+        for message in unacknowledged {
+            let n = String::from_utf8_lossy(&message)
+                .split(' ')
+                .nth(2)
+                .and_then(|n| n.parse::<u64>().ok());
+            if n.is_some_and(|n| self.outstanding.contains(&n)) {
+                self.handed_back.push_back(message);
+            }
         }
     }
 
@@ -62,6 +84,10 @@ impl Checker {
                 }
                 Ok(Err(error @ (PeerError::InvalidConfig { .. } | PeerError::Closed { .. }))) => {
                     return Err(error)
+                }
+                Ok(Err(PeerError::SessionRestarted { unacknowledged, .. })) => {
+                    self.restarted_with(unacknowledged);
+                    return Ok(());
                 }
                 Ok(Err(error)) => {
                     always_assert!(
@@ -96,13 +122,16 @@ impl Checker {
             "{} got a reply for {client}",
             self.me
         );
-        if self.restarted
-            && !self.outstanding.contains(&n)
-            && self.last.is_some_and(|last| n <= last)
-        {
-            // At least once, after the server restarted: a request it had processed but not
-            // acknowledged was sent again, and answered again.
-            self.stats.duplicate_replies += 1;
+        if self.restarted {
+            // After a server restart: a request it had processed but not acknowledged was
+            // sent again and may be answered again; re-sent requests are answered after newer
+            // ones; the dead server's unacknowledged replies never come.
+            if self.outstanding.remove(&n) {
+                self.stats.answered += 1;
+                self.last = self.last.max(Some(n));
+            } else {
+                self.stats.duplicate_replies += 1;
+            }
             return;
         }
         always_assert!(

@@ -64,10 +64,10 @@ pub async fn client<P: NetworkProvider>(
         Duration::from_millis(300)
     };
     // `send` never connects: connect first, so the first burst does not overflow the queue.
-    let _ = peer.reconnect().await;
+    absorb(&mut check, peer.reconnect().await)?;
     while check.next < total {
         if chance(&mut rng, scenario.reconnect_probability) {
-            let _ = peer.reconnect().await;
+            absorb(&mut check, peer.reconnect().await)?;
         }
         let burst = 1 + below(&mut rng, 32);
         for _ in 0..burst.min(total - check.next) {
@@ -99,6 +99,7 @@ pub async fn client<P: NetworkProvider>(
         check
             .read(&mut peer, &clock, patience, scenario.calm)
             .await?;
+        resend_handed_back(&mut peer, &mut check, &clock, patience, scenario.calm).await?;
         observe(&peer);
     }
     let mut acknowledged = false;
@@ -113,7 +114,7 @@ pub async fn client<P: NetworkProvider>(
     check.stats.lost += check.outstanding.len() as u64;
     always_assert!(
         "calm_nothing_lost",
-        !scenario.calm || check.stats.lost == 0,
+        !scenario.calm || check.restarted || check.stats.lost == 0,
         "{me} lost {} of {} replies on a calm network",
         check.stats.lost,
         check.stats.sent
@@ -129,6 +130,7 @@ pub async fn client<P: NetworkProvider>(
             possibly_lost: m.messages_possibly_lost,
             dropped: m.messages_dropped,
             acknowledged,
+            resent_after_restart: check.resent_after_restart,
         },
     );
     Ok(check.stats)
@@ -145,27 +147,32 @@ async fn settle<P: NetworkProvider>(
     let settled = clock
         .timeout(SETTLE, async {
             loop {
-                match peer.wait_acknowledged().await {
-                    Ok(()) => break,
-                    Err(error @ (PeerError::InvalidConfig { .. } | PeerError::Closed { .. })) => {
-                        return Err(error)
+                let acknowledged = match peer.wait_acknowledged().await {
+                    Ok(()) => true,
+                    Err(error) => {
+                        absorb(check, Err(error))?;
+                        false
                     }
-                    Err(error) => log::debug!("{}: {error}", check.me),
+                };
+                resend_handed_back(peer, check, clock, Duration::from_secs(5), calm).await?;
+                if !acknowledged || !check.handed_back.is_empty() {
+                    continue;
                 }
-            }
-            // After a server restart some replies may never come (they died with it).
-            let patience = if check.restarted {
-                Duration::from_secs(5)
-            } else {
-                SETTLE
-            };
-            while !check.outstanding.is_empty() {
+                // Everything acknowledged: now the replies. After a server restart some may
+                // never come (they died with it).
+                let patience = if check.restarted {
+                    Duration::from_secs(5)
+                } else {
+                    SETTLE
+                };
                 check.read(peer, clock, patience, calm).await?;
-                if check.restarted && peer.metrics().session_restarts > 0 {
-                    break;
+                if !check.handed_back.is_empty() {
+                    continue; // a restart during the read: send those again, wait again
+                }
+                if check.outstanding.is_empty() || check.restarted {
+                    return Ok(());
                 }
             }
-            Ok(())
         })
         .await;
     let done = matches!(settled, Ok(Ok(())));
@@ -181,6 +188,50 @@ async fn settle<P: NetworkProvider>(
         peer.metrics()
     );
     Ok(done)
+}
+
+/// Takes an outcome whose failure the client survives: a session restart's hand-back is
+/// kept to send again ([`resend_handed_back`]); errors that make the Peer unusable are
+/// returned; the rest (network failures) are expected.
+fn absorb(check: &mut Checker, outcome: Result<(), PeerError>) -> Result<(), PeerError> {
+    match outcome {
+        Ok(()) => Ok(()),
+        Err(error @ (PeerError::InvalidConfig { .. } | PeerError::Closed { .. })) => Err(error),
+        Err(PeerError::SessionRestarted { unacknowledged, .. }) => {
+            check.restarted_with(unacknowledged);
+            Ok(())
+        }
+        Err(error) => {
+            log::debug!("{}: {error}", check.me);
+            Ok(())
+        }
+    }
+}
+
+/// Exactly-once: sends again the requests a server restart handed back (the caller's choice
+/// here: the server may process one twice, which the ledger allows for as many as were sent
+/// again), reading replies while the queue is full.
+async fn resend_handed_back<P: NetworkProvider>(
+    peer: &mut Peer<P>,
+    check: &mut Checker,
+    clock: &P::Clock,
+    patience: Duration,
+    calm: bool,
+) -> Result<(), PeerError> {
+    while let Some(message) = check.handed_back.pop_front() {
+        match peer.send(message).await {
+            Ok(()) => check.resent_after_restart += 1,
+            Err(PeerError::QueueFull { message, .. }) => {
+                check.handed_back.push_front(message);
+                check.read(peer, clock, patience, calm).await?;
+                if let Ok(outcome) = clock.timeout(patience, peer.wait_acknowledged()).await {
+                    absorb(check, outcome)?;
+                }
+            }
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(())
 }
 
 /// Records the Peer's state in the sometimes-assertions.

@@ -32,6 +32,8 @@ pub(super) struct ClientReport {
     pub dropped: u64,
     /// Reliable modes: `wait_acknowledged` succeeded at the end.
     pub acknowledged: bool,
+    /// Exactly-once: requests a server restart handed back that the client sent again.
+    pub resent_after_restart: u64,
 }
 
 /// What the server received from one client, in arrival order.
@@ -76,6 +78,15 @@ impl Ledger {
             .or_default()
             .arrivals
             .push(n);
+    }
+
+    /// True if requests of `client` arrived in iteration `seed` before (at an earlier
+    /// incarnation of the server, say).
+    pub(super) fn seen_before(&self, seed: u64, client: &str) -> bool {
+        self.lock()
+            .open
+            .get(&(seed, client.to_string()))
+            .is_some_and(|record| !record.arrivals.is_empty())
     }
 
     pub(super) fn client_done(&self, seed: u64, client: &str, report: ClientReport) {
