@@ -152,16 +152,15 @@ async fn serve_session<S: Stream>(
         };
         let (_, parsed) = parse(&request);
         let Some((client, n)) = parsed else { continue };
-        let mut last = last.borrow_mut();
         // An outer `None`: an earlier incarnation of this server saw this client, and what the
         // client sends again after the restart may come after newer requests (the ledger
         // judges it).
         let previous = last
+            .borrow_mut()
             .entry(client.clone())
             .or_insert_with(|| (!ledger.seen_before(seed, &client)).then_some(None))
             .as_mut()
             .map(|previous| previous.replace(n));
-        drop(last);
         ledger.arrived(seed, &client, n);
         always_assert!(
             "server_session_in_order",
