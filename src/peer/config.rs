@@ -13,8 +13,10 @@ use super::PeerError;
 #[non_exhaustive]
 pub enum OverflowPolicy {
     /// Drop the oldest message never written to any connection, and count it in
-    /// [`PeerMetrics::messages_dropped`](super::PeerMetrics::messages_dropped) (the design
-    /// seed's policy). In the reliable modes that message is then never delivered: the
+    /// [`PeerMetrics::messages_dropped`](super::PeerMetrics::messages_dropped) (what the
+    /// design document's `queue_message` sketch does; FoundationDB's Peer has no cap to
+    /// overflow: it keeps reliable packets and discards unreliable ones when a connection
+    /// fails). In the reliable modes that message is then never delivered: the
     /// remote sees a gap in the numbering and carries on, so exactly-once becomes "at most
     /// once for the dropped ones"; choose [`Reject`](OverflowPolicy::Reject) where every
     /// accepted message must arrive.
