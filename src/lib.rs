@@ -36,9 +36,9 @@
 //!     .block_on(async move {
 //!         let mut peer = Peer::new(client_net, "10.0.0.1:4500".into(), PeerConfig::default());
 //!         for word in ["one", "two", "three"] {
-//!             peer.send(word.as_bytes().to_vec()).await?; // queued, connects on demand
+//!             peer.send(word.as_bytes().to_vec()).await?; // queued
 //!         }
-//!         peer.flush().await?; // written out
+//!         peer.flush().await?; // connects on demand, written out
 //!         let mut echoes = Vec::new();
 //!         for _ in 0..3 {
 //!             echoes.push(String::from_utf8(peer.recv().await?).unwrap());
@@ -86,9 +86,11 @@
 //!
 //! # What the Peer guarantees
 //!
-//! Messages arrive at most once, in order and whole. A message counts as sent once the socket
-//! accepted its last byte, so bytes written into a connection whose remote just died can be
-//! lost; there is no resend or acknowledgement yet. See [`Peer`] for the details.
+//! What [`PeerConfig::delivery`] says: by default ([`Delivery::Unreliable`](peer::Delivery))
+//! messages arrive at most once, in order and whole, and bytes written into a connection whose
+//! remote just died can be lost (counted as possibly lost). At-least-once and exactly-once
+//! keep each message until the remote (a [`SessionServer`](peer::SessionServer)) acknowledges
+//! it and re-send it after a reconnect. See [`Peer`] and [`Delivery`](peer::Delivery).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![warn(missing_debug_implementations, rust_2018_idioms)]

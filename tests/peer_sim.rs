@@ -586,3 +586,39 @@ fn a_codec_without_a_size_limit_does_not_overflow() {
         assert_eq!(end, None, "clean end of file after close");
     });
 }
+
+/// The default `stable_connection_time` (5 s): a server that accepts and drops at once makes
+/// the Peer back off, doubling, instead of reconnecting at once.
+#[test]
+fn a_server_that_accepts_and_drops_is_not_hammered() {
+    run_sim(exact_network(), |net| async move {
+        let listener = net.server.bind(&net.addr).await.unwrap();
+        let clock = net.client.clock();
+        let config = PeerConfig {
+            initial_reconnect_delay: Duration::from_millis(100),
+            max_reconnect_delay: Duration::from_secs(10),
+            ..PeerConfig::default()
+        };
+        assert_eq!(config.stable_connection_time, Duration::from_secs(5));
+        let server = async {
+            for _ in 0..4 {
+                let (stream, _) = listener.accept().await.unwrap();
+                drop(stream);
+            }
+        };
+        let client = async {
+            let mut peer = Peer::new(net.client.clone(), net.addr.clone(), config);
+            let start = clock.now();
+            for _ in 0..4 {
+                let error = peer.recv().await.unwrap_err();
+                assert!(error.is_disconnect(), "{error}");
+            }
+            let m = peer.metrics();
+            assert_eq!(m.consecutive_failures, 4, "{m:?}");
+            assert_eq!(m.current_backoff, Duration::from_millis(800));
+            // The 2nd, 3rd and 4th connects waited 100, 200 and 400 ms.
+            assert!(clock.now() - start >= Duration::from_millis(700));
+        };
+        futures::join!(server, client);
+    });
+}
