@@ -22,6 +22,11 @@ fn config(delivery: Delivery) -> PeerConfig {
     }
 }
 
+/// A Peer of `net`'s client in `delivery` mode.
+fn reliable_peer<P: NetworkProvider>(net: &Net<P>, delivery: Delivery) -> Peer<P> {
+    Peer::new(net.client.clone(), net.addr.clone(), config(delivery))
+}
+
 /// Serves sessions on `connections` connections, one after another: echoes every message,
 /// and after `reset_after` messages on a connection resets it. Returns every message
 /// received, in order, over all connections.
@@ -60,11 +65,7 @@ fn smoke_exactly_once_round_trip() {
         let listener = net.server.bind(&net.addr).await.unwrap();
         let sessions = SessionServer::new(net.server.random_seed());
         let client = async {
-            let mut peer = Peer::new(
-                net.client.clone(),
-                net.addr.clone(),
-                config(Delivery::ExactlyOnce),
-            );
+            let mut peer = reliable_peer(&net, Delivery::ExactlyOnce);
             for i in 0..100 {
                 peer.send(numbered(i)).await.unwrap();
             }
@@ -90,11 +91,7 @@ fn smoke_at_least_once_over_real_loopback() {
         let listener = net.server.bind(&net.addr).await.unwrap();
         let sessions = SessionServer::new(7);
         let client = async {
-            let mut peer = Peer::new(
-                net.client.clone(),
-                net.addr.clone(),
-                config(Delivery::AtLeastOnce),
-            );
+            let mut peer = reliable_peer(&net, Delivery::AtLeastOnce);
             for i in 0..50 {
                 peer.send(numbered(i)).await.unwrap();
             }
@@ -119,11 +116,7 @@ fn exactly_once_across_many_connection_resets() {
         let listener = net.server.bind(&net.addr).await.unwrap();
         let sessions = SessionServer::new(1);
         let client = async {
-            let mut peer = Peer::new(
-                net.client.clone(),
-                net.addr.clone(),
-                config(Delivery::ExactlyOnce),
-            );
+            let mut peer = reliable_peer(&net, Delivery::ExactlyOnce);
             let mut echoes = Vec::new();
             for i in 0..200 {
                 peer.send(numbered(i)).await.unwrap();
@@ -193,11 +186,7 @@ fn at_least_once_resends_to_a_restarted_server() {
             seen
         };
         let client = async {
-            let mut peer = Peer::new(
-                net.client.clone(),
-                net.addr.clone(),
-                config(Delivery::AtLeastOnce),
-            );
+            let mut peer = reliable_peer(&net, Delivery::AtLeastOnce);
             for i in 0..5 {
                 peer.send(numbered(i)).await.unwrap();
             }
@@ -247,11 +236,7 @@ fn exactly_once_reports_a_restarted_server_and_hands_back_the_unknown() {
             seen
         };
         let client = async {
-            let mut peer = Peer::new(
-                net.client.clone(),
-                net.addr.clone(),
-                config(Delivery::ExactlyOnce),
-            );
+            let mut peer = reliable_peer(&net, Delivery::ExactlyOnce);
             for i in 0..4 {
                 peer.send(numbered(i)).await.unwrap();
             }
@@ -325,11 +310,7 @@ fn an_incompatible_version_is_a_typed_error_on_both_sides() {
             let _ = framed.recv().await;
         };
         let client = async {
-            let mut peer = Peer::new(
-                net.client.clone(),
-                net.addr.clone(),
-                config(Delivery::ExactlyOnce),
-            );
+            let mut peer = reliable_peer(&net, Delivery::ExactlyOnce);
             peer.send(b"x".to_vec()).await.unwrap();
             let error = peer.flush().await.unwrap_err();
             assert!(
@@ -349,11 +330,7 @@ fn an_incompatible_version_is_a_typed_error_on_both_sides() {
 fn reliable_modes_against_a_foreign_server_say_they_need_the_protocol() {
     run_sim(exact_network(), |net| async move {
         let listener = net.server.bind(&net.addr).await.unwrap();
-        let mut peer = Peer::new(
-            net.client.clone(),
-            net.addr.clone(),
-            config(Delivery::AtLeastOnce),
-        );
+        let mut peer = reliable_peer(&net, Delivery::AtLeastOnce);
         peer.send(b"x".to_vec()).await.unwrap();
         let echo = async {
             echo_server(&listener, 1).await;
@@ -497,11 +474,7 @@ fn unreliable_messages_in_a_reliable_session_are_counted_when_lost() {
             seen
         };
         let client = async {
-            let mut peer = Peer::new(
-                net.client.clone(),
-                net.addr.clone(),
-                config(Delivery::ExactlyOnce),
-            );
+            let mut peer = reliable_peer(&net, Delivery::ExactlyOnce);
             peer.reconnect().await.unwrap();
             peer.send(numbered(0)).await.unwrap();
             peer.send_unreliable(numbered(1)).await.unwrap();
