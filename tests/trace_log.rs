@@ -38,5 +38,8 @@ fn smoke_a_log_logger_receives_peer_events() {
         .iter()
         .find(|r| r.contains("connection attempt failed"))
         .unwrap_or_else(|| panic!("{records:#?}"));
-    assert!(failed.starts_with("INFO moonpool::peer::drive"), "{failed}");
+    assert!(
+        failed.starts_with("INFO moonpool::peer::connect"),
+        "{failed}"
+    );
 }

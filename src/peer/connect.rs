@@ -31,9 +31,10 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
         }
         let remaining = self.backoff.remaining(self.clock.now());
         if !remaining.is_zero() {
-            log::debug!(
-                "peer {}: waiting {remaining:?} before reconnecting",
-                self.destination
+            tracing::debug!(
+                parent: &self.span,
+                wait = ?remaining,
+                "waiting before reconnecting"
             );
             self.clock.sleep(remaining).await;
         }
@@ -49,6 +50,11 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
         let start = self.clock.now();
         self.backoff.on_attempt(start);
         self.metrics.connection_attempts += 1;
+        self.span = tracing::info_span!(
+            "peer",
+            destination = %self.destination,
+            attempt = self.metrics.connection_attempts
+        );
         self.state = State::Connecting;
         let hello = self.config.delivery.is_reliable().then(|| Hello {
             session: self.session.id,
@@ -130,9 +136,11 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
         let delay = self.backoff.on_failure(draw);
         self.metrics.connection_failures += 1;
         self.metrics.last_failure = Some(now);
-        log::info!(
-            "peer {}: {error}; next attempt in {delay:?}",
-            self.destination
+        tracing::info!(
+            parent: &self.span,
+            %error,
+            next_attempt = ?delay,
+            "connection attempt failed"
         );
         Err(error)
     }
@@ -170,16 +178,11 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
             if new_epoch {
                 self.metrics.session_restarts += 1;
                 self.session.seq.restart_incoming(remote.send_base);
-                log::warn!(
-                    "peer {}: the remote restarted and lost the session; {} message(s) of \
-                     unknown fate {}",
-                    self.destination,
-                    out.handed_back.len() as u64 + out.resent,
-                    if exactly_once {
-                        "handed back"
-                    } else {
-                        "sent again"
-                    }
+                tracing::warn!(
+                    parent: &self.span,
+                    unknown_fate = out.handed_back.len() as u64 + out.resent,
+                    handed_back = exactly_once,
+                    "the remote restarted and lost the session (a new epoch)"
                 );
                 if exactly_once {
                     self.session
@@ -202,7 +205,7 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
                 now,
             ),
         });
-        log::info!("peer {}: connected", self.destination);
+        tracing::info!(parent: &self.span, "connected");
     }
 
     /// Drops the connection because it failed; see [`drop_connection`](Self::drop_connection).
@@ -237,10 +240,12 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
         } else {
             self.backoff.on_closed(now)
         };
-        log::info!(
-            "peer {}: disconnected ({reason}); {} message(s) queued, next attempt in {delay:?}",
-            self.destination,
-            self.queue_size()
+        tracing::info!(
+            parent: &self.span,
+            %reason,
+            queued = self.queue_size(),
+            next_attempt = ?delay,
+            "disconnected"
         );
     }
 

@@ -123,6 +123,8 @@ pub struct Peer<P: NetworkProvider, C: Codec = LengthChecksumCodec> {
     rng: ChaCha8Rng,
     metrics: PeerMetrics,
     session: Session,
+    /// The `peer` span of the current (or last) connection attempt; its events sit in it.
+    span: tracing::Span,
 }
 
 impl<P: NetworkProvider> Peer<P> {
@@ -197,6 +199,7 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
             rng,
             metrics: PeerMetrics::default(),
             session,
+            span: tracing::Span::none(),
         }
     }
 
@@ -367,7 +370,7 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
         self.inbox = Inbox::default();
         match state {
             State::Connected(mut conn) => {
-                log::debug!("peer {}: closed", self.destination);
+                tracing::debug!(parent: &self.span, destination = %self.destination, "closed");
                 if !self.config.delivery.is_reliable() {
                     // Written on a connection closed now: nothing tells whether the remote
                     // read them (a close with unread data becomes a reset).
@@ -380,7 +383,9 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
             }
             State::Invalid(reason) => self.state = State::Invalid(reason),
             State::Closed => {}
-            State::Idle | State::Connecting => log::debug!("peer {}: closed", self.destination),
+            State::Idle | State::Connecting => {
+                tracing::debug!(parent: &self.span, destination = %self.destination, "closed");
+            }
         }
     }
 

@@ -180,9 +180,10 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
             };
             if let Err(error) = self.encode(&message) {
                 self.metrics.messages_dropped += 1;
-                log::warn!(
-                    "peer {}: dropped a message the codec cannot encode: {error}",
-                    self.destination
+                tracing::warn!(
+                    parent: &self.span,
+                    %error,
+                    "dropped a message the codec cannot encode"
                 );
             }
         }
@@ -236,9 +237,11 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
     fn count_dropped(&mut self, dropped: usize) {
         if dropped > 0 {
             self.metrics.messages_dropped += dropped as u64;
-            log::warn!(
-                "peer {}: queue full, dropped {dropped} oldest message(s)",
-                self.destination
+            tracing::warn!(
+                parent: &self.span,
+                destination = %self.destination,
+                dropped,
+                "queue full, dropped the oldest messages"
             );
         }
     }

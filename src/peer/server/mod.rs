@@ -243,11 +243,11 @@ impl SessionServer {
             framed.feed_parts(&wire::data_header(*seq), message)?;
         }
         framed.flush().await?;
-        log::debug!(
-            "session {:#018x}: {} ({} message(s) re-sent)",
-            hello.session,
-            if resumed { "resumed" } else { "started" },
-            resend.len()
+        tracing::debug!(
+            session = hello.session,
+            resumed,
+            resent = resend.len(),
+            "session accepted"
         );
         Ok(SessionStream::new(
             framed,

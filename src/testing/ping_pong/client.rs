@@ -83,7 +83,7 @@ pub async fn client<P: NetworkProvider>(
                 // reliable modes send the same number again after reading replies.
                 Err(error @ PeerError::QueueFull { .. }) => {
                     sometimes_assert!("queue_overflowed", true);
-                    log::debug!("{me}: {error}");
+                    tracing::debug!(client = %me, %error, "request not sent");
                     if reliable {
                         check.next -= 1;
                         break;
@@ -202,7 +202,7 @@ fn absorb(check: &mut Checker, outcome: Result<(), PeerError>) -> Result<(), Pee
             Ok(())
         }
         Err(error) => {
-            log::debug!("{}: {error}", check.me);
+            tracing::debug!(client = %check.me, %error, "survived");
             Ok(())
         }
     }
