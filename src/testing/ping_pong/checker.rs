@@ -4,6 +4,7 @@
 use std::collections::{BTreeSet, VecDeque};
 use std::time::Duration;
 
+use super::ledger::Ledger;
 use super::ClientStats;
 use crate::always_assert;
 use crate::peer::{Peer, PeerError};
@@ -18,6 +19,9 @@ pub(super) struct Checker {
     /// re-sent request again, and the replies the dead server had not had acknowledged are
     /// gone (the promise covers this side's messages, not a dead server's).
     pub(super) restarted: bool,
+    /// The iteration's seed and the campaign's ledger (to note a restart there).
+    pub(super) seed: u64,
+    pub(super) ledger: Ledger,
     /// Exactly-once: requests handed back by a restart, to send again.
     pub(super) handed_back: VecDeque<Vec<u8>>,
     /// How many of those were sent again.
@@ -32,9 +36,11 @@ pub(super) struct Checker {
 }
 
 impl Checker {
-    pub(super) fn new(me: String, reliable: bool) -> Self {
+    pub(super) fn new(me: String, reliable: bool, seed: u64, ledger: Ledger) -> Self {
         Self {
             me,
+            seed,
+            ledger,
             reliable,
             restarted: false,
             handed_back: VecDeque::new(),
@@ -51,6 +57,7 @@ impl Checker {
     /// already answered was processed, so it is not.
     pub(super) fn restarted_with(&mut self, unacknowledged: Vec<Vec<u8>>) {
         self.restarted = true;
+        self.ledger.note_restart(self.seed, &self.me);
         for message in unacknowledged {
             let n = String::from_utf8_lossy(&message)
                 .split(' ')

@@ -55,7 +55,7 @@ pub async fn client<P: NetworkProvider>(
     let clock = provider.clock();
     let destination = format!("{}:{PORT}", topology.peer_ips[0]);
     let mut peer = Peer::try_new(provider, destination, peer_config(delivery))?;
-    let mut check = Checker::new(me.clone(), reliable);
+    let mut check = Checker::new(me.clone(), reliable, seed, ledger.clone());
     let total = 200 + below(&mut rng, 200);
     // Calm networks answer within milliseconds; hostile ones may never answer.
     let patience = if scenario.calm {

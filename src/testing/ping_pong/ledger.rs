@@ -40,6 +40,7 @@ pub(super) struct ClientReport {
 #[derive(Debug, Default)]
 struct Record {
     arrivals: Vec<u64>,
+    restart_noted: bool,
     client: Option<ClientReport>,
 }
 
@@ -80,13 +81,21 @@ impl Ledger {
             .push(n);
     }
 
-    /// True if requests of `client` arrived in iteration `seed` before (at an earlier
-    /// incarnation of the server, say).
-    pub(super) fn seen_before(&self, seed: u64, client: &str) -> bool {
+    /// `client` was told the server restarted (and may send requests again, out of order).
+    pub(super) fn note_restart(&self, seed: u64, client: &str) {
+        self.lock()
+            .open
+            .entry((seed, client.to_string()))
+            .or_default()
+            .restart_noted = true;
+    }
+
+    /// True once [`note_restart`](Self::note_restart) was called for `client` in `seed`.
+    pub(super) fn restart_noted(&self, seed: u64, client: &str) -> bool {
         self.lock()
             .open
             .get(&(seed, client.to_string()))
-            .is_some_and(|record| !record.arrivals.is_empty())
+            .is_some_and(|record| record.restart_noted)
     }
 
     pub(super) fn client_done(&self, seed: u64, client: &str, report: ClientReport) {

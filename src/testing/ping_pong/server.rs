@@ -22,9 +22,8 @@ use crate::testing::WorkloadTopology;
 /// How long the server lets its connections finish once the clients are done.
 const DRAIN: Duration = Duration::from_secs(10);
 
-/// Reliable modes: each client's last request number in this server's sessions (`None` inside
-/// while none arrived yet; an outer `None` once the order is no longer checked).
-type Last = Rc<RefCell<BTreeMap<String, Option<Option<u64>>>>>;
+/// Reliable modes: each client's last request number in this server's sessions.
+type Last = Rc<RefCell<BTreeMap<String, u64>>>;
 
 /// The server: binds `my_ip:4500`, serves every accepted connection concurrently (answering
 /// each `ping <client> <n> ...` with `pong <client> <n>`), in the reliable modes through one
@@ -152,21 +151,14 @@ async fn serve_session<S: Stream>(
         };
         let (_, parsed) = parse(&request);
         let Some((client, n)) = parsed else { continue };
-        // An outer `None`: an earlier incarnation of this server saw this client, and what the
-        // client sends again after the restart may come after newer requests (the ledger
-        // judges it).
-        let previous = last
-            .borrow_mut()
-            .entry(client.clone())
-            .or_insert_with(|| (!ledger.seen_before(seed, &client)).then_some(None))
-            .as_mut()
-            .map(|previous| previous.replace(n));
+        let previous = last.borrow_mut().insert(client.clone(), n);
         ledger.arrived(seed, &client, n);
+        // A client told of a server restart (exactly-once's `SessionRestarted`) sends the
+        // requests of unknown fate again, after newer ones: the ledger judges those.
         always_assert!(
             "server_session_in_order",
-            previous.is_none_or(|previous| {
-                previous.is_none_or(|previous| previous.checked_add(1) == Some(n))
-            }),
+            ledger.restart_noted(seed, &client)
+                || previous.is_none_or(|previous| previous.checked_add(1) == Some(n)),
             "{client}'s ping {n} follows ping {previous:?} in its session"
         );
         match conn.send(format!("pong {client} {n}").into_bytes()).await {
