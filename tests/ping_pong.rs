@@ -3,21 +3,23 @@
 //! # How many iterations reach every sometimes-assertion
 //! Measured by [`iterations_to_coverage`]: `until_all_sometimes_reached(1000)` from 400 base
 //! seeds (`k * 1_000_003` for `k` in `0..400`), two clients, counting the iterations each
-//! needed to reach all six [`ping_pong::SOMETIMES`]. Result: median 6, 90th percentile 16,
-//! **99th percentile 30**, worst 46 (it was 4 / 12 / 23 / 34 before `send` stopped
-//! connecting: the clients now connect once up front, so the first burst rarely overflows the
-//! queue). The test fails if the 99th percentile ever exceeds [`P99_ITERATIONS_TO_COVERAGE`];
-//! the long campaigns run far more than that.
+//! needed to reach all six [`ping_pong::SOMETIMES`]. Result on the current simulator: median 5,
+//! 90th percentile 14, **99th percentile 27**, worst 33 (it was 4 / 12 / 23 / 34 before `send`
+//! stopped connecting and the hostile network gained partitions, clogs and short I/O). The test
+//! fails if the 99th percentile ever exceeds [`P99_ITERATIONS_TO_COVERAGE`] (the measure plus a
+//! little margin); the long campaigns run far more than that.
 //!
 //! The long tests are `#[ignore]`d; CI runs them in release mode:
-//! `cargo test --release --test ping_pong -- --ignored` (about 70 s on 2 cores: unreliable and
-//! exactly-once 10,000 iterations each, at-least-once 2,000, and the coverage measurement).
+//! `cargo test --release --test ping_pong -- --ignored` (about 80 s on 2 cores: unreliable and
+//! exactly-once 10,000 iterations each, at-least-once 2,000, both reliable modes 1,000 with
+//! server reboots, and the coverage measurement).
 
 use moonpool::peer::Delivery;
 use moonpool::testing::ping_pong::{self, Delivered};
 use moonpool::testing::{Attrition, SimulationBuilder, SimulationReport};
 
-/// The measured 99th percentile of iterations needed to reach every sometimes-assertion.
+/// The 99th percentile of iterations needed to reach every sometimes-assertion: measured 27,
+/// allowed 30.
 const P99_ITERATIONS_TO_COVERAGE: usize = 30;
 /// Iterations of the long campaign: several hundred times the 99th percentile.
 const LONG_CAMPAIGN_ITERATIONS: u64 = 10_000;
