@@ -6,7 +6,7 @@
 //! (the simulated process) and the Peer's connection attempt.
 //!
 //! ```text
-//!   0.031684s  INFO iteration{seed=3}:task{name="client1"}:peer{destination=10.0.0.1:4500 attempt=1}: moonpool::peer::drive: connected
+//!   0.031684s  INFO iteration{seed=3}:task{name="client1"}:peer{destination=10.0.0.1:4500 attempt=1}: moonpool::peer::connect: connected
 //! ```
 
 use std::io;
