@@ -156,7 +156,12 @@ type Iterated = (
 /// noting discoveries if `watch`), and says how it went.
 fn iterate(b: &SimulationBuilder, job: &Job, steps: bool, watch: bool) -> Iterated {
     let seed = job.root;
-    let _span = tracing::info_span!("iteration", seed, id = job.id).entered();
+    let span = if job.branches.is_empty() {
+        tracing::info_span!("iteration", seed)
+    } else {
+        tracing::info_span!("iteration", seed, child = job.id)
+    };
+    let _span = span.entered();
     let failure = |workload: &str, error: String| IterationFailure {
         seed: job.id,
         workload: workload.to_string(),

@@ -147,7 +147,7 @@ impl WorkloadTopology {
 
     /// The iteration's world. Randomness drawn from it
     /// ([`SimWorld::random_range`](crate::SimWorld::random_range) and friends, and
-    /// [`buggify!`](crate::buggify)) is replayed by the seed and explored by
+    /// [`buggify!`](macro@crate::buggify)) is replayed by the seed and explored by
     /// [`explore`](crate::testing::SimulationBuilder::explore); randomness from a workload's
     /// own RNG seeded with the seed is replayed but not explored.
     pub fn world(&self) -> &WeakSimWorld {
