@@ -286,3 +286,21 @@ fn a_watermark_that_improves_is_a_discovery() {
         assert!(depth <= 2, "{depth}");
     }
 }
+
+#[test]
+fn children_pass_the_determinism_check() {
+    use moonpool::testing::DeterminismCheck;
+    let plain = campaign(0, 200).threads(2).explore(explore()).run();
+    let checked = campaign(0, 200)
+        .threads(2)
+        .explore(explore())
+        .check_determinism(DeterminismCheck::All)
+        .run();
+    assert!(!plain.exploration.branches.is_empty());
+    assert_eq!(plain.iterations, checked.iterations);
+    assert_eq!(plain.exploration, checked.exploration);
+    assert!(checked
+        .failures
+        .iter()
+        .all(|f| f.workload != "(determinism)"));
+}
