@@ -16,6 +16,10 @@
 //! cargo run --release --example ping_pong -- --merge a.shard b.shard
 //! ```
 //!
+//! About 2 % of the seeds (chosen by a hash of the seed) run twice, and the campaign fails if
+//! the two runs differ; `MOONPOOL_CHECK_DETERMINISM=all` (or `off`, `0.1`, `5%`, `20`)
+//! changes that.
+//!
 //! Prints the report (progress goes to stderr) and, as its last line,
 //! `summary iterations=N passed=N failed=N sometimes_reached=K/K digest=HEX sim_time_s=X wall_s=Y
 //! lost=N duplicated=N reordered=N` (the requests the server saw, against what the clients'
@@ -34,7 +38,10 @@ use std::process::ExitCode;
 
 use lexopt::prelude::*;
 use moonpool::peer::Delivery;
-use moonpool::testing::{ping_pong, Partition, SimulationReport};
+use moonpool::testing::{ping_pong, DeterminismCheck, Partition, SimulationReport};
+
+/// The share of seeds run twice to check determinism (`MOONPOOL_CHECK_DETERMINISM` overrides).
+const DETERMINISM_SHARE: f64 = 0.02;
 
 const USAGE: &str = "\
 usage: ping_pong [--iterations N] [--seed S] [--threads T] [--clients C] [--partition K/N]
@@ -221,6 +228,7 @@ fn main() -> ExitCode {
         ledger = Some(campaign_ledger);
         let mut builder = builder
             .iterations(args.iterations.unwrap_or(1000))
+            .check_determinism(DeterminismCheck::Fraction(DETERMINISM_SHARE))
             .on_progress(|p| {
                 eprintln!(
                     "ping_pong: {}/{} iterations, {} failed",

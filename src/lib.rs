@@ -114,7 +114,7 @@ pub use real::{RealClock, RealListener, RealNetworkProvider, RealStream};
 // sim re-exports
 pub use sim::{
     LatencyRange, NetworkConfig, SimClock, SimError, SimJoinHandle, SimNetworkProvider, SimStats,
-    SimTcpListener, SimTcpStream, SimWorld, WeakSimWorld,
+    SimTcpListener, SimTcpStream, SimWorld, StepDivergence, StepLog, WeakSimWorld,
 };
 // testing re-exports
 pub use testing::{CampaignError, SimulationBuilder, SimulationReport, WorkloadTopology};

@@ -147,6 +147,15 @@ impl Executor {
             .any(|t| t.process == Some(process))
     }
 
+    /// Live tasks by id and name.
+    pub(crate) fn task_names(&self) -> Vec<(u64, String)> {
+        self.tasks
+            .borrow()
+            .iter()
+            .map(|(id, t)| (*id, t.name.clone()))
+            .collect()
+    }
+
     fn names(&self) -> Vec<String> {
         self.tasks
             .borrow()
@@ -287,6 +296,11 @@ impl SimWorld {
         let exec = &self.shared.exec;
         let id = exec.next_id.get() + 1;
         exec.next_id.set(id);
+        self.with_state(|s| {
+            if let Some(steps) = &mut s.steps {
+                steps.spawned(id, &name);
+            }
+        });
         let state = Rc::new(RefCell::new(JoinState {
             output: None,
             finished: false,
@@ -470,6 +484,9 @@ impl SimWorld {
             s.digest.fold(TAG_POLL);
             s.digest.fold(nanos(s.now));
             s.digest.fold(id);
+            if let Some(steps) = &mut s.steps {
+                steps.poll(s.now, id, s.rng.draws(), s.digest.value());
+            }
             Ok(Some(id))
         })
     }

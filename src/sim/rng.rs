@@ -8,16 +8,49 @@ use rand_chacha::ChaCha8Rng;
 use super::config::LatencyRange;
 
 /// The world's single random source: ChaCha8 seeded from the world seed.
+///
+/// It counts its draws, and may switch streams at chosen draw counts: a branch
+/// `(at, seed)` makes draw number `at` (0-based) and every later one come from
+/// ChaCha8 seeded with `seed`. Exploration replays a run's prefix this way and draws fresh
+/// randomness after it.
 #[derive(Debug)]
-pub(crate) struct SimRng(ChaCha8Rng);
+pub(crate) struct SimRng {
+    stream: ChaCha8Rng,
+    draws: u64,
+    /// Pending `(at, seed)` switches, the next one last.
+    branches: Vec<(u64, u64)>,
+}
 
 impl SimRng {
     pub(crate) fn new(seed: u64) -> Self {
-        Self(ChaCha8Rng::seed_from_u64(seed))
+        Self {
+            stream: ChaCha8Rng::seed_from_u64(seed),
+            draws: 0,
+            branches: Vec::new(),
+        }
+    }
+
+    /// Switches to the stream of `seed` at each `(at, seed)` draw count, in increasing `at`
+    /// (switches at counts already passed never happen).
+    pub(crate) fn set_branches(&mut self, branches: &[(u64, u64)]) {
+        self.branches = branches.iter().rev().copied().collect();
+    }
+
+    /// Draws made so far.
+    pub(crate) fn draws(&self) -> u64 {
+        self.draws
     }
 
     pub(crate) fn next_u64(&mut self) -> u64 {
-        self.0.next_u64()
+        while let Some(&(at, seed)) = self.branches.last() {
+            if at != self.draws {
+                break;
+            }
+            self.stream = ChaCha8Rng::seed_from_u64(seed);
+            self.branches.pop();
+        }
+        self.draws += 1;
+        self.stream.next_u64()
     }
 
     /// Uniform in `range` (rejection sampling, no modulo bias); an empty range yields its start.
@@ -111,7 +144,25 @@ impl Digest {
 
 #[cfg(test)]
 mod tests {
-    use super::Digest;
+    use super::{Digest, SimRng};
+
+    #[test]
+    fn a_branch_replays_the_prefix_then_draws_the_child_stream() {
+        let plain: Vec<u64> = {
+            let mut rng = SimRng::new(7);
+            (0..6).map(|_| rng.next_u64()).collect()
+        };
+        let child: Vec<u64> = {
+            let mut rng = SimRng::new(99);
+            (0..3).map(|_| rng.next_u64()).collect()
+        };
+        let mut rng = SimRng::new(7);
+        rng.set_branches(&[(3, 99)]);
+        let branched: Vec<u64> = (0..6).map(|_| rng.next_u64()).collect();
+        assert_eq!(branched[..3], plain[..3]);
+        assert_eq!(branched[3..], child[..]);
+        assert_eq!(rng.draws(), 6);
+    }
 
     /// The byte-by-byte FNV-1a the fast fold must match.
     fn fold_bytes(mut hash: u64, value: u64) -> u64 {

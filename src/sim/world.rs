@@ -17,6 +17,7 @@ use super::net::NetState;
 use super::process::Processes;
 use super::provider::SimNetworkProvider;
 use super::rng::{nanos, Digest, SimRng};
+use super::steps::StepLog;
 use super::time::SimClock;
 
 /// Default time budget: one hour of virtual time.
@@ -91,6 +92,8 @@ pub(crate) struct WorldState {
     pub(crate) next_timer: u64,
     pub(crate) net: NetState,
     pub(crate) faults: Faults,
+    /// The per-step record, while [`SimWorld::record_steps`] is on.
+    pub(crate) steps: Option<Box<StepLog>>,
 }
 
 impl WorldState {
@@ -107,6 +110,9 @@ impl WorldState {
         self.digest.fold(seq);
         for part in event.digest_parts() {
             self.digest.fold(part);
+        }
+        if let Some(steps) = &mut self.steps {
+            steps.event(time, seq, event, self.rng.draws(), self.digest.value());
         }
         match event {
             Event::Timer { id } => {
@@ -164,6 +170,7 @@ impl SimWorld {
             next_timer: 0,
             net: NetState::default(),
             faults,
+            steps: None,
         };
         Self {
             shared: Rc::new(Shared {
@@ -281,6 +288,18 @@ impl SimWorld {
     /// A uniform draw in `range` from the world RNG; an empty range returns `range.start`.
     pub fn random_range(&self, range: std::ops::Range<u64>) -> u64 {
         self.with_state(|s| s.rng.range(range))
+    }
+
+    /// Draws made from the world RNG so far (a position in the run that exploration can
+    /// branch at); `None` while the state is borrowed (a check made from inside the network).
+    pub(crate) fn rng_draws(&self) -> Option<u64> {
+        self.shared.state.try_borrow().ok().map(|s| s.rng.draws())
+    }
+
+    /// From draw number `at` on, each `(at, seed)` switches the world RNG to the stream of
+    /// `seed` (increasing `at`; see `SimRng::set_branches`).
+    pub(crate) fn set_rng_branches(&self, branches: &[(u64, u64)]) {
+        self.with_state(|s| s.rng.set_branches(branches));
     }
 
     /// The network configuration of this world.

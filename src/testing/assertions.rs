@@ -1,4 +1,6 @@
-//! `always_assert!` and `sometimes_assert!`, and the per-iteration collector behind them.
+//! `always_assert!` and `sometimes_assert!`, and the per-iteration collector behind them; the
+//! comparisons that report both sides (`always_le!` and friends) and the watermarks
+//! (`sometimes_max!`, `sometimes_min!`) are in `assertions/numeric.rs`.
 //!
 //! The runner installs a collector in a thread-local around each iteration and merges what it
 //! gathered into its own campaign's totals afterwards, so two campaigns running at the same
@@ -11,6 +13,12 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Once;
 
+use crate::sim::{SimWorld, WeakSimWorld};
+
+mod numeric;
+
+pub use numeric::{comparison_failed, record_watermark, WatermarkValue};
+
 /// Which macro an assertion was checked with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[non_exhaustive]
@@ -19,6 +27,28 @@ pub enum AssertionKind {
     Always,
     /// [`sometimes_assert!`](crate::sometimes_assert): must hold at least once per campaign.
     Sometimes,
+    /// [`sometimes_max!`](crate::sometimes_max): the highest value reached is recorded.
+    Max,
+    /// [`sometimes_min!`](crate::sometimes_min): the lowest value reached is recorded.
+    Min,
+}
+
+impl AssertionKind {
+    /// Whether this kind is a watermark ([`Max`](Self::Max) or [`Min`](Self::Min)).
+    pub fn is_watermark(self) -> bool {
+        matches!(self, AssertionKind::Max | AssertionKind::Min)
+    }
+
+    /// Whether `value` beats `best` for this kind (any value beats none; never for the
+    /// non-watermark kinds).
+    pub fn improves(self, value: i64, best: Option<i64>) -> bool {
+        match (self, best) {
+            (AssertionKind::Max | AssertionKind::Min, None) => true,
+            (AssertionKind::Max, Some(best)) => value > best,
+            (AssertionKind::Min, Some(best)) => value < best,
+            _ => false,
+        }
+    }
 }
 
 impl fmt::Display for AssertionKind {
@@ -26,6 +56,8 @@ impl fmt::Display for AssertionKind {
         f.write_str(match self {
             AssertionKind::Always => "always",
             AssertionKind::Sometimes => "sometimes",
+            AssertionKind::Max => "max",
+            AssertionKind::Min => "min",
         })
     }
 }
@@ -38,8 +70,11 @@ pub struct AssertionStats {
     pub kind: AssertionKind,
     /// Times the condition was evaluated.
     pub checks: u64,
-    /// Times the condition was true.
+    /// Times the condition was true (for a watermark, every check).
     pub hits: u64,
+    /// The best value a watermark reached (highest for [`Max`](AssertionKind::Max), lowest
+    /// for [`Min`](AssertionKind::Min)); `None` for the other kinds or before any check.
+    pub best: Option<i64>,
 }
 
 impl AssertionStats {
@@ -49,13 +84,26 @@ impl AssertionStats {
             kind,
             checks: 0,
             hits: 0,
+            best: None,
         }
     }
 
-    /// Adds `other`'s counts to these.
+    /// Adds `other`'s counts to these, keeping the better watermark.
     pub fn merge(&mut self, other: &AssertionStats) {
         self.checks += other.checks;
         self.hits += other.hits;
+        if let Some(value) = other.best {
+            self.offer(value);
+        }
+    }
+
+    /// Keeps `value` as the best if it beats it (watermarks only); true if it did.
+    fn offer(&mut self, value: i64) -> bool {
+        let better = self.kind.improves(value, self.best);
+        if better {
+            self.best = Some(value);
+        }
+        better
     }
 }
 
@@ -67,6 +115,18 @@ pub type AssertionMap = BTreeMap<String, AssertionStats>;
 struct Collector {
     seed: u64,
     assertions: AssertionMap,
+    /// The world whose RNG position each discovery is noted at (exploration only).
+    world: Option<WeakSimWorld>,
+    positions: Positions,
+}
+
+/// Where in one iteration's run (in world RNG draws) its discoveries happened.
+#[derive(Debug, Default)]
+pub(crate) struct Positions {
+    /// Each sometimes-assertion first true in the iteration, at that moment.
+    pub first_hits: BTreeMap<String, u64>,
+    /// Each watermark's best value in the iteration, and the moment it was first reached.
+    pub bests: BTreeMap<String, (i64, u64)>,
 }
 
 thread_local! {
@@ -77,7 +137,8 @@ thread_local! {
     static PANIC_LOCATION: RefCell<Option<String>> = const { RefCell::new(None) };
 }
 
-fn record(name: &str, kind: AssertionKind, condition: bool) {
+/// Counts one check of `name`; `value` is a watermark's value.
+fn record(name: &str, kind: AssertionKind, condition: bool, value: Option<i64>) {
     COLLECTOR.with(|c| {
         if let Some(collector) = c.borrow_mut().as_mut() {
             let stats = match collector.assertions.get_mut(name) {
@@ -89,6 +150,33 @@ fn record(name: &str, kind: AssertionKind, condition: bool) {
             };
             stats.checks += 1;
             stats.hits += u64::from(condition);
+            let improved = value.is_some_and(|value| stats.offer(value));
+            let Some(world) = collector.world.as_ref().and_then(WeakSimWorld::upgrade) else {
+                return;
+            };
+            let Some(draws) = world.rng_draws() else {
+                return;
+            };
+            let positions = &mut collector.positions;
+            if kind == AssertionKind::Sometimes
+                && condition
+                && !positions.first_hits.contains_key(name)
+            {
+                positions.first_hits.insert(name.to_string(), draws);
+            }
+            if let (true, Some(value)) = (improved, value) {
+                positions.bests.insert(name.to_string(), (value, draws));
+            }
+        }
+    });
+}
+
+/// Notes the RNG position of `world` at each discovery of the iteration being collected on
+/// this thread (what [`collect`] returns as [`Positions`]).
+pub(crate) fn watch_positions(world: &SimWorld) {
+    COLLECTOR.with(|c| {
+        if let Some(collector) = c.borrow_mut().as_mut() {
+            collector.world = Some(world.downgrade());
         }
     });
 }
@@ -97,7 +185,7 @@ fn record(name: &str, kind: AssertionKind, condition: bool) {
 /// [`always_assert!`](crate::always_assert).
 #[doc(hidden)]
 pub fn record_always(name: &str, condition: bool) -> bool {
-    record(name, AssertionKind::Always, condition);
+    record(name, AssertionKind::Always, condition, None);
     condition
 }
 
@@ -105,7 +193,7 @@ pub fn record_always(name: &str, condition: bool) -> bool {
 /// [`sometimes_assert!`](crate::sometimes_assert); does nothing outside a campaign.
 #[doc(hidden)]
 pub fn record_sometimes(name: &str, condition: bool) {
-    record(name, AssertionKind::Sometimes, condition);
+    record(name, AssertionKind::Sometimes, condition, None);
 }
 
 /// The seed of the iteration running on this thread, if any.
@@ -129,7 +217,7 @@ pub fn always_failed(name: &str, message: fmt::Arguments<'_>) -> ! {
 
 /// Runs `f` with a fresh collector for `seed` installed on this thread (restoring any
 /// previous one afterwards, even on panic) and returns what it gathered.
-pub(crate) fn collect<R>(seed: u64, f: impl FnOnce() -> R) -> (R, AssertionMap) {
+pub(crate) fn collect<R>(seed: u64, f: impl FnOnce() -> R) -> (R, AssertionMap, Positions) {
     struct Restore(Option<Collector>);
     impl Drop for Restore {
         fn drop(&mut self) {
@@ -139,16 +227,24 @@ pub(crate) fn collect<R>(seed: u64, f: impl FnOnce() -> R) -> (R, AssertionMap) 
     let fresh = Collector {
         seed,
         assertions: AssertionMap::new(),
+        world: None,
+        positions: Positions::default(),
     };
     let _restore = Restore(COLLECTOR.with(|c| c.borrow_mut().replace(fresh)));
     let result = f();
-    let gathered = COLLECTOR.with(|c| {
+    let (assertions, positions) = COLLECTOR.with(|c| {
         c.borrow_mut()
             .as_mut()
-            .map(|c| std::mem::take(&mut c.assertions))
+            .map(|c| {
+                c.world = None;
+                (
+                    std::mem::take(&mut c.assertions),
+                    std::mem::take(&mut c.positions),
+                )
+            })
             .unwrap_or_default()
     });
-    (result, gathered)
+    (result, assertions, positions)
 }
 
 /// Makes panics on this thread print nothing (their location is kept for

@@ -9,6 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::attrition::Attrition;
+use super::determinism::DeterminismCheck;
+use super::explore::{self, Exploration};
 use super::partition::{CampaignConfigError, Partition};
 use super::report::{CampaignError, SimulationReport};
 use super::runner;
@@ -66,7 +68,9 @@ pub(crate) enum SeedPlan {
 ///
 /// Environment: `MOONPOOL_SEED=<u64>` runs only that seed (a replay; coverage is then not
 /// required) and `MOONPOOL_SEEDS=<start>..<end>` runs that range (a shard), unless
-/// [`seed_from_env(false)`](Self::seed_from_env).
+/// [`seed_from_env(false)`](Self::seed_from_env). `MOONPOOL_CHECK_DETERMINISM` (`all`, `off`,
+/// `0.05`, `5%`, `20`) overrides [`check_determinism`](Self::check_determinism), and
+/// `MOONPOOL_BRANCH` with `MOONPOOL_SEED` replays a child of [`explore`](Self::explore).
 ///
 /// # Examples
 /// ```
@@ -106,6 +110,8 @@ pub struct SimulationBuilder {
     pub(crate) buggify: bool,
     pub(crate) attrition: Option<Attrition>,
     pub(crate) expected_faults: Vec<FaultKind>,
+    pub(crate) determinism: DeterminismCheck,
+    pub(crate) exploration: Option<Exploration>,
 }
 
 impl Default for SimulationBuilder {
@@ -128,6 +134,8 @@ impl fmt::Debug for SimulationBuilder {
             .field("seed_from_env", &self.seed_from_env)
             .field("replay_hint", &self.replay_hint)
             .field("require_coverage", &self.require_coverage)
+            .field("determinism", &self.determinism)
+            .field("exploration", &self.exploration)
             .finish_non_exhaustive()
     }
 }
@@ -156,6 +164,8 @@ impl SimulationBuilder {
             buggify: true,
             attrition: None,
             expected_faults: Vec::new(),
+            determinism: DeterminismCheck::Off,
+            exploration: None,
         }
     }
 
@@ -325,11 +335,81 @@ impl SimulationBuilder {
         self
     }
 
+    /// Runs a sample of the seeds twice and fails each whose two runs differ (default
+    /// [`DeterminismCheck::Off`]); the failure (workload `(determinism)`) names the first
+    /// step where the runs diverge. `MOONPOOL_CHECK_DETERMINISM` overrides it (a value that
+    /// does not parse is a [`CampaignConfigError`] from [`try_run`](Self::try_run)).
+    ///
+    /// # Examples
+    /// ```
+    /// use std::cell::Cell;
+    /// use std::time::Duration;
+    /// use moonpool::testing::{DeterminismCheck, SimulationBuilder};
+    /// use moonpool::{Clock, NetworkProvider};
+    ///
+    /// thread_local!(static RUNS: Cell<u64> = const { Cell::new(0) });
+    /// let report = SimulationBuilder::new()
+    ///     .register_workload("leaky", |_seed, provider, _topology| async move {
+    ///         // State that outlives the iteration: the second run sleeps longer.
+    ///         let runs = RUNS.with(|r| r.replace(r.get() + 1));
+    ///         provider.clock().sleep(Duration::from_millis(1 + runs)).await;
+    ///         Ok::<(), String>(())
+    ///     })
+    ///     .seed_from_env(false)
+    ///     .threads(1)
+    ///     .check_determinism(DeterminismCheck::All)
+    ///     .run();
+    /// assert_eq!(report.failures[0].workload, "(determinism)");
+    /// assert!(report.failures[0].error.contains("diverge"), "{report}");
+    /// ```
+    pub fn check_determinism(mut self, check: DeterminismCheck) -> Self {
+        self.determinism = check;
+        self
+    }
+
+    /// Explores from discoveries (see [`Exploration`]): when a sometimes-assertion is true for
+    /// the first time in the campaign, or a watermark beats the campaign's best, later
+    /// iterations replay that run up to that moment (the same seed, the same world RNG draws)
+    /// and draw fresh randomness after it. The children run on top of the campaign's seeds;
+    /// the report's [`exploration`](SimulationReport::exploration) holds the tree, and a
+    /// failed child's replay line reproduces it (`MOONPOOL_SEED=<seed>
+    /// MOONPOOL_BRANCH=<switches>`).
+    ///
+    /// The campaign runs in waves of 32 iterations, children first, so it is the same on
+    /// any number of threads. Shards (`MOONPOOL_SEEDS`) explore from their own discoveries
+    /// and merge as usual; a one-seed replay (`MOONPOOL_SEED`) does not explore.
+    ///
+    /// # Examples
+    /// ```
+    /// use moonpool::testing::{Exploration, SimulationBuilder};
+    /// use moonpool::sometimes_assert;
+    ///
+    /// let report = SimulationBuilder::new()
+    ///     .register_workload("w", |_seed, _net, topology| async move {
+    ///         let world = topology.world().try_upgrade().map_err(|e| e.to_string())?;
+    ///         let rare = world.random_bool(0.1);
+    ///         sometimes_assert!("rare", rare);
+    ///         Ok::<(), String>(())
+    ///     })
+    ///     .iterations(40)
+    ///     .seed_from_env(false)
+    ///     .explore(Exploration { children: 4, ..Exploration::default() })
+    ///     .run();
+    /// assert_eq!(report.exploration.discoveries[0].assertion, "rare");
+    /// assert_eq!(report.exploration.branches.len(), 4);
+    /// assert_eq!(report.iteration_count(), 44);
+    /// ```
+    pub fn explore(mut self, config: Exploration) -> Self {
+        self.exploration = Some(config);
+        self
+    }
+
     /// Runs the campaign and returns its report (which may record failures), or says why it
     /// cannot start.
     ///
     /// # Errors
-    /// [`CampaignConfigError`]: `MOONPOOL_SEED` or `MOONPOOL_SEEDS` does not parse, both
+    /// [`CampaignConfigError`]: `MOONPOOL_SEED`, `MOONPOOL_SEEDS`,
+    /// `MOONPOOL_CHECK_DETERMINISM` or `MOONPOOL_BRANCH` does not parse, both seed variables
     /// are set, no seed to run (zero iterations, an empty range, an empty partition), zero
     /// threads, or a bad partition. Nothing has run then.
     ///
@@ -342,7 +422,13 @@ impl SimulationBuilder {
     /// ```
     pub fn try_run(&self) -> Result<SimulationReport, CampaignConfigError> {
         let resolved = seeds::resolve(self)?;
-        Ok(runner::run(self, resolved))
+        let check = self.determinism.or_env()?;
+        // A one-seed replay may be a child of exploration.
+        let branches = match (resolved.from_plan, self.seed_from_env) {
+            (false, true) => explore::branches_from_env()?,
+            _ => None,
+        };
+        Ok(runner::run(self, resolved, check, branches))
     }
 
     /// Runs the campaign and returns its report (which may record failures).

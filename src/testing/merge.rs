@@ -25,8 +25,8 @@ pub enum MergeError {
 
 impl SimulationReport {
     /// Combines the report of another shard of the campaign into this one: iterations and
-    /// failures are merged in seed order, assertion counts added, wall times summed, and
-    /// coverage is required if either required it.
+    /// failures are merged in seed order, assertion counts added, wall times summed,
+    /// exploration trees joined, and coverage is required if either required it.
     ///
     /// Shards must run disjoint seeds (`MOONPOOL_SEEDS=0..500` on one machine, `500..1000` on
     /// another): then the merged report is the one the whole campaign gives (same
@@ -87,6 +87,7 @@ impl SimulationReport {
         self.declared.extend(other.declared);
         self.coverage_required |= other.coverage_required;
         self.wall_time += other.wall_time;
+        self.exploration.merge(other.exploration);
         Ok(())
     }
 }

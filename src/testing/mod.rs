@@ -12,6 +12,13 @@
 //! them on one ([`SimulationReport::merge`]). [`ping_pong`] is a complete campaign over the
 //! resilient [`Peer`](crate::Peer).
 //!
+//! Comparisons such as [`always_le!`](crate::always_le) report both sides, and watermarks
+//! ([`sometimes_max!`](crate::sometimes_max)) keep the best value reached.
+//! [`check_determinism`](SimulationBuilder::check_determinism) runs a sample of seeds twice
+//! and names the first step where two runs differ, and
+//! [`explore`](SimulationBuilder::explore) spends a campaign around its rare states by
+//! replaying runs up to their discoveries and branching there ([`Exploration`]).
+//!
 //! # Examples
 //! ```
 //! use futures::io::{AsyncReadExt, AsyncWriteExt};
@@ -46,6 +53,9 @@
 pub mod assertions;
 mod attrition;
 mod builder;
+mod determinism;
+mod explore;
+mod iteration;
 mod merge;
 mod partition;
 pub mod ping_pong;
@@ -60,6 +70,8 @@ mod trace;
 pub use assertions::{AssertionKind, AssertionStats};
 pub use attrition::Attrition;
 pub use builder::{Progress, SimulationBuilder};
+pub use determinism::{DeterminismCheck, DeterminismParseError};
+pub use explore::{Branch, Discovery, Exploration, ExplorationTree};
 pub use merge::MergeError;
 pub use partition::{CampaignConfigError, Partition};
 pub use report::{CampaignError, IterationFailure, IterationRecord, SimulationReport};

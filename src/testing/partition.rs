@@ -193,4 +193,14 @@ pub enum CampaignConfigError {
     /// A partition of a campaign that stops at coverage: its parts are not fixed in advance.
     #[error("until_all_sometimes_reached cannot be partitioned: its seeds depend on coverage")]
     PartitionUntilCovered,
+    /// `MOONPOOL_CHECK_DETERMINISM` does not parse.
+    #[error("MOONPOOL_CHECK_DETERMINISM: {0}")]
+    InvalidDeterminismCheck(#[from] super::DeterminismParseError),
+    /// `MOONPOOL_BRANCH` (a child of exploration replayed) does not parse, or comes without
+    /// `MOONPOOL_SEED`.
+    #[error("MOONPOOL_BRANCH={value:?} is not a list like 120:987,300:654 (increasing positions) given with MOONPOOL_SEED")]
+    InvalidBranch {
+        /// The variable's text.
+        value: String,
+    },
 }

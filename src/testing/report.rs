@@ -5,6 +5,7 @@ use std::fmt;
 use std::time::Duration;
 
 use super::assertions::{AssertionKind, AssertionMap, AssertionStats};
+use super::explore::{branch_text, ExplorationTree};
 use crate::sim::Digest;
 
 /// One failed iteration: its seed, the workload that failed and why.
@@ -27,7 +28,8 @@ pub struct IterationFailure {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct IterationRecord {
-    /// The seed.
+    /// The seed (for a child of exploration, its id: see
+    /// [`ExplorationTree::path`](super::ExplorationTree::path)).
     pub seed: u64,
     /// The world's [`digest`](crate::SimWorld::digest) at the end of the iteration.
     pub digest: u64,
@@ -48,7 +50,8 @@ pub struct IterationRecord {
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct SimulationReport {
-    /// Every iteration run, in seed order.
+    /// Every iteration run, in seed order (in run order when exploring: each wave's children,
+    /// then its seeds).
     pub iterations: Vec<IterationRecord>,
     /// Failed iterations, in seed order.
     pub failures: Vec<IterationFailure>,
@@ -66,6 +69,8 @@ pub struct SimulationReport {
     /// Faults injected over the campaign, per kind
     /// ([`FaultKind`](crate::sim::FaultKind)'s name).
     pub faults: BTreeMap<String, u64>,
+    /// What exploration did (empty unless the campaign explored).
+    pub exploration: ExplorationTree,
 }
 
 impl SimulationReport {
@@ -88,6 +93,7 @@ impl SimulationReport {
             wall_time: Duration::ZERO,
             replay_hint,
             faults: BTreeMap::new(),
+            exploration: ExplorationTree::default(),
         }
     }
 
@@ -231,9 +237,17 @@ impl SimulationReport {
         )
     }
 
-    /// The replay command of `seed`: `MOONPOOL_SEED=<seed> <replay hint>`.
+    /// The replay command of `seed`: `MOONPOOL_SEED=<seed> <replay hint>`, or for a child of
+    /// exploration `MOONPOOL_SEED=<root seed> MOONPOOL_BRANCH=<switches> <replay hint>`.
     pub fn replay_line(&self, seed: u64) -> String {
-        format!("MOONPOOL_SEED={seed} {}", self.replay_hint)
+        match self.exploration.path(seed) {
+            Some((root, branches)) => format!(
+                "MOONPOOL_SEED={root} MOONPOOL_BRANCH={} {}",
+                branch_text(&branches),
+                self.replay_hint
+            ),
+            None => format!("MOONPOOL_SEED={seed} {}", self.replay_hint),
+        }
     }
 
     /// The failures, unreached assertions and replay lines (what [`CampaignError`] shows).
@@ -341,15 +355,18 @@ impl fmt::Display for SimulationReport {
                     AssertionKind::Always if s.hits < s.checks => "  <- FAILED",
                     _ => "",
                 };
+                let best = s.best.map(|b| format!("  best {b}")).unwrap_or_default();
                 writeln!(
                     f,
-                    "  {:<9} {name:<width$} {:>10} {:>10} {rate:>6.1}%{flag}",
+                    "  {:<9} {name:<width$} {:>10} {:>10} {rate:>6.1}%{flag}{best}",
                     s.kind.to_string(),
                     s.checks,
                     s.hits
                 )?;
             }
         }
+        let failed = self.failures.iter().map(|x| x.seed).collect();
+        self.exploration.write(f, &failed)?;
         self.write_problems(f)?;
         write!(f, "{}", self.summary_line())
     }

@@ -1,46 +1,31 @@
-//! Running a campaign: seeds, one iteration in its own world, worker threads, progress.
+//! Running a campaign: seeds (or exploration's waves) over worker threads, and progress.
 
-use std::cell::RefCell;
 use std::collections::BTreeMap;
-use std::future::poll_fn;
-use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
-use std::task::{Poll, Waker};
 use std::time::Duration;
 
-use futures::FutureExt;
-
-use super::assertions::{collect, quiet_panics, take_panic_location, AssertionMap};
-use super::builder::{Progress, SimulationBuilder};
-use super::report::{IterationFailure, IterationRecord, SimulationReport};
+use super::builder::{Progress, ProgressFn, SimulationBuilder};
+use super::determinism::DeterminismCheck;
+use super::explore;
+use super::iteration::{run_iteration, Job, Outcome};
+use super::report::SimulationReport;
 use super::seeds;
-use super::topology::{workload_ip, Shutdown, WorkloadTopology};
 use crate::provider::Clock;
 use crate::real::RealClock;
-use crate::sim::SimWorld;
 
-/// The workload name of failures that are the simulation's own ([`crate::SimError`]).
-const SIMULATION: &str = "(simulation)";
 /// Wall time between two progress callbacks.
 const PROGRESS_EVERY: Duration = Duration::from_secs(2);
 
-/// Faults injected in an iteration, per kind.
-type FaultCounts = BTreeMap<String, u64>;
-/// Faults shown before a failure in the report.
-const FAULTS_SHOWN: usize = 20;
-
-/// What one iteration produced.
-struct Outcome {
-    record: IterationRecord,
-    failure: Option<IterationFailure>,
-    assertions: AssertionMap,
-    faults: FaultCounts,
-}
-
-/// Runs the campaign described by `b` over the seeds resolved from it.
-pub(crate) fn run(b: &SimulationBuilder, resolved: seeds::Resolved) -> SimulationReport {
+/// Runs the campaign described by `b` over the seeds resolved from it, checking determinism
+/// as `check` says; `branches` (from `MOONPOOL_BRANCH`) makes a one-seed replay a child of
+/// exploration.
+pub(crate) fn run(
+    b: &SimulationBuilder,
+    resolved: seeds::Resolved,
+    check: DeterminismCheck,
+    branches: Option<Vec<(u64, u64)>>,
+) -> SimulationReport {
     // Wall time, for the report's `wall_time` and the progress cadence only: it never reaches
     // a SimWorld, so it cannot change a run.
     let wall = RealClock::new();
@@ -50,36 +35,119 @@ pub(crate) fn run(b: &SimulationBuilder, resolved: seeds::Resolved) -> Simulatio
         from_plan,
     } = resolved;
     let coverage_required = from_plan && b.require_coverage;
+    let mut report =
+        SimulationReport::new(b.declared.clone(), coverage_required, b.replay_hint.clone());
+    let total = usize::try_from(seeds.len()).unwrap_or(usize::MAX);
+    let mut progress = ProgressReporter::new(b, wall, total);
+    // A child of exploration replayed: `MOONPOOL_SEED=<root> MOONPOOL_BRANCH=<switches>`.
+    let replayed = branches.map(|branches| Job {
+        id: branches.last().map_or(0, |last| last.1),
+        root: seeds.get(0).unwrap_or(0),
+        branches,
+        branch: None,
+    });
+    match (replayed, b.exploration) {
+        (Some(job), _) => {
+            let job_at = |index: u64| (index == 0).then(|| job.clone());
+            run_jobs(
+                b,
+                check,
+                &job_at,
+                1,
+                until_covered,
+                &mut report,
+                &mut progress,
+            );
+        }
+        (None, Some(config)) if from_plan => {
+            explore::run(
+                b,
+                config,
+                check,
+                &seeds,
+                until_covered,
+                &mut report,
+                &mut progress,
+            );
+        }
+        (None, _) => {
+            let job_at = |index: u64| seeds.get(index).map(Job::plain);
+            run_jobs(
+                b,
+                check,
+                &job_at,
+                total,
+                until_covered,
+                &mut report,
+                &mut progress,
+            );
+        }
+    }
+    progress.tick(report.iterations.len(), report.failures.len(), true);
+    report.wall_time = wall.now();
+    report
+}
+
+/// Calls the builder's progress callback at most every [`PROGRESS_EVERY`], and when forced.
+pub(crate) struct ProgressReporter {
+    callback: Option<ProgressFn>,
+    wall: RealClock,
+    last: Duration,
+    total: usize,
+}
+
+impl ProgressReporter {
+    fn new(b: &SimulationBuilder, wall: RealClock, total: usize) -> Self {
+        Self {
+            callback: b.progress.clone(),
+            last: wall.now(),
+            wall,
+            total,
+        }
+    }
+
+    /// Reports `done` iterations and `failures` if it is time (or `force`).
+    pub(crate) fn tick(&mut self, done: usize, failures: usize, force: bool) {
+        if let Some(progress) = &self.callback {
+            if force || self.wall.now() - self.last >= PROGRESS_EVERY {
+                self.last = self.wall.now();
+                progress(&Progress {
+                    done,
+                    total: self.total,
+                    failures,
+                });
+            }
+        }
+    }
+}
+
+/// Runs the jobs `job_at(0), job_at(1), ...` (until `None`) over the builder's threads,
+/// adding them to `report` in index order.
+fn run_jobs(
+    b: &SimulationBuilder,
+    check: DeterminismCheck,
+    job_at: &(dyn Fn(u64) -> Option<Job> + Sync),
+    total: usize,
+    until_covered: bool,
+    report: &mut SimulationReport,
+    progress: &mut ProgressReporter,
+) {
     let mut acc = Accumulator {
-        report: SimulationReport::new(b.declared.clone(), coverage_required, b.replay_hint.clone()),
+        report,
         pending: BTreeMap::new(),
         next: 0,
         until_covered,
         covered: false,
     };
-    let total = usize::try_from(seeds.len()).unwrap_or(usize::MAX);
     let threads = b.threads.clamp(1, total.max(1));
-    let mut last_progress = wall.now();
     let mut done = 0;
-    let mut report_progress = |done: usize, failures: usize, force: bool| {
-        if let Some(progress) = &b.progress {
-            if force || wall.now() - last_progress >= PROGRESS_EVERY {
-                last_progress = wall.now();
-                progress(&Progress {
-                    done,
-                    total,
-                    failures,
-                });
-            }
-        }
-    };
     if threads == 1 {
         let mut index = 0;
-        while let Some(seed) = seeds.get(index) {
-            acc.add(index, run_iteration(b, seed));
+        while let Some(job) = job_at(index) {
+            acc.add(index, run_iteration(b, check, index, &job, false));
             index += 1;
             done += 1;
-            report_progress(done, acc.report.failures.len(), false);
+            progress.tick(done, acc.report.failures.len(), false);
             if acc.covered {
                 break;
             }
@@ -91,14 +159,15 @@ pub(crate) fn run(b: &SimulationBuilder, resolved: seeds::Resolved) -> Simulatio
         std::thread::scope(|scope| {
             for _ in 0..threads {
                 let tx = tx.clone();
-                let (next, stop, seeds) = (&next, &stop, &seeds);
+                let (next, stop) = (&next, &stop);
                 scope.spawn(move || loop {
                     if stop.load(Ordering::Relaxed) {
                         break;
                     }
                     let index = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(seed) = seeds.get(index) else { break };
-                    if tx.send((index, run_iteration(b, seed))).is_err() {
+                    let Some(job) = job_at(index) else { break };
+                    let outcome = run_iteration(b, check, index, &job, false);
+                    if tx.send((index, outcome)).is_err() {
                         break;
                     }
                 });
@@ -107,29 +176,59 @@ pub(crate) fn run(b: &SimulationBuilder, resolved: seeds::Resolved) -> Simulatio
             for (index, outcome) in rx {
                 acc.add(index, outcome);
                 done += 1;
-                report_progress(done, acc.report.failures.len(), false);
+                progress.tick(done, acc.report.failures.len(), false);
                 if acc.covered {
                     stop.store(true, Ordering::Relaxed);
                 }
             }
         });
     }
-    report_progress(acc.report.iterations.len(), acc.report.failures.len(), true);
-    let mut report = acc.report;
-    report.wall_time = wall.now();
-    report
+}
+
+/// Runs `jobs`, the iterations at `first_index..` of the campaign, over the builder's
+/// threads, noting where their discoveries happened; the outcomes come back in job order.
+pub(crate) fn run_wave(
+    b: &SimulationBuilder,
+    check: DeterminismCheck,
+    first_index: u64,
+    jobs: &[Job],
+) -> Vec<Outcome> {
+    let threads = b.threads.clamp(1, jobs.len().max(1));
+    let run = |i: usize| run_iteration(b, check, first_index + i as u64, &jobs[i], true);
+    if threads == 1 {
+        return (0..jobs.len()).map(run).collect();
+    }
+    let next = AtomicUsize::new(0);
+    let mut outcomes: Vec<Option<Outcome>> = (0..jobs.len()).map(|_| None).collect();
+    let (tx, rx) = mpsc::channel::<(usize, Outcome)>();
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            let (tx, next, run) = (tx.clone(), &next, &run);
+            scope.spawn(move || loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= jobs.len() || tx.send((i, run(i))).is_err() {
+                    break;
+                }
+            });
+        }
+        drop(tx);
+        for (i, outcome) in rx {
+            outcomes[i] = Some(outcome);
+        }
+    });
+    outcomes.into_iter().flatten().collect()
 }
 
 /// Adds outcomes to the report in seed order, whatever order they finish in.
-struct Accumulator {
-    report: SimulationReport,
+struct Accumulator<'a> {
+    report: &'a mut SimulationReport,
     pending: BTreeMap<u64, Outcome>,
     next: u64,
     until_covered: bool,
     covered: bool,
 }
 
-impl Accumulator {
+impl Accumulator<'_> {
     fn add(&mut self, index: u64, outcome: Outcome) {
         if self.covered {
             return;
@@ -149,184 +248,5 @@ impl Accumulator {
                 return;
             }
         }
-    }
-}
-
-/// Runs one iteration with its own assertion collector (and quiet panics if asked).
-fn run_iteration(b: &SimulationBuilder, seed: u64) -> Outcome {
-    let ((record, failure, faults), assertions) = collect(seed, || {
-        if b.quiet_panics {
-            quiet_panics(|| iterate(b, seed))
-        } else {
-            iterate(b, seed)
-        }
-    });
-    Outcome {
-        record,
-        failure,
-        assertions,
-        faults,
-    }
-}
-
-/// Shared between the workload tasks and the root future of one iteration.
-#[derive(Default)]
-struct RunState {
-    finished: usize,
-    /// Which workloads have returned.
-    done: Vec<bool>,
-    failure: Option<(String, String)>,
-    waker: Option<Waker>,
-}
-
-fn panic_text(payload: Box<dyn std::any::Any + Send>) -> String {
-    let message = if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "non-string panic payload".to_string()
-    };
-    match take_panic_location() {
-        Some(location) => format!("panicked at {location}: {message}"),
-        None => format!("panicked: {message}"),
-    }
-}
-
-/// Builds the world of `seed`, runs every workload in it, and says how it went.
-fn iterate(
-    b: &SimulationBuilder,
-    seed: u64,
-) -> (IterationRecord, Option<IterationFailure>, FaultCounts) {
-    let _span = tracing::info_span!("iteration", seed).entered();
-    let failure = |workload: &str, error: String| IterationFailure {
-        seed,
-        workload: workload.to_string(),
-        error,
-        faults: Vec::new(),
-    };
-    let config = (b.network)(seed);
-    let checked = config.validate_within(b.time_budget);
-    let world = match checked.and_then(|()| SimWorld::with_config(seed, config)) {
-        Ok(world) => world,
-        Err(error) => {
-            let record = IterationRecord {
-                seed,
-                digest: 0,
-                sim_time: Duration::ZERO,
-                events_processed: 0,
-                passed: false,
-            };
-            return (
-                record,
-                Some(failure(SIMULATION, error.to_string())),
-                BTreeMap::new(),
-            );
-        }
-    };
-    world.set_time_budget(b.time_budget);
-    world.set_buggify(b.buggify);
-    let total = b.workloads.len();
-    let ips: std::rc::Rc<[String]> = (0..total).map(workload_ip).collect();
-    let shutdowns = Shutdown::for_iteration(total);
-    let state = Rc::new(RefCell::new(RunState {
-        done: vec![false; total],
-        ..RunState::default()
-    }));
-    for ((name, _), ip) in b.workloads.iter().zip(ips.iter()) {
-        // Each workload's name resolves to its IP ("server:4500"); a name the DNS refuses
-        // (an empty one) just stays unresolvable.
-        let _ = world.register_name(name, ip);
-    }
-    for (index, ((name, f), shutdown)) in b.workloads.iter().zip(shutdowns).enumerate() {
-        let provider = world.provider(&ips[index]);
-        let topology = WorkloadTopology::new(index, name.clone(), ips.clone(), shutdown.clone());
-        let (state, task_name, f) = (state.clone(), name.clone(), f.clone());
-        // A process: a reboot (attrition) runs this factory again, on the same IP.
-        let factory = move || {
-            let (provider, topology, shutdown) =
-                (provider.clone(), topology.clone(), shutdown.clone());
-            let (state, name, f) = (state.clone(), task_name.clone(), f.clone());
-            async move {
-                let result = match catch_unwind(AssertUnwindSafe(|| f(seed, provider, topology))) {
-                    Ok(future) => AssertUnwindSafe(future)
-                        .catch_unwind()
-                        .await
-                        .unwrap_or_else(|payload| Err(panic_text(payload))),
-                    Err(payload) => Err(panic_text(payload)),
-                };
-                shutdown.finish();
-                let mut state = state.borrow_mut();
-                state.finished += 1;
-                state.done[index] = true;
-                if let Err(error) = result {
-                    state.failure.get_or_insert((name, error));
-                }
-                if let Some(waker) = state.waker.take() {
-                    waker.wake();
-                }
-            }
-        };
-        if let Err(error) = world.spawn_process(name.clone(), &ips[index], factory) {
-            return (
-                record_of(&world, seed, false),
-                Some(failure(SIMULATION, error.to_string())),
-                BTreeMap::new(),
-            );
-        }
-    }
-    if let Some(attrition) = &b.attrition {
-        let targets = b
-            .workloads
-            .iter()
-            .map(|(name, _)| name.clone())
-            .zip(ips.iter().cloned())
-            .collect();
-        let state = state.clone();
-        attrition.spawn(&world, targets, Rc::new(move |i| !state.borrow().done[i]));
-    }
-    let ended = world.block_on(poll_fn(|cx| {
-        let mut state = state.borrow_mut();
-        if state.failure.is_some() || state.finished == total {
-            Poll::Ready(())
-        } else {
-            state.waker = Some(cx.waker().clone());
-            Poll::Pending
-        }
-    }));
-    let failure = match (state.borrow_mut().failure.take(), ended) {
-        (Some((workload, error)), _) => Some(failure(&workload, error)),
-        (None, Err(error)) => Some(failure(SIMULATION, error.to_string())),
-        (None, Ok(())) => None,
-    };
-    if let Some(failure) = &failure {
-        tracing::info!(workload = %failure.workload, error = %failure.error, "iteration failed");
-    }
-    let failure = failure.map(|mut failure| {
-        let timeline = world.fault_timeline();
-        let skip = timeline.len().saturating_sub(FAULTS_SHOWN);
-        failure.faults = timeline.iter().skip(skip).map(|e| e.to_string()).collect();
-        failure
-    });
-    let counts = world.fault_counts();
-    for kind in &b.expected_faults {
-        let name = format!("fault_{kind}");
-        super::assertions::record_sometimes(&name, counts.get(kind).is_some_and(|n| *n > 0));
-    }
-    let faults = counts
-        .into_iter()
-        .map(|(kind, n)| (kind.to_string(), n))
-        .collect();
-    (record_of(&world, seed, failure.is_none()), failure, faults)
-}
-
-fn record_of(world: &SimWorld, seed: u64, passed: bool) -> IterationRecord {
-    let stats = world.stats();
-    IterationRecord {
-        seed,
-        digest: world.digest(),
-        sim_time: stats.sim_time,
-        events_processed: stats.events_processed,
-        passed,
     }
 }

@@ -8,6 +8,8 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
+use crate::sim::WeakSimWorld;
+
 /// The address of the workload registered at `index` (0-based): `10.0.0.1`, `10.0.0.2`, ...
 pub(crate) fn workload_ip(index: usize) -> String {
     let n = index + 1;
@@ -31,6 +33,7 @@ pub struct WorkloadTopology {
     /// loop knows its clients are done.
     pub shutdown: Shutdown,
     all_ips: Rc<[String]>,
+    world: WeakSimWorld,
 }
 
 /// The other workloads' IPs, in registration order: a view of the iteration's one IP list
@@ -125,6 +128,7 @@ impl WorkloadTopology {
         name: String,
         all_ips: Rc<[String]>,
         shutdown: Shutdown,
+        world: WeakSimWorld,
     ) -> Self {
         let my_ip = all_ips[index].clone();
         let peer_ips = PeerIps {
@@ -137,7 +141,17 @@ impl WorkloadTopology {
             peer_ips,
             shutdown,
             all_ips,
+            world,
         }
+    }
+
+    /// The iteration's world. Randomness drawn from it
+    /// ([`SimWorld::random_range`](crate::SimWorld::random_range) and friends, and
+    /// [`buggify!`](macro@crate::buggify)) is replayed by the seed and explored by
+    /// [`explore`](crate::testing::SimulationBuilder::explore); randomness from a workload's
+    /// own RNG seeded with the seed is replayed but not explored.
+    pub fn world(&self) -> &WeakSimWorld {
+        &self.world
     }
 
     /// Every workload's IP, in registration order (this one included).

@@ -115,6 +115,10 @@ enum Record {
     Failure(FailureLine),
     /// Faults injected over the campaign, of one kind.
     Fault(FaultLine),
+    /// A child run by exploration.
+    Branch(BranchLine),
+    /// A discovery of exploration.
+    Discovery(DiscoveryLine),
     /// The last line.
     End(EndLine),
 }
@@ -137,6 +141,8 @@ struct Header {
 enum Kind {
     Always,
     Sometimes,
+    Max,
+    Min,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -146,6 +152,9 @@ struct AssertionLine {
     kind: Kind,
     checks: u64,
     hits: u64,
+    /// A watermark's best value (`max` and `min` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    best: Option<i64>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -175,6 +184,29 @@ struct FailureLine {
 struct FaultLine {
     kind: String,
     count: u64,
+}
+
+/// A child of exploration (see `ExplorationTree`).
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BranchLine {
+    id: u64,
+    parent: u64,
+    root: u64,
+    at: u64,
+    index: u32,
+    assertion: String,
+}
+
+/// A discovery of exploration (see `ExplorationTree`).
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DiscoveryLine {
+    iteration: u64,
+    at: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    value: Option<i64>,
+    assertion: String,
 }
 
 #[derive(Debug, Serialize, Deserialize)]

@@ -8,6 +8,7 @@ use super::{
     ShardParseError, MAGIC, VERSION,
 };
 use crate::testing::assertions::{AssertionKind, AssertionStats};
+use crate::testing::explore::{Branch, Discovery, ExplorationTree};
 use crate::testing::{IterationFailure, IterationRecord, SimulationReport};
 
 impl SimulationReport {
@@ -101,6 +102,7 @@ struct Parser {
     total_events: u64,
     records: u64,
     checksum: Checksum,
+    exploration: ExplorationTree,
 }
 
 impl Parser {
@@ -154,6 +156,7 @@ impl Parser {
             total_events: 0,
             records: 1,
             checksum: Checksum::default(),
+            exploration: ExplorationTree::default(),
         })
     }
 
@@ -167,6 +170,26 @@ impl Parser {
                 if self.faults.insert(f.kind, f.count).is_some() {
                     return Err(inconsistent(line, "a fault kind counted twice".into()));
                 }
+                Ok(())
+            }
+            Record::Branch(b) => {
+                self.exploration.branches.push(Branch {
+                    id: b.id,
+                    parent: b.parent,
+                    root: b.root,
+                    at: b.at,
+                    assertion: b.assertion,
+                    index: b.index,
+                });
+                Ok(())
+            }
+            Record::Discovery(d) => {
+                self.exploration.discoveries.push(Discovery {
+                    iteration: d.iteration,
+                    assertion: d.assertion,
+                    at: d.at,
+                    value: d.value,
+                });
                 Ok(())
             }
             Record::End(_) => unreachable!("the end record is handled by the caller"),
@@ -189,12 +212,22 @@ impl Parser {
         let kind = match a.kind {
             Kind::Always => AssertionKind::Always,
             Kind::Sometimes => AssertionKind::Sometimes,
+            Kind::Max => AssertionKind::Max,
+            Kind::Min => AssertionKind::Min,
         };
-        let stats = AssertionStats {
-            kind,
-            checks: a.checks,
-            hits: a.hits,
-        };
+        if kind.is_watermark() != a.best.is_some() {
+            return Err(inconsistent(
+                line,
+                format!(
+                    "assertion {:?}: a best value goes with max and min only",
+                    a.name
+                ),
+            ));
+        }
+        let mut stats = AssertionStats::new(kind);
+        stats.checks = a.checks;
+        stats.hits = a.hits;
+        stats.best = a.best;
         self.assertions.insert(a.name, stats);
         Ok(())
     }
@@ -281,6 +314,7 @@ impl Parser {
         report.declared = self.declared;
         report.wall_time = self.wall_time;
         report.faults = self.faults;
+        report.exploration = self.exploration;
         if report.digest() != digest {
             return Err(mismatch(
                 "digest",

@@ -1,8 +1,8 @@
 //! Writing a [`SimulationReport`] as shard text.
 
 use super::{
-    AssertionLine, Checksum, EndLine, FailureLine, FaultLine, Header, IterationLine, Kind, Record,
-    MAGIC, VERSION,
+    AssertionLine, BranchLine, Checksum, DiscoveryLine, EndLine, FailureLine, FaultLine, Header,
+    IterationLine, Kind, Record, MAGIC, VERSION,
 };
 use crate::testing::{AssertionKind, SimulationReport};
 
@@ -72,9 +72,12 @@ impl SimulationReport {
                 kind: match stats.kind {
                     AssertionKind::Always => Kind::Always,
                     AssertionKind::Sometimes => Kind::Sometimes,
+                    AssertionKind::Max => Kind::Max,
+                    AssertionKind::Min => Kind::Min,
                 },
                 checks: stats.checks,
                 hits: stats.hits,
+                best: stats.best,
             })
         }));
         records.extend(self.iterations.iter().map(|i| {
@@ -98,6 +101,24 @@ impl SimulationReport {
             Record::Fault(FaultLine {
                 kind: kind.clone(),
                 count: *count,
+            })
+        }));
+        records.extend(self.exploration.branches.iter().map(|b| {
+            Record::Branch(BranchLine {
+                id: b.id,
+                parent: b.parent,
+                root: b.root,
+                at: b.at,
+                index: b.index,
+                assertion: b.assertion.clone(),
+            })
+        }));
+        records.extend(self.exploration.discoveries.iter().map(|d| {
+            Record::Discovery(DiscoveryLine {
+                iteration: d.iteration,
+                at: d.at,
+                value: d.value,
+                assertion: d.assertion.clone(),
             })
         }));
         let mut out = String::new();

@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# Plants one mutation at a time in the Peer's queue, outbox, inbox and backoff logic, runs the
+# ping-pong campaign example (release, 1,000 seeds, nothing else: no unit tests) against each,
+# and prints which the campaign caught.
+#
+#   scripts/planted-mutations.sh                 # every mutation
+#   scripts/planted-mutations.sh outbox_no_rewind backoff_never_grows   # chosen ones
+#
+# The worktree is never modified: the committed tree (HEAD) is exported to a temporary copy,
+# each mutation is applied there to a fresh copy of its file, and builds go to their own
+# target directory (MUTANTS_TARGET, default $TMPDIR/moonpool-mutants-target, kept between runs
+# so that dependencies build once). ITERATIONS (default 1000) and TIMEOUT (seconds per
+# campaign, default 600) may be set. A mutation whose pattern no longer matches the code is
+# reported as "not applied" (the code moved on: update its pattern).
+#
+# Verdicts: "caught (...)" when the campaign exits non-zero (the first failure or the
+# coverage miss is shown), "hang" when it exceeds TIMEOUT (also caught), "MISSED" when all
+# 1,000 seeds pass, "build failed" when the mutant does not compile (not viable).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+ITERATIONS=${ITERATIONS:-1000}
+TIMEOUT=${TIMEOUT:-600}
+TARGET=${MUTANTS_TARGET:-${TMPDIR:-/tmp}/moonpool-mutants-target}
+
+# name | file | perl substitution (run with -0777, so it may span lines) | what it models
+MUTATIONS=(
+  "queue_len_ignores_in_flight|src/peer/queue.rs|s/self\.messages\.len\(\) \+ self\.in_flight/self.messages.len()/|the queue's length forgets messages being written: it holds more than max_queue_size"
+  "queue_drops_newest|src/peer/queue.rs|s/self\.messages\.drain\(\.\.freed_messages\);/let n = self.messages.len(); self.messages.drain(n - freed_messages..);/|DropOldest drops the newest waiting messages instead"
+  "queue_drop_count_lost|src/peer/queue.rs|s/dropped: freed_messages,/dropped: 0,/|overflow drops are not counted in the metrics"
+  "queue_pop_keeps_bytes|src/peer/queue.rs|s/(pub fn pop_front.*?\n\s*let message = self\.messages\.pop_front\(\)\?;\n)\s*self\.bytes -= message\.len\(\);\n/\$1/s|a message taken off the queue keeps its bytes counted"
+  "outbox_no_rewind|src/peer/outbox.rs|s/(pub fn reset\(&mut self\) -> bool \{\n.*?\n)\s*self\.written = self\.front;\n/\$1/s|after a broken connection the half-written frame is not rewritten from its start"
+  "outbox_acks_early|src/peer/outbox.rs|s/if self\.front \+ frame\.len\(\) > self\.written \{/if self.front + frame.len() > self.written + 1 {/|a frame counts as written one byte before it is"
+  "outbox_drop_keeps_bytes|src/peer/outbox.rs|s/\s*self\.buf\.drain\(self\.front\.\.self\.front \+ frame\.len\(\)\);\n/\n/|dropping an unsent frame forgets to remove its bytes"
+  "outbox_clear_keeps_frames|src/peer/outbox.rs|s/(let bytes = self\.frames\.iter\(\).*?\n.*?\n)\s*self\.frames\.clear\(\);\n/\$1/s|clearing the outbox keeps its frame list"
+  "inbox_reset_loses_buffered|src/peer/inbox.rs|s/(Ok\(Some\(decoded\)\) => \{\n.*?\n\s*self\.kept_bytes \+= payload\.len\(\);\n)\s*self\.kept\.push_back\(payload\.to_vec\(\)\);\n/\$1/s|whole messages buffered when the connection breaks are dropped"
+  "inbox_consume_short|src/peer/inbox.rs|s/(let \(_, consumed\) = self\.ready\.take\(\)\.expect\(\"a decoded message\"\);\n\s*)self\.start \+= consumed;/\$1self.start += consumed.saturating_sub(1);/|consuming a message leaves its last byte in the buffer"
+  "inbox_compaction_forgets_ready|src/peer/inbox.rs|s/\s*if let Some\(\(payload, _\)\) = &mut self\.ready \{\n\s*\*payload = payload\.start - self\.start\.\.payload\.end - self\.start;\n\s*\}\n/\n/|compacting the read buffer does not move the decoded message's range"
+  "backoff_never_grows|src/peer/backoff.rs|s/let factor = 1u32\.checked_shl\(k - 1\)\.unwrap_or\(u32::MAX\);/let factor = 1u32;/|the reconnect delay never doubles"
+  "backoff_no_cap|src/peer/backoff.rs|s/self\.initial\.saturating_mul\(factor\)\.min\(self\.max\)/self.initial.saturating_mul(factor)/|the reconnect delay ignores max_reconnect_delay"
+  "backoff_no_delay_after_failure|src/peer/backoff.rs|s/self\.ready_at = self\.last_attempt\.saturating_add\(delay\);/self.ready_at = self.last_attempt;/|a failed attempt is retried at once (a hot reconnect loop)"
+  "backoff_always_stable|src/peer/backoff.rs|s/self\.stable_time\.is_zero\(\) \x7c\x7c now\.saturating_sub\(connected_at\) >= self\.stable_time/true/|every connection counts as stable: one dying young resets the delay"
+  "backoff_jitter_lengthens|src/peer/backoff.rs|s/let factor = 1\.0 - self\.jitter \* draw;/let factor = 1.0 + self.jitter * draw;/|jitter lengthens the delay past the cap instead of shortening it"
+)
+
+want=("$@")
+selected() {
+  [ ${#want[@]} -eq 0 ] && return 0
+  local w
+  for w in "${want[@]}"; do [ "$w" = "$1" ] && return 0; done
+  return 1
+}
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/moonpool-mutants.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+git archive --format=tar HEAD | tar -x -C "$work"
+mkdir -p "$TARGET"
+
+# Builds the copy and runs the campaign; prints the verdict.
+campaign() {
+  if ! (cd "$work" && CARGO_TARGET_DIR="$TARGET" nice cargo build --quiet --release \
+      --example ping_pong >"$work/build.log" 2>&1); then
+    echo "build failed"
+    return
+  fi
+  local out status
+  # The campaign as configured: no seed, shard or check override from the environment.
+  out=$(cd "$work" && timeout "$TIMEOUT" nice env -u MOONPOOL_SEED -u MOONPOOL_SEEDS \
+    -u MOONPOOL_PARTITION -u MOONPOOL_CHECK_DETERMINISM -u MOONPOOL_BRANCH \
+    "$TARGET/release/examples/ping_pong" --iterations "$ITERATIONS" 2>/dev/null)
+  status=$?
+  if [ $status -eq 124 ]; then
+    echo "hang (over ${TIMEOUT}s)"
+  elif [ $status -eq 0 ]; then
+    echo "MISSED"
+  else
+    local summary first
+    summary=$(printf '%s\n' "$out" | grep '^summary' | tail -1)
+    first=$(printf '%s\n' "$out" | grep -m1 -E 'failed in |never (true|checked)' \
+      | sed -E 's/^ +//; s/panicked at [^ ]+ //; s/ \(seed [0-9]+\)$//' | cut -c1-110)
+    failed=$(printf '%s\n' "$summary" | sed -nE 's/.* failed=([0-9]+).*/\1/p')
+    echo "caught: ${failed:-?}/$ITERATIONS failed; ${first:-exit $status}"
+  fi
+}
+
+echo "planted mutations, ping_pong campaign, $ITERATIONS seeds each (release)"
+baseline=$(campaign)
+if [ "$baseline" = "MISSED" ]; then
+  echo "baseline (no mutation): passes"
+else
+  echo "baseline (no mutation): $baseline"
+  echo "the unmutated campaign does not pass: fix that first" >&2
+  exit 2
+fi
+
+printf '\n| mutation | file | models | verdict |\n|---|---|---|---|\n'
+caught=0
+total=0
+for entry in "${MUTATIONS[@]}"; do
+  IFS='|' read -r name file expr about <<<"$entry"
+  selected "$name" || continue
+  pristine="$work/$file.pristine"
+  cp "$work/$file" "$pristine"
+  perl -0777 -pi -e "$expr" "$work/$file"
+  if cmp -s "$work/$file" "$pristine"; then
+    verdict="not applied (pattern no longer matches)"
+  else
+    verdict=$(campaign)
+    total=$((total + 1))
+    case "$verdict" in caught* | hang*) caught=$((caught + 1)) ;; esac
+  fi
+  mv "$pristine" "$work/$file"
+  printf '| `%s` | %s | %s | %s |\n' "$name" "${file#src/peer/}" "$about" "$verdict"
+done
+echo
+echo "caught $caught of $total applied mutations"
