@@ -45,7 +45,7 @@ const DETERMINISM_SHARE: f64 = 0.02;
 
 const USAGE: &str = "\
 usage: ping_pong [--iterations N] [--seed S] [--threads T] [--clients C] [--partition K/N]
-                 [--mode M] [--save FILE]
+                 [--mode M] [--hostile] [--save FILE]
        ping_pong --merge FILE...
 
   --iterations N     iterations to run (default 1000)
@@ -54,6 +54,8 @@ usage: ping_pong [--iterations N] [--seed S] [--threads T] [--clients C] [--part
   --clients C        clients per iteration (default 2)
   --partition K/N    run the K-th of N equal parts of the seeds (also MOONPOOL_PARTITION)
   --mode M           delivery: unreliable (default), at-least-once or exactly-once
+  --hostile          every fault on (drawn per seed), the server rebooted at random, and
+                     every fault kind required at least once
   --save FILE        also write the report as a shard file
   --merge FILE...    run nothing: merge shard files and judge the whole campaign";
 
@@ -72,6 +74,8 @@ struct Args {
     partition: Option<Partition>,
     /// `--mode M` (default unreliable).
     mode: Delivery,
+    /// `--hostile`: the hostile campaign (`ping_pong::hostile`).
+    hostile: bool,
     /// `--save FILE`: write the report's shard text there.
     save: Option<String>,
     /// `--merge FILE...`: merge these shards instead of running anything.
@@ -119,6 +123,7 @@ fn parse_args() -> Result<Option<Args>, lexopt::Error> {
                 args.mode = ping_pong::parse_mode(&name)
                     .ok_or_else(|| format!("--mode: unknown mode {name:?} (try --help)"))?;
             }
+            Long("hostile") => args.hostile = true,
             Long("merge") => merging = true,
             Value(file) if merging => args.merge.push(file.string()?),
             Short('h') | Long("help") => return Ok(None),
@@ -135,6 +140,7 @@ fn parse_args() -> Result<Option<Args>, lexopt::Error> {
             ("--threads", args.threads.is_some()),
             ("--partition", args.partition.is_some()),
             ("--save", args.save.is_some()),
+            ("--hostile", args.hostile),
         ];
         if let Some((flag, _)) = running.iter().find(|(_, given)| *given) {
             return Err(format!("--merge runs nothing: {flag} cannot be used with it").into());
@@ -224,7 +230,12 @@ fn main() -> ExitCode {
     };
     let mut ledger = None;
     let report = if args.merge.is_empty() {
-        let (builder, campaign_ledger) = ping_pong::campaign(args.clients.unwrap_or(2), args.mode);
+        let clients = args.clients.unwrap_or(2);
+        let (builder, campaign_ledger) = if args.hostile {
+            ping_pong::hostile_campaign(clients, args.mode)
+        } else {
+            ping_pong::campaign(clients, args.mode)
+        };
         ledger = Some(campaign_ledger);
         let mut builder = builder
             .iterations(args.iterations.unwrap_or(1000))

@@ -246,3 +246,43 @@ fn exactly_once_survives_server_reboots() {
 fn long_campaign_exactly_once_with_server_reboots() {
     exactly_once_with_server_reboots(1_000);
 }
+
+/// The hostile campaign (`--hostile`): every fault drawn per seed, corruption in half the
+/// seeds, server reboots; no iteration fails, every fault kind happens, and the reliable modes
+/// lose nothing.
+fn hostile(delivery: Delivery, iterations: u64) -> SimulationReport {
+    let (builder, ledger) = ping_pong::hostile_campaign(2, delivery);
+    let report = builder.iterations(iterations).seed_from_env(false).run();
+    assert!(report.is_success(), "{report}");
+    if delivery.is_reliable() {
+        assert_eq!(ledger.totals().lost, 0, "{:?}", ledger.totals());
+    }
+    report
+}
+
+#[test]
+fn the_hostile_campaign_passes_in_every_mode() {
+    for delivery in [
+        Delivery::Unreliable,
+        Delivery::AtLeastOnce,
+        Delivery::ExactlyOnce,
+    ] {
+        let (builder, _ledger) = ping_pong::hostile_campaign(2, delivery);
+        let report = builder
+            .iterations(40)
+            .seed_from_env(false)
+            .require_coverage(false)
+            .run();
+        assert_eq!(report.failed(), 0, "{report}");
+        assert!(report.faults.len() >= 10, "{:?}", report.faults);
+    }
+}
+
+#[test]
+#[ignore = "long campaign: cargo test --release --test ping_pong -- --ignored"]
+fn long_campaign_hostile() {
+    let report = hostile(Delivery::Unreliable, 5_000);
+    assert!(ping_pong::HOSTILE_FAULTS.len() >= 10);
+    assert!(report.unreached().is_empty());
+    hostile(Delivery::ExactlyOnce, 1_000);
+}

@@ -49,6 +49,22 @@ pub async fn client<P: NetworkProvider>(
     ledger: Ledger,
 ) -> Result<ClientStats, PeerError> {
     let scenario = Scenario::from_seed(seed);
+    client_in(scenario, seed, provider, topology, delivery, ledger).await
+}
+
+/// [`client`] in a given [`Scenario`] (the hostile campaign's, say) rather than the one
+/// [`Scenario::from_seed`] draws.
+///
+/// # Errors
+/// As [`client`].
+pub async fn client_in<P: NetworkProvider>(
+    scenario: Scenario,
+    seed: u64,
+    provider: P,
+    topology: WorkloadTopology,
+    delivery: Delivery,
+    ledger: Ledger,
+) -> Result<ClientStats, PeerError> {
     let me = topology.name.clone();
     let reliable = delivery.is_reliable();
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ name_hash(&me));

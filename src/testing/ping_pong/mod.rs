@@ -46,13 +46,14 @@ mod server;
 
 use std::time::Duration;
 
-pub use client::{client, ClientStats};
+pub use client::{client, client_in, ClientStats};
 pub use ledger::{Delivered, Ledger};
 pub use scenario::Scenario;
 pub use server::server;
 
-use super::SimulationBuilder;
+use super::{Attrition, SimulationBuilder};
 use crate::peer::{Delivery, OverflowPolicy, PeerConfig};
+use crate::sim::FaultKind;
 
 /// The server's port.
 pub const PORT: u16 = 4500;
@@ -155,13 +156,22 @@ pub fn builder(clients: usize) -> SimulationBuilder {
 /// assert_eq!((totals.lost, totals.duplicated, totals.reordered), (0, 0, 0));
 /// ```
 pub fn campaign(clients: usize, delivery: Delivery) -> (SimulationBuilder, Ledger) {
+    campaign_in(clients, delivery, Scenario::from_seed)
+}
+
+/// [`campaign`] with the scenario of each seed drawn by `scenario`.
+fn campaign_in(
+    clients: usize,
+    delivery: Delivery,
+    scenario: fn(u64) -> Scenario,
+) -> (SimulationBuilder, Ledger) {
     let ledger = Ledger::default();
     let server_ledger = ledger.clone();
     let mut builder = SimulationBuilder::new()
         .register_workload("server", move |seed, provider, topology| {
             server(seed, provider, topology, delivery, server_ledger.clone())
         })
-        .network_config_fn(|seed| Scenario::from_seed(seed).network)
+        .network_config_fn(move |seed| scenario(seed).network)
         .declare_sometimes(&sometimes(delivery))
         .replay_hint(replay_hint(clients, delivery));
     for i in 1..=clients {
@@ -170,12 +180,60 @@ pub fn campaign(clients: usize, delivery: Delivery) -> (SimulationBuilder, Ledge
             builder.register_workload(format!("client{i}"), move |seed, provider, topology| {
                 let ledger = ledger.clone();
                 async move {
-                    client(seed, provider, topology, delivery, ledger)
+                    client_in(scenario(seed), seed, provider, topology, delivery, ledger)
                         .await
                         .map(|_| ())
                 }
             });
     }
+    (builder, ledger)
+}
+
+/// The fault kinds the hostile campaign ([`hostile`]) must inject at least once each.
+pub const HOSTILE_FAULTS: &[FaultKind] = &[
+    FaultKind::Refused,
+    FaultKind::ConnectStall,
+    FaultKind::SynLost,
+    FaultKind::Reset,
+    FaultKind::Clog,
+    FaultKind::Partition,
+    FaultKind::Heal,
+    FaultKind::ShortRead,
+    FaultKind::ShortWrite,
+    FaultKind::Corrupt,
+    FaultKind::SlowSegment,
+    FaultKind::SlowLink,
+    FaultKind::Crash,
+    FaultKind::Restart,
+    FaultKind::Buggify,
+];
+
+/// The hostile campaign in `delivery` mode: [`campaign`]'s workloads, but every seed hostile
+/// ([`Scenario::hostile_from_seed`]: a network drawn from calm to hostile, corruption in half
+/// the seeds), the server rebooted at random during each iteration ([`Attrition`]: killed or
+/// powered off; none after 30 s, so the clients finish on a quiet network), and every kind of
+/// [`HOSTILE_FAULTS`] required somewhere in the campaign
+/// ([`expect_faults`](SimulationBuilder::expect_faults)).
+///
+/// # Examples
+/// ```
+/// use moonpool::peer::Delivery;
+/// use moonpool::testing::ping_pong;
+///
+/// let (builder, ledger) = ping_pong::hostile_campaign(2, Delivery::ExactlyOnce);
+/// let report = builder.iterations(4).seed_from_env(false).require_coverage(false).run();
+/// assert_eq!(report.failed(), 0, "{report}");
+/// assert_eq!(ledger.totals().lost, 0);
+/// ```
+pub fn hostile_campaign(clients: usize, delivery: Delivery) -> (SimulationBuilder, Ledger) {
+    let (builder, ledger) = campaign_in(clients, delivery, Scenario::hostile_from_seed);
+    let mut attrition = Attrition::new(&["server"]);
+    attrition.until = Duration::from_secs(30);
+    let hint = format!("{} --hostile", replay_hint(clients, delivery));
+    let builder = builder
+        .attrition(attrition)
+        .expect_faults(HOSTILE_FAULTS)
+        .replay_hint(hint);
     (builder, ledger)
 }
 

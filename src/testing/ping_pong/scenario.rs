@@ -48,4 +48,21 @@ impl Scenario {
             reconnect_probability: pick(&mut rng, &[0.0, 0.05, 0.2]),
         }
     }
+
+    /// The hostile campaign's scenario of `seed` (never calm): a network drawn from calm to
+    /// hostile by [`NetworkConfig::random_for_seed`], with corruption (a bit flip in 0.2 %
+    /// of the segments) in half the seeds, and forced reconnections as in
+    /// [`from_seed`](Self::from_seed).
+    pub fn hostile_from_seed(seed: u64) -> Self {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5ce7_a810_0000_0002);
+        let mut network = NetworkConfig::random_for_seed(seed);
+        if below(&mut rng, 2) == 0 {
+            network.corrupt_probability = 0.002;
+        }
+        Self {
+            calm: false,
+            network,
+            reconnect_probability: pick(&mut rng, &[0.0, 0.05, 0.2]),
+        }
+    }
 }
