@@ -590,6 +590,30 @@ fn campaign_iterations(scale: Scale) -> (f64, f64) {
     (one, all)
 }
 
+/// The hostile ping-pong campaign (`--hostile`: every fault, server reboots) on one thread:
+/// iterations per wall second, the best of `scale.repeats` runs. Every iteration must pass.
+fn hostile_campaign_iterations(scale: Scale) -> f64 {
+    let iterations = scale.n(1_000, 4);
+    let rate = (0..scale.repeats)
+        .map(|_| {
+            let (builder, _ledger) = moonpool::testing::ping_pong::hostile_campaign(
+                2,
+                moonpool::peer::Delivery::Unreliable,
+            );
+            let report = builder
+                .seed_from_env(false)
+                .iterations(black_box(iterations))
+                .threads(1)
+                .require_coverage(false)
+                .run();
+            assert_eq!(report.failed(), 0, "{report}");
+            per_sec(report.iteration_count() as u64, report.wall_time)
+        })
+        .fold(0.0, f64::max);
+    println!("info hostile campaign: {iterations} iterations, {rate:.0} iter/s on 1 thread");
+    rate
+}
+
 // ---------------------------------------------------------------------------------------------
 // 5. Memory with the server down.
 
@@ -701,6 +725,7 @@ fn main() {
 
     // 4. Campaign.
     let (campaign_one, campaign_all) = campaign_iterations(scale);
+    let hostile_one = hostile_campaign_iterations(scale);
 
     // 5. Memory.
     let (peak_queue, peak_live, cap, dropped) = memory_server_down(1024);
@@ -728,6 +753,7 @@ fn main() {
     );
     println!("rate campaign_iterations_1t {campaign_one:.0} iter/s");
     println!("rate campaign_iterations_all {campaign_all:.0} iter/s");
+    println!("rate campaign_hostile_iterations_1t {hostile_one:.0} iter/s");
     println!("rate memory_peak_queue_bytes {peak_queue} bytes");
     println!("rate memory_peak_live_bytes {peak_live} bytes");
 }
