@@ -139,7 +139,13 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
         let reliable = self.config.delivery.is_reliable();
         let read_limit = self.read_limit();
         loop {
-            self.fill(self.config.write_batch_bytes);
+            // buggify: a one-message batch now and then (each message its own write).
+            let batch = if crate::buggify!(0.05) {
+                1
+            } else {
+                self.config.write_batch_bytes
+            };
+            self.fill(batch);
             if reliable && self.state.is_connected() {
                 if let Err(error) = self.take_frames(read_limit) {
                     return Poll::Ready(Err(error));
@@ -204,7 +210,14 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
             };
             if read {
                 let conn = self.state.conn().expect("connected: checked above");
-                match Pin::new(&mut conn.stream).poll_read(cx, self.inbox.spare()) {
+                let spare = self.inbox.spare();
+                // buggify: a one-byte read buffer (frames arrive in pieces).
+                let spare = if spare.len() > 1 && crate::buggify!(0.05) {
+                    &mut spare[..1]
+                } else {
+                    spare
+                };
+                match Pin::new(&mut conn.stream).poll_read(cx, spare) {
                     Poll::Ready(Ok(0)) => {
                         let eof = io::Error::new(
                             io::ErrorKind::UnexpectedEof,
