@@ -189,7 +189,7 @@ fn campaign_in(
     (builder, ledger)
 }
 
-/// The fault kinds the hostile campaign ([`hostile`]) must inject at least once each.
+/// The fault kinds the hostile campaign ([`hostile_campaign`]) must inject at least once each.
 pub const HOSTILE_FAULTS: &[FaultKind] = &[
     FaultKind::Refused,
     FaultKind::ConnectStall,
