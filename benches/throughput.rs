@@ -614,6 +614,19 @@ fn hostile_campaign_iterations(scale: Scale) -> f64 {
     rate
 }
 
+/// CRC-32C throughput, bytes per second, over `total` bytes in `size`-byte frames.
+fn crc_rate(size: usize, total: u64) -> f64 {
+    let data: Vec<u8> = (0..size).map(|i| i as u8).collect();
+    let rounds = (total / size as u64).max(1);
+    let started = Instant::now();
+    let mut x = 0u32;
+    for _ in 0..rounds {
+        x ^= moonpool::peer::crc32c(black_box(&data));
+    }
+    black_box(x);
+    per_sec(rounds * size as u64, started.elapsed())
+}
+
 // ---------------------------------------------------------------------------------------------
 // 5. Memory with the server down.
 
@@ -735,6 +748,8 @@ fn main() {
         if peak_queue <= cap { "within" } else { "OVER" },
         peak_live as f64 / cap as f64
     );
+    let crc_1k = crc_rate(1024, scale.n(256 << 20, 1 << 20));
+    let crc_64k = crc_rate(64 << 10, scale.n(1 << 30, 4 << 20));
     println!("info total wall time {:.2?}", started.elapsed());
 
     println!("ratio queue_vs_vecdeque {queue_ratio:.3}");
@@ -754,6 +769,8 @@ fn main() {
     println!("rate campaign_iterations_1t {campaign_one:.0} iter/s");
     println!("rate campaign_iterations_all {campaign_all:.0} iter/s");
     println!("rate campaign_hostile_iterations_1t {hostile_one:.0} iter/s");
+    println!("rate crc32c_1k {:.2} GB/s", crc_1k / 1e9);
+    println!("rate crc32c_64k {:.2} GB/s", crc_64k / 1e9);
     println!("rate memory_peak_queue_bytes {peak_queue} bytes");
     println!("rate memory_peak_live_bytes {peak_live} bytes");
 }
