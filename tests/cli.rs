@@ -118,6 +118,11 @@ fn smoke_bad_input_exits_2_with_a_message() {
         ),
         (&["--bogus"], &[], "invalid option '--bogus'"),
         (
+            &["--clients", "1000000000", "--iterations", "1"],
+            &[],
+            "MiB are available: use at most --clients",
+        ),
+        (
             &["--merge", "/nonexistent/a.shard"],
             &[],
             "/nonexistent/a.shard",
