@@ -17,7 +17,7 @@ mod error;
 mod frame;
 mod framed;
 mod heartbeat;
-mod inbox;
+pub(crate) mod inbox;
 mod metrics;
 mod outbox;
 mod queue;
