@@ -8,9 +8,11 @@
 //! error whatever the read sizes, buffers bounded by the maximum, and round trips.
 
 mod codec;
+mod session;
 mod shard;
 
 pub use codec::{length_checksum, length_delimited, lines, read_buffer_limit, READ_BUFFER_SLACK};
+pub use session::session;
 pub use shard::shard;
 
 /// The fuzz targets, by the name of their corpus directory under `fuzz/corpus/`, with the
@@ -19,5 +21,6 @@ pub const TARGETS: &[(&str, fn(&[u8]))] = &[
     ("length_checksum", length_checksum),
     ("length_delimited", length_delimited),
     ("lines", lines),
+    ("session", session),
     ("shard", shard),
 ];

@@ -92,6 +92,7 @@ impl Inbox {
             if self.start == self.end {
                 return Ok(None);
             }
+            self.limit = read_limit(codec);
             let Some(decoded) = codec.decode(&self.buf[self.start..self.end])? else {
                 return Ok(None);
             };

@@ -25,7 +25,7 @@ mod send;
 mod sequence;
 mod server;
 mod state;
-mod wire;
+pub(crate) mod wire;
 
 pub use backoff::Backoff;
 pub use config::{Delivery, OverflowPolicy, PeerConfig};
