@@ -15,9 +15,12 @@ pub use codec::{length_checksum, length_delimited, lines, read_buffer_limit, REA
 pub use session::session;
 pub use shard::shard;
 
+/// A target's check of one input: panics if the decoder breaks a promise.
+pub type Check = fn(&[u8]);
+
 /// The fuzz targets, by the name of their corpus directory under `fuzz/corpus/`, with the
 /// function that checks one input.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Check)] = &[
     ("length_checksum", length_checksum),
     ("length_delimited", length_delimited),
     ("lines", lines),
