@@ -97,6 +97,8 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod buggify;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod peer;
 pub mod provider;
 pub mod real;

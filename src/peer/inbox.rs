@@ -6,7 +6,7 @@ use std::ops::Range;
 use super::{Codec, FrameError};
 
 /// Free space kept at the end of the read buffer for the next read.
-const READ_CHUNK: usize = 16 << 10;
+pub(crate) const READ_CHUNK: usize = 16 << 10;
 
 /// Received bytes and the whole messages decoded from them.
 #[derive(Debug, Default)]
@@ -20,6 +20,9 @@ pub(crate) struct Inbox {
     kept: VecDeque<Vec<u8>>,
     /// Their payload bytes.
     kept_bytes: usize,
+    /// One largest frame of the codec and a read: the buffer's growth stops there (learned
+    /// from the codec at each decode; 0 before the first).
+    limit: usize,
 }
 
 impl Inbox {
@@ -34,6 +37,7 @@ impl Inbox {
         if self.start == self.end {
             return Ok(None);
         }
+        self.limit = read_limit(codec);
         let Some(decoded) = codec.decode(&self.buf[self.start..self.end])? else {
             return Ok(None);
         };
@@ -88,6 +92,7 @@ impl Inbox {
             if self.start == self.end {
                 return Ok(None);
             }
+            self.limit = read_limit(codec);
             let Some(decoded) = codec.decode(&self.buf[self.start..self.end])? else {
                 return Ok(None);
             };
@@ -155,8 +160,14 @@ impl Inbox {
                 self.end -= self.start;
                 self.start = 0;
             }
-            if self.buf.len() - self.end < READ_CHUNK {
-                self.buf.resize(self.end + READ_CHUNK, 0);
+            let want = self.end + READ_CHUNK;
+            if self.buf.len() < want {
+                // Doubling keeps growth amortized, but never past one largest frame and a
+                // read: a peer cannot make the buffer outgrow what the codec accepts (a plain
+                // `resize` doubles the capacity, to twice the codec's maximum).
+                let len = want.max(self.buf.len().saturating_mul(2).min(self.limit));
+                self.buf.reserve_exact(len - self.buf.len());
+                self.buf.resize(len, 0);
             }
         }
         &mut self.buf[self.end..]
@@ -165,6 +176,11 @@ impl Inbox {
     /// Records that `n` bytes were read into [`spare`](Inbox::spare).
     pub fn filled(&mut self, n: usize) {
         self.end = (self.end + n).min(self.buf.len());
+    }
+
+    /// Bytes allocated for the read buffer (the fuzz targets bound it by the codec's maximum).
+    pub fn capacity(&self) -> usize {
+        self.buf.capacity()
     }
 
     /// After a broken connection: keeps every whole message buffered, drops a partial frame.
@@ -191,5 +207,42 @@ impl Inbox {
         self.end = 0;
         self.buf = Vec::new();
         dropped
+    }
+}
+
+/// One largest frame of `codec` and a read: as far as the read buffer ever needs to grow.
+fn read_limit<C: Codec>(codec: &C) -> usize {
+    let max = codec.max_message_size();
+    max.saturating_add(codec.overhead(max))
+        .saturating_add(READ_CHUNK)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::peer::LengthChecksumCodec;
+
+    /// Found by the length_checksum fuzz target: the buffer doubled its capacity as a frame
+    /// arrived, to twice one largest frame and a read.
+    #[test]
+    fn a_largest_frame_in_small_reads_grows_the_buffer_to_one_frame_and_a_read() {
+        let max = 100_000;
+        let mut codec = LengthChecksumCodec::new(max);
+        let mut wire = Vec::new();
+        codec.encode(&vec![7; max], &mut wire).unwrap();
+        let bound = max + LengthChecksumCodec::HEADER_LEN + READ_CHUNK;
+        let mut inbox = Inbox::default();
+        let mut fed = 0;
+        let mut largest = 0;
+        while inbox.poll_message(&mut codec).unwrap().is_none() {
+            let spare = inbox.spare();
+            let n = spare.len().min(1000).min(wire.len() - fed);
+            spare[..n].copy_from_slice(&wire[fed..fed + n]);
+            inbox.filled(n);
+            fed += n;
+            largest = largest.max(inbox.capacity());
+        }
+        assert_eq!(inbox.take_message(), vec![7; max]);
+        assert!(largest <= bound, "{largest} bytes, over {bound}");
     }
 }

@@ -17,7 +17,7 @@ mod error;
 mod frame;
 mod framed;
 mod heartbeat;
-mod inbox;
+pub(crate) mod inbox;
 mod metrics;
 mod outbox;
 mod queue;
@@ -25,7 +25,7 @@ mod send;
 mod sequence;
 mod server;
 mod state;
-mod wire;
+pub(crate) mod wire;
 
 pub use backoff::Backoff;
 pub use config::{Delivery, OverflowPolicy, PeerConfig};
