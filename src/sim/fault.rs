@@ -300,16 +300,13 @@ impl Faults {
             .push((conn, side));
     }
 
-    /// Takes the parked deliveries that `pred` says can go now.
-    pub(crate) fn unpark(
-        &mut self,
-        mut pred: impl FnMut(IpAddr, IpAddr) -> bool,
-    ) -> Vec<(u64, usize)> {
+    /// Takes the parked deliveries whose hosts can reach each other at `now`.
+    pub(crate) fn unpark_reachable(&mut self, now: Duration) -> Vec<(u64, usize)> {
         let ready: Vec<_> = self
             .parked
             .keys()
             .copied()
-            .filter(|(a, b)| pred(*a, *b))
+            .filter(|(a, b)| self.reachable(*a, *b, now))
             .collect();
         ready
             .into_iter()
@@ -557,15 +554,7 @@ impl WorldState {
     /// Schedules every parked delivery whose pair is reachable again.
     pub(crate) fn release_parked(&mut self) {
         let now = self.now;
-        let faults = &mut self.faults;
-        let reachable: Vec<(IpAddr, IpAddr)> = faults
-            .parked
-            .keys()
-            .copied()
-            .filter(|(a, b)| faults.reachable(*a, *b, now))
-            .collect();
-        let ready = faults.unpark(|a, b| reachable.contains(&(a, b)));
-        for (conn, to) in ready {
+        for (conn, to) in self.faults.unpark_reachable(now) {
             self.events.schedule(now, Event::Deliver { conn, to });
         }
     }

@@ -179,8 +179,7 @@ impl WorldState {
         }
         c.ends[to].stalled_since = None;
         c.ends[to].rx.drop_in_flight();
-        let sender = &mut c.ends[1 - to];
-        let (from, host) = (sender.host, c.ends[to].host);
+        let (from, host) = (c.ends[1 - to].host, c.ends[to].host);
         let sender = &mut c.ends[1 - to];
         if !sender.reset {
             sender.reset = true;
