@@ -1,7 +1,7 @@
 //! The session protocol's fuzz body: the payload of every frame a reliable-mode Peer or a
-//! `SessionServer` reads (handshake, data, ack, ping, pong).
+//! `SessionServer` reads (handshake hello and reject, data, ack, ping, pong).
 
-use crate::peer::wire::{self, Hello, Message, WireError, DATA_HEADER_LEN};
+use crate::peer::wire::{self, Hello, Message, Refusal, WireError, DATA_HEADER_LEN};
 use crate::peer::PROTOCOL_VERSION;
 
 /// `wire::parse`: no panic; whatever it reads is what the bytes say, and writes back as
@@ -32,10 +32,17 @@ pub fn session(data: &[u8]) {
             );
             assert_eq!(wire::parse(&written), Ok(Message::OtherVersion(version)));
         }
-        Ok(Message::Reject(version)) => {
+        Ok(Message::Reject { version, reason }) => {
             assert_eq!(data[0], b'R');
             assert_eq!(u16::from_le_bytes([data[5], data[6]]), version);
-            assert_eq!(wire::reject()[..5], data[..5]);
+            let written = wire::reject(reason);
+            assert_eq!(written[..5], data[..5]);
+            match data.get(7) {
+                Some(&byte) => {
+                    assert_eq!(written[7], byte, "a reject's reason written back differs")
+                }
+                None => assert_eq!(reason, Refusal::Version, "a reject without a reason"),
+            }
         }
         Ok(Message::Data { seq, payload }) => {
             assert_eq!(wire::data_header(seq)[..], data[..DATA_HEADER_LEN]);

@@ -12,7 +12,7 @@ use super::heartbeat::Heartbeat;
 use super::inbox::Inbox;
 use super::outbox::Resume;
 use super::state::{Conn, State};
-use super::wire::{self, Hello, Message};
+use super::wire::{self, Hello, Message, Refusal};
 use super::{Codec, Delivery, FrameError, Peer, PeerError, PROTOCOL_VERSION};
 use crate::provider::{Clock, NetworkProvider, Stream};
 
@@ -20,6 +20,7 @@ use crate::provider::{Clock, NetworkProvider, Stream};
 enum Failure {
     Connect(io::Error),
     Version(u16),
+    Refused(Refusal),
     Handshake(String),
 }
 
@@ -58,7 +59,7 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
         self.state = State::Connecting;
         let hello = self.config.delivery.is_reliable().then(|| Hello {
             session: self.session.id,
-            instance: self.session.id,
+            instance: self.session.instance,
             send_base: self
                 .outbox
                 .oldest_seq()
@@ -111,6 +112,10 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
                 destination,
                 ours: PROTOCOL_VERSION,
                 theirs,
+            },
+            Ok(Err(Failure::Refused(reason))) => PeerError::Refused {
+                destination,
+                reason,
             },
             Ok(Err(Failure::Handshake(reason))) => PeerError::Handshake {
                 destination,
@@ -295,7 +300,12 @@ async fn handshake<S: Stream, C: Codec>(
         if let Some(range) = frame {
             let outcome = match wire::parse(inbox.frame(range)) {
                 Ok(Message::Hello(reply)) => Ok(reply),
-                Ok(Message::Reject(version) | Message::OtherVersion(version)) => {
+                Ok(Message::Reject { version, reason })
+                    if version == PROTOCOL_VERSION && reason != Refusal::Version =>
+                {
+                    Err(Failure::Refused(reason))
+                }
+                Ok(Message::Reject { version, .. } | Message::OtherVersion(version)) => {
                     Err(Failure::Version(version))
                 }
                 Ok(other) => Err(Failure::Handshake(format!(

@@ -113,6 +113,17 @@ pub enum PeerError {
         /// The version the remote speaks.
         theirs: u16,
     },
+    /// Reliable modes: the remote's [`SessionServer`](super::SessionServer) refused the
+    /// session: it belongs to another client ([`Refusal::SessionTaken`](super::Refusal)), or
+    /// the server is at a limit ([`Refusal::Busy`](super::Refusal)). A connection failure:
+    /// the backoff applies, and the queued messages stay.
+    #[error("{destination} refused the session: {reason}")]
+    Refused {
+        /// The Peer's destination.
+        destination: String,
+        /// Why.
+        reason: super::Refusal,
+    },
     /// Reliable modes: the remote did not complete the session handshake (it closed, sent
     /// something else, or said nothing within `connection_timeout`). The reliable delivery
     /// modes need a remote that speaks the session protocol
@@ -200,6 +211,7 @@ impl PeerError {
                 | PeerError::Io { .. }
                 | PeerError::Protocol { .. }
                 | PeerError::Handshake { .. }
+                | PeerError::Refused { .. }
                 | PeerError::Unresponsive { .. }
         )
     }

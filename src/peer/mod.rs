@@ -37,7 +37,7 @@ pub use framed::FramedStream;
 pub use metrics::PeerMetrics;
 pub use queue::{Held, Pushed, SendQueue};
 pub use server::{SessionError, SessionServer, SessionStats, SessionStream};
-pub use wire::{WireError, PROTOCOL_VERSION};
+pub use wire::{Refusal, WireError, PROTOCOL_VERSION};
 
 use std::fmt;
 
@@ -172,7 +172,8 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
             (Ok(()), Ok(_)) => binary_safe(&config, &mut codec),
         };
         let mut rng = ChaCha8Rng::seed_from_u64(provider.random_seed());
-        let session = Session::new(rng.next_u64());
+        let id = u128::from(rng.next_u64()) << 64 | u128::from(rng.next_u64());
+        let session = Session::new(id, rng.next_u64());
         Self {
             clock: provider.clock(),
             provider,
@@ -225,8 +226,13 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
         self.queue.len() + self.outbox.held().messages
     }
 
-    /// Reliable modes: the session's identity, as the remote's [`SessionServer`] sees it.
-    pub fn session_id(&self) -> u64 {
+    /// Reliable modes: the session's identity, as the remote's [`SessionServer`] sees it: 128
+    /// bits from the provider's seeded source
+    /// ([`random_seed`](crate::NetworkProvider::random_seed)), so unguessable where that
+    /// seed is (the real providers draw it from the OS). The server also binds the session to
+    /// this Peer's incarnation, and to the client's certificate identity where it has one
+    /// ([`SessionServer::accept_with_identity`]): knowing the id is not enough to take it.
+    pub fn session_id(&self) -> u128 {
         self.session.id
     }
 

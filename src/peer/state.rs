@@ -55,8 +55,12 @@ impl<S> State<S> {
 /// The reliable modes' session with the remote: it outlives connections.
 #[derive(Debug)]
 pub(super) struct Session {
-    /// Chosen at random when the Peer is made; names the session to the remote.
-    pub id: u64,
+    /// 128 bits drawn from the seeded source when the Peer is made; names the session to
+    /// the remote.
+    pub id: u128,
+    /// This Peer's incarnation, drawn apart from `id`: the remote binds the session to it, so
+    /// a client that learned the id (from a log, say) cannot take the session over.
+    pub instance: u64,
     /// Numbers sent and received.
     pub seq: Sequencer,
     /// The remote's incarnation as of the last handshake (`None` before the first).
@@ -66,9 +70,10 @@ pub(super) struct Session {
 }
 
 impl Session {
-    pub fn new(id: u64) -> Self {
+    pub fn new(id: u128, instance: u64) -> Self {
         Self {
             id,
+            instance,
             seq: Sequencer::default(),
             remote: None,
             restarted: None,

@@ -5,8 +5,8 @@
 //!
 //! | tag | message | rest of the payload |
 //! |-----|---------|---------------------|
-//! | `H` | hello   | `mpsp`, version u16, then (version 1) session u64, instance u64, send base u64, receive next u64, flags u8 |
-//! | `R` | reject  | `mpsp`, the rejecting side's version u16 |
+//! | `H` | hello   | `mpsp`, version u16, then (version 2) session u128, instance u64, send base u64, receive next u64, flags u8 |
+//! | `R` | reject  | `mpsp`, the rejecting side's version u16, then the reason u8 (0 version, 1 session taken, 2 busy; absent = 0) |
 //! | `D` | data    | sequence number u64, the message |
 //! | `A` | ack     | next expected sequence number u64 (everything below it arrived) |
 //! | `P` | ping    | nothing |
@@ -14,12 +14,15 @@
 //!
 //! Integers are little-endian. The version sits right after the magic, so a side can read the
 //! version of any hello, whatever follows it, and refuse it with a reject.
+//!
+//! Version 2 made the session id 128 bits (drawn from the Peer's seeded source), so another
+//! client cannot guess one, and added the reject's reason.
 
 /// The version of the session protocol this build speaks. Two sides speak to each other only
 /// if their versions are equal; otherwise both report
 /// [`PeerError::IncompatibleVersion`](super::PeerError::IncompatibleVersion) /
 /// [`SessionError::IncompatibleVersion`](super::SessionError::IncompatibleVersion).
-pub const PROTOCOL_VERSION: u16 = 1;
+pub const PROTOCOL_VERSION: u16 = 2;
 
 const MAGIC: [u8; 4] = *b"mpsp";
 const HELLO: u8 = b'H';
@@ -31,16 +34,19 @@ const PONG: u8 = b'O';
 
 /// Bytes the session protocol puts before each data message.
 pub(crate) const DATA_HEADER_LEN: usize = 9;
-/// Length of a version-1 hello.
-const HELLO_LEN: usize = 1 + 4 + 2 + 8 * 4 + 1;
+/// Length of a version-2 hello.
+const HELLO_LEN: usize = 1 + 4 + 2 + 16 + 8 * 3 + 1;
+/// Length of a reject (an older side's reject stops before the reason).
+const REJECT_LEN: usize = 1 + 4 + 2 + 1;
 /// Flag bit of a hello: the answering side still held the session (it resumes).
 const RESUMED: u8 = 1;
 
 /// One side's greeting: who it is and where its two streams of messages stand.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Hello {
-    /// The session: chosen at random by the connecting Peer, echoed by the accepting side.
-    pub session: u64,
+    /// The session: 128 random bits chosen by the connecting Peer, echoed by the accepting
+    /// side.
+    pub session: u128,
     /// The sending process's incarnation: a new value after a restart.
     pub instance: u64,
     /// The sequence number of the oldest message the sender still holds for this session
@@ -59,8 +65,8 @@ pub(crate) enum Message<'a> {
     Hello(Hello),
     /// A hello of another version: only the version could be read.
     OtherVersion(u16),
-    /// The other side refused our hello; it speaks this version.
-    Reject(u16),
+    /// The other side refused our hello; it speaks `version`.
+    Reject { version: u16, reason: Refusal },
     /// A message with its sequence number.
     Data { seq: u64, payload: &'a [u8] },
     /// Everything below `next` arrived.
@@ -69,6 +75,53 @@ pub(crate) enum Message<'a> {
     Ping,
     /// "Yes."
     Pong,
+}
+
+/// Why the accepting side refused a hello (sent in its reject).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// The versions differ (also what an older side's reject, without a reason, means).
+    Version,
+    /// The session belongs to another client: the hello named a session the server holds
+    /// for another Peer instance or another client identity. That session is untouched.
+    SessionTaken,
+    /// The server holds its maximum of connections, or of sessions with a live connection:
+    /// try again later.
+    Busy,
+    /// A reason this build does not know (a newer server's).
+    Other(u8),
+}
+
+impl Refusal {
+    fn from_byte(byte: Option<u8>) -> Self {
+        match byte {
+            None | Some(0) => Refusal::Version,
+            Some(1) => Refusal::SessionTaken,
+            Some(2) => Refusal::Busy,
+            Some(other) => Refusal::Other(other),
+        }
+    }
+
+    fn to_byte(self) -> u8 {
+        match self {
+            Refusal::Version => 0,
+            Refusal::SessionTaken => 1,
+            Refusal::Busy => 2,
+            Refusal::Other(byte) => byte,
+        }
+    }
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::Version => f.write_str("another protocol version"),
+            Refusal::SessionTaken => f.write_str("the session belongs to another client"),
+            Refusal::Busy => f.write_str("the server is at its connection or session limit"),
+            Refusal::Other(byte) => write!(f, "unknown reason {byte}"),
+        }
+    }
 }
 
 /// Why a payload is not a session message.
@@ -89,6 +142,12 @@ pub enum WireError {
         /// Its length in bytes.
         len: usize,
     },
+}
+
+fn u128_at(src: &[u8], at: usize) -> u128 {
+    let mut bytes = [0; 16];
+    bytes.copy_from_slice(&src[at..at + 16]);
+    u128::from_le_bytes(bytes)
 }
 
 fn u64_at(src: &[u8], at: usize) -> u64 {
@@ -138,18 +197,21 @@ pub(crate) fn parse(src: &[u8]) -> Result<Message<'_>, WireError> {
             }
             let version = u16::from_le_bytes([src[5], src[6]]);
             if tag == REJECT {
-                return Ok(Message::Reject(version));
+                return Ok(Message::Reject {
+                    version,
+                    reason: Refusal::from_byte(src.get(7).copied()),
+                });
             }
             if version != PROTOCOL_VERSION {
                 return Ok(Message::OtherVersion(version));
             }
             need(HELLO_LEN)?;
             Ok(Message::Hello(Hello {
-                session: u64_at(src, 7),
-                instance: u64_at(src, 15),
-                send_base: u64_at(src, 23),
-                recv_next: u64_at(src, 31),
-                resumed: src[39] & RESUMED != 0,
+                session: u128_at(src, 7),
+                instance: u64_at(src, 23),
+                send_base: u64_at(src, 31),
+                recv_next: u64_at(src, 39),
+                resumed: src[47] & RESUMED != 0,
             }))
         }
         other => Err(WireError::UnknownTag(Some(other))),
@@ -167,23 +229,21 @@ pub(crate) fn hello_of_version(hello: &Hello, version: u16) -> Vec<u8> {
     out.push(HELLO);
     out.extend_from_slice(&MAGIC);
     out.extend_from_slice(&version.to_le_bytes());
-    for value in [
-        hello.session,
-        hello.instance,
-        hello.send_base,
-        hello.recv_next,
-    ] {
+    out.extend_from_slice(&hello.session.to_le_bytes());
+    for value in [hello.instance, hello.send_base, hello.recv_next] {
         out.extend_from_slice(&value.to_le_bytes());
     }
     out.push(if hello.resumed { RESUMED } else { 0 });
     out
 }
 
-/// A reject's payload: this side speaks [`PROTOCOL_VERSION`].
-pub(crate) fn reject() -> Vec<u8> {
-    let mut out = vec![REJECT];
+/// A reject's payload: this side speaks [`PROTOCOL_VERSION`] and refuses for `reason`.
+pub(crate) fn reject(reason: Refusal) -> Vec<u8> {
+    let mut out = Vec::with_capacity(REJECT_LEN);
+    out.push(REJECT);
     out.extend_from_slice(&MAGIC);
     out.extend_from_slice(&PROTOCOL_VERSION.to_le_bytes());
+    out.push(reason.to_byte());
     out
 }
 
@@ -212,7 +272,7 @@ mod tests {
     #[test]
     fn every_message_round_trips() {
         let h = Hello {
-            session: 1,
+            session: u128::MAX - 1,
             instance: 2,
             send_base: 3,
             recv_next: 4,
@@ -223,7 +283,28 @@ mod tests {
             parse(&hello_of_version(&h, 9)),
             Ok(Message::OtherVersion(9))
         );
-        assert_eq!(parse(&reject()), Ok(Message::Reject(PROTOCOL_VERSION)));
+        for reason in [
+            Refusal::Version,
+            Refusal::SessionTaken,
+            Refusal::Busy,
+            Refusal::Other(9),
+        ] {
+            assert_eq!(
+                parse(&reject(reason)),
+                Ok(Message::Reject {
+                    version: PROTOCOL_VERSION,
+                    reason
+                })
+            );
+        }
+        // An older side's reject has no reason: the versions differ.
+        assert_eq!(
+            parse(b"Rmpsp\x01\x00"),
+            Ok(Message::Reject {
+                version: 1,
+                reason: Refusal::Version
+            })
+        );
         let mut data = data_header(77).to_vec();
         data.extend_from_slice(b"hi");
         assert_eq!(

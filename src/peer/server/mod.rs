@@ -1,18 +1,24 @@
 //! The accepting side of the reliable delivery modes: [`SessionServer`] keeps each
-//! connecting Peer's session across its connections; [`SessionStream`] is one connection.
+//! connecting Peer's session across its connections, within its [`ServerLimits`];
+//! [`SessionStream`] is one connection.
 
+mod limits;
 mod stream;
+mod table;
 
+pub use limits::{FrozenClock, ServerLimits};
 pub use stream::{SessionStats, SessionStream};
 
-use std::collections::{BTreeMap, VecDeque};
 use std::io;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
-use super::sequence::Sequencer;
-use super::wire::{self, Hello, Message};
+use futures::FutureExt;
+
+use super::wire::{self, Hello, Message, Refusal};
 use super::{FramedStream, LengthChecksumCodec, PROTOCOL_VERSION};
-use crate::provider::Stream;
+use crate::provider::{Clock, NetworkProvider, Stream};
+use table::{lock_state, Slot, Table};
 
 /// What went wrong on the accepting side of a session.
 #[derive(Debug, thiserror::Error)]
@@ -48,40 +54,78 @@ pub enum SessionError {
     },
     /// A newer connection of the same session took over (the Peer reconnected while this
     /// connection still looked alive): drop this one.
-    #[error("session {session:#018x} moved to a newer connection")]
+    #[error("session {session:#034x} moved to a newer connection")]
     Superseded {
         /// The session.
-        session: u64,
+        session: u128,
     },
-    /// The Peer has not acknowledged `max` messages of this side's; the message is handed
-    /// back. Receive (which acknowledges and reads acknowledgements) before sending more.
-    #[error("session {session:#018x} holds {max} unacknowledged messages; message of {} bytes refused", message.len())]
+    /// The Peer has not acknowledged `max` messages of this side's, or `max_bytes` bytes of
+    /// them ([`ServerLimits::max_unacknowledged`], [`ServerLimits::max_buffered_bytes`]); the
+    /// message is handed back. Receive (which acknowledges and reads acknowledgements) before
+    /// sending more.
+    #[error("session {session:#034x} holds {max} unacknowledged messages or {max_bytes} bytes of them; message of {} bytes refused", message.len())]
     Backlog {
         /// The session.
-        session: u64,
-        /// The configured cap.
+        session: u128,
+        /// The cap on messages.
         max: usize,
+        /// The cap on their bytes.
+        max_bytes: usize,
         /// The refused message.
         message: Vec<u8>,
     },
-}
-
-/// One session's state: it outlives connections.
-#[derive(Debug)]
-struct SessionState {
-    seq: Sequencer,
-    /// Messages sent to the Peer and not acknowledged yet, oldest first.
-    resend: VecDeque<(u64, Vec<u8>)>,
-    /// The connection that owns the session now.
-    generation: u64,
-    /// When the session was last accepted (for eviction: least recent goes first).
-    last_used: u64,
-}
-
-#[derive(Debug)]
-struct Table {
-    sessions: BTreeMap<u64, Arc<Mutex<SessionState>>>,
-    tick: u64,
+    /// The limits are not valid (see [`ServerLimits::validate`]).
+    #[error("invalid server limits: {reason}")]
+    InvalidConfig {
+        /// What is wrong.
+        reason: String,
+    },
+    /// [`ServerLimits::max_connections`] connections are held: this one was sent a busy
+    /// reject and dropped, unread.
+    #[error("{max} connections held; connection refused")]
+    TooManyConnections {
+        /// The cap.
+        max: usize,
+    },
+    /// [`ServerLimits::max_sessions`] sessions are held, each with a live connection: the
+    /// new session was refused as busy.
+    #[error("{max} sessions held, all connected; new session refused")]
+    TooManySessions {
+        /// The cap.
+        max: usize,
+    },
+    /// The hello named a session this server holds for another Peer instance or another
+    /// client identity: refused (a reject on the wire), and that session is untouched.
+    #[error("session {session:#034x} belongs to another client; refused")]
+    SessionTaken {
+        /// The session the client named.
+        session: u128,
+    },
+    /// The handshake did not end within [`ServerLimits::handshake_timeout`] (a client that
+    /// says nothing, or trickles its hello).
+    #[error("no session hello within {timeout:?}")]
+    HandshakeTimeout {
+        /// The deadline.
+        timeout: Duration,
+    },
+    /// Nothing arrived for [`ServerLimits::idle_timeout`]; the session survives for the
+    /// Peer's next connection.
+    #[error("session {session:#034x}: nothing received for {timeout:?}")]
+    Idle {
+        /// The session.
+        session: u128,
+        /// The deadline.
+        timeout: Duration,
+    },
+    /// The Peer took no written bytes for [`ServerLimits::write_timeout`] (it stopped
+    /// reading); what was sent stays in the session and is re-sent on its next connection.
+    #[error("session {session:#034x}: the peer took no bytes for {timeout:?}")]
+    WriteStalled {
+        /// The session.
+        session: u128,
+        /// The deadline.
+        timeout: Duration,
+    },
 }
 
 /// The server side of the reliable delivery modes: accepts connections from
@@ -92,8 +136,13 @@ struct Table {
 ///
 /// Sessions live in memory: a restarted server has none, and its Peers see a new session
 /// epoch (exactly-once Peers get [`PeerError::SessionRestarted`](super::PeerError)). Clones
-/// share the table; it is `Send + Sync`. At most [`max_sessions`](SessionServer::max_sessions)
-/// are kept, the least recently connected forgotten first.
+/// share the table (and the count of connections); it is `Send + Sync` when its clock is.
+///
+/// Facing clients that may be hostile, it holds to its [`ServerLimits`] (connections,
+/// sessions, message size, bytes kept per session, deadlines on its clock), and a session
+/// belongs to the Peer that opened it: its 128-bit id is unguessable, and it is bound to that
+/// Peer's incarnation and to the client identity given to
+/// [`accept_with_identity`](SessionServer::accept_with_identity).
 ///
 /// # Examples
 /// ```
@@ -103,7 +152,7 @@ struct Table {
 /// let world = SimWorld::new(1);
 /// let server_net = world.provider("10.0.0.1");
 /// let client_net = world.provider("10.0.0.2");
-/// let sessions = SessionServer::new(server_net.random_seed());
+/// let sessions = SessionServer::for_provider(&server_net);
 /// let received = world.block_on(async move {
 ///     let listener = server_net.bind("10.0.0.1:4500").await?;
 ///     let config = PeerConfig { delivery: Delivery::ExactlyOnce, ..PeerConfig::default() };
@@ -123,56 +172,98 @@ struct Table {
 /// assert_eq!(received.unwrap().unwrap(), Some(b"once".to_vec()));
 /// ```
 #[derive(Debug, Clone)]
-pub struct SessionServer {
+pub struct SessionServer<K: Clock = FrozenClock> {
     table: Arc<Mutex<Table>>,
     instance: u64,
-    max_sessions: usize,
-    max_message_size: usize,
-    max_unacknowledged: usize,
+    limits: ServerLimits,
+    clock: K,
 }
 
 impl SessionServer {
-    /// A server process's session table. `instance` names this incarnation of the process
-    /// (draw it at random, e.g. from [`NetworkProvider::random_seed`](crate::NetworkProvider)):
-    /// the Peers tell a restart by it. Defaults: 1024 sessions, 1 MiB messages, 4096
-    /// unacknowledged messages per session.
+    /// A server process's session table, with the default [`ServerLimits`] and no clock (its
+    /// deadlines never pass: prefer [`for_provider`](SessionServer::for_provider), or set one
+    /// with [`clock`](SessionServer::clock)). `instance` names this incarnation of the
+    /// process (draw it at random, e.g. from
+    /// [`NetworkProvider::random_seed`](crate::NetworkProvider)): the Peers tell a restart by
+    /// it.
     pub fn new(instance: u64) -> Self {
         Self {
-            table: Arc::new(Mutex::new(Table {
-                sessions: BTreeMap::new(),
-                tick: 0,
-            })),
+            table: Arc::new(Mutex::new(Table::default())),
             instance,
-            max_sessions: 1024,
-            max_message_size: 1 << 20,
-            max_unacknowledged: 4096,
+            limits: ServerLimits::default(),
+            clock: FrozenClock,
+        }
+    }
+}
+
+impl<K: Clock> SessionServer<K> {
+    /// A server process's session table on `provider`: its instance drawn from the provider's
+    /// seeded source, its deadlines on the provider's clock (virtual time in a simulation),
+    /// the default [`ServerLimits`].
+    pub fn for_provider<P: NetworkProvider<Clock = K>>(provider: &P) -> Self {
+        SessionServer::new(provider.random_seed()).clock(provider.clock())
+    }
+
+    /// The same table and limits, timing its deadlines on `clock`.
+    #[must_use]
+    pub fn clock<K2: Clock>(self, clock: K2) -> SessionServer<K2> {
+        SessionServer {
+            table: self.table,
+            instance: self.instance,
+            limits: self.limits,
+            clock,
         }
     }
 
-    /// Keeps at most `max` sessions (at least 1).
+    /// Sets every limit at once.
+    ///
+    /// # Errors
+    /// [`SessionError::InvalidConfig`] (see [`ServerLimits::validate`]).
+    pub fn with_limits(mut self, limits: ServerLimits) -> Result<Self, SessionError> {
+        limits.validate()?;
+        self.limits = limits;
+        Ok(self)
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> ServerLimits {
+        self.limits
+    }
+
+    /// Keeps at most `max` sessions (at least 1); see [`ServerLimits::max_sessions`].
     #[must_use]
     pub fn max_sessions(mut self, max: usize) -> Self {
-        self.max_sessions = max.max(1);
+        self.limits.max_sessions = max.max(1);
         self
     }
 
-    /// Accepts messages up to `max` bytes (match the Peers' `max_message_size`).
+    /// Accepts messages up to `max` bytes (match the Peers' `max_message_size`), raising
+    /// `max_buffered_bytes` to it if below; see [`ServerLimits::max_message_size`].
     #[must_use]
     pub fn max_message_size(mut self, max: usize) -> Self {
-        self.max_message_size = max;
+        self.limits.max_message_size = max.clamp(1, u32::MAX as usize - wire::DATA_HEADER_LEN);
+        self.limits.max_buffered_bytes = self
+            .limits
+            .max_buffered_bytes
+            .max(self.limits.max_message_size);
         self
     }
 
     /// Refuses to send more than `max` messages a Peer has not acknowledged (at least 1).
     #[must_use]
     pub fn max_unacknowledged(mut self, max: usize) -> Self {
-        self.max_unacknowledged = max.max(1);
+        self.limits.max_unacknowledged = max.max(1);
         self
     }
 
     /// Sessions held now.
     pub fn sessions(&self) -> usize {
-        self.lock().sessions.len()
+        self.lock().len()
+    }
+
+    /// Connections held now: handshaking, or in a session whose [`SessionStream`] is alive.
+    pub fn connections(&self) -> usize {
+        self.lock().connections()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Table> {
@@ -180,26 +271,89 @@ impl SessionServer {
     }
 
     /// Answers the handshake on an accepted `stream`: resumes the Peer's session or starts
-    /// one, and re-sends what the Peer had not acknowledged.
-    ///
-    /// Waits for the Peer's hello; bound it with a timeout against clients that say nothing.
+    /// one, and re-sends what the Peer had not acknowledged. The same as
+    /// [`accept_with_identity`](SessionServer::accept_with_identity) without an identity.
     ///
     /// # Errors
-    /// [`SessionError::IncompatibleVersion`] (the Peer was sent a reject),
-    /// [`SessionError::Handshake`] for anything but a hello, [`SessionError::Io`].
-    pub async fn accept<S: Stream>(&self, stream: S) -> Result<SessionStream<S>, SessionError> {
-        let codec =
-            LengthChecksumCodec::new(self.max_message_size.saturating_add(wire::DATA_HEADER_LEN));
-        let mut framed = FramedStream::with_codec(stream, codec);
-        let Some(first) = framed.recv().await? else {
-            return Err(SessionError::Handshake {
-                reason: "the connection closed before a hello".into(),
+    /// As [`accept_with_identity`](SessionServer::accept_with_identity).
+    pub async fn accept<S: Stream>(&self, stream: S) -> Result<SessionStream<S, K>, SessionError> {
+        self.accept_with_identity(stream, None).await
+    }
+
+    /// Answers the handshake on an accepted `stream` from a client whose identity is
+    /// `identity` (opaque bytes: under TLS, say, the fingerprint of the client's certificate;
+    /// `None` without one). A new session is bound to the identity and to the Peer's
+    /// incarnation; a hello naming a held session from another identity or incarnation is
+    /// refused, and that session is untouched.
+    ///
+    /// Within [`ServerLimits`]: a connection over `max_connections` is refused before a byte
+    /// is read, and the handshake must end within `handshake_timeout`.
+    ///
+    /// # Errors
+    /// [`SessionError::TooManyConnections`], [`SessionError::TooManySessions`],
+    /// [`SessionError::SessionTaken`] (each sent a reject naming the reason),
+    /// [`SessionError::IncompatibleVersion`] (sent a reject naming our version),
+    /// [`SessionError::HandshakeTimeout`], [`SessionError::Handshake`] for anything but a
+    /// hello (a frame over the size limit is one, found from its header),
+    /// [`SessionError::Io`].
+    pub async fn accept_with_identity<S: Stream>(
+        &self,
+        stream: S,
+        identity: Option<&[u8]>,
+    ) -> Result<SessionStream<S, K>, SessionError> {
+        let max_frame = self
+            .limits
+            .max_message_size
+            .saturating_add(wire::DATA_HEADER_LEN);
+        let mut framed = FramedStream::with_codec(stream, LengthChecksumCodec::new(max_frame));
+        let Some(slot) = self.lock().slot(self.limits.max_connections) else {
+            // Best effort, without waiting: the client learns why if its socket takes it.
+            if framed.feed(&wire::reject(Refusal::Busy)).is_ok() {
+                let _ = framed.flush().now_or_never();
+            }
+            tracing::debug!(max = self.limits.max_connections, "connection refused");
+            return Err(SessionError::TooManyConnections {
+                max: self.limits.max_connections,
             });
+        };
+        let timeout = self.limits.handshake_timeout;
+        match self
+            .clock
+            .timeout(timeout, self.handshake(framed, identity, slot))
+            .await
+        {
+            Ok(outcome) => outcome,
+            Err(_) => {
+                tracing::debug!(?timeout, "handshake timed out");
+                Err(SessionError::HandshakeTimeout { timeout })
+            }
+        }
+    }
+
+    async fn handshake<S: Stream>(
+        &self,
+        mut framed: FramedStream<S, LengthChecksumCodec>,
+        identity: Option<&[u8]>,
+        slot: Slot,
+    ) -> Result<SessionStream<S, K>, SessionError> {
+        let first = match framed.recv().await {
+            Ok(Some(first)) => first,
+            Ok(None) => {
+                return Err(SessionError::Handshake {
+                    reason: "the connection closed before a hello".into(),
+                })
+            }
+            Err(error) if error.kind() == io::ErrorKind::InvalidData => {
+                return Err(SessionError::Handshake {
+                    reason: format!("not a session frame: {error}"),
+                })
+            }
+            Err(error) => return Err(error.into()),
         };
         let hello = match wire::parse(&first) {
             Ok(Message::Hello(hello)) => hello,
             Ok(Message::OtherVersion(theirs)) => {
-                framed.feed(&wire::reject())?;
+                framed.feed(&wire::reject(Refusal::Version))?;
                 framed.flush().await?;
                 return Err(SessionError::IncompatibleVersion {
                     ours: PROTOCOL_VERSION,
@@ -217,17 +371,30 @@ impl SessionServer {
                 })
             }
         };
-        let (state, resumed) = self.session_for(&hello);
-        let (generation, reply, resend) = {
-            let mut s = state.lock().unwrap_or_else(PoisonError::into_inner);
-            s.generation += 1;
-            while s
-                .resend
-                .front()
-                .is_some_and(|(seq, _)| *seq < hello.recv_next)
-            {
-                s.resend.pop_front();
+        let found = self
+            .lock()
+            .session_for(&hello, identity, self.limits.max_sessions);
+        let (state, resumed) = match found {
+            Ok(found) => found,
+            Err(refusal) => {
+                framed.feed(&wire::reject(refusal))?;
+                framed.flush().await?;
+                tracing::debug!(session = hello.session, %refusal, "session refused");
+                return Err(match refusal {
+                    Refusal::SessionTaken => SessionError::SessionTaken {
+                        session: hello.session,
+                    },
+                    _ => SessionError::TooManySessions {
+                        max: self.limits.max_sessions,
+                    },
+                });
             }
+        };
+        let (generation, reply, resend) = {
+            let mut s = lock_state(&state);
+            s.generation += 1;
+            s.attached = true;
+            s.acknowledge(hello.recv_next);
             let reply = Hello {
                 session: hello.session,
                 instance: self.instance,
@@ -238,6 +405,14 @@ impl SessionServer {
             s.seq.on_hello_sent();
             (s.generation, reply, s.resend.clone())
         };
+        let owner = stream::Owner {
+            session: hello.session,
+            generation,
+            resumed,
+        };
+        // From here the connection owns the session: dropping it (a failed write, the
+        // deadline) detaches it.
+        let link = stream::Link::new(state, owner, slot);
         framed.feed(&wire::hello(&reply))?;
         for (seq, message) in &resend {
             framed.feed_parts(&wire::data_header(*seq), message)?;
@@ -251,50 +426,10 @@ impl SessionServer {
         );
         Ok(SessionStream::new(
             framed,
-            state,
-            stream::Owner {
-                session: hello.session,
-                generation,
-                resumed,
-                max_unacknowledged: self.max_unacknowledged,
-            },
+            link,
+            self.limits,
+            self.clock.clone(),
             resend.len() as u64,
         ))
-    }
-
-    /// The session `hello` names, created if unknown; and whether it existed.
-    fn session_for(&self, hello: &Hello) -> (Arc<Mutex<SessionState>>, bool) {
-        let mut table = self.lock();
-        table.tick += 1;
-        let tick = table.tick;
-        if let Some(state) = table.sessions.get(&hello.session) {
-            let state = Arc::clone(state);
-            state
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .last_used = tick;
-            return (state, true);
-        }
-        if table.sessions.len() >= self.max_sessions {
-            let oldest = table
-                .sessions
-                .iter()
-                .min_by_key(|(_, s)| s.lock().unwrap_or_else(PoisonError::into_inner).last_used)
-                .map(|(id, _)| *id);
-            if let Some(id) = oldest {
-                table.sessions.remove(&id);
-            }
-        }
-        let mut seq = Sequencer::default();
-        // Whatever the Peer still holds starts the numbering here.
-        seq.restart_incoming(hello.send_base);
-        let state = Arc::new(Mutex::new(SessionState {
-            seq,
-            resend: VecDeque::new(),
-            generation: 0,
-            last_used: tick,
-        }));
-        table.sessions.insert(hello.session, Arc::clone(&state));
-        (state, false)
     }
 }

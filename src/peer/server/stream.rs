@@ -1,20 +1,61 @@
 //! [`SessionStream`]: one accepted connection of a session.
 
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::future::Future;
+use std::sync::MutexGuard;
+use std::time::Duration;
 
-use super::{SessionError, SessionState};
+use super::limits::{FrozenClock, ServerLimits};
+use super::table::{lock_state, SessionState, Shared, Slot};
+use super::SessionError;
 use crate::peer::sequence::Incoming;
 use crate::peer::wire::{self, Message};
 use crate::peer::{FramedStream, LengthChecksumCodec};
-use crate::provider::Stream;
+use crate::provider::{Clock, Stream};
 
 /// Who owns a session on one connection.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Owner {
-    pub session: u64,
+    pub session: u128,
     pub generation: u64,
     pub resumed: bool,
-    pub max_unacknowledged: usize,
+}
+
+/// A connection's hold on its session and on its place in the server's connection count;
+/// dropping it detaches the session (unless a newer connection took it) and frees the place.
+#[derive(Debug)]
+pub(super) struct Link {
+    state: Shared,
+    owner: Owner,
+    _slot: Slot,
+}
+
+impl Link {
+    pub fn new(state: Shared, owner: Owner, slot: Slot) -> Self {
+        Self {
+            state,
+            owner,
+            _slot: slot,
+        }
+    }
+
+    /// The session's state, unless a newer connection took it over.
+    fn lock(&self) -> Result<MutexGuard<'_, SessionState>, SessionError> {
+        let state = lock_state(&self.state);
+        if state.generation != self.owner.generation {
+            return Err(SessionError::Superseded {
+                session: self.owner.session,
+            });
+        }
+        Ok(state)
+    }
+}
+
+impl Drop for Link {
+    fn drop(&mut self) {
+        if let Ok(mut state) = self.lock() {
+            state.attached = false;
+        }
+    }
 }
 
 /// What one [`SessionStream`] did.
@@ -38,25 +79,31 @@ pub struct SessionStats {
 ///
 /// Acknowledgements go out whenever `recv` is about to wait, and with every `flush`. Keep
 /// calling `recv`: it is also where pings are answered.
+///
+/// Its waits are bounded on the server's clock: [`ServerLimits::idle_timeout`] for `recv`
+/// with nothing arriving, [`ServerLimits::write_timeout`] for every flush.
 #[derive(Debug)]
-pub struct SessionStream<S> {
+pub struct SessionStream<S, K = FrozenClock> {
     framed: FramedStream<S, LengthChecksumCodec>,
-    state: Arc<Mutex<SessionState>>,
-    owner: Owner,
+    link: Link,
+    limits: ServerLimits,
+    clock: K,
     stats: SessionStats,
 }
 
-impl<S: Stream> SessionStream<S> {
+impl<S: Stream, K: Clock> SessionStream<S, K> {
     pub(super) fn new(
         framed: FramedStream<S, LengthChecksumCodec>,
-        state: Arc<Mutex<SessionState>>,
-        owner: Owner,
+        link: Link,
+        limits: ServerLimits,
+        clock: K,
         resent: u64,
     ) -> Self {
         Self {
             framed,
-            state,
-            owner,
+            link,
+            limits,
+            clock,
             stats: SessionStats {
                 resent,
                 ..SessionStats::default()
@@ -65,13 +112,13 @@ impl<S: Stream> SessionStream<S> {
     }
 
     /// The session's identity (the Peer's [`session_id`](crate::peer::Peer::session_id)).
-    pub fn session(&self) -> u64 {
-        self.owner.session
+    pub fn session(&self) -> u128 {
+        self.link.owner.session
     }
 
     /// True if the session existed before this connection (the Peer reconnected).
     pub fn resumed(&self) -> bool {
-        self.owner.resumed
+        self.link.owner.resumed
     }
 
     /// The underlying stream (to read its addresses, or reset it in a test).
@@ -91,7 +138,7 @@ impl<S: Stream> SessionStream<S> {
 
     /// Feeds an acknowledgement of everything received, if one is owed.
     fn feed_ack(&mut self) -> Result<bool, SessionError> {
-        let next = lock(&self.state, &self.owner)?.seq.take_ack();
+        let next = self.link.lock()?.seq.take_ack();
         match next {
             Some(next) => {
                 self.framed.feed(&wire::ack(next))?;
@@ -106,7 +153,9 @@ impl<S: Stream> SessionStream<S> {
     ///
     /// # Errors
     /// [`SessionError::Io`] (the session survives for the Peer's next connection),
-    /// [`SessionError::Protocol`], [`SessionError::Superseded`].
+    /// [`SessionError::Protocol`] (a frame over the size limit is one, found from its
+    /// header), [`SessionError::Superseded`], [`SessionError::Idle`],
+    /// [`SessionError::WriteStalled`].
     pub async fn recv(&mut self) -> Result<Option<Vec<u8>>, SessionError> {
         loop {
             let frame = match self.framed.recv_buffered()? {
@@ -114,19 +163,29 @@ impl<S: Stream> SessionStream<S> {
                 None => {
                     // About to wait: acknowledge what arrived.
                     if self.feed_ack()? {
-                        self.framed.flush().await?;
+                        self.write_out().await?;
                     }
-                    match self.framed.recv().await? {
-                        Some(frame) => frame,
-                        None => return Ok(None),
+                    let timeout = self.limits.idle_timeout;
+                    let session = self.session();
+                    let read = self.clock.timeout(timeout, self.framed.recv()).await;
+                    match read.map_err(|_| SessionError::Idle { session, timeout })? {
+                        Ok(Some(frame)) => frame,
+                        Ok(None) => return Ok(None),
+                        Err(error) if error.kind() == std::io::ErrorKind::InvalidData => {
+                            return Err(SessionError::Protocol {
+                                reason: error.to_string(),
+                            })
+                        }
+                        Err(error) => return Err(error.into()),
                     }
                 }
             };
-            let mut state = lock(&self.state, &self.owner)?;
+            let mut state = self.link.lock()?;
             match wire::parse(&frame) {
                 Ok(Message::Data { seq, .. }) => match state.seq.on_data(seq) {
                     Incoming::Deliver { .. } => {
                         let urgent = state.seq.ack_urgent();
+                        state.carried = true;
                         drop(state);
                         self.stats.received += 1;
                         if urgent {
@@ -139,17 +198,12 @@ impl<S: Stream> SessionStream<S> {
                     }
                     Incoming::Duplicate => self.stats.duplicates_dropped += 1,
                 },
-                Ok(Message::Ack { next }) => {
-                    while state.resend.front().is_some_and(|(seq, _)| *seq < next) {
-                        state.resend.pop_front();
-                        self.stats.acknowledged += 1;
-                    }
-                }
+                Ok(Message::Ack { next }) => self.stats.acknowledged += state.acknowledge(next),
                 Ok(Message::Ping) => {
                     drop(state);
                     self.framed.feed(&wire::PONG_MESSAGE)?;
                     self.feed_ack()?;
-                    self.framed.flush().await?;
+                    self.write_out().await?;
                 }
                 Ok(Message::Pong) => {}
                 Ok(other) => {
@@ -171,20 +225,27 @@ impl<S: Stream> SessionStream<S> {
     ///
     /// # Errors
     /// [`SessionError::Backlog`] (handing the message back) when the Peer has not
-    /// acknowledged `max_unacknowledged` messages; [`SessionError::Superseded`];
-    /// [`SessionError::Io`] (kind `InvalidInput`) for a message over the size limit.
+    /// acknowledged [`max_unacknowledged`](ServerLimits::max_unacknowledged) messages or
+    /// [`max_buffered_bytes`](ServerLimits::max_buffered_bytes) of them;
+    /// [`SessionError::Superseded`]; [`SessionError::Io`] (kind `InvalidInput`) for a message
+    /// over the size limit.
     pub fn feed(&mut self, message: Vec<u8>) -> Result<(), SessionError> {
-        let mut state = lock(&self.state, &self.owner)?;
-        if state.resend.len() >= self.owner.max_unacknowledged {
+        let mut state = self.link.lock()?;
+        if state.resend.len() >= self.limits.max_unacknowledged
+            || state.resend_bytes + message.len() > self.limits.max_buffered_bytes
+        {
             return Err(SessionError::Backlog {
-                session: self.owner.session,
-                max: self.owner.max_unacknowledged,
+                session: self.link.owner.session,
+                max: self.limits.max_unacknowledged,
+                max_bytes: self.limits.max_buffered_bytes,
                 message,
             });
         }
         let seq = state.seq.next_send();
         self.framed.feed_parts(&wire::data_header(seq), &message)?;
         state.seq.assign();
+        state.carried = true;
+        state.resend_bytes += message.len();
         state.resend.push_back((seq, message));
         Ok(())
     }
@@ -192,12 +253,24 @@ impl<S: Stream> SessionStream<S> {
     /// Writes everything fed (with an acknowledgement of what arrived) and flushes.
     ///
     /// # Errors
-    /// [`SessionError::Io`]; what was fed stays in the session and is re-sent on the Peer's
-    /// next connection.
+    /// [`SessionError::Io`], [`SessionError::WriteStalled`]; what was fed stays in the
+    /// session and is re-sent on the Peer's next connection.
     pub async fn flush(&mut self) -> Result<(), SessionError> {
         self.feed_ack()?;
-        self.framed.flush().await?;
-        Ok(())
+        self.write_out().await
+    }
+
+    /// Flushes the write buffer within the write deadline.
+    fn write_out(&mut self) -> impl Future<Output = Result<(), SessionError>> + '_ {
+        let timeout: Duration = self.limits.write_timeout;
+        let session = self.link.owner.session;
+        let flush = self.clock.timeout(timeout, self.framed.flush());
+        async move {
+            match flush.await {
+                Ok(result) => Ok(result?),
+                Err(_) => Err(SessionError::WriteStalled { session, timeout }),
+            }
+        }
     }
 
     /// [`feed`](SessionStream::feed) then [`flush`](SessionStream::flush).
@@ -208,18 +281,4 @@ impl<S: Stream> SessionStream<S> {
         self.feed(message)?;
         self.flush().await
     }
-}
-
-/// The session's state, unless a newer connection took it over.
-fn lock<'a>(
-    state: &'a Arc<Mutex<SessionState>>,
-    owner: &Owner,
-) -> Result<MutexGuard<'a, SessionState>, SessionError> {
-    let state = state.lock().unwrap_or_else(PoisonError::into_inner);
-    if state.generation != owner.generation {
-        return Err(SessionError::Superseded {
-            session: owner.session,
-        });
-    }
-    Ok(state)
 }

@@ -1,0 +1,148 @@
+//! The session table a [`SessionServer`](super::SessionServer) and its clones share: the
+//! sessions, who owns each, and the connections held.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use crate::peer::sequence::Sequencer;
+use crate::peer::wire::{Hello, Refusal};
+
+/// One session's state: it outlives connections.
+#[derive(Debug)]
+pub(super) struct SessionState {
+    pub seq: Sequencer,
+    /// Messages sent to the Peer and not acknowledged yet, oldest first.
+    pub resend: VecDeque<(u64, Vec<u8>)>,
+    /// Their bytes.
+    pub resend_bytes: usize,
+    /// The connection that owns the session now.
+    pub generation: u64,
+    /// That connection is still open (its `SessionStream` is alive).
+    pub attached: bool,
+    /// A message went either way: forgetting the session would lose something.
+    pub carried: bool,
+    /// When the session was last accepted (for eviction: least recent goes first).
+    pub last_used: u64,
+    /// The Peer incarnation that opened the session; a hello naming the session from
+    /// another one is refused.
+    instance: u64,
+    /// The client identity the session is bound to (a certificate fingerprint, say).
+    identity: Option<Vec<u8>>,
+}
+
+impl SessionState {
+    /// Pops the messages the Peer acknowledged (everything below `next`); returns how many.
+    pub fn acknowledge(&mut self, next: u64) -> u64 {
+        let mut count = 0;
+        while self.resend.front().is_some_and(|(seq, _)| *seq < next) {
+            if let Some((_, message)) = self.resend.pop_front() {
+                self.resend_bytes -= message.len();
+                count += 1;
+            }
+        }
+        count
+    }
+}
+
+pub(super) type Shared = Arc<Mutex<SessionState>>;
+
+pub(super) fn lock_state(state: &Shared) -> MutexGuard<'_, SessionState> {
+    state.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+#[derive(Debug, Default)]
+pub(super) struct Table {
+    sessions: BTreeMap<u128, Shared>,
+    tick: u64,
+    /// Connections held now (handshaking or in a session).
+    connections: Arc<AtomicUsize>,
+}
+
+/// A connection's place in the count; given back when dropped.
+#[derive(Debug)]
+pub(super) struct Slot(Arc<AtomicUsize>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Table {
+    pub fn len(&self) -> usize {
+        self.sessions.len()
+    }
+
+    pub fn connections(&self) -> usize {
+        self.connections.load(Ordering::Relaxed)
+    }
+
+    /// A slot for one more connection, unless `max` are held.
+    pub fn slot(&self, max: usize) -> Option<Slot> {
+        let counter = &self.connections;
+        counter
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |held| {
+                (held < max).then_some(held + 1)
+            })
+            .ok()
+            .map(|_| Slot(Arc::clone(counter)))
+    }
+
+    /// The session `hello` names, created if unknown (evicting one if `max` are held); and
+    /// whether it existed. Refused when the session is another client's, or when every held
+    /// session has a live connection.
+    pub fn session_for(
+        &mut self,
+        hello: &Hello,
+        identity: Option<&[u8]>,
+        max: usize,
+    ) -> Result<(Shared, bool), Refusal> {
+        self.tick += 1;
+        let tick = self.tick;
+        if let Some(state) = self.sessions.get(&hello.session) {
+            let mut s = lock_state(state);
+            if s.instance != hello.instance || s.identity.as_deref() != identity {
+                return Err(Refusal::SessionTaken);
+            }
+            s.last_used = tick;
+            drop(s);
+            return Ok((Arc::clone(state), true));
+        }
+        if self.sessions.len() >= max {
+            // The cheapest to forget: detached, then never used, then least recently used.
+            let victim = self
+                .sessions
+                .iter()
+                .filter_map(|(id, state)| {
+                    let s = lock_state(state);
+                    (!s.attached).then_some(((s.carried, s.last_used), *id))
+                })
+                .min()
+                .map(|(_, id)| id);
+            match victim {
+                Some(id) => {
+                    self.sessions.remove(&id);
+                    tracing::debug!(session = id, "session evicted");
+                }
+                None => return Err(Refusal::Busy),
+            }
+        }
+        let mut seq = Sequencer::default();
+        // Whatever the Peer still holds starts the numbering here.
+        seq.restart_incoming(hello.send_base);
+        let state = Arc::new(Mutex::new(SessionState {
+            seq,
+            resend: VecDeque::new(),
+            resend_bytes: 0,
+            generation: 0,
+            attached: false,
+            carried: false,
+            last_used: tick,
+            instance: hello.instance,
+            identity: identity.map(<[u8]>::to_vec),
+        }));
+        self.sessions.insert(hello.session, Arc::clone(&state));
+        Ok((state, false))
+    }
+}
