@@ -36,7 +36,9 @@ pub use frame::{
 pub use framed::FramedStream;
 pub use metrics::PeerMetrics;
 pub use queue::{Held, Pushed, SendQueue};
-pub use server::{SessionError, SessionServer, SessionStats, SessionStream};
+pub use server::{
+    FrozenClock, ServerLimits, SessionError, SessionServer, SessionStats, SessionStream,
+};
 pub use wire::{Refusal, WireError, PROTOCOL_VERSION};
 
 use std::fmt;
