@@ -146,3 +146,84 @@ impl Table {
         Ok((state, false))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hello(session: u128, instance: u64) -> Hello {
+        Hello {
+            session,
+            instance,
+            send_base: 0,
+            recv_next: 0,
+            resumed: false,
+        }
+    }
+
+    #[test]
+    fn a_session_is_bound_to_its_instance_and_identity() {
+        let mut table = Table::default();
+        let (state, resumed) = table.session_for(&hello(1, 10), Some(b"alice"), 4).unwrap();
+        assert!(!resumed);
+        lock_state(&state).generation = 3;
+        // Right id, wrong identity; no identity; wrong incarnation: refused.
+        for (instance, identity) in [
+            (10, Some(&b"mallory"[..])),
+            (10, None),
+            (11, Some(&b"alice"[..])),
+        ] {
+            assert_eq!(
+                table.session_for(&hello(1, instance), identity, 4).err(),
+                Some(Refusal::SessionTaken)
+            );
+        }
+        // Untouched by the refusals; its owner resumes it.
+        assert_eq!(lock_state(&state).generation, 3);
+        let (again, resumed) = table.session_for(&hello(1, 10), Some(b"alice"), 4).unwrap();
+        assert!(resumed && Arc::ptr_eq(&state, &again));
+        // A session opened without an identity refuses one presenting an identity.
+        table.session_for(&hello(2, 20), None, 4).unwrap();
+        assert_eq!(
+            table.session_for(&hello(2, 20), Some(b"alice"), 4).err(),
+            Some(Refusal::SessionTaken)
+        );
+    }
+
+    #[test]
+    fn eviction_spares_connected_sessions_and_prefers_unused_ones() {
+        let mut table = Table::default();
+        let (connected, _) = table.session_for(&hello(1, 1), None, 3).unwrap();
+        lock_state(&connected).attached = true;
+        let (used, _) = table.session_for(&hello(2, 2), None, 3).unwrap();
+        lock_state(&used).carried = true;
+        table.session_for(&hello(3, 3), None, 3).unwrap();
+        // Full: the unused one goes, though the used one is older.
+        table.session_for(&hello(4, 4), None, 3).unwrap();
+        assert!(table.sessions.contains_key(&2) && !table.sessions.contains_key(&3));
+        // Then the least recently used without a connection.
+        lock_state(&table.sessions[&4]).carried = true;
+        table.session_for(&hello(5, 5), None, 3).unwrap();
+        assert!(!table.sessions.contains_key(&2) && table.sessions.contains_key(&1));
+        // Every one connected: refused as busy.
+        for id in [4, 5] {
+            lock_state(&table.sessions[&id]).attached = true;
+        }
+        assert_eq!(
+            table.session_for(&hello(6, 6), None, 3).err(),
+            Some(Refusal::Busy)
+        );
+        assert_eq!(table.len(), 3);
+    }
+
+    #[test]
+    fn connection_slots_are_counted_and_given_back() {
+        let table = Table::default();
+        let first = table.slot(2).unwrap();
+        let _second = table.slot(2).unwrap();
+        assert!(table.slot(2).is_none());
+        drop(first);
+        assert_eq!(table.connections(), 1);
+        assert!(table.slot(2).is_some());
+    }
+}
