@@ -18,7 +18,7 @@ pub(crate) struct Inbox {
     ready: Option<(Range<usize>, usize)>,
     /// Whole messages kept from a connection that broke.
     kept: VecDeque<Vec<u8>>,
-    /// Their payload bytes.
+    /// Their payload bytes and bookkeeping ([`kept_cost`]).
     kept_bytes: usize,
     /// One largest frame of the codec and a read: the buffer's growth stops there (learned
     /// from the codec at each decode; 0 before the first).
@@ -59,7 +59,7 @@ impl Inbox {
     /// Removes the message found by [`poll_message`](Inbox::poll_message), owned.
     pub fn take_message(&mut self) -> Vec<u8> {
         if let Some(message) = self.kept.pop_front() {
-            self.kept_bytes -= message.len();
+            self.kept_bytes -= kept_cost(&message);
             return message;
         }
         let message = self.message().to_vec();
@@ -70,7 +70,7 @@ impl Inbox {
     /// Drops the message found by [`poll_message`](Inbox::poll_message).
     pub fn consume(&mut self) {
         if let Some(message) = self.kept.pop_front() {
-            self.kept_bytes -= message.len();
+            self.kept_bytes -= kept_cost(&message);
             return;
         }
         let (_, consumed) = self.ready.take().expect("a decoded message");
@@ -120,7 +120,7 @@ impl Inbox {
 
     /// Session modes: a delivered message, held for the caller.
     pub fn keep(&mut self, message: Vec<u8>) {
-        self.kept_bytes += message.len();
+        self.kept_bytes += kept_cost(&message);
         self.kept.push_back(message);
     }
 
@@ -143,8 +143,9 @@ impl Inbox {
         self.end - self.start
     }
 
-    /// Bytes held for the caller: buffered plus kept from broken connections. The Peer stops
-    /// reading ahead past a limit, so this stays bounded whatever the caller does.
+    /// Bytes held for the caller: buffered plus kept (each kept message with its bookkeeping,
+    /// so a flood of empty messages counts too). The Peer stops reading ahead past a limit,
+    /// so this stays bounded whatever the caller does.
     pub fn held(&self) -> usize {
         self.buffered() + self.kept_bytes
     }
@@ -187,7 +188,7 @@ impl Inbox {
     /// Returns the number of bytes dropped.
     pub fn reset<C: Codec>(&mut self, codec: &mut C) -> usize {
         if let Some((payload, consumed)) = self.ready.take() {
-            self.kept_bytes += payload.len();
+            self.kept_bytes += kept_cost(&self.buf[payload.clone()]);
             self.kept.push_back(self.buf[payload].to_vec());
             self.start += consumed;
         }
@@ -195,7 +196,7 @@ impl Inbox {
             match codec.decode(&self.buf[self.start..self.end]) {
                 Ok(Some(decoded)) => {
                     let payload = &self.buf[self.start..][decoded.payload];
-                    self.kept_bytes += payload.len();
+                    self.kept_bytes += kept_cost(payload);
                     self.kept.push_back(payload.to_vec());
                     self.start += decoded.consumed;
                 }
@@ -211,6 +212,11 @@ impl Inbox {
 }
 
 /// One largest frame of `codec` and a read: as far as the read buffer ever needs to grow.
+/// What a kept message costs: its bytes and its `Vec` (24 bytes on 64-bit targets).
+fn kept_cost(message: &[u8]) -> usize {
+    message.len() + std::mem::size_of::<Vec<u8>>()
+}
+
 fn read_limit<C: Codec>(codec: &C) -> usize {
     let max = codec.max_message_size();
     max.saturating_add(codec.overhead(max))
@@ -220,6 +226,18 @@ fn read_limit<C: Codec>(codec: &C) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kept_empty_messages_count_their_bookkeeping() {
+        let mut inbox = Inbox::default();
+        for _ in 0..3 {
+            inbox.keep(Vec::new());
+        }
+        assert_eq!(inbox.held(), 3 * std::mem::size_of::<Vec<u8>>());
+        inbox.take_message();
+        inbox.consume();
+        assert_eq!(inbox.held(), std::mem::size_of::<Vec<u8>>());
+    }
     use crate::peer::LengthChecksumCodec;
 
     /// Found by the length_checksum fuzz target: the buffer doubled its capacity as a frame
