@@ -672,3 +672,77 @@ fn a_stolen_session_id_is_refused_and_the_session_untouched() {
     // The victim lost nothing and kept its session (asserted in `well_behaved`).
     slowed_by_at_most(&outcome, Duration::from_millis(50));
 }
+
+/// A session opened under one client identity, presented again under another (a server that
+/// sees the client's certificate change): refused on the wire and a typed error at the Peer;
+/// the session stays, and the first identity resumes it.
+#[test]
+fn a_session_under_another_identity_is_refused_at_the_peer() {
+    let world = SimWorld::with_config(9, exact_network()).expect("config");
+    let server_net = world.provider("10.0.0.1");
+    let client_net = world.provider("10.0.0.2");
+    let sessions = SessionServer::for_provider(&server_net);
+    let (refused, peer_error, resumed) = world
+        .block_on(async move {
+            let listener = server_net.bind(ADDR).await.unwrap();
+            let mut peer = Peer::new(client_net, ADDR.into(), peer_config());
+            peer.send(b"one".to_vec()).await.unwrap();
+            let server = async {
+                let (stream, _) = listener.accept().await.unwrap();
+                let mut conn = sessions
+                    .accept_with_identity(stream, Some(b"alice"))
+                    .await
+                    .unwrap();
+                assert_eq!(conn.recv().await.unwrap(), Some(b"one".to_vec()));
+                conn.flush().await.unwrap();
+                drop(conn.into_inner());
+                let (stream, _) = listener.accept().await.unwrap();
+                let refused = sessions
+                    .accept_with_identity(stream, Some(b"mallory"))
+                    .await
+                    .unwrap_err();
+                let (stream, _) = listener.accept().await.unwrap();
+                let mut conn = sessions
+                    .accept_with_identity(stream, Some(b"alice"))
+                    .await
+                    .unwrap();
+                let resumed = conn.resumed();
+                assert_eq!(conn.recv().await.unwrap(), Some(b"two".to_vec()));
+                conn.flush().await.unwrap();
+                (refused, resumed)
+            };
+            let client = async {
+                peer.wait_acknowledged().await.unwrap();
+                peer.send(b"two".to_vec()).await.unwrap();
+                let mut error = None;
+                while let Err(e) = peer.wait_acknowledged().await {
+                    if matches!(e, PeerError::Refused { .. }) {
+                        error = Some(e);
+                    } else {
+                        assert!(e.is_disconnect(), "{e}");
+                    }
+                }
+                assert_eq!(peer.metrics().session_restarts, 0);
+                peer.close().await;
+                error
+            };
+            let ((refused, resumed), peer_error) = futures::join!(server, client);
+            (refused, peer_error, resumed)
+        })
+        .unwrap();
+    assert!(
+        matches!(refused, SessionError::SessionTaken { .. }),
+        "{refused}"
+    );
+    assert!(
+        matches!(
+            peer_error,
+            Some(PeerError::Refused {
+                reason: Refusal::SessionTaken,
+                ..
+            })
+        ),
+        "{peer_error:?}"
+    );
+    assert!(resumed, "the refusal left the session as it was");
+}

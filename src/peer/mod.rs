@@ -264,7 +264,8 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
     /// # Errors
     /// A failed connection attempt ([`ConnectionFailed`](PeerError::ConnectionFailed),
     /// [`Timeout`](PeerError::Timeout), [`Handshake`](PeerError::Handshake),
-    /// [`IncompatibleVersion`](PeerError::IncompatibleVersion)) or a connection that broke
+    /// [`IncompatibleVersion`](PeerError::IncompatibleVersion),
+    /// [`Refused`](PeerError::Refused)) or a connection that broke
     /// while writing ([`Io`](PeerError::Io), [`Protocol`](PeerError::Protocol),
     /// [`Unresponsive`](PeerError::Unresponsive)); unsent messages stay queued.
     /// [`Stalled`](PeerError::Stalled) if the remote stops reading until this side receives
