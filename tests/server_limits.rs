@@ -92,7 +92,7 @@ fn peer_config() -> PeerConfig {
 
 #[derive(Debug, Clone, Copy)]
 enum Attack {
-    /// Opens `n` connections at once and says nothing on them.
+    /// Opens `n` connections at once and says nothing on them; counts those closed.
     ConnectionFlood(usize),
     /// Opens `n` sessions one after another, each with a new id, closing each.
     SessionFlood(usize),
@@ -244,18 +244,20 @@ async fn attack(net: SimNetworkProvider, attack: Attack, id: Rc<Cell<Option<u128
                 .map(|stream| stream.expect("connect"))
                 .collect();
             // Hold them past the handshake deadline, reading whatever comes.
-            let mut busy = 0u8;
+            // After the Peers arrived: count the connections the server closed.
+            clock.sleep(Duration::from_millis(10)).await;
+            let mut closed = 0u8;
             for stream in &mut held {
                 let mut buf = [0; 64];
-                if let Ok(Ok(n)) = clock
+                if let Ok(Ok(0)) = clock
                     .timeout(Duration::from_millis(1), stream.read(&mut buf))
                     .await
                 {
-                    busy += u8::from(n > 0);
+                    closed += 1;
                 }
             }
             clock.sleep(Duration::from_secs(5)).await;
-            vec![busy]
+            vec![closed]
         }
         Attack::SessionFlood(n) => {
             clock.sleep(Duration::from_millis(20)).await;
@@ -448,32 +450,20 @@ fn invalid_limits_are_typed_errors() {
 }
 
 #[test]
-fn a_connection_flood_is_refused_past_the_cap_and_dropped_at_the_deadline() {
+fn a_connection_flood_gives_way_to_peers_and_is_dropped_at_the_deadline() {
     let outcome = run(Some(Attack::ConnectionFlood(20)));
-    let refused = outcome
-        .errors
-        .iter()
-        .filter(|(_, e)| matches!(e, SessionError::TooManyConnections { max: 8 }))
-        .count();
-    let timed_out = outcome
-        .errors
-        .iter()
-        .filter(|(_, e)| matches!(e, SessionError::HandshakeTimeout { .. }))
-        .count();
-    assert!(refused >= 12, "{:?}", outcome.errors);
-    assert_eq!(
-        timed_out, 8,
-        "the silent connections holding the slots are dropped"
-    );
-    // The refused ones were told why, on the wire.
-    assert!(outcome.attacker.clone().unwrap()[0] >= 12);
-    // The Peers wait at most the handshake deadline, then a backoff: the flood does hold the
-    // slots until then.
-    slowed_by_at_most(
-        &outcome,
-        limits().handshake_timeout + Duration::from_millis(200),
-    );
-    assert!(outcome.finished > baseline() + limits().handshake_timeout / 2);
+    let count =
+        |what: fn(&SessionError) -> bool| outcome.errors.iter().filter(|(_, e)| what(e)).count();
+    let displaced = count(|e| matches!(e, SessionError::Displaced { max: 8 }));
+    let timed_out = count(|e| matches!(e, SessionError::HandshakeTimeout { .. }));
+    // 20 silent connections for 8 places: each newcomer displaced the oldest still in its
+    // handshake (12 of the flood's own, then one per Peer), and the rest met the deadline.
+    assert_eq!(displaced, 12 + PEERS, "{:?}", outcome.errors);
+    assert_eq!(timed_out, 8 - PEERS, "{:?}", outcome.errors);
+    assert_eq!(outcome.errors.len(), displaced + timed_out);
+    assert_eq!(outcome.attacker.clone().unwrap(), [15]);
+    // The Peers never waited for the flood.
+    slowed_by_at_most(&outcome, Duration::from_millis(50));
 }
 
 #[test]
@@ -745,4 +735,53 @@ fn a_session_under_another_identity_is_refused_at_the_peer() {
         "{peer_error:?}"
     );
     assert!(resumed, "the refusal left the session as it was");
+}
+
+/// Every place in a session: a newcomer is sent a busy reject and dropped unread; the session
+/// carries on.
+#[test]
+fn a_connection_over_the_cap_of_sessions_in_progress_is_refused_as_busy() {
+    let world = SimWorld::with_config(11, exact_network()).expect("config");
+    let server_net = world.provider("10.0.0.1");
+    let client_net = world.provider("10.0.0.2");
+    let sessions = SessionServer::for_provider(&server_net)
+        .with_limits(ServerLimits {
+            max_connections: 1,
+            ..limits()
+        })
+        .unwrap();
+    let (error, reject) = world
+        .block_on(async move {
+            let listener = server_net.bind(ADDR).await.unwrap();
+            let mut peer = Peer::new(client_net.clone(), ADDR.into(), peer_config());
+            peer.send(b"one".to_vec()).await.unwrap();
+            let server = async {
+                let (stream, _) = listener.accept().await.unwrap();
+                let mut conn = sessions.accept(stream).await.unwrap();
+                assert_eq!(conn.recv().await.unwrap(), Some(b"one".to_vec()));
+                conn.flush().await.unwrap();
+                let (stream, _) = listener.accept().await.unwrap();
+                let error = sessions.accept(stream).await.unwrap_err();
+                assert_eq!(sessions.connections(), 1);
+                conn.send(b"still here".to_vec()).await.unwrap();
+                error
+            };
+            let client = async {
+                peer.wait_acknowledged().await.unwrap();
+                let mut other = FramedStream::new(client_net.connect(ADDR).await.unwrap());
+                other.get_mut().write_all(&hello(3, 3)).await.unwrap();
+                let reject = other.recv().await.unwrap().unwrap();
+                assert_eq!(peer.recv().await.unwrap(), b"still here");
+                peer.close().await;
+                reject
+            };
+            futures::join!(server, client)
+        })
+        .unwrap();
+    assert!(
+        matches!(error, SessionError::TooManyConnections { max: 1 }),
+        "{error}"
+    );
+    assert_eq!(&reject[..5], b"Rmpsp");
+    assert_eq!(reject[7], 2, "reason: busy");
 }

@@ -30,9 +30,11 @@ use crate::provider::Clock;
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ServerLimits {
-    /// Connections held at once, handshaking or in a session (default 1024). One more is sent
-    /// a busy reject and dropped without reading from it
-    /// ([`SessionError::TooManyConnections`]).
+    /// Connections held at once, handshaking or in a session (default 1024). One more takes
+    /// the place of the oldest connection still in its handshake
+    /// ([`SessionError::Displaced`] there), so a flood of silent connections cannot keep
+    /// Peers out until the handshake deadline; when every place is in a session it is sent a
+    /// busy reject and dropped without reading from it ([`SessionError::TooManyConnections`]).
     pub max_connections: usize,
     /// Sessions kept (default 1024). A new one over the cap evicts a session without a live
     /// connection (one that never carried a message first, then the least recently

@@ -80,10 +80,19 @@ pub enum SessionError {
         /// What is wrong.
         reason: String,
     },
-    /// [`ServerLimits::max_connections`] connections are held: this one was sent a busy
-    /// reject and dropped, unread.
+    /// [`ServerLimits::max_connections`] connections are held, every one in a session: this
+    /// one was sent a busy reject and dropped, unread.
     #[error("{max} connections held; connection refused")]
     TooManyConnections {
+        /// The cap.
+        max: usize,
+    },
+    /// [`ServerLimits::max_connections`] connections were held and this one was the oldest
+    /// still in its handshake: a newer connection took its place.
+    #[error(
+        "{max} connections held; this one, still in its handshake, gave its place to a newer one"
+    )]
+    Displaced {
         /// The cap.
         max: usize,
     },
@@ -286,11 +295,13 @@ impl<K: Clock> SessionServer<K> {
     /// incarnation; a hello naming a held session from another identity or incarnation is
     /// refused, and that session is untouched.
     ///
-    /// Within [`ServerLimits`]: a connection over `max_connections` is refused before a byte
-    /// is read, and the handshake must end within `handshake_timeout`.
+    /// Within [`ServerLimits`]: a connection over `max_connections` takes the place of the
+    /// oldest one still in its handshake, or is refused before a byte is read when every
+    /// place is in a session; the handshake must end within `handshake_timeout`.
     ///
     /// # Errors
-    /// [`SessionError::TooManyConnections`], [`SessionError::TooManySessions`],
+    /// [`SessionError::TooManyConnections`], [`SessionError::Displaced`],
+    /// [`SessionError::TooManySessions`],
     /// [`SessionError::SessionTaken`] (each sent a reject naming the reason),
     /// [`SessionError::IncompatibleVersion`] (sent a reject naming our version),
     /// [`SessionError::HandshakeTimeout`], [`SessionError::Handshake`] for anything but a
@@ -306,7 +317,7 @@ impl<K: Clock> SessionServer<K> {
             .max_message_size
             .saturating_add(wire::DATA_HEADER_LEN);
         let mut framed = FramedStream::with_codec(stream, LengthChecksumCodec::new(max_frame));
-        let Some(slot) = self.lock().slot(self.limits.max_connections) else {
+        let Some(admitted) = self.lock().admit(self.limits.max_connections) else {
             // Best effort, without waiting: the client learns why if its socket takes it.
             if framed.feed(&wire::reject(Refusal::Busy)).is_ok() {
                 let _ = framed.flush().now_or_never();
@@ -316,18 +327,31 @@ impl<K: Clock> SessionServer<K> {
                 max: self.limits.max_connections,
             });
         };
+        let ticket = admitted.ticket;
         let timeout = self.limits.handshake_timeout;
-        match self
+        let handshake = self
             .clock
-            .timeout(timeout, self.handshake(framed, identity, slot))
-            .await
-        {
-            Ok(outcome) => outcome,
-            Err(_) => {
-                tracing::debug!(?timeout, "handshake timed out");
-                Err(SessionError::HandshakeTimeout { timeout })
-            }
-        }
+            .timeout(timeout, self.handshake(framed, identity, admitted.slot));
+        let outcome = futures::select_biased! {
+            outcome = handshake.fuse() => match outcome {
+                Ok(outcome) => outcome,
+                Err(_) => {
+                    tracing::debug!(?timeout, "handshake timed out");
+                    Err(SessionError::HandshakeTimeout { timeout })
+                }
+            },
+            displaced = admitted.displaced.fuse() => match displaced {
+                Ok(()) => {
+                    tracing::debug!("handshake displaced by a newer connection");
+                    Err(SessionError::Displaced {
+                        max: self.limits.max_connections,
+                    })
+                }
+                Err(_) => unreachable!("the table keeps the sender until handshake_over"),
+            },
+        };
+        self.lock().handshake_over(ticket);
+        outcome
     }
 
     async fn handshake<S: Stream>(

@@ -5,6 +5,8 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+use futures::channel::oneshot;
+
 use crate::peer::sequence::Sequencer;
 use crate::peer::wire::{Hello, Refusal};
 
@@ -57,6 +59,19 @@ pub(super) struct Table {
     tick: u64,
     /// Connections held now (handshaking or in a session).
     connections: Arc<AtomicUsize>,
+    /// The connections still in their handshake, oldest first: told to give up their place
+    /// when a newcomer finds every place taken.
+    handshaking: BTreeMap<u64, oneshot::Sender<()>>,
+    tickets: u64,
+}
+
+/// A connection admitted under the cap: its place, and its ticket in the handshake queue
+/// with the receiver that says a newer connection displaced it.
+#[derive(Debug)]
+pub(super) struct Admitted {
+    pub slot: Slot,
+    pub ticket: u64,
+    pub displaced: oneshot::Receiver<()>,
 }
 
 /// A connection's place in the count; given back when dropped.
@@ -76,6 +91,41 @@ impl Table {
 
     pub fn connections(&self) -> usize {
         self.connections.load(Ordering::Relaxed)
+    }
+
+    /// Admits one more connection: into a free place, or into the place of the oldest
+    /// connection still in its handshake (which is told to give it up); `None` when `max`
+    /// connections are held and every one is in a session.
+    pub fn admit(&mut self, max: usize) -> Option<Admitted> {
+        let slot = match self.slot(max) {
+            Some(slot) => slot,
+            None => {
+                // The oldest still waiting to hear (one whose accept was dropped cannot).
+                loop {
+                    let (_, oldest) = self.handshaking.pop_first()?;
+                    if oldest.send(()).is_ok() {
+                        break;
+                    }
+                }
+                // The displaced connection gives its place back when it next runs; until
+                // then the count is over the cap by the connections displaced.
+                self.connections.fetch_add(1, Ordering::Relaxed);
+                Slot(Arc::clone(&self.connections))
+            }
+        };
+        self.tickets += 1;
+        let (tell, displaced) = oneshot::channel();
+        self.handshaking.insert(self.tickets, tell);
+        Some(Admitted {
+            slot,
+            ticket: self.tickets,
+            displaced,
+        })
+    }
+
+    /// The connection of `ticket` left its handshake (done, failed or displaced).
+    pub fn handshake_over(&mut self, ticket: u64) {
+        self.handshaking.remove(&ticket);
     }
 
     /// A slot for one more connection, unless `max` are held.
@@ -214,6 +264,22 @@ mod tests {
             Some(Refusal::Busy)
         );
         assert_eq!(table.len(), 3);
+    }
+
+    #[test]
+    fn a_newcomer_displaces_the_oldest_handshake_not_a_session() {
+        let mut table = Table::default();
+        let mut first = table.admit(2).unwrap();
+        let mut second = table.admit(2).unwrap();
+        // The second finished its handshake: only the first can be displaced.
+        table.handshake_over(second.ticket);
+        let third = table.admit(2).unwrap();
+        assert_eq!(first.displaced.try_recv(), Ok(Some(())));
+        assert_eq!(second.displaced.try_recv(), Err(oneshot::Canceled));
+        drop(first);
+        assert_eq!(table.connections(), 2);
+        table.handshake_over(third.ticket);
+        assert!(table.admit(2).is_none(), "every place is in a session");
     }
 
     #[test]
