@@ -1,7 +1,7 @@
 //! The accept side against a hostile client, in the simulator (virtual time, one seed): for
 //! each of `ServerLimits`' limits a misbehaving client on the same server as three
 //! well-behaved exactly-once Peers, which lose nothing and finish within a stated bound of
-//! the time they take with no attacker.
+//! the time they take with no attacker. One test runs the handshake deadline on real loopback.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::{Cell, RefCell};
@@ -784,4 +784,50 @@ fn a_connection_over_the_cap_of_sessions_in_progress_is_refused_as_busy() {
     );
     assert_eq!(&reject[..5], b"Rmpsp");
     assert_eq!(reject[7], 2, "reason: busy");
+}
+
+/// The same attack on the same seed gives the same run: the same errors at the same times.
+#[test]
+fn an_attacked_run_replays() {
+    let render = |outcome: Outcome| {
+        let errors: Vec<_> = outcome
+            .errors
+            .iter()
+            .map(|(at, error)| format!("{at:?} {error}"))
+            .collect();
+        (outcome.finished, errors, outcome.attacker)
+    };
+    let first = render(run(Some(Attack::ConnectionFlood(20))));
+    assert_eq!(render(run(Some(Attack::ConnectionFlood(20)))), first);
+}
+
+/// The deadlines run on the real clock too: a silent client on loopback is dropped at the
+/// handshake deadline.
+#[test]
+fn a_silent_client_is_dropped_over_real_loopback() {
+    common::peer::run_real(|net| async move {
+        let listener = net.server.bind(&net.addr).await.unwrap();
+        let timeout = Duration::from_millis(200);
+        let sessions = SessionServer::for_provider(&net.server)
+            .with_limits(ServerLimits {
+                handshake_timeout: timeout,
+                ..ServerLimits::default()
+            })
+            .unwrap();
+        let clock = net.server.clock();
+        let _silent = net.client.connect(&net.addr).await.unwrap();
+        let (stream, _) = listener.accept().await.unwrap();
+        let start = clock.now();
+        let error = sessions.accept(stream).await.unwrap_err();
+        let waited = clock.now() - start;
+        assert!(
+            matches!(error, SessionError::HandshakeTimeout { .. }),
+            "{error}"
+        );
+        assert!(
+            waited >= timeout && waited < Duration::from_secs(5),
+            "{waited:?}"
+        );
+        assert_eq!(sessions.connections(), 0, "its place was given back");
+    });
 }
