@@ -118,6 +118,19 @@ impl Inbox {
         }
     }
 
+    /// True if the message found by [`poll_message`](Inbox::poll_message) (or the oldest kept
+    /// one) is all that is held: nothing buffered or kept behind it.
+    pub fn holds_only_the_next_message(&self) -> bool {
+        match self.kept.len() {
+            0 => self
+                .ready
+                .as_ref()
+                .is_none_or(|(_, consumed)| self.buffered() == *consumed),
+            1 => self.buffered() == 0,
+            _ => false,
+        }
+    }
+
     /// Session modes: a delivered message, held for the caller.
     pub fn keep(&mut self, message: Vec<u8>) {
         self.kept_bytes += message.len();

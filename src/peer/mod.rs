@@ -302,8 +302,12 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
 
     /// Receives the next whole message, owned. Cancel-safe.
     ///
-    /// Connects first if needed (waiting out the backoff) and writes queued messages while it
-    /// waits (and, if a message is already buffered, as much as the stream takes at once).
+    /// Connects first if needed (waiting out the backoff). Queued messages reach the socket
+    /// (as much as it takes at once, in one write) before it waits for a message, and when
+    /// it takes the last message buffered; while more replies are buffered behind the one it
+    /// returns, it leaves the queue for the receive that takes the last of them. So a request
+    /// waits at most for the caller to consume replies that had already arrived, and a
+    /// pipelining caller makes one write per read rather than one per request.
     ///
     /// # Errors
     /// A connection that ends (EOF or reset: [`Io`](PeerError::Io)), sends a bad frame
@@ -334,6 +338,45 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
         self.inbox.consume();
         self.count_received(len);
         Ok(len)
+    }
+
+    /// The next whole message if one was already received, without waiting: `Ok(None)` if
+    /// none is buffered.
+    ///
+    /// Never reads, writes or connects: it takes what earlier calls read. Messages queued
+    /// meanwhile are written by the next [`recv`](Peer::recv) before it waits, by
+    /// [`flush`](Peer::flush), or by a `send` that fills a batch. A pipelining client drains
+    /// the replies already here with `try_recv`, then awaits `recv` for more: one write of
+    /// every request queued meanwhile, one read for many replies.
+    ///
+    /// # Errors
+    /// A bad frame among the buffered bytes ([`Protocol`](PeerError::Protocol): the
+    /// connection is dropped), [`Closed`](PeerError::Closed),
+    /// [`InvalidConfig`](PeerError::InvalidConfig),
+    /// [`SessionRestarted`](PeerError::SessionRestarted) in exactly-once mode.
+    ///
+    /// # Examples
+    /// ```
+    /// use moonpool::peer::{Peer, PeerConfig};
+    /// use moonpool::SimWorld;
+    ///
+    /// let world = SimWorld::new(1);
+    /// let client = world.provider("10.0.0.2");
+    /// let mut peer = Peer::new(client, "10.0.0.1:4500".to_string(), PeerConfig::default());
+    /// assert_eq!(peer.try_recv().unwrap(), None, "nothing received yet");
+    /// ```
+    pub fn try_recv(&mut self) -> Result<Option<Vec<u8>>, PeerError> {
+        self.check_usable()?;
+        self.take_restart()?;
+        if self.config.delivery.is_reliable() && self.state.is_connected() {
+            let read_limit = self.read_limit();
+            self.take_frames(read_limit)?;
+        }
+        let Some(len) = self.held_message()? else {
+            return Ok(None);
+        };
+        self.count_received(len);
+        Ok(Some(self.inbox.take_message()))
     }
 
     /// Drops the current connection (if any) and connects again, respecting the backoff.
