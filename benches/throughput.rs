@@ -621,14 +621,13 @@ fn pipeline(client: Client, requests: u64, window: u64) -> (Duration, u64) {
                         }
                         // The replies already here first (no I/O), then wait for more: the
                         // wait writes every request queued meanwhile in one go.
-                        match peer.try_recv().map_err(io::Error::other)? {
-                            Some(message) => drop(black_box(message)),
-                            None => {
-                                let len =
-                                    peer.recv_into(&mut reply).await.map_err(io::Error::other)?;
-                                black_box(&reply[..len]);
-                            }
+                        let len = match peer.try_recv_into(&mut reply) {
+                            Ok(Some(len)) => Ok(len),
+                            Ok(None) => peer.recv_into(&mut reply).await,
+                            Err(error) => Err(error),
                         }
+                        .map_err(io::Error::other)?;
+                        black_box(&reply[..len]);
                         received += 1;
                     }
                     Ok::<_, io::Error>(Some(peer))
@@ -883,7 +882,7 @@ fn memory_server_down(size: usize) -> (usize, isize, usize, u64) {
 
 // ---------------------------------------------------------------------------------------------
 
-/// One section alone, for a profiler: `THROUGHPUT_ONLY=peer64|raw64|rt|queue|pipeline` (and optionally
+/// One section alone, for a profiler: `THROUGHPUT_ONLY=peer64|raw64|rt|queue|pipeline|pipe_peer|pipe_raw` (and optionally
 /// `THROUGHPUT_N` round trips for `rt`), e.g. under `perf record` or `valgrind --tool=callgrind`.
 fn profile_one(only: &str) {
     let n = |default: u64| {
@@ -897,6 +896,8 @@ fn profile_one(only: &str) {
         "raw64" => drop(loopback(Sender::Raw, n(5_000_000), 64)),
         "rt" => drop(sim_round_trips(n(1_000_000))),
         "queue" => drop(queue_send_queue(n(200_000))),
+        "pipe_peer" => drop(pipeline(Client::Peer, n(2_000_000), 1000)),
+        "pipe_raw" => drop(pipeline(Client::Raw, n(2_000_000), 1000)),
         "pipeline" => {
             let scale = Scale {
                 full: true,

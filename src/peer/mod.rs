@@ -327,17 +327,7 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
     /// message for the next call.
     pub async fn recv_into(&mut self, buf: &mut [u8]) -> Result<usize, PeerError> {
         let len = self.next_message().await?;
-        if len > buf.len() {
-            return Err(PeerError::BufferTooSmall {
-                needed: len,
-                available: buf.len(),
-            });
-        }
-        let message = self.inbox.message();
-        buf[..len].copy_from_slice(message);
-        self.inbox.consume();
-        self.count_received(len);
-        Ok(len)
+        self.take_into(len, buf)
     }
 
     /// The next whole message if one was already received, without waiting: `Ok(None)` if
@@ -366,17 +356,49 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
     /// assert_eq!(peer.try_recv().unwrap(), None, "nothing received yet");
     /// ```
     pub fn try_recv(&mut self) -> Result<Option<Vec<u8>>, PeerError> {
+        let Some(len) = self.try_next_message()? else {
+            return Ok(None);
+        };
+        self.count_received(len);
+        Ok(Some(self.inbox.take_message()))
+    }
+
+    /// Like [`try_recv`](Peer::try_recv), copying the message into `buf`: its length, or
+    /// `Ok(None)` if none is buffered. No allocation.
+    ///
+    /// # Errors
+    /// As [`try_recv`](Peer::try_recv); [`BufferTooSmall`](PeerError::BufferTooSmall) keeps
+    /// the message for the next call.
+    pub fn try_recv_into(&mut self, buf: &mut [u8]) -> Result<Option<usize>, PeerError> {
+        let Some(len) = self.try_next_message()? else {
+            return Ok(None);
+        };
+        self.take_into(len, buf).map(Some)
+    }
+
+    /// The length of the next whole message already buffered, if one is.
+    fn try_next_message(&mut self) -> Result<Option<usize>, PeerError> {
         self.check_usable()?;
         self.take_restart()?;
         if self.config.delivery.is_reliable() && self.state.is_connected() {
             let read_limit = self.read_limit();
             self.take_frames(read_limit)?;
         }
-        let Some(len) = self.held_message()? else {
-            return Ok(None);
-        };
+        self.held_message()
+    }
+
+    /// Copies the message found (`len` bytes) into `buf` and consumes it.
+    fn take_into(&mut self, len: usize, buf: &mut [u8]) -> Result<usize, PeerError> {
+        if len > buf.len() {
+            return Err(PeerError::BufferTooSmall {
+                needed: len,
+                available: buf.len(),
+            });
+        }
+        buf[..len].copy_from_slice(self.inbox.message());
+        self.inbox.consume();
         self.count_received(len);
-        Ok(Some(self.inbox.take_message()))
+        Ok(len)
     }
 
     /// Drops the current connection (if any) and connects again, respecting the backoff.
