@@ -111,6 +111,24 @@ impl Scale {
     }
 }
 
+/// CPU time of this thread, user and system (`CLOCK_THREAD_CPUTIME_ID`).
+fn thread_cpu() -> Duration {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
+}
+
+thread_local! {
+    /// The CPU time of the last `loopback` or `pipeline` run on this thread.
+    static LAST_CPU: Cell<Duration> = const { Cell::new(Duration::ZERO) };
+}
+
+/// The CPU time of the last `loopback` or `pipeline` run. Both ends of a loopback run share
+/// this one thread, so its CPU time is the whole cost of the run, and unlike the wall time it
+/// does not grow when other processes take the cores (this machine is shared).
+fn last_cpu() -> Duration {
+    LAST_CPU.with(Cell::get)
+}
+
 fn per_sec(count: u64, elapsed: Duration) -> f64 {
     count as f64 / elapsed.as_secs_f64().max(1e-9)
 }
@@ -331,6 +349,7 @@ fn loopback(sender: Sender, messages: u64, size: usize) -> (Duration, u64, u64) 
             .expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().expect("local addr");
         let payload = vec![0xA5u8; size];
+        let cpu = thread_cpu();
         let start = Instant::now();
         let receive = async {
             let (stream, _) = listener.accept().await?;
@@ -412,6 +431,7 @@ fn loopback(sender: Sender, messages: u64, size: usize) -> (Duration, u64, u64) 
         // The sender is kept alive (not closed) until the receiver has counted everything.
         let (sent, received) = futures::future::join(send, receive).await;
         let elapsed = start.elapsed();
+        LAST_CPU.with(|last| last.set(thread_cpu() - cpu));
         sent.expect("send");
         received.expect("receive");
         let writes = &provider.writes;
@@ -420,21 +440,23 @@ fn loopback(sender: Sender, messages: u64, size: usize) -> (Duration, u64, u64) 
     })
 }
 
-/// The figures of one message size: the Peer-against-raw ratio from interleaved pairs (raw,
-/// Peer, raw, Peer ...; the loopback figures are the noisiest), plus the best run of each with
+/// The figures of one message size: the Peer-against-raw ratio of CPU times from interleaved
+/// pairs (raw, Peer, raw, Peer ...; the loopback figures are the noisiest), plus the best run of each with
 /// its write counts, and the borrowed-payload raw writer once.
 fn loopback_pair(scale: Scale, messages: u64, size: usize) -> Spread {
     let mut peer = (Duration::MAX, 0, 0);
     let mut raw = (Duration::MAX, 0, 0);
     let spread = interleaved(scale.pairs, || {
         let raw_run = loopback(Sender::Raw, messages, size);
+        let raw_cpu = last_cpu();
         let peer_run = loopback(Sender::Peer, messages, size);
+        let peer_cpu = last_cpu();
         for (slot, run) in [(&mut raw, raw_run), (&mut peer, peer_run)] {
             if run.0 < slot.0 {
                 *slot = run;
             }
         }
-        (peer_run.0, raw_run.0)
+        (peer_cpu, raw_cpu)
     });
     let borrowed = loopback(Sender::RawBorrowed, messages, size);
     let bytes = messages * size as u64;
@@ -599,6 +621,7 @@ fn pipeline(client: Client, requests: u64, window: u64) -> (Duration, u64) {
             .await
             .expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().expect("local addr");
+        let cpu = thread_cpu();
         let start = Instant::now();
         let serve = async {
             let (stream, _) = listener.accept().await?;
@@ -641,6 +664,7 @@ fn pipeline(client: Client, requests: u64, window: u64) -> (Duration, u64) {
         };
         let (asked, served) = futures::future::join(ask, serve).await;
         let elapsed = start.elapsed();
+        LAST_CPU.with(|last| last.set(thread_cpu() - cpu));
         asked.expect("client");
         served.expect("echo server");
         (elapsed, provider.writes.done.get())
@@ -685,13 +709,16 @@ impl Spread {
     }
 }
 
-/// Pipelined W in flight, Peer against raw: the interleaved ratio (raw time / Peer time), and
+/// Pipelined W in flight, Peer against raw: the interleaved ratio (raw CPU time / Peer CPU
+/// time), and
 /// write calls per request of each (from the last pair).
 fn pipeline_pair(scale: Scale, window: u64, requests: u64) -> (Spread, f64, f64) {
     let mut writes = (0, 0);
     let spread = interleaved(scale.pairs, || {
-        let (raw, raw_writes) = pipeline(Client::Raw, requests, window);
-        let (peer, peer_writes) = pipeline(Client::Peer, requests, window);
+        let (_, raw_writes) = pipeline(Client::Raw, requests, window);
+        let raw = last_cpu();
+        let (_, peer_writes) = pipeline(Client::Peer, requests, window);
+        let peer = last_cpu();
         writes = (peer_writes, raw_writes);
         (peer, raw)
     });
