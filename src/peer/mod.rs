@@ -60,7 +60,9 @@ use state::{Session, State};
 /// - **Messages.** Each [`send`](Peer::send) is one message, framed by the codec
 ///   ([`LengthChecksumCodec`] by default: length, CRC-32C, payload). Receiving is one family:
 ///   [`recv`](Peer::recv) returns the next whole message as a `Vec`,
-///   [`recv_into`](Peer::recv_into) copies it into your buffer.
+///   [`recv_into`](Peer::recv_into) copies it into your buffer, and
+///   [`try_recv`](Peer::try_recv) / [`try_recv_into`](Peer::try_recv_into) take one already
+///   received without waiting. [`send_slice`](Peer::send_slice) sends from a borrowed slice.
 /// - **Delivery.** [`PeerConfig::delivery`] picks the promise: [`Delivery::Unreliable`] (at
 ///   most once; any server), [`Delivery::AtLeastOnce`] or [`Delivery::ExactlyOnce`] (a session
 ///   with a [`SessionServer`]: numbered messages kept until acknowledged and re-sent after a
@@ -72,7 +74,9 @@ use state::{Session, State};
 ///   when a connection breaks goes out again whole on the next connection.
 /// - **Batching.** `send` encodes messages into a write buffer and writes once
 ///   [`PeerConfig::write_batch_bytes`] are buffered; [`flush`](Peer::flush) writes out
-///   everything queued and the receiving calls write while they wait.
+///   everything queued, and a receive writes it before it waits and when it takes the last
+///   message buffered (see [`recv`](Peer::recv)): a pipelining client makes one write per
+///   read.
 /// - **Backoff.** After a failed attempt the next one waits `initial_reconnect_delay`,
 ///   doubling per consecutive failure up to `max_reconnect_delay` (see [`Backoff`]); a
 ///   connection younger than `stable_connection_time` that breaks counts as a failure.
