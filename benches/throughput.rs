@@ -734,6 +734,19 @@ fn pipeline_pair(scale: Scale, window: u64, requests: u64) -> (Spread, f64, f64)
     (spread, peer_w, raw_w)
 }
 
+/// Allocations per request of each pipelined client at W = 64 (client and echo server, with
+/// the counting allocator on): `send_slice` and `try_recv_into` allocate nothing per message.
+fn pipeline_allocations(requests: u64) {
+    for client in [Client::Peer, Client::Raw] {
+        let (allocs, _, _) = counting(|| pipeline(client, requests, 64));
+        println!(
+            "info pipeline_w64 {:>4}: {:.4} allocations per request (client and echo server)",
+            format!("{client:?}").to_lowercase(),
+            allocs as f64 / requests as f64
+        );
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // 3. Peer over the simulator.
 
@@ -984,6 +997,7 @@ fn main() {
     let pipeline_w64 = pipeline_pair(scale, 64, scale.n(300_000, 2_000));
     let pipeline_w1000 = pipeline_pair(scale, 1000, scale.n(1_000_000, 5_000));
     loopback_allocations(scale.n(100_000, 1_000), 64);
+    pipeline_allocations(scale.n(100_000, 2_000));
     let exactly_64 = exactly_once_pair(scale, scale.n(1_000_000, 2_000), 64);
     let exactly_1k = exactly_once_pair(scale, scale.n(200_000, 500), 1024);
 
