@@ -922,7 +922,7 @@ fn memory_server_down(size: usize) -> (usize, isize, usize, u64) {
 
 // ---------------------------------------------------------------------------------------------
 
-/// One section alone, for a profiler: `THROUGHPUT_ONLY=peer64|raw64|rt|queue|pipeline|pipe_peer|pipe_raw` (and optionally
+/// One section alone, for a profiler: `THROUGHPUT_ONLY=peer64|raw64|peer1k|raw1k|rt|queue|pipeline|pipe_peer|pipe_raw` (and optionally
 /// `THROUGHPUT_N` round trips for `rt`), e.g. under `perf record` or `valgrind --tool=callgrind`.
 fn profile_one(only: &str) {
     let n = |default: u64| {
@@ -934,6 +934,8 @@ fn profile_one(only: &str) {
     match only {
         "peer64" => drop(loopback(Sender::Peer, n(5_000_000), 64)),
         "raw64" => drop(loopback(Sender::Raw, n(5_000_000), 64)),
+        "peer1k" => drop(loopback(Sender::Peer, n(1_000_000), 1024)),
+        "raw1k" => drop(loopback(Sender::Raw, n(1_000_000), 1024)),
         "rt" => drop(sim_round_trips(n(1_000_000))),
         "queue" => drop(queue_send_queue(n(200_000))),
         "pipe_peer" => drop(pipeline(Client::Peer, n(2_000_000), 1000)),
