@@ -320,7 +320,7 @@ impl fmt::Display for SimulationReport {
         writeln!(
             f,
             "  sim time: total {:.3}s, mean {:.3}s, max {:.3}s; events {}; wall {:.3}s \
-             ({:.0} iterations/s, {:.0} events/s)",
+             ({:.1} iterations/s, {:.0} events/s)",
             self.total_sim_time().as_secs_f64(),
             self.mean_sim_time().as_secs_f64(),
             self.max_sim_time().as_secs_f64(),
