@@ -97,6 +97,8 @@ fn counting<R>(f: impl FnOnce() -> R) -> (u64, isize, R) {
 struct Scale {
     full: bool,
     repeats: usize,
+    /// Interleaved pairs behind each Peer-against-raw ratio.
+    pairs: usize,
 }
 
 impl Scale {
@@ -107,6 +109,24 @@ impl Scale {
             quick
         }
     }
+}
+
+/// CPU time of this thread, user and system (`CLOCK_THREAD_CPUTIME_ID`).
+fn thread_cpu() -> Duration {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
+}
+
+thread_local! {
+    /// The CPU time of the last `loopback` or `pipeline` run on this thread.
+    static LAST_CPU: Cell<Duration> = const { Cell::new(Duration::ZERO) };
+}
+
+/// The CPU time of the last `loopback` or `pipeline` run. Both ends of a loopback run share
+/// this one thread, so its CPU time is the whole cost of the run, and unlike the wall time it
+/// does not grow when other processes take the cores (this machine is shared).
+fn last_cpu() -> Duration {
+    LAST_CPU.with(Cell::get)
 }
 
 fn per_sec(count: u64, elapsed: Duration) -> f64 {
@@ -329,6 +349,7 @@ fn loopback(sender: Sender, messages: u64, size: usize) -> (Duration, u64, u64) 
             .expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().expect("local addr");
         let payload = vec![0xA5u8; size];
+        let cpu = thread_cpu();
         let start = Instant::now();
         let receive = async {
             let (stream, _) = listener.accept().await?;
@@ -410,6 +431,7 @@ fn loopback(sender: Sender, messages: u64, size: usize) -> (Duration, u64, u64) 
         // The sender is kept alive (not closed) until the receiver has counted everything.
         let (sent, received) = futures::future::join(send, receive).await;
         let elapsed = start.elapsed();
+        LAST_CPU.with(|last| last.set(thread_cpu() - cpu));
         sent.expect("send");
         received.expect("receive");
         let writes = &provider.writes;
@@ -418,24 +440,25 @@ fn loopback(sender: Sender, messages: u64, size: usize) -> (Duration, u64, u64) 
     })
 }
 
-/// The figures of one message size: best-of-(repeats + 2) timings for Peer and raw (the
-/// loopback figures are the noisiest), plus write counts.
-fn loopback_pair(scale: Scale, messages: u64, size: usize) -> f64 {
+/// The figures of one message size: the Peer-against-raw ratio of CPU times from interleaved
+/// pairs (raw, Peer, raw, Peer ...; the loopback figures are the noisiest), plus the best run of each with
+/// its write counts, and the borrowed-payload raw writer once.
+fn loopback_pair(scale: Scale, messages: u64, size: usize) -> Spread {
     let mut peer = (Duration::MAX, 0, 0);
     let mut raw = (Duration::MAX, 0, 0);
-    let mut borrowed = (Duration::MAX, 0, 0);
-    for _ in 0..scale.repeats + 2 {
-        for (sender, slot) in [
-            (Sender::Raw, &mut raw),
-            (Sender::Peer, &mut peer),
-            (Sender::RawBorrowed, &mut borrowed),
-        ] {
-            let run = loopback(sender, messages, size);
+    let spread = interleaved(scale.pairs, || {
+        let raw_run = loopback(Sender::Raw, messages, size);
+        let raw_cpu = last_cpu();
+        let peer_run = loopback(Sender::Peer, messages, size);
+        let peer_cpu = last_cpu();
+        for (slot, run) in [(&mut raw, raw_run), (&mut peer, peer_run)] {
             if run.0 < slot.0 {
                 *slot = run;
             }
         }
-    }
+        (peer_cpu, raw_cpu)
+    });
+    let borrowed = loopback(Sender::RawBorrowed, messages, size);
     let bytes = messages * size as u64;
     for (name, (elapsed, writes, blocked)) in
         [("peer", peer), ("raw", raw), ("raw_borrowed", borrowed)]
@@ -448,7 +471,7 @@ fn loopback_pair(scale: Scale, messages: u64, size: usize) -> f64 {
             messages as f64 / writes.max(1) as f64,
         );
     }
-    raw.0.as_secs_f64() / peer.0.as_secs_f64()
+    spread
 }
 
 /// Exactly-once against unreliable: a Peer over loopback delivering `messages` owned messages
@@ -479,6 +502,247 @@ fn loopback_allocations(messages: u64, size: usize) {
              the message itself included)",
             format!("{sender:?}").to_lowercase(),
             allocs as f64 / messages as f64
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2b. Pipelined request/response over loopback: W requests in flight.
+
+/// Which client a pipelined run uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Client {
+    /// `Peer::send_slice` until W are outstanding, then `recv_into` one reply: the code a new
+    /// user writes.
+    Peer,
+    /// The same frames through a `BufWriter` of `write_batch_bytes`, flushed only when a reply
+    /// is needed and none is buffered; replies cut from a plain read buffer.
+    Raw,
+}
+
+/// Echoes every frame of `stream` back, `expected` of them; one write per read.
+async fn echo_frames<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    expected: u64,
+) -> io::Result<()> {
+    let mut codec = LengthChecksumCodec::default();
+    let mut buf = vec![0u8; 256 << 10];
+    let mut out = Vec::with_capacity(256 << 10);
+    let (mut start, mut end, mut count) = (0, 0, 0u64);
+    while count < expected {
+        if buf.len() - end < 64 << 10 {
+            buf.copy_within(start..end, 0);
+            end -= start;
+            start = 0;
+        }
+        let n = stream.read(&mut buf[end..]).await?;
+        if n == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        end += n;
+        while let Some(frame) = codec
+            .decode(&buf[start..end])
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?
+        {
+            out.extend_from_slice(&buf[start..start + frame.consumed]);
+            count += 1;
+            start += frame.consumed;
+        }
+        if start == end {
+            (start, end) = (0, 0);
+        }
+        if !out.is_empty() {
+            stream.write_all(&out).await?;
+            out.clear();
+        }
+    }
+    stream.flush().await
+}
+
+/// The raw pipelined client: `requests` 64 B requests, at most `window` outstanding.
+async fn raw_pipeline<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: S,
+    requests: u64,
+    window: u64,
+    size: usize,
+) -> io::Result<()> {
+    let mut writer = BufWriter::with_capacity(PeerConfig::default().write_batch_bytes, stream);
+    let mut codec = LengthChecksumCodec::default();
+    let payload = vec![0x42u8; size];
+    let mut frame = Vec::with_capacity(size + LengthChecksumCodec::HEADER_LEN);
+    let mut buf = vec![0u8; 256 << 10];
+    let (mut start, mut end) = (0, 0);
+    let (mut sent, mut received) = (0u64, 0u64);
+    while received < requests {
+        while sent < requests && sent - received < window {
+            codec
+                .encode(black_box(&payload), &mut frame)
+                .map_err(io::Error::other)?;
+            writer.write_all(&frame).await?;
+            frame.clear();
+            sent += 1;
+        }
+        loop {
+            if let Some(reply) = codec
+                .decode(&buf[start..end])
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?
+            {
+                black_box(&buf[start..][reply.payload]);
+                start += reply.consumed;
+                received += 1;
+                break;
+            }
+            if start == end {
+                (start, end) = (0, 0);
+            }
+            if buf.len() - end < 64 << 10 {
+                buf.copy_within(start..end, 0);
+                end -= start;
+                start = 0;
+            }
+            writer.flush().await?;
+            let n = writer.get_mut().read(&mut buf[end..]).await?;
+            if n == 0 {
+                return Err(io::ErrorKind::UnexpectedEof.into());
+            }
+            end += n;
+        }
+    }
+    Ok(())
+}
+
+/// One pipelined run: wall time and the client's write calls.
+fn pipeline(client: Client, requests: u64, window: u64) -> (Duration, u64) {
+    const SIZE: usize = 64;
+    let provider = Counted::default();
+    async_io::block_on(async {
+        let listener = RealNetworkProvider::default()
+            .bind("127.0.0.1:0")
+            .await
+            .expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().expect("local addr");
+        let cpu = thread_cpu();
+        let start = Instant::now();
+        let serve = async {
+            let (stream, _) = listener.accept().await?;
+            echo_frames(stream, requests).await
+        };
+        let ask = async {
+            match client {
+                Client::Peer => {
+                    let mut peer = Peer::new(provider.clone(), addr.clone(), PeerConfig::default());
+                    peer.reconnect().await.map_err(io::Error::other)?;
+                    let payload = vec![0x42u8; SIZE];
+                    let mut reply = [0u8; SIZE];
+                    let (mut sent, mut received) = (0u64, 0u64);
+                    while received < requests {
+                        while sent < requests && sent - received < window {
+                            peer.send_slice(black_box(&payload))
+                                .await
+                                .map_err(io::Error::other)?;
+                            sent += 1;
+                        }
+                        // The replies already here first (no I/O), then wait for more: the
+                        // wait writes every request queued meanwhile in one go.
+                        let len = match peer.try_recv_into(&mut reply) {
+                            Ok(Some(len)) => Ok(len),
+                            Ok(None) => peer.recv_into(&mut reply).await,
+                            Err(error) => Err(error),
+                        }
+                        .map_err(io::Error::other)?;
+                        black_box(&reply[..len]);
+                        received += 1;
+                    }
+                    Ok::<_, io::Error>(Some(peer))
+                }
+                Client::Raw => {
+                    let stream = provider.connect(&addr).await?;
+                    raw_pipeline(stream, requests, window, SIZE).await?;
+                    Ok(None)
+                }
+            }
+        };
+        let (asked, served) = futures::future::join(ask, serve).await;
+        let elapsed = start.elapsed();
+        LAST_CPU.with(|last| last.set(thread_cpu() - cpu));
+        asked.expect("client");
+        served.expect("echo server");
+        (elapsed, provider.writes.done.get())
+    })
+}
+
+/// Interleaved repetitions: `pair` runs the baseline then the subject once each and returns
+/// (subject time, baseline time); the figure is the median of the pairwise ratios
+/// `baseline / subject`, with their spread. One slow run moves one pair, not the figure.
+fn interleaved(pairs: usize, mut pair: impl FnMut() -> (Duration, Duration)) -> Spread {
+    let mut ratios: Vec<f64> = (0..pairs.max(1))
+        .map(|_| {
+            let (subject, baseline) = pair();
+            baseline.as_secs_f64() / subject.as_secs_f64().max(1e-9)
+        })
+        .collect();
+    ratios.sort_by(f64::total_cmp);
+    Spread {
+        median: ratios[ratios.len() / 2],
+        min: ratios[0],
+        max: ratios[ratios.len() - 1],
+        pairs: ratios.len(),
+    }
+}
+
+/// A ratio from interleaved pairs.
+#[derive(Debug, Clone, Copy)]
+struct Spread {
+    median: f64,
+    min: f64,
+    max: f64,
+    pairs: usize,
+}
+
+impl Spread {
+    /// The `ratio` line: the median, the target beside it, and the spread.
+    fn line(&self, name: &str, target: &str) -> String {
+        format!(
+            "ratio {name} {:.3}  (target {target}; pairs {}, spread {:.3} - {:.3})",
+            self.median, self.pairs, self.min, self.max
+        )
+    }
+}
+
+/// Pipelined W in flight, Peer against raw: the interleaved ratio (raw CPU time / Peer CPU
+/// time), and
+/// write calls per request of each (from the last pair).
+fn pipeline_pair(scale: Scale, window: u64, requests: u64) -> (Spread, f64, f64) {
+    let mut writes = (0, 0);
+    let spread = interleaved(scale.pairs, || {
+        let (_, raw_writes) = pipeline(Client::Raw, requests, window);
+        let raw = last_cpu();
+        let (_, peer_writes) = pipeline(Client::Peer, requests, window);
+        let peer = last_cpu();
+        writes = (peer_writes, raw_writes);
+        (peer, raw)
+    });
+    let (peer_w, raw_w) = (
+        writes.0 as f64 / requests as f64,
+        writes.1 as f64 / requests as f64,
+    );
+    println!(
+        "info pipeline_w{window}: {requests} requests of 64 B, Peer / raw {:.3} (median of {} \
+         pairs), write calls per request {peer_w:.4} / {raw_w:.4}",
+        spread.median, spread.pairs
+    );
+    (spread, peer_w, raw_w)
+}
+
+/// Allocations per request of each pipelined client at W = 64 (client and echo server, with
+/// the counting allocator on): `send_slice` and `try_recv_into` allocate nothing per message.
+fn pipeline_allocations(requests: u64) {
+    for client in [Client::Peer, Client::Raw] {
+        let (allocs, _, _) = counting(|| pipeline(client, requests, 64));
+        println!(
+            "info pipeline_w64 {:>4}: {:.4} allocations per request (client and echo server)",
+            format!("{client:?}").to_lowercase(),
+            allocs as f64 / requests as f64
         );
     }
 }
@@ -658,7 +922,7 @@ fn memory_server_down(size: usize) -> (usize, isize, usize, u64) {
 
 // ---------------------------------------------------------------------------------------------
 
-/// One section alone, for a profiler: `THROUGHPUT_ONLY=peer64|raw64|rt|queue` (and optionally
+/// One section alone, for a profiler: `THROUGHPUT_ONLY=peer64|raw64|peer1k|raw1k|rt|queue|pipeline|pipe_peer|pipe_raw` (and optionally
 /// `THROUGHPUT_N` round trips for `rt`), e.g. under `perf record` or `valgrind --tool=callgrind`.
 fn profile_one(only: &str) {
     let n = |default: u64| {
@@ -670,8 +934,22 @@ fn profile_one(only: &str) {
     match only {
         "peer64" => drop(loopback(Sender::Peer, n(5_000_000), 64)),
         "raw64" => drop(loopback(Sender::Raw, n(5_000_000), 64)),
+        "peer1k" => drop(loopback(Sender::Peer, n(1_000_000), 1024)),
+        "raw1k" => drop(loopback(Sender::Raw, n(1_000_000), 1024)),
         "rt" => drop(sim_round_trips(n(1_000_000))),
         "queue" => drop(queue_send_queue(n(200_000))),
+        "pipe_peer" => drop(pipeline(Client::Peer, n(2_000_000), 1000)),
+        "pipe_raw" => drop(pipeline(Client::Raw, n(2_000_000), 1000)),
+        "pipeline" => {
+            let scale = Scale {
+                full: true,
+                repeats: 1,
+                pairs: 5,
+            };
+            for (window, requests) in [(1, 20_000), (64, 300_000), (1000, 1_000_000)] {
+                pipeline_pair(scale, window, n(requests));
+            }
+        }
         other => eprintln!("unknown THROUGHPUT_ONLY section {other:?}"),
     }
 }
@@ -685,6 +963,7 @@ fn main() {
     let scale = Scale {
         full,
         repeats: if full { 3 } else { 1 },
+        pairs: if full { 7 } else { 1 },
     };
     let started = Instant::now();
     println!(
@@ -716,7 +995,11 @@ fn main() {
     // 2. Real loopback.
     let ratio_64 = loopback_pair(scale, scale.n(1_000_000, 2_000), 64);
     let ratio_1k = loopback_pair(scale, scale.n(200_000, 500), 1024);
+    let pipeline_w1 = pipeline_pair(scale, 1, scale.n(20_000, 200));
+    let pipeline_w64 = pipeline_pair(scale, 64, scale.n(300_000, 2_000));
+    let pipeline_w1000 = pipeline_pair(scale, 1000, scale.n(1_000_000, 5_000));
     loopback_allocations(scale.n(100_000, 1_000), 64);
+    pipeline_allocations(scale.n(100_000, 2_000));
     let exactly_64 = exactly_once_pair(scale, scale.n(1_000_000, 2_000), 64);
     let exactly_1k = exactly_once_pair(scale, scale.n(200_000, 500), 1024);
 
@@ -753,8 +1036,20 @@ fn main() {
     println!("info total wall time {:.2?}", started.elapsed());
 
     println!("ratio queue_vs_vecdeque {queue_ratio:.3}");
-    println!("ratio peer_vs_raw_64b {ratio_64:.3}");
-    println!("ratio peer_vs_raw_1k {ratio_1k:.3}");
+    println!("{}", ratio_64.line("peer_vs_raw_64b", ">= 0.95"));
+    println!("{}", ratio_1k.line("peer_vs_raw_1k", ">= 0.95"));
+    for (window, (spread, peer_writes, raw_writes), target) in [
+        (1, pipeline_w1, ">= 0.95"),
+        (64, pipeline_w64, ">= 0.9"),
+        (1000, pipeline_w1000, ">= 0.9"),
+    ] {
+        println!("{}", spread.line(&format!("pipeline_w{window}"), target));
+        println!(
+            "ratio pipeline_w{window}_writes_per_request {:.3}  (Peer {peer_writes:.4} / raw \
+             {raw_writes:.4} write calls per request; target <= 1.5)",
+            peer_writes / raw_writes.max(1e-9)
+        );
+    }
     println!("ratio exactly_once_vs_unreliable_64b {exactly_64:.3}");
     println!("ratio exactly_once_vs_unreliable_1k {exactly_1k:.3}");
     println!("rate sim_messages {:.0} msg/s", per_sec(messages, msg_time));

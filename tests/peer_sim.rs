@@ -339,6 +339,58 @@ fn receive_writes_queued_requests_even_when_a_reply_is_buffered() {
 }
 
 #[test]
+fn receive_writes_queued_requests_once_when_it_takes_the_last_buffered_reply() {
+    run_sim(exact_network(), |net| async move {
+        let listener = net.server.bind(&net.addr).await.unwrap();
+        let server = async {
+            let (stream, _) = listener.accept().await.unwrap();
+            let mut conn = FramedStream::new(stream);
+            assert_eq!(conn.recv().await.unwrap().unwrap(), b"q1");
+            // Three replies in one write: all three are buffered at the client at once.
+            for reply in [b"r1", b"r2", b"r3"] {
+                conn.feed(reply).unwrap();
+            }
+            conn.flush().await.unwrap();
+            let mut later = Vec::new();
+            for _ in 0..3 {
+                later.push(conn.recv().await.unwrap().unwrap());
+            }
+            (later, conn)
+        };
+        let client = async {
+            let mut peer = Peer::new(net.client.clone(), net.addr.clone(), fast_config());
+            peer.send(b"q1".to_vec()).await.unwrap();
+            assert_eq!(peer.recv().await.unwrap(), b"r1");
+            assert_eq!(peer.metrics().messages_written, 1);
+            peer.send_slice(b"q2").await.unwrap();
+            assert_eq!(peer.recv().await.unwrap(), b"r2");
+            assert_eq!(
+                peer.metrics().messages_written,
+                1,
+                "r3 is still buffered: q2 waits for the receive that takes it"
+            );
+            peer.send_slice(b"q3").await.unwrap();
+            assert_eq!(peer.try_recv().unwrap(), Some(b"r3".to_vec()));
+            assert_eq!(peer.try_recv().unwrap(), None, "nothing else buffered");
+            assert_eq!(peer.metrics().messages_written, 1, "try_recv never writes");
+            peer.send_slice(b"q4").await.unwrap();
+            // Nothing buffered: this receive writes q2, q3 and q4 at once, then waits.
+            let waited = net
+                .client
+                .clock()
+                .timeout(Duration::from_secs(1), peer.recv())
+                .await;
+            assert!(waited.is_err(), "no fourth reply comes");
+            assert_eq!(peer.metrics().messages_written, 4);
+            peer
+        };
+        let ((later, conn), peer) = futures::join!(server, client);
+        assert_eq!(later, [b"q2".to_vec(), b"q3".to_vec(), b"q4".to_vec()]);
+        drop((conn, peer));
+    });
+}
+
+#[test]
 fn drop_oldest_applies_to_the_write_batch_after_a_disconnect() {
     run_sim(exact_network(), |net| async move {
         let listener = net.server.bind(&net.addr).await.unwrap();

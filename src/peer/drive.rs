@@ -114,7 +114,7 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
 
     /// Most bytes held for the caller before the Peer stops reading ahead: one largest frame
     /// plus a read chunk.
-    fn read_limit(&self) -> usize {
+    pub(super) fn read_limit(&self) -> usize {
         let max = self.codec.max_message_size();
         max.saturating_add(self.codec.overhead(max))
             .saturating_add(64 << 10)
@@ -153,10 +153,17 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
             }
             match self.reached(goal) {
                 Ok(true) => {
-                    if goal == Goal::Message && !self.outbox.is_empty() && self.state.is_connected()
+                    if goal == Goal::Message
+                        && !self.outbox.is_empty()
+                        && self.state.is_connected()
+                        && self.inbox.holds_only_the_next_message()
                     {
-                        // Whatever was queued before this receive goes out now, so a request
-                        // is never held back behind a reply that was already buffered. If that
+                        // The last reply buffered is being taken: whatever was queued goes out
+                        // now (one write for all of it), so a request never waits longer than
+                        // the caller takes to consume replies that had already arrived, and a
+                        // pipelining caller makes one write per read, not one per message.
+                        // (With more replies buffered, the receive that takes the last one
+                        // writes; a receive that finds none writes before it waits.) If that
                         // write finds the connection broken, the break is reported now and the
                         // message found stays kept for the next call.
                         if let Poll::Ready(Err(error)) = self.poll_write_step(cx, goal) {
@@ -255,7 +262,7 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
     /// Reliable modes: handles every whole frame received (acks, pings, data into the
     /// inbox's delivered messages) while the inbox holds less than `read_limit` for the
     /// caller.
-    fn take_frames(&mut self, read_limit: usize) -> Result<(), PeerError> {
+    pub(super) fn take_frames(&mut self, read_limit: usize) -> Result<(), PeerError> {
         while self.inbox.held() < read_limit {
             let range = match self.inbox.next_frame(&mut self.codec) {
                 Ok(Some(range)) => range,

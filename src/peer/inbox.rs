@@ -8,6 +8,10 @@ use super::{Codec, FrameError};
 /// Free space kept at the end of the read buffer for the next read.
 pub(crate) const READ_CHUNK: usize = 16 << 10;
 
+/// The read buffer doubles, up to this, while reads fill it: a busy connection (a pipelining
+/// client) reads many replies per call, an idle one keeps a chunk.
+const MAX_READ_AHEAD: usize = 256 << 10;
+
 /// Received bytes and the whole messages decoded from them.
 #[derive(Debug, Default)]
 pub(crate) struct Inbox {
@@ -23,6 +27,8 @@ pub(crate) struct Inbox {
     /// One largest frame of the codec and a read: the buffer's growth stops there (learned
     /// from the codec at each decode; 0 before the first).
     limit: usize,
+    /// The last read filled all the space it was given: give the next one more.
+    filled_up: bool,
 }
 
 impl Inbox {
@@ -118,6 +124,19 @@ impl Inbox {
         }
     }
 
+    /// True if the message found by [`poll_message`](Inbox::poll_message) (or the oldest kept
+    /// one) is all that is held: nothing buffered or kept behind it.
+    pub fn holds_only_the_next_message(&self) -> bool {
+        match self.kept.len() {
+            0 => self
+                .ready
+                .as_ref()
+                .is_none_or(|(_, consumed)| self.buffered() == *consumed),
+            1 => self.buffered() == 0,
+            _ => false,
+        }
+    }
+
     /// Session modes: a delivered message, held for the caller.
     pub fn keep(&mut self, message: Vec<u8>) {
         self.kept_bytes += kept_cost(&message);
@@ -152,6 +171,17 @@ impl Inbox {
 
     /// Space to read into: at least a chunk, moving buffered bytes to the front if needed.
     pub fn spare(&mut self) -> &mut [u8] {
+        if std::mem::take(&mut self.filled_up) {
+            let grown = self
+                .buf
+                .len()
+                .saturating_mul(2)
+                .min(MAX_READ_AHEAD.min(self.limit));
+            if grown > self.buf.len() {
+                self.buf.reserve_exact(grown - self.buf.len());
+                self.buf.resize(grown, 0);
+            }
+        }
         if self.buf.len() - self.end < READ_CHUNK {
             if self.start > 0 {
                 self.buf.copy_within(self.start..self.end, 0);
@@ -176,6 +206,7 @@ impl Inbox {
 
     /// Records that `n` bytes were read into [`spare`](Inbox::spare).
     pub fn filled(&mut self, n: usize) {
+        self.filled_up = n > 0 && self.end + n >= self.buf.len();
         self.end = (self.end + n).min(self.buf.len());
     }
 

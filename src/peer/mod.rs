@@ -62,7 +62,9 @@ use state::{Session, State};
 /// - **Messages.** Each [`send`](Peer::send) is one message, framed by the codec
 ///   ([`LengthChecksumCodec`] by default: length, CRC-32C, payload). Receiving is one family:
 ///   [`recv`](Peer::recv) returns the next whole message as a `Vec`,
-///   [`recv_into`](Peer::recv_into) copies it into your buffer.
+///   [`recv_into`](Peer::recv_into) copies it into your buffer, and
+///   [`try_recv`](Peer::try_recv) / [`try_recv_into`](Peer::try_recv_into) take one already
+///   received without waiting. [`send_slice`](Peer::send_slice) sends from a borrowed slice.
 /// - **Delivery.** [`PeerConfig::delivery`] picks the promise: [`Delivery::Unreliable`] (at
 ///   most once; any server), [`Delivery::AtLeastOnce`] or [`Delivery::ExactlyOnce`] (a session
 ///   with a [`SessionServer`]: numbered messages kept until acknowledged and re-sent after a
@@ -74,7 +76,9 @@ use state::{Session, State};
 ///   when a connection breaks goes out again whole on the next connection.
 /// - **Batching.** `send` encodes messages into a write buffer and writes once
 ///   [`PeerConfig::write_batch_bytes`] are buffered; [`flush`](Peer::flush) writes out
-///   everything queued and the receiving calls write while they wait.
+///   everything queued, and a receive writes it before it waits and when it takes the last
+///   message buffered (see [`recv`](Peer::recv)): a pipelining client makes one write per
+///   read.
 /// - **Backoff.** After a failed attempt the next one waits `initial_reconnect_delay`,
 ///   doubling per consecutive failure up to `max_reconnect_delay` (see [`Backoff`]); a
 ///   connection younger than `stable_connection_time` that breaks counts as a failure.
@@ -311,8 +315,12 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
 
     /// Receives the next whole message, owned. Cancel-safe.
     ///
-    /// Connects first if needed (waiting out the backoff) and writes queued messages while it
-    /// waits (and, if a message is already buffered, as much as the stream takes at once).
+    /// Connects first if needed (waiting out the backoff). Queued messages reach the socket
+    /// (as much as it takes at once, in one write) before it waits for a message, and when
+    /// it takes the last message buffered; while more replies are buffered behind the one it
+    /// returns, it leaves the queue for the receive that takes the last of them. So a request
+    /// waits at most for the caller to consume replies that had already arrived, and a
+    /// pipelining caller makes one write per read rather than one per request.
     ///
     /// # Errors
     /// A connection that ends (EOF or reset: [`Io`](PeerError::Io)), sends a bad frame
@@ -332,14 +340,75 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
     /// message for the next call.
     pub async fn recv_into(&mut self, buf: &mut [u8]) -> Result<usize, PeerError> {
         let len = self.next_message().await?;
+        self.take_into(len, buf)
+    }
+
+    /// The next whole message if one was already received, without waiting: `Ok(None)` if
+    /// none is buffered.
+    ///
+    /// Never reads, writes or connects: it takes what earlier calls read. Messages queued
+    /// meanwhile are written by the next [`recv`](Peer::recv) before it waits, by
+    /// [`flush`](Peer::flush), or by a `send` that fills a batch. A pipelining client drains
+    /// the replies already here with `try_recv`, then awaits `recv` for more: one write of
+    /// every request queued meanwhile, one read for many replies.
+    ///
+    /// # Errors
+    /// A bad frame among the buffered bytes ([`Protocol`](PeerError::Protocol): the
+    /// connection is dropped), [`Closed`](PeerError::Closed),
+    /// [`InvalidConfig`](PeerError::InvalidConfig),
+    /// [`SessionRestarted`](PeerError::SessionRestarted) in exactly-once mode.
+    ///
+    /// # Examples
+    /// ```
+    /// use moonpool::peer::{Peer, PeerConfig};
+    /// use moonpool::SimWorld;
+    ///
+    /// let world = SimWorld::new(1);
+    /// let client = world.provider("10.0.0.2");
+    /// let mut peer = Peer::new(client, "10.0.0.1:4500".to_string(), PeerConfig::default());
+    /// assert_eq!(peer.try_recv().unwrap(), None, "nothing received yet");
+    /// ```
+    pub fn try_recv(&mut self) -> Result<Option<Vec<u8>>, PeerError> {
+        let Some(len) = self.try_next_message()? else {
+            return Ok(None);
+        };
+        self.count_received(len);
+        Ok(Some(self.inbox.take_message()))
+    }
+
+    /// Like [`try_recv`](Peer::try_recv), copying the message into `buf`: its length, or
+    /// `Ok(None)` if none is buffered. No allocation.
+    ///
+    /// # Errors
+    /// As [`try_recv`](Peer::try_recv); [`BufferTooSmall`](PeerError::BufferTooSmall) keeps
+    /// the message for the next call.
+    pub fn try_recv_into(&mut self, buf: &mut [u8]) -> Result<Option<usize>, PeerError> {
+        let Some(len) = self.try_next_message()? else {
+            return Ok(None);
+        };
+        self.take_into(len, buf).map(Some)
+    }
+
+    /// The length of the next whole message already buffered, if one is.
+    fn try_next_message(&mut self) -> Result<Option<usize>, PeerError> {
+        self.check_usable()?;
+        self.take_restart()?;
+        if self.config.delivery.is_reliable() && self.state.is_connected() {
+            let read_limit = self.read_limit();
+            self.take_frames(read_limit)?;
+        }
+        self.held_message()
+    }
+
+    /// Copies the message found (`len` bytes) into `buf` and consumes it.
+    fn take_into(&mut self, len: usize, buf: &mut [u8]) -> Result<usize, PeerError> {
         if len > buf.len() {
             return Err(PeerError::BufferTooSmall {
                 needed: len,
                 available: buf.len(),
             });
         }
-        let message = self.inbox.message();
-        buf[..len].copy_from_slice(message);
+        buf[..len].copy_from_slice(self.inbox.message());
         self.inbox.consume();
         self.count_received(len);
         Ok(len)

@@ -193,15 +193,27 @@ impl Outbox {
         self.written = (self.written + n).min(self.buf.len());
         let mut done = Done::default();
         while let Some(frame) = self.frames.get(self.unwritten_index) {
-            if self.unwritten_start + frame.len() > self.written {
+            let len = frame.len();
+            if self.unwritten_start + len > self.written {
                 break;
             }
             if frame.is_data() {
                 done.messages += 1;
                 done.bytes += u64::from(frame.payload);
             }
-            self.unwritten_start += frame.len();
-            self.unwritten_index += 1;
+            self.unwritten_start += len;
+            if self.unwritten_index == 0 && !matches!(frame.kind, Kind::Seq { .. }) {
+                // Nothing held ahead of it and nothing to wait for: freed at once (what
+                // `discard` would do next, without a second pass over the frames).
+                let frame = self.frames.pop_front().expect("a frame");
+                self.front += len;
+                if frame.is_data() {
+                    self.held.messages -= 1;
+                    self.held.bytes -= frame.payload as usize;
+                }
+            } else {
+                self.unwritten_index += 1;
+            }
         }
         self.discard(0);
         done

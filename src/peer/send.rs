@@ -10,12 +10,14 @@ enum SendNow {
     Done,
     /// Encoded, and the batch is full: write it.
     BatchFull,
-    /// Not connected, or others wait ahead of it: the async path takes it.
-    Later(Vec<u8>),
+    /// Not connected, or others wait ahead of it: the async path takes it, owned.
+    Later,
 }
 
 /// Why `send` refuses a message.
 enum Refusal {
+    /// The Peer is closed or misconfigured.
+    Unusable(PeerError),
     /// Larger than this maximum.
     TooLarge(usize),
     /// The codec cannot frame it.
@@ -23,8 +25,10 @@ enum Refusal {
 }
 
 impl Refusal {
+    /// The error, handing `message` back.
     fn into_error(self, message: Vec<u8>) -> PeerError {
         match self {
+            Refusal::Unusable(error) => error,
             Refusal::TooLarge(max) => PeerError::MessageTooLarge {
                 size: message.len(),
                 max,
@@ -53,14 +57,47 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
     /// [`QueueFull`](PeerError::QueueFull) (all hand the message back),
     /// [`Closed`](PeerError::Closed), [`InvalidConfig`](PeerError::InvalidConfig).
     pub async fn send(&mut self, message: Vec<u8>) -> Result<(), PeerError> {
-        match self.send_now(message)? {
-            SendNow::Done => Ok(()),
-            SendNow::BatchFull => {
+        match self.send_now(&message) {
+            Ok(SendNow::Done) => Ok(()),
+            Ok(SendNow::BatchFull) => {
                 // A broken connection is counted; the messages stay queued.
                 let _ = self.write_now().await;
                 Ok(())
             }
-            SendNow::Later(message) => self.send_later(message).await,
+            Ok(SendNow::Later) => self.send_later(message).await,
+            Err(refusal) => Err(refusal.into_error(message)),
+        }
+    }
+
+    /// Like [`send`](Peer::send), from a borrowed message: while connected with room and
+    /// nothing waiting ahead of it (the common case), it is encoded straight into the write
+    /// batch with no allocation; otherwise it is copied into an owned message that queues.
+    ///
+    /// # Errors
+    /// As [`send`](Peer::send); the errors that hand the message back hand back a copy.
+    ///
+    /// # Examples
+    /// ```
+    /// use moonpool::peer::{Peer, PeerConfig};
+    /// use moonpool::SimWorld;
+    ///
+    /// let world = SimWorld::new(1);
+    /// let client = world.provider("10.0.0.2");
+    /// let mut peer = Peer::new(client, "10.0.0.1:4500".to_string(), PeerConfig::default());
+    /// let request = [0u8; 64];
+    /// // Not connected yet: the message is copied and queues.
+    /// world.block_on(peer.send_slice(&request)).unwrap().unwrap();
+    /// assert_eq!(peer.queue_size(), 1);
+    /// ```
+    pub async fn send_slice(&mut self, message: &[u8]) -> Result<(), PeerError> {
+        match self.send_now(message) {
+            Ok(SendNow::Done) => Ok(()),
+            Ok(SendNow::BatchFull) => {
+                let _ = self.write_now().await;
+                Ok(())
+            }
+            Ok(SendNow::Later) => self.send_later(message.to_vec()).await,
+            Err(refusal) => Err(refusal.into_error(message.to_vec())),
         }
     }
 
@@ -136,20 +173,16 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
     /// The synchronous part of `send`: checks the message and, when connected with room and
     /// nothing waiting, encodes it straight into the write batch.
     #[inline]
-    fn send_now(&mut self, message: Vec<u8>) -> Result<SendNow, PeerError> {
-        self.check_usable()?;
-        if let Err(refusal) = self.check_message(&message) {
-            return Err(refusal.into_error(message));
-        }
+    fn send_now(&mut self, message: &[u8]) -> Result<SendNow, Refusal> {
+        self.check_usable().map_err(Refusal::Unusable)?;
+        self.check_message(message)?;
         if !self.state.is_connected()
             || !self.queue.is_empty()
             || self.queue.is_full_for(message.len(), self.outbox.held())
         {
-            return Ok(SendNow::Later(message));
+            return Ok(SendNow::Later);
         }
-        if let Err(source) = self.encode(&message) {
-            return Err(PeerError::InvalidMessage { source, message });
-        }
+        self.encode(message).map_err(Refusal::Invalid)?;
         self.metrics.messages_queued += 1;
         let unwritten = self.outbox.unwritten_len();
         let again_at = self.state.conn().map_or(0, |conn| conn.write_again_at);

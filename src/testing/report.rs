@@ -316,14 +316,18 @@ impl fmt::Display for SimulationReport {
             self.failed(),
             self.success_rate() * 100.0
         )?;
+        let wall = self.wall_time.as_secs_f64().max(1e-9);
         writeln!(
             f,
-            "  sim time: total {:.3}s, mean {:.3}s, max {:.3}s; events {}; wall {:.3}s",
+            "  sim time: total {:.3}s, mean {:.3}s, max {:.3}s; events {}; wall {:.3}s \
+             ({:.1} iterations/s, {:.0} events/s)",
             self.total_sim_time().as_secs_f64(),
             self.mean_sim_time().as_secs_f64(),
             self.max_sim_time().as_secs_f64(),
             self.events_processed(),
-            self.wall_time.as_secs_f64()
+            self.wall_time.as_secs_f64(),
+            self.iteration_count() as f64 / wall,
+            self.events_processed() as f64 / wall,
         )?;
         if !self.faults.is_empty() {
             let counts: Vec<String> = self
