@@ -200,7 +200,11 @@ fn root_store(roots: &[CertificateDer<'static>], whose: &str) -> Result<RootCert
 }
 
 /// In the simulator a signature must not read the OS: only Ed25519 signs deterministically.
-fn check_key(identity: &Identity, provider: &CryptoProvider, crypto: Crypto) -> Result<(), TlsError> {
+fn check_key(
+    identity: &Identity,
+    provider: &CryptoProvider,
+    crypto: Crypto,
+) -> Result<(), TlsError> {
     let key = provider
         .key_provider
         .load_private_key(identity.key.clone_key())

@@ -91,12 +91,27 @@ impl TlsError {
     /// Maps an error from a handshake through futures-rustls: rustls' own errors by what
     /// they mean, the rest as handshake I/O failures.
     pub(crate) fn from_handshake(err: io::Error) -> Self {
-        if err.get_ref().is_some_and(|inner| inner.is::<rustls::Error>()) {
+        if err
+            .get_ref()
+            .is_some_and(|inner| inner.is::<rustls::Error>())
+        {
             let inner = err.into_inner().expect("checked above");
             let rustls = *inner.downcast::<rustls::Error>().expect("checked above");
             return Self::from(rustls);
         }
         Self::HandshakeIo(err)
+    }
+
+    /// An error after the handshake: rustls' own (an alert, a bad record) as a `TlsError`,
+    /// I/O errors as they are.
+    pub(crate) fn typed(err: io::Error) -> io::Error {
+        if err
+            .get_ref()
+            .is_some_and(|inner| inner.is::<rustls::Error>())
+        {
+            return Self::from_handshake(err).into();
+        }
+        err
     }
 
     /// The [`io::ErrorKind`] this error travels under.

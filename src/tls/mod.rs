@@ -71,5 +71,5 @@ mod stream;
 
 pub use config::{Identity, TlsClientConfig, TlsConfig, TlsServerConfig};
 pub use error::TlsError;
-pub use provider::{TlsListener, TlsProvider};
+pub use provider::{SimulatedProvider, TlsListener, TlsProvider};
 pub use stream::TlsStream;

@@ -88,19 +88,29 @@ impl<P: NetworkProvider> TlsProvider<P> {
     }
 }
 
-impl TlsProvider<SimNetworkProvider> {
+/// A provider whose connections run inside the simulator: the ones
+/// [`TlsProvider::simulated`] accepts.
+///
+/// Implemented for [`SimNetworkProvider`]; implement it for your own wrapper of one (a
+/// provider that records or alters the simulated traffic, say). Never for a provider on a real
+/// network: the simulated crypto's randomness is a 64-bit seed, not a secret.
+pub trait SimulatedProvider: NetworkProvider {}
+
+impl SimulatedProvider for SimNetworkProvider {}
+
+impl<P: SimulatedProvider> TlsProvider<P> {
     /// TLS inside the simulator: every random byte of a connection's handshake comes from a
     /// ChaCha stream seeded by the world's RNG (through
     /// [`random_seed`](NetworkProvider::random_seed)), its X25519 secrets too, certificates
     /// are checked against virtual time (zero standing for
     /// [`sim_epoch`](TlsConfig::sim_epoch)), and there are no session tickets or resumption.
     /// The same seed gives the same bytes on the wire. Not secure, by design: it is only
-    /// offered over the simulator.
+    /// offered over the simulator ([`SimulatedProvider`]).
     ///
     /// # Errors
     /// As [`new`](TlsProvider::new), and [`TlsError::InvalidConfig`] for a key that is not
     /// Ed25519 (ECDSA and RSA-PSS signatures draw from the operating system in ring).
-    pub fn simulated(inner: SimNetworkProvider, config: &TlsConfig) -> Result<Self, TlsError> {
+    pub fn simulated(inner: P, config: &TlsConfig) -> Result<Self, TlsError> {
         Self::build(inner, config, Crypto::Simulated, Some(config.sim_epoch))
     }
 }

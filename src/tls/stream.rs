@@ -124,7 +124,7 @@ impl<P: NetworkProvider> TlsStream<P> {
                 }
             }
             match state {
-                State::Open(tls) => op(Pin::new(&mut **tls), cx),
+                State::Open(tls) => op(Pin::new(&mut **tls), cx).map_err(TlsError::typed),
                 _ => Poll::Ready(Err(io::Error::new(
                     io::ErrorKind::NotConnected,
                     "the tls handshake of this connection failed",
