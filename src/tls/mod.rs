@@ -32,12 +32,13 @@
 //! #     (params.self_signed(&key).unwrap().der().to_vec(), key.serialize_der())
 //! # }
 //! use futures::io::{AsyncReadExt, AsyncWriteExt};
-//! use moonpool::tls::{Identity, TlsClientConfig, TlsConfig, TlsProvider, TlsServerConfig};
+//! use moonpool::tls::{CertificateDer, Identity, PrivateKeyDer};
+//! use moonpool::tls::{TlsClientConfig, TlsConfig, TlsProvider, TlsServerConfig};
 //! use moonpool::{Listener, NetworkProvider, SimWorld};
 //!
 //! let (cert_der, key_der) = cert(); // a certificate for 10.0.0.1, and its Ed25519 key
-//! let cert = rustls::pki_types::CertificateDer::from(cert_der);
-//! let key = rustls::pki_types::PrivateKeyDer::try_from(key_der).unwrap();
+//! let cert = CertificateDer::from(cert_der);
+//! let key = PrivateKeyDer::try_from(key_der).unwrap();
 //!
 //! let world = SimWorld::new(7);
 //! let server_config = TlsConfig::server(TlsServerConfig::new(Identity::new(vec![cert.clone()], key)));
@@ -72,4 +73,6 @@ mod stream;
 pub use config::{Identity, TlsClientConfig, TlsConfig, TlsServerConfig};
 pub use error::TlsError;
 pub use provider::{SimulatedProvider, TlsListener, TlsProvider};
+/// rustls' DER types for certificates and keys, re-exported for [`Identity`] and the roots.
+pub use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 pub use stream::TlsStream;

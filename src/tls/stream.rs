@@ -38,7 +38,7 @@ pub struct TlsStream<P: NetworkProvider> {
 
 enum State<S> {
     /// A server connection in its handshake.
-    Accepting(FallibleAccept<S>),
+    Accepting(Box<FallibleAccept<S>>),
     /// Handshake done: application data.
     Open(Box<futures_rustls::TlsStream<S>>),
     /// The handshake failed; the stream is kept for its addresses and `abort`.
@@ -67,7 +67,7 @@ impl<P: NetworkProvider> TlsStream<P> {
         Self {
             local_addr,
             peer_addr,
-            state: State::Accepting(accept),
+            state: State::Accepting(Box::new(accept)),
             seeded,
         }
     }
@@ -112,7 +112,7 @@ impl<P: NetworkProvider> TlsStream<P> {
         let state = &mut self.state;
         let run = move || {
             if let State::Accepting(accept) = state {
-                match Pin::new(accept).poll(cx) {
+                match Pin::new(&mut **accept).poll(cx) {
                     Poll::Pending => return Poll::Pending,
                     Poll::Ready(Ok(tls)) => *state = State::Open(Box::new(tls.into())),
                     Poll::Ready(Err((err, io))) => {
