@@ -713,3 +713,65 @@ fn the_same_seed_replays_the_handshakes_bit_for_bit() {
     // Another seed: other randoms and key shares, so other ciphertext.
     assert!(first.0 != other.0);
 }
+
+/// TLS inside a campaign on two worker threads, each seed run twice and compared step by
+/// step: the handshakes replay, whatever thread ran them before. The step log does not hold
+/// the bytes, so the client turns a hash of its recorded ciphertext into a last sleep: other
+/// bytes on the wire would show as a divergence.
+#[test]
+fn a_tls_campaign_passes_the_determinism_check() {
+    use moonpool::peer::FramedStream;
+    use moonpool::testing::{DeterminismCheck, SimulationBuilder};
+    let (_ca, server, client) = sim_configs(21);
+    let report = SimulationBuilder::new()
+        .seed_from_env(false)
+        .threads(2)
+        .iterations(8)
+        .check_determinism(DeterminismCheck::All)
+        .register_workload("server", move |_seed, net, topology| {
+            let server = server.clone();
+            async move {
+                let net = TlsProvider::simulated(net, &server).map_err(|e| e.to_string())?;
+                let listener = net
+                    .bind(&format!("{}:4433", topology.my_ip))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let (stream, _) = listener.accept().await.map_err(|e| e.to_string())?;
+                let mut conn = FramedStream::new(stream);
+                while let Some(message) = conn.recv().await.map_err(|e| e.to_string())? {
+                    conn.send(&message).await.map_err(|e| e.to_string())?;
+                }
+                Ok::<(), String>(())
+            }
+        })
+        .register_workload("client", move |_seed, net, topology| {
+            let client = client.clone();
+            async move {
+                let log = Rc::new(RefCell::new(Vec::new()));
+                let clock = net.clock();
+                let recording = Recording {
+                    inner: net,
+                    log: log.clone(),
+                };
+                let net = TlsProvider::simulated(recording, &client).map_err(|e| e.to_string())?;
+                let addr = format!("{}:4433", topology.peer_ips[0]);
+                let mut peer = Peer::new(net, addr, PeerConfig::default());
+                for word in ["one", "two", "three"] {
+                    peer.send(word.into()).await.map_err(|e| e.to_string())?;
+                    let echo = peer.recv().await.map_err(|e| e.to_string())?;
+                    if echo != word.as_bytes() {
+                        return Err(format!("echo {echo:?} for {word}"));
+                    }
+                }
+                peer.close().await;
+                let hash = log.borrow().iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+                    (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+                });
+                clock.sleep(Duration::from_micros(1 + hash % 1_000)).await;
+                Ok(())
+            }
+        })
+        .run();
+    assert!(report.is_success(), "{report}");
+    assert_eq!(report.iteration_count(), 8);
+}

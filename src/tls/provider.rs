@@ -44,7 +44,9 @@ pub struct TlsProvider<P> {
 }
 
 impl<P: NetworkProvider> TlsProvider<P> {
-    /// TLS over `inner` with ring's randomness and the system time (real providers).
+    /// TLS over `inner` with ring's randomness and the system time (real providers). Over the
+    /// simulator use [`simulated`](TlsProvider::simulated): this one would read the OS's
+    /// randomness and the wall clock, and a seed would not replay.
     ///
     /// # Errors
     /// [`TlsError::InvalidConfig`]: no roots, a root or certificate that does not parse, a key
