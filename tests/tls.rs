@@ -775,3 +775,38 @@ fn a_tls_campaign_passes_the_determinism_check() {
     assert!(report.is_success(), "{report}");
     assert_eq!(report.iteration_count(), 8);
 }
+
+/// `close` sends `close_notify` (end-of-file for the other side); a connection dropped without
+/// it reads as `UnexpectedEof`, a truncation TLS cannot tell from an attack.
+#[test]
+fn close_is_end_of_file_and_a_bare_drop_is_a_truncation() {
+    let world = SimWorld::new(13);
+    let (_ca, server, client) = sim_configs(13);
+    let (server, client) = sim_pair(&world, server, client);
+    let listener = world.block_on(server.bind(ADDR)).unwrap().unwrap();
+    world.spawn("server", async move {
+        for close in [true, false] {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            stream.write_all(b"bye").await.unwrap();
+            if close {
+                stream.close().await.unwrap();
+            }
+            drop(stream);
+        }
+    });
+    let (closed, dropped) = world
+        .block_on(async move {
+            let mut results = Vec::new();
+            for _ in 0..2 {
+                let mut stream = client.connect(ADDR).await.unwrap();
+                let mut buf = [0u8; 3];
+                stream.read_exact(&mut buf).await.unwrap();
+                assert_eq!(&buf, b"bye");
+                results.push(stream.read(&mut [0u8; 8]).await);
+            }
+            (results.remove(0), results.remove(0))
+        })
+        .unwrap();
+    assert_eq!(closed.unwrap(), 0);
+    assert_eq!(dropped.unwrap_err().kind(), io::ErrorKind::UnexpectedEof);
+}
