@@ -810,3 +810,48 @@ fn close_is_end_of_file_and_a_bare_drop_is_a_truncation() {
     assert_eq!(closed.unwrap(), 0);
     assert_eq!(dropped.unwrap_err().kind(), io::ErrorKind::UnexpectedEof);
 }
+
+/// A certificate not valid yet at the virtual time, and a server that hangs up before the
+/// handshake: each has its own variant.
+#[test]
+fn not_yet_valid_and_a_hang_up_are_typed_errors() {
+    let world = SimWorld::new(14);
+    let (_ca, server, client) = sim_configs(14);
+    // Virtual time zero stands for 2024-01-01; the certificate starts on 2025-01-01.
+    let early = TlsConfig {
+        sim_epoch: Duration::from_secs(1_704_067_200),
+        ..client.clone()
+    };
+    let server = TlsProvider::simulated(world.provider(SERVER), &server).unwrap();
+    let early = TlsProvider::simulated(world.provider(CLIENT), &early).unwrap();
+    let client = TlsProvider::simulated(world.provider("10.0.0.3"), &client).unwrap();
+    let listener = world.block_on(server.bind(ADDR)).unwrap().unwrap();
+    let plain = world.provider("10.0.0.4");
+    let hang_up = world
+        .block_on(plain.bind("10.0.0.4:4433"))
+        .unwrap()
+        .unwrap();
+    world.spawn("server", async move {
+        let (mut stream, _) = listener.accept().await.unwrap();
+        let _ = stream.handshake().await;
+    });
+    world.spawn("hang up", async move {
+        let (stream, _) = hang_up.accept().await.unwrap();
+        drop(stream); // a plain TCP server: no TLS at all
+    });
+    let (early, hung_up) = world
+        .block_on(async move {
+            let early = early.connect(ADDR).await.map(drop).unwrap_err();
+            let hung_up = client.connect("10.0.0.4:4433").await.map(drop).unwrap_err();
+            (early, hung_up)
+        })
+        .unwrap();
+    assert!(
+        matches!(tls_error(&early), TlsError::NotYetValidCertificate),
+        "{early}"
+    );
+    assert!(
+        matches!(tls_error(&hung_up), TlsError::HandshakeIo(_)),
+        "{hung_up}"
+    );
+}
