@@ -66,6 +66,7 @@
 //! |---|---|---|
 //! | `tokio` | off | the `tokio` module: `TokioNetworkProvider`, `TokioListener`, `TokioClock` |
 //! | `subscriber` | off | `testing::init_tracing()`: prints events stamped with virtual time |
+//! | `tls` | off | the `tls` module: `TlsProvider` (rustls over any provider, deterministic in the simulator) |
 //!
 //! Logging goes through [`tracing`](https://docs.rs/tracing): spans for each simulated task
 //! (`task{name=..}`), each campaign iteration (`iteration{seed=..}`) and each Peer connection
@@ -104,6 +105,9 @@ pub mod provider;
 pub mod real;
 pub mod sim;
 pub mod testing;
+#[cfg(feature = "tls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+pub mod tls;
 #[cfg(feature = "tokio")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub mod tokio;
