@@ -70,6 +70,7 @@ fn limits() -> ServerLimits {
     ServerLimits {
         max_connections: 8,
         max_sessions: 8,
+        max_sessions_per_identity: 8,
         max_message_size: 4096,
         max_unacknowledged: 64,
         max_buffered_bytes: 16 << 10,
@@ -420,6 +421,10 @@ fn invalid_limits_are_typed_errors() {
         },
         ServerLimits {
             max_sessions: 0,
+            ..limits()
+        },
+        ServerLimits {
+            max_sessions_per_identity: 0,
             ..limits()
         },
         ServerLimits {
@@ -830,4 +835,104 @@ fn a_silent_client_is_dropped_over_real_loopback() {
         );
         assert_eq!(sessions.connections(), 0, "its place was given back");
     });
+}
+
+/// A client floods sessions, each carrying a message, while a well-behaved Peer is between
+/// connections (quiet past the server's idle deadline, so its connection was dropped): the
+/// server makes room from the flood's own sessions (a quota per client identity, then the
+/// client holding the most), never the quiet Peer's, which resumes its session afterwards.
+#[test]
+fn a_flood_of_used_sessions_spares_a_peer_between_connections() {
+    let world = SimWorld::with_config(11, exact_network()).expect("config");
+    let server_net = world.provider("10.0.0.1");
+    let errors: Errors = Rc::default();
+    let caps = ServerLimits {
+        max_sessions_per_identity: 4,
+        ..limits()
+    };
+    let sessions = SessionServer::for_provider(&server_net)
+        .with_limits(caps)
+        .expect("valid limits");
+    world.spawn(
+        "server",
+        serve(
+            world.downgrade(),
+            server_net,
+            sessions.clone(),
+            Rc::clone(&errors),
+        ),
+    );
+    let quiet = caps.idle_timeout + Duration::from_secs(5);
+    let attacker_net = world.provider("10.0.0.66");
+    let flood = world.spawn("attacker", async move {
+        let clock = attacker_net.clock();
+        // Once the server has dropped the quiet Peer's idle connection.
+        clock
+            .sleep(caps.idle_timeout + Duration::from_secs(1))
+            .await;
+        let mut echoed = 0;
+        for i in 0..30 {
+            let stream = attacker_net.connect(ADDR).await.expect("connect");
+            let mut stream = FramedStream::new(stream);
+            let mut bytes = hello(1 << 100 | i as u128, 7);
+            bytes.extend(data(0, b"x"));
+            stream.get_mut().write_all(&bytes).await.expect("write");
+            // The server's hello, then (perhaps after an ack) the echo: the session was used.
+            for _ in 0..4 {
+                match stream.recv().await {
+                    Ok(Some(frame)) if frame.first() == Some(&b'D') => {
+                        echoed += 1;
+                        break;
+                    }
+                    Ok(Some(_)) => {}
+                    _ => break,
+                }
+            }
+            stream.close().await.ok();
+        }
+        echoed
+    });
+    let victim_net = world.provider("10.0.0.10");
+    let clock = world.clock();
+    let (restarts, echoes, echoed) = world
+        .block_on(async move {
+            let mut peer = Peer::new(victim_net, ADDR.into(), peer_config());
+            let mut echoes = Vec::new();
+            for message in [&b"before"[..], b"after"] {
+                peer.send(message.to_vec()).await.expect("queued");
+                for _ in 0..100 {
+                    match peer.wait_acknowledged().await {
+                        Ok(()) => break,
+                        Err(error) => assert!(error.is_disconnect(), "{error}"),
+                    }
+                }
+                for _ in 0..100 {
+                    match peer.recv().await {
+                        Ok(echo) => {
+                            echoes.push(echo);
+                            break;
+                        }
+                        Err(error) => assert!(error.is_disconnect(), "{error}"),
+                    }
+                }
+                // Quiet past the idle deadline and through the flood.
+                clock.sleep(quiet).await;
+            }
+            let restarts = peer.metrics().session_restarts;
+            peer.close().await;
+            (restarts, echoes, flood.await)
+        })
+        .expect("the simulation completes");
+    assert_eq!(echoed, 30, "every flood session carried a message");
+    assert_eq!(echoes, [b"before".to_vec(), b"after".to_vec()]);
+    assert_eq!(restarts, 0, "the quiet Peer kept its session");
+    assert!(
+        errors
+            .borrow()
+            .iter()
+            .any(|(_, error)| matches!(error, SessionError::Idle { .. })),
+        "the quiet Peer's connection was dropped as idle: {:?}",
+        errors.borrow()
+    );
+    assert!(sessions.sessions() <= caps.max_sessions);
 }

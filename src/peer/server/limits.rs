@@ -37,10 +37,19 @@ pub struct ServerLimits {
     /// busy reject and dropped without reading from it ([`SessionError::TooManyConnections`]).
     pub max_connections: usize,
     /// Sessions kept (default 1024). A new one over the cap evicts a session without a live
-    /// connection (one that never carried a message first, then the least recently
-    /// connected); when every session has a live connection the newcomer is refused as busy
-    /// ([`SessionError::TooManySessions`]).
+    /// connection: from the client identity holding the most sessions (sessions accepted
+    /// without one count as one client), one that never carried a message first, then the
+    /// least recently connected; when every session has a live connection the newcomer is
+    /// refused as busy ([`SessionError::TooManySessions`]).
     pub max_sessions: usize,
+    /// Sessions kept for one client identity, the one given to
+    /// [`accept_with_identity`](super::SessionServer::accept_with_identity) (default 64;
+    /// sessions accepted without an identity are not counted). A new one over it evicts the
+    /// same identity's cheapest session without a live connection, never another client's, so
+    /// a client flooding sessions cannot push out a Peer that is only disconnected for a while;
+    /// when all of them have a live connection it is refused as busy
+    /// ([`SessionError::TooManySessionsForIdentity`]).
+    pub max_sessions_per_identity: usize,
     /// The largest message accepted, in bytes (default 1 MiB; match the Peers'
     /// `max_message_size`). A frame header announcing more is an error before its payload is
     /// read: a connection buffers at most one largest frame and one read.
@@ -71,6 +80,7 @@ impl Default for ServerLimits {
         Self {
             max_connections: 1024,
             max_sessions: 1024,
+            max_sessions_per_identity: 64,
             max_message_size: 1 << 20,
             max_unacknowledged: 4096,
             max_buffered_bytes: 8 << 20,
@@ -93,6 +103,7 @@ impl ServerLimits {
         for (name, value) in [
             ("max_connections", self.max_connections),
             ("max_sessions", self.max_sessions),
+            ("max_sessions_per_identity", self.max_sessions_per_identity),
             ("max_unacknowledged", self.max_unacknowledged),
         ] {
             if value == 0 {

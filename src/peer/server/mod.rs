@@ -103,6 +103,13 @@ pub enum SessionError {
         /// The cap.
         max: usize,
     },
+    /// [`ServerLimits::max_sessions_per_identity`] sessions are held for the client's
+    /// identity, each with a live connection: the new session was refused as busy.
+    #[error("{max} sessions held for this client identity, all connected; new session refused")]
+    TooManySessionsForIdentity {
+        /// The cap.
+        max: usize,
+    },
     /// The hello named a session this server holds for another Peer instance or another
     /// client identity: refused (a reject on the wire), and that session is untouched.
     #[error("session {session:#034x} belongs to another client; refused")]
@@ -301,7 +308,7 @@ impl<K: Clock> SessionServer<K> {
     ///
     /// # Errors
     /// [`SessionError::TooManyConnections`], [`SessionError::Displaced`],
-    /// [`SessionError::TooManySessions`],
+    /// [`SessionError::TooManySessions`], [`SessionError::TooManySessionsForIdentity`],
     /// [`SessionError::SessionTaken`] (each sent a reject naming the reason),
     /// [`SessionError::IncompatibleVersion`] (sent a reject naming our version),
     /// [`SessionError::HandshakeTimeout`], [`SessionError::Handshake`] for anything but a
@@ -395,23 +402,18 @@ impl<K: Clock> SessionServer<K> {
                 })
             }
         };
-        let found = self
-            .lock()
-            .session_for(&hello, identity, self.limits.max_sessions);
+        let found = self.lock().session_for(&hello, identity, &self.limits);
         let (state, resumed) = match found {
             Ok(found) => found,
-            Err(refusal) => {
+            Err(error) => {
+                let refusal = match error {
+                    SessionError::SessionTaken { .. } => Refusal::SessionTaken,
+                    _ => Refusal::Busy,
+                };
                 framed.feed(&wire::reject(refusal))?;
                 framed.flush().await?;
                 tracing::debug!(session = hello.session, %refusal, "session refused");
-                return Err(match refusal {
-                    Refusal::SessionTaken => SessionError::SessionTaken {
-                        session: hello.session,
-                    },
-                    _ => SessionError::TooManySessions {
-                        max: self.limits.max_sessions,
-                    },
-                });
+                return Err(error);
             }
         };
         let (generation, reply, resend) = {

@@ -1,14 +1,16 @@
 //! The session table a [`SessionServer`](super::SessionServer) and its clones share: the
 //! sessions, who owns each, and the connections held.
 
+use std::cmp::Reverse;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use futures::channel::oneshot;
 
+use super::{ServerLimits, SessionError};
 use crate::peer::sequence::Sequencer;
-use crate::peer::wire::{Hello, Refusal};
+use crate::peer::wire::Hello;
 
 /// One session's state: it outlives connections.
 #[derive(Debug)]
@@ -56,6 +58,8 @@ pub(super) fn lock_state(state: &Shared) -> MutexGuard<'_, SessionState> {
 #[derive(Debug, Default)]
 pub(super) struct Table {
     sessions: BTreeMap<u128, Shared>,
+    /// Sessions held per client identity (those accepted with one).
+    per_identity: BTreeMap<Vec<u8>, usize>,
     tick: u64,
     /// Connections held now (handshaking or in a session).
     connections: Arc<AtomicUsize>,
@@ -139,43 +143,47 @@ impl Table {
             .map(|_| Slot(Arc::clone(counter)))
     }
 
-    /// The session `hello` names, created if unknown (evicting one if `max` are held); and
-    /// whether it existed. Refused when the session is another client's, or when every held
-    /// session has a live connection.
+    /// The session `hello` names, created if unknown (evicting one if a cap is reached); and
+    /// whether it existed. Refused when the session is another client's, or when the sessions
+    /// that could make room all have a live connection.
     pub fn session_for(
         &mut self,
         hello: &Hello,
         identity: Option<&[u8]>,
-        max: usize,
-    ) -> Result<(Shared, bool), Refusal> {
+        limits: &ServerLimits,
+    ) -> Result<(Shared, bool), SessionError> {
         self.tick += 1;
         let tick = self.tick;
         if let Some(state) = self.sessions.get(&hello.session) {
             let mut s = lock_state(state);
             if s.instance != hello.instance || s.identity.as_deref() != identity {
-                return Err(Refusal::SessionTaken);
+                return Err(SessionError::SessionTaken {
+                    session: hello.session,
+                });
             }
             s.last_used = tick;
             drop(s);
             return Ok((Arc::clone(state), true));
         }
-        if self.sessions.len() >= max {
-            // The cheapest to forget: detached, then never used, then least recently used.
-            let victim = self
-                .sessions
-                .iter()
-                .filter_map(|(id, state)| {
-                    let s = lock_state(state);
-                    (!s.attached).then_some(((s.carried, s.last_used), *id))
-                })
-                .min()
-                .map(|(_, id)| id);
-            match victim {
-                Some(id) => {
-                    self.sessions.remove(&id);
-                    tracing::debug!(session = id, "session evicted");
+        // The client's own sessions first: one flooding sessions only pushes out its own.
+        if let Some(identity) = identity {
+            let max = limits.max_sessions_per_identity;
+            if self.per_identity.get(identity).copied().unwrap_or(0) >= max {
+                let own = |s: &SessionState| s.identity.as_deref() == Some(identity);
+                match self.victim(own) {
+                    Some(id) => self.evict(id),
+                    None => return Err(SessionError::TooManySessionsForIdentity { max }),
                 }
-                None => return Err(Refusal::Busy),
+            }
+        }
+        if self.sessions.len() >= limits.max_sessions {
+            match self.victim(|_| true) {
+                Some(id) => self.evict(id),
+                None => {
+                    return Err(SessionError::TooManySessions {
+                        max: limits.max_sessions,
+                    })
+                }
             }
         }
         let mut seq = Sequencer::default();
@@ -192,14 +200,69 @@ impl Table {
             instance: hello.instance,
             identity: identity.map(<[u8]>::to_vec),
         }));
+        if let Some(identity) = identity {
+            *self.per_identity.entry(identity.to_vec()).or_default() += 1;
+        }
         self.sessions.insert(hello.session, Arc::clone(&state));
         Ok((state, false))
+    }
+
+    /// The session to forget among those `eligible`: one without a live connection, from the
+    /// client holding the most sessions (the anonymous ones count as one client), then never
+    /// used, then least recently used.
+    fn victim(&self, eligible: impl Fn(&SessionState) -> bool) -> Option<u128> {
+        let anonymous = self.sessions.len() - self.per_identity.values().sum::<usize>();
+        self.sessions
+            .iter()
+            .filter_map(|(id, state)| {
+                let s = lock_state(state);
+                let held = match &s.identity {
+                    Some(identity) => self.per_identity.get(identity).copied().unwrap_or(0),
+                    None => anonymous,
+                };
+                (!s.attached && eligible(&s)).then_some((
+                    Reverse(held),
+                    s.carried,
+                    s.last_used,
+                    *id,
+                ))
+            })
+            .min()
+            .map(|(.., id)| id)
+    }
+
+    fn evict(&mut self, id: u128) {
+        let Some(state) = self.sessions.remove(&id) else {
+            return;
+        };
+        let identity = lock_state(&state).identity.clone();
+        if let Some(identity) = identity {
+            if let Some(count) = self.per_identity.get_mut(&identity) {
+                *count -= 1;
+                if *count == 0 {
+                    self.per_identity.remove(&identity);
+                }
+            }
+        }
+        tracing::debug!(session = id, "session evicted");
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn caps(max_sessions: usize, max_sessions_per_identity: usize) -> ServerLimits {
+        ServerLimits {
+            max_sessions,
+            max_sessions_per_identity,
+            ..ServerLimits::default()
+        }
+    }
+
+    fn taken(result: Result<(Shared, bool), SessionError>) -> bool {
+        matches!(result, Err(SessionError::SessionTaken { .. }))
+    }
 
     fn hello(session: u128, instance: u64) -> Hello {
         Hello {
@@ -214,7 +277,9 @@ mod tests {
     #[test]
     fn a_session_is_bound_to_its_instance_and_identity() {
         let mut table = Table::default();
-        let (state, resumed) = table.session_for(&hello(1, 10), Some(b"alice"), 4).unwrap();
+        let (state, resumed) = table
+            .session_for(&hello(1, 10), Some(b"alice"), &caps(4, 4))
+            .unwrap();
         assert!(!resumed);
         lock_state(&state).generation = 3;
         // Right id, wrong identity; no identity; wrong incarnation: refused.
@@ -223,47 +288,89 @@ mod tests {
             (10, None),
             (11, Some(&b"alice"[..])),
         ] {
-            assert_eq!(
-                table.session_for(&hello(1, instance), identity, 4).err(),
-                Some(Refusal::SessionTaken)
-            );
+            assert!(taken(table.session_for(
+                &hello(1, instance),
+                identity,
+                &caps(4, 4)
+            )));
         }
         // Untouched by the refusals; its owner resumes it.
         assert_eq!(lock_state(&state).generation, 3);
-        let (again, resumed) = table.session_for(&hello(1, 10), Some(b"alice"), 4).unwrap();
+        let (again, resumed) = table
+            .session_for(&hello(1, 10), Some(b"alice"), &caps(4, 4))
+            .unwrap();
         assert!(resumed && Arc::ptr_eq(&state, &again));
         // A session opened without an identity refuses one presenting an identity.
-        table.session_for(&hello(2, 20), None, 4).unwrap();
-        assert_eq!(
-            table.session_for(&hello(2, 20), Some(b"alice"), 4).err(),
-            Some(Refusal::SessionTaken)
-        );
+        table.session_for(&hello(2, 20), None, &caps(4, 4)).unwrap();
+        assert!(taken(table.session_for(
+            &hello(2, 20),
+            Some(b"alice"),
+            &caps(4, 4)
+        )));
     }
 
     #[test]
     fn eviction_spares_connected_sessions_and_prefers_unused_ones() {
         let mut table = Table::default();
-        let (connected, _) = table.session_for(&hello(1, 1), None, 3).unwrap();
+        let (connected, _) = table.session_for(&hello(1, 1), None, &caps(3, 3)).unwrap();
         lock_state(&connected).attached = true;
-        let (used, _) = table.session_for(&hello(2, 2), None, 3).unwrap();
+        let (used, _) = table.session_for(&hello(2, 2), None, &caps(3, 3)).unwrap();
         lock_state(&used).carried = true;
-        table.session_for(&hello(3, 3), None, 3).unwrap();
+        table.session_for(&hello(3, 3), None, &caps(3, 3)).unwrap();
         // Full: the unused one goes, though the used one is older.
-        table.session_for(&hello(4, 4), None, 3).unwrap();
+        table.session_for(&hello(4, 4), None, &caps(3, 3)).unwrap();
         assert!(table.sessions.contains_key(&2) && !table.sessions.contains_key(&3));
         // Then the least recently used without a connection.
         lock_state(&table.sessions[&4]).carried = true;
-        table.session_for(&hello(5, 5), None, 3).unwrap();
+        table.session_for(&hello(5, 5), None, &caps(3, 3)).unwrap();
         assert!(!table.sessions.contains_key(&2) && table.sessions.contains_key(&1));
         // Every one connected: refused as busy.
         for id in [4, 5] {
             lock_state(&table.sessions[&id]).attached = true;
         }
-        assert_eq!(
-            table.session_for(&hello(6, 6), None, 3).err(),
-            Some(Refusal::Busy)
-        );
+        assert!(matches!(
+            table.session_for(&hello(6, 6), None, &caps(3, 3)),
+            Err(SessionError::TooManySessions { max: 3 })
+        ));
         assert_eq!(table.len(), 3);
+    }
+
+    #[test]
+    fn a_client_over_its_quota_evicts_only_its_own_sessions() {
+        let mut table = Table::default();
+        let limits = caps(4, 2);
+        // Alice's session: used, now without a connection (her Peer is between connections).
+        let (alice, _) = table
+            .session_for(&hello(1, 1), Some(b"alice"), &limits)
+            .unwrap();
+        lock_state(&alice).carried = true;
+        // Mallory opens sessions, each used once, then left.
+        for id in 10..20 {
+            let (s, _) = table
+                .session_for(&hello(id, id as u64), Some(b"mallory"), &limits)
+                .unwrap();
+            lock_state(&s).carried = true;
+        }
+        assert!(table.sessions.contains_key(&1), "alice's session stays");
+        assert_eq!(table.per_identity[&b"mallory"[..]], 2);
+        assert!(table.sessions.contains_key(&18) && table.sessions.contains_key(&19));
+        // At the table's cap, the client holding the most sessions gives one up: Mallory
+        // (two) before Alice (one), though Alice's is the least recently used.
+        table
+            .session_for(&hello(30, 30), Some(b"carol"), &limits)
+            .unwrap();
+        table.session_for(&hello(31, 31), None, &limits).unwrap();
+        assert_eq!(table.len(), 4);
+        assert!(table.sessions.contains_key(&1) && table.sessions.contains_key(&30));
+        assert_eq!(table.per_identity[&b"mallory"[..]], 1);
+        // Every one of Mallory's sessions connected: refused, nobody evicted.
+        lock_state(&table.sessions[&19]).attached = true;
+        let limits = caps(8, 1);
+        assert!(matches!(
+            table.session_for(&hello(40, 40), Some(b"mallory"), &limits),
+            Err(SessionError::TooManySessionsForIdentity { max: 1 })
+        ));
+        assert_eq!(table.len(), 4);
     }
 
     #[test]
