@@ -1,6 +1,7 @@
 //! Feature `tls`: `TlsProvider` over the simulator and real loopback (and Tokio): handshakes,
 //! the typed errors of each failed check, mutual TLS, a reliable Peer across a TLS server's
-//! restarts, and bit-for-bit replay of the simulated handshakes.
+//! restarts, sessions bound to the client's certificate, and bit-for-bit replay of the
+//! simulated handshakes.
 //!
 //! Certificates are made here with rcgen; in the simulator their Ed25519 keys come from the
 //! test's seed, so the certificates, and with them the whole run, are the same every time.
@@ -854,4 +855,118 @@ fn not_yet_valid_and_a_hang_up_are_typed_errors() {
         matches!(tls_error(&hung_up), TlsError::HandshakeIo(_)),
         "{hung_up}"
     );
+}
+
+/// A session bound to a client's certificate: another client, with its own valid certificate,
+/// that replays the first client's hello word for word (the session id and the Peer's
+/// incarnation, which it could have from a log) is refused as `SessionTaken`; the owner then
+/// resumes its session.
+#[test]
+fn a_session_bound_to_a_certificate_refuses_another_client() {
+    use futures::channel::oneshot;
+    use moonpool::peer::{Codec, LengthChecksumCodec, SessionError};
+
+    let world = SimWorld::new(12);
+    let mut rng = ChaCha20Rng::seed_from_u64(12);
+    let ca = Ca::seeded("test ca", &mut rng);
+    let server_identity = ca.issue(&[SERVER], ed25519_key(&mut rng));
+    let client = |name: &str, rng: &mut ChaCha20Rng| {
+        TlsConfig::client(TlsClientConfig {
+            identity: Some(ca.issue(&[name], ed25519_key(rng))),
+            ..TlsClientConfig::new(vec![ca.cert.clone()])
+        })
+    };
+    let (alice, mallory) = (client("alice", &mut rng), client("mallory", &mut rng));
+    let server = TlsConfig::server(TlsServerConfig {
+        client_roots: Some(vec![ca.cert.clone()]),
+        ..TlsServerConfig::new(server_identity)
+    });
+    let (server, alice) = sim_pair(&world, server, alice);
+    let mallory = TlsProvider::simulated(world.provider("10.0.0.3"), &mallory).unwrap();
+    let listener = world.block_on(server.bind(ADDR)).unwrap().unwrap();
+    let (hello_tx, hello_rx) = oneshot::channel::<Vec<u8>>();
+    let (refused_tx, refused_rx) = oneshot::channel::<()>();
+    let mut served = world.spawn("server", async move {
+        let sessions = SessionServer::new(1);
+        let accept = |stream: moonpool::tls::TlsStream<SimNetworkProvider>| async {
+            let mut stream = stream;
+            stream.handshake().await.unwrap();
+            let identity = stream
+                .peer_certificate_sha256()
+                .expect("a client certificate");
+            let log = Rc::new(RefCell::new(Vec::new()));
+            let recorded = Recorded {
+                inner: stream,
+                log: Rc::clone(&log),
+            };
+            let conn = sessions
+                .accept_with_identity(recorded, Some(&identity))
+                .await;
+            (conn, log)
+        };
+        // Alice opens her session and sends one message; her connection then drops.
+        let (stream, _) = listener.accept().await.unwrap();
+        let (conn, log) = accept(stream).await;
+        let mut conn = conn.unwrap();
+        assert_eq!(conn.recv().await.unwrap(), Some(b"one".to_vec()));
+        conn.flush().await.unwrap();
+        drop(conn);
+        // The first thing the server read is her hello frame, in plaintext.
+        let read = log.borrow().clone();
+        let hello = LengthChecksumCodec::default()
+            .decode(&read)
+            .unwrap()
+            .unwrap();
+        hello_tx.send(read[..hello.consumed].to_vec()).unwrap();
+        // Mallory replays it under his own certificate.
+        let (stream, _) = listener.accept().await.unwrap();
+        let refused = accept(stream).await.0.err();
+        refused_tx.send(()).unwrap();
+        // Alice comes back.
+        let (stream, _) = listener.accept().await.unwrap();
+        let mut conn = accept(stream).await.0.unwrap();
+        let resumed = conn.resumed();
+        let two = conn.recv().await.unwrap();
+        conn.flush().await.unwrap();
+        (refused, resumed, two)
+    });
+    world.spawn("mallory", async move {
+        let hello = hello_rx.await.unwrap();
+        let mut stream = mallory.connect(ADDR).await.unwrap();
+        stream.write_all(&hello).await.unwrap();
+        let mut reject = Vec::new();
+        stream.read_to_end(&mut reject).await.ok();
+    });
+    let restarts = world
+        .block_on(async move {
+            let config = PeerConfig {
+                delivery: Delivery::ExactlyOnce,
+                initial_reconnect_delay: Duration::from_millis(10),
+                ..PeerConfig::default()
+            };
+            let mut peer = Peer::new(alice, ADDR.into(), config);
+            peer.send(b"one".to_vec()).await.unwrap();
+            peer.wait_acknowledged().await.unwrap();
+            refused_rx.await.unwrap();
+            peer.send(b"two".to_vec()).await.unwrap();
+            for _ in 0..10 {
+                match peer.wait_acknowledged().await {
+                    Ok(()) => break,
+                    Err(err) => assert!(err.is_disconnect(), "{err}"),
+                }
+            }
+            let restarts = peer.metrics().session_restarts;
+            peer.close().await;
+            restarts
+        })
+        .unwrap();
+    world.run().unwrap();
+    let (refused, resumed, two) = served.try_take().unwrap();
+    assert!(
+        matches!(refused, Some(SessionError::SessionTaken { .. })),
+        "{refused:?}"
+    );
+    assert!(resumed, "alice resumed her session");
+    assert_eq!(two, Some(b"two".to_vec()));
+    assert_eq!(restarts, 0);
 }
