@@ -27,6 +27,9 @@ use moonpool::{
     SimNetworkProvider, SimTcpListener, SimWorld,
 };
 
+#[path = "throughput/scale.rs"]
+mod scale;
+
 // ---------------------------------------------------------------------------------------------
 // A counting allocator: allocations and live bytes, counted only while `ENABLED` is set so the
 // timed runs pay one relaxed load per call.
@@ -922,7 +925,7 @@ fn memory_server_down(size: usize) -> (usize, isize, usize, u64) {
 
 // ---------------------------------------------------------------------------------------------
 
-/// One section alone, for a profiler: `THROUGHPUT_ONLY=peer64|raw64|peer1k|raw1k|rt|queue|pipeline|pipe_peer|pipe_raw` (and optionally
+/// One section alone, for a profiler: `THROUGHPUT_ONLY=peer64|raw64|peer1k|raw1k|rt|queue|pipeline|pipe_peer|pipe_raw|scale` (and optionally
 /// `THROUGHPUT_N` round trips for `rt`), e.g. under `perf record` or `valgrind --tool=callgrind`.
 fn profile_one(only: &str) {
     let n = |default: u64| {
@@ -940,6 +943,16 @@ fn profile_one(only: &str) {
         "queue" => drop(queue_send_queue(n(200_000))),
         "pipe_peer" => drop(pipeline(Client::Peer, n(2_000_000), 1000)),
         "pipe_raw" => drop(pipeline(Client::Raw, n(2_000_000), 1000)),
+        "scale" => {
+            let scale = Scale {
+                full: true,
+                repeats: 1,
+                pairs: 1,
+            };
+            for line in scale::lines(&scale::points(scale)) {
+                println!("{line}");
+            }
+        }
         "pipeline" => {
             let scale = Scale {
                 full: true,
@@ -1022,6 +1035,7 @@ fn main() {
     // 4. Campaign.
     let (campaign_one, campaign_all) = campaign_iterations(scale);
     let hostile_one = hostile_campaign_iterations(scale);
+    let scale_lines = scale::lines(&scale::points(scale));
 
     // 5. Memory.
     let (peak_queue, peak_live, cap, dropped) = memory_server_down(1024);
@@ -1064,6 +1078,9 @@ fn main() {
     println!("rate campaign_iterations_1t {campaign_one:.0} iter/s");
     println!("rate campaign_iterations_all {campaign_all:.0} iter/s");
     println!("rate campaign_hostile_iterations_1t {hostile_one:.0} iter/s");
+    for line in scale_lines {
+        println!("{line}");
+    }
     println!("rate crc32c_1k {:.2} GB/s", crc_1k / 1e9);
     println!("rate crc32c_64k {:.2} GB/s", crc_64k / 1e9);
     println!("rate memory_peak_queue_bytes {peak_queue} bytes");
