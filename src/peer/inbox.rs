@@ -347,7 +347,11 @@ mod tests {
         codec.encode(&[1; 100], &mut frame).unwrap();
         let mut inbox = Inbox::default();
         feed(&mut inbox, &mut codec, &frame);
-        assert_eq!(inbox.capacity(), READ_CHUNK, "an idle connection keeps one chunk");
+        assert_eq!(
+            inbox.capacity(),
+            READ_CHUNK,
+            "an idle connection keeps one chunk"
+        );
         // A burst: every read fills the space it was given, so the buffer doubles.
         feed(&mut inbox, &mut codec, &frame.repeat(2000));
         let grown = inbox.capacity();
@@ -356,6 +360,10 @@ mod tests {
         for _ in 0..2 * SHRINK_WINDOW {
             feed(&mut inbox, &mut codec, &frame);
         }
-        assert_eq!(inbox.capacity(), READ_CHUNK, "shrunk back from {grown} bytes");
+        assert_eq!(
+            inbox.capacity(),
+            READ_CHUNK,
+            "shrunk back from {grown} bytes"
+        );
     }
 }

@@ -197,7 +197,9 @@ mod tests {
         let mut expected: Vec<(Duration, u64)> = Vec::new();
         let mut x: u64 = 7;
         let mut next = || {
-            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             x >> 33
         };
         for round in 0..50 {
