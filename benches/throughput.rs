@@ -27,6 +27,9 @@ use moonpool::{
     SimNetworkProvider, SimTcpListener, SimWorld,
 };
 
+#[path = "throughput/scale.rs"]
+mod scale;
+
 // ---------------------------------------------------------------------------------------------
 // A counting allocator: allocations and live bytes, counted only while `ENABLED` is set so the
 // timed runs pay one relaxed load per call.
@@ -824,11 +827,12 @@ fn sim_round_trips(round_trips: u64) -> (Duration, u64) {
 // ---------------------------------------------------------------------------------------------
 // 4. Campaign speed.
 
-/// Ping-pong campaign iterations per wall second: (one thread, all cores).
+/// Ping-pong campaign speed per wall second, one thread and all cores: `[iterations, pings]`
+/// each (pings: the report's message count, which the clients feed).
 ///
 /// The same seeds (`0..n`, two clients, the campaign's calm and hostile networks) on one
 /// thread and on every core; the best of `scale.repeats` runs each. Every iteration must pass.
-fn campaign_iterations(scale: Scale) -> (f64, f64) {
+fn campaign_iterations(scale: Scale) -> ([f64; 2], [f64; 2]) {
     let iterations = scale.n(1_000, 4);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let rate = |threads: usize| {
@@ -841,15 +845,19 @@ fn campaign_iterations(scale: Scale) -> (f64, f64) {
                     .require_coverage(false)
                     .run();
                 assert_eq!(report.failed(), 0, "{report}");
-                per_sec(report.iteration_count() as u64, report.wall_time)
+                [
+                    per_sec(report.iteration_count() as u64, report.wall_time),
+                    per_sec(report.messages(), report.wall_time),
+                ]
             })
-            .fold(0.0, f64::max)
+            .fold([0.0f64, 0.0f64], |[a, b], [x, y]| [a.max(x), b.max(y)])
     };
     let one = rate(1);
     let all = rate(cores);
     println!(
-        "info campaign: {iterations} ping-pong iterations, {one:.0} iter/s on 1 thread, \
-         {all:.0} iter/s on {cores} threads"
+        "info campaign: {iterations} ping-pong iterations, {:.0} iter/s ({:.0} pings/s) on 1 \
+         thread, {:.0} iter/s ({:.0} pings/s) on {cores} threads",
+        one[0], one[1], all[0], all[1]
     );
     (one, all)
 }
@@ -922,7 +930,7 @@ fn memory_server_down(size: usize) -> (usize, isize, usize, u64) {
 
 // ---------------------------------------------------------------------------------------------
 
-/// One section alone, for a profiler: `THROUGHPUT_ONLY=peer64|raw64|peer1k|raw1k|rt|queue|pipeline|pipe_peer|pipe_raw` (and optionally
+/// One section alone, for a profiler: `THROUGHPUT_ONLY=peer64|raw64|peer1k|raw1k|rt|queue|pipeline|pipe_peer|pipe_raw|campaign|scale` (and optionally
 /// `THROUGHPUT_N` round trips for `rt`), e.g. under `perf record` or `valgrind --tool=callgrind`.
 fn profile_one(only: &str) {
     let n = |default: u64| {
@@ -940,6 +948,25 @@ fn profile_one(only: &str) {
         "queue" => drop(queue_send_queue(n(200_000))),
         "pipe_peer" => drop(pipeline(Client::Peer, n(2_000_000), 1000)),
         "pipe_raw" => drop(pipeline(Client::Raw, n(2_000_000), 1000)),
+        "campaign" => {
+            let scale = Scale {
+                full: true,
+                repeats: 1,
+                pairs: 1,
+            };
+            let ([_, one], [_, all]) = campaign_iterations(scale);
+            println!("rate campaign_pings_1t {one:.0} pings/s, all cores {all:.0} pings/s");
+        }
+        "scale" => {
+            let scale = Scale {
+                full: true,
+                repeats: 1,
+                pairs: 1,
+            };
+            for line in scale::lines(&scale::points(scale)) {
+                println!("{line}");
+            }
+        }
         "pipeline" => {
             let scale = Scale {
                 full: true,
@@ -1022,6 +1049,7 @@ fn main() {
     // 4. Campaign.
     let (campaign_one, campaign_all) = campaign_iterations(scale);
     let hostile_one = hostile_campaign_iterations(scale);
+    let scale_lines = scale::lines(&scale::points(scale));
 
     // 5. Memory.
     let (peak_queue, peak_live, cap, dropped) = memory_server_down(1024);
@@ -1061,9 +1089,22 @@ fn main() {
         "rate sim_events {:.0} events/s",
         per_sec(msg_events + rt_events, msg_time + rt_time)
     );
-    println!("rate campaign_iterations_1t {campaign_one:.0} iter/s");
-    println!("rate campaign_iterations_all {campaign_all:.0} iter/s");
+    println!("rate campaign_iterations_1t {:.0} iter/s", campaign_one[0]);
+    println!("rate campaign_iterations_all {:.0} iter/s", campaign_all[0]);
+    println!(
+        "rate campaign_pings_1t {:.0} pings/s  (target >= 400000, faults on)",
+        campaign_one[1]
+    );
+    println!(
+        "rate campaign_pings_all {:.0} pings/s  (target >= 1.8 x 1t = {:.0}; {:.2} x)",
+        campaign_all[1],
+        1.8 * campaign_one[1],
+        campaign_all[1] / campaign_one[1].max(1e-9)
+    );
     println!("rate campaign_hostile_iterations_1t {hostile_one:.0} iter/s");
+    for line in scale_lines {
+        println!("{line}");
+    }
     println!("rate crc32c_1k {:.2} GB/s", crc_1k / 1e9);
     println!("rate crc32c_64k {:.2} GB/s", crc_64k / 1e9);
     println!("rate memory_peak_queue_bytes {peak_queue} bytes");

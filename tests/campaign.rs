@@ -163,3 +163,26 @@ fn a_delay_past_the_time_budget_is_refused_with_its_name() {
         .run();
     assert_eq!(report.failed(), 0);
 }
+
+#[test]
+fn messages_counted_by_workloads_reach_the_report_and_its_shards() {
+    let counting = SimulationBuilder::new()
+        .seed_from_env(false)
+        .register_workload("a", |seed, _, topology| async move {
+            topology.count_messages(seed);
+            topology.count_messages(1);
+            Ok::<(), String>(())
+        })
+        .register_workload("b", |_, _, topology| async move {
+            topology.count_messages(10);
+            Ok::<(), String>(())
+        });
+    let report = counting.iterations(4).run();
+    // Seeds 0..4: (seed + 1) from "a" and 10 from "b" each.
+    let per_seed: Vec<u64> = report.iterations.iter().map(|i| i.messages).collect();
+    assert_eq!(per_seed, [11, 12, 13, 14]);
+    assert_eq!(report.messages(), 50);
+    assert!(report.to_string().contains("messages/s"), "{report}");
+    let shard = SimulationReport::from_shard_text(&report.to_shard_text()).unwrap();
+    assert_eq!(shard.messages(), 50);
+}

@@ -1,7 +1,7 @@
 //! The event queue: pending events ordered by `(time, seq)`.
 
-use std::cmp::{Ordering, Reverse};
-use std::collections::{BinaryHeap, HashSet};
+use std::collections::HashSet;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::time::Duration;
 
 /// Something scheduled to happen at a virtual time.
@@ -31,43 +31,56 @@ impl Event {
     }
 }
 
-/// A scheduled event; ordered by `(time, seq)` alone (`seq` is unique).
-#[derive(Debug)]
+/// A scheduled event, ordered by `(time, seq)` alone (`seq` is unique).
+#[derive(Debug, Clone, Copy)]
 struct Entry {
     time: Duration,
     seq: u64,
     event: Event,
 }
 
-impl PartialEq for Entry {
-    fn eq(&self, other: &Self) -> bool {
-        (self.time, self.seq) == (other.time, other.seq)
+impl Entry {
+    fn before(&self, other: &Entry) -> bool {
+        (self.time, self.seq) < (other.time, other.seq)
     }
 }
 
-impl Eq for Entry {}
+/// Children per node of the heap: half the levels of a binary heap, and a node's children
+/// side by side in memory, so a pop from a queue of a hundred thousand events (10,000 clients)
+/// misses the cache about half as often.
+const ARITY: usize = 4;
 
-impl PartialOrd for Entry {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
+/// Hashes a sequence number with one multiplication: `cancelled` is probed on every pop
+/// while it holds anything, and SipHash cost more than the rest of the pop. Never iterated,
+/// so the order it stores things in cannot reach the simulation.
+#[derive(Debug, Default, Clone, Copy)]
+struct SeqHasher(u64);
+
+impl Hasher for SeqHasher {
+    fn finish(&self) -> u64 {
+        self.0
     }
-}
 
-impl Ord for Entry {
-    fn cmp(&self, other: &Self) -> Ordering {
-        (self.time, self.seq).cmp(&(other.time, other.seq))
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.write_u64(u64::from(byte));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0 ^ n).wrapping_mul(0x9e37_79b9_7f4a_7c15);
     }
 }
 
 /// Events ordered by `(time, seq)`: earliest first, insertion order among equal times.
 ///
-/// A binary min-heap. Cancelled events are skipped when they reach the top, and swept out once
+/// A 4-ary min-heap. Cancelled events are skipped when they reach the top, and swept out once
 /// they make up half of the heap, so they never advance time, never count, and stay bounded.
 #[derive(Debug, Default)]
 pub(crate) struct EventQueue {
-    heap: BinaryHeap<Reverse<Entry>>,
+    heap: Vec<Entry>,
     /// Sequence numbers of cancelled events still in the heap (membership only, never iterated).
-    cancelled: HashSet<u64>,
+    cancelled: HashSet<u64, BuildHasherDefault<SeqHasher>>,
     next_seq: u64,
 }
 
@@ -76,7 +89,8 @@ impl EventQueue {
     pub(crate) fn schedule(&mut self, time: Duration, event: Event) -> u64 {
         let seq = self.next_seq;
         self.next_seq += 1;
-        self.heap.push(Reverse(Entry { time, seq, event }));
+        self.heap.push(Entry { time, seq, event });
+        self.sift_up(self.heap.len() - 1);
         seq
     }
 
@@ -91,8 +105,10 @@ impl EventQueue {
         self.cancelled.insert(seq);
         if self.cancelled.len() * 2 > self.heap.len() {
             let cancelled = std::mem::take(&mut self.cancelled);
-            self.heap
-                .retain(|Reverse(entry)| !cancelled.contains(&entry.seq));
+            self.heap.retain(|entry| !cancelled.contains(&entry.seq));
+            for i in (0..self.heap.len().div_ceil(ARITY)).rev() {
+                self.sift_down(i);
+            }
         }
     }
 
@@ -101,25 +117,110 @@ impl EventQueue {
         if self.cancelled.is_empty() {
             return;
         }
-        while let Some(Reverse(top)) = self.heap.peek() {
+        while let Some(top) = self.heap.first() {
             if !self.cancelled.remove(&top.seq) {
                 return;
             }
-            self.heap.pop();
+            self.pop_top();
         }
     }
 
     /// The time of the earliest event, if any.
     pub(crate) fn next_time(&mut self) -> Option<Duration> {
         self.skip_cancelled();
-        self.heap.peek().map(|Reverse(entry)| entry.time)
+        self.heap.first().map(|entry| entry.time)
     }
 
     /// Removes and returns the earliest event with its time and sequence number.
     pub(crate) fn pop(&mut self) -> Option<(Duration, u64, Event)> {
         self.skip_cancelled();
-        self.heap
-            .pop()
-            .map(|Reverse(Entry { time, seq, event })| (time, seq, event))
+        self.pop_top()
+            .map(|Entry { time, seq, event }| (time, seq, event))
+    }
+
+    /// Removes the top of the heap, cancelled or not.
+    fn pop_top(&mut self) -> Option<Entry> {
+        let last = self.heap.pop()?;
+        if self.heap.is_empty() {
+            return Some(last);
+        }
+        let top = std::mem::replace(&mut self.heap[0], last);
+        self.sift_down(0);
+        Some(top)
+    }
+
+    fn sift_up(&mut self, mut i: usize) {
+        let entry = self.heap[i];
+        while i > 0 {
+            let parent = (i - 1) / ARITY;
+            if !entry.before(&self.heap[parent]) {
+                break;
+            }
+            self.heap[i] = self.heap[parent];
+            i = parent;
+        }
+        self.heap[i] = entry;
+    }
+
+    fn sift_down(&mut self, mut i: usize) {
+        let len = self.heap.len();
+        let entry = self.heap[i];
+        loop {
+            let first = i * ARITY + 1;
+            if first >= len {
+                break;
+            }
+            let mut child = first;
+            for c in first + 1..(first + ARITY).min(len) {
+                if self.heap[c].before(&self.heap[child]) {
+                    child = c;
+                }
+            }
+            if !self.heap[child].before(&entry) {
+                break;
+            }
+            self.heap[i] = self.heap[child];
+            i = child;
+        }
+        self.heap[i] = entry;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Against a sorted list, through pushes, cancellations (sweeps included) and pops.
+    #[test]
+    fn events_come_out_in_time_then_seq_order_without_the_cancelled() {
+        let mut queue = EventQueue::default();
+        let mut expected: Vec<(Duration, u64)> = Vec::new();
+        let mut x: u64 = 7;
+        let mut next = || {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            x >> 33
+        };
+        for round in 0..50 {
+            for _ in 0..200 {
+                let time = Duration::from_micros(next() % 500 + round * 100);
+                let seq = queue.schedule(time, Event::Timer { id: 0 });
+                expected.push((time, seq));
+            }
+            for _ in 0..60 {
+                let (_, seq) = expected.remove(next() as usize % expected.len());
+                queue.cancel(seq);
+            }
+            expected.sort();
+            for _ in 0..100 {
+                let (time, seq, _) = queue.pop().expect("an event");
+                assert_eq!((time, seq), expected.remove(0));
+            }
+        }
+        while let Some((time, seq, _)) = queue.pop() {
+            assert_eq!((time, seq), expected.remove(0));
+        }
+        assert!(expected.is_empty());
     }
 }

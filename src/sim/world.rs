@@ -63,6 +63,9 @@ pub struct SimStats {
     pub polls: u64,
     /// Tasks spawned.
     pub tasks_spawned: u64,
+    /// Messages the workloads reported with [`SimWorld::count_messages`] (a workload's own
+    /// unit: the ping-pong clients count their pings).
+    pub messages: u64,
     /// Virtual time reached.
     pub sim_time: Duration,
 }
@@ -265,6 +268,20 @@ impl SimWorld {
     /// Two runs with the same seed and the same code have the same digest.
     pub fn digest(&self) -> u64 {
         self.with_state(|s| s.digest.value())
+    }
+
+    /// Adds `n` to the run's message count ([`SimStats::messages`]): how a workload tells
+    /// the campaign report how much work it did, printed as messages per second.
+    ///
+    /// # Examples
+    /// ```
+    /// let world = moonpool::SimWorld::new(1);
+    /// world.count_messages(3);
+    /// world.count_messages(2);
+    /// assert_eq!(world.stats().messages, 5);
+    /// ```
+    pub fn count_messages(&self, n: u64) {
+        self.with_state(|s| s.stats.messages = s.stats.messages.saturating_add(n));
     }
 
     /// Counters of the run so far.

@@ -178,6 +178,7 @@ fn iterate(b: &SimulationBuilder, job: &Job, steps: bool, watch: bool) -> Iterat
                 digest: 0,
                 sim_time: Duration::ZERO,
                 events_processed: 0,
+                messages: 0,
                 passed: false,
             };
             return (
@@ -310,6 +311,7 @@ fn record_of(world: &SimWorld, seed: u64, passed: bool) -> IterationRecord {
         digest: world.digest(),
         sim_time: stats.sim_time,
         events_processed: stats.events_processed,
+        messages: stats.messages,
         passed,
     }
 }

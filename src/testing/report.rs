@@ -37,6 +37,9 @@ pub struct IterationRecord {
     pub sim_time: Duration,
     /// Events the world processed.
     pub events_processed: u64,
+    /// Messages the workloads counted
+    /// ([`WorkloadTopology::count_messages`](crate::WorkloadTopology::count_messages)).
+    pub messages: u64,
     /// Whether the iteration passed.
     pub passed: bool,
 }
@@ -181,6 +184,12 @@ impl SimulationReport {
         self.iterations.iter().map(|i| i.events_processed).sum()
     }
 
+    /// Messages the workloads counted over all iterations
+    /// ([`WorkloadTopology::count_messages`](crate::WorkloadTopology::count_messages)).
+    pub fn messages(&self) -> u64 {
+        self.iterations.iter().map(|i| i.messages).sum()
+    }
+
     /// Names of the sometimes-assertions (checked or declared), in name order.
     pub fn sometimes(&self) -> Vec<&str> {
         self.assertions
@@ -320,13 +329,14 @@ impl fmt::Display for SimulationReport {
         writeln!(
             f,
             "  sim time: total {:.3}s, mean {:.3}s, max {:.3}s; events {}; wall {:.3}s \
-             ({:.1} iterations/s, {:.0} events/s)",
+             ({:.1} iterations/s, {:.0} messages/s, {:.0} events/s)",
             self.total_sim_time().as_secs_f64(),
             self.mean_sim_time().as_secs_f64(),
             self.max_sim_time().as_secs_f64(),
             self.events_processed(),
             self.wall_time.as_secs_f64(),
             self.iteration_count() as f64 / wall,
+            self.messages() as f64 / wall,
             self.events_processed() as f64 / wall,
         )?;
         if !self.faults.is_empty() {

@@ -154,6 +154,15 @@ impl WorkloadTopology {
         &self.world
     }
 
+    /// Adds `n` to the iteration's message count (see
+    /// [`SimWorld::count_messages`](crate::SimWorld::count_messages)); the report prints
+    /// messages per second beside iterations per second. Nothing happens once the world is gone.
+    pub fn count_messages(&self, n: u64) {
+        if let Some(world) = self.world.upgrade() {
+            world.count_messages(n);
+        }
+    }
+
     /// Every workload's IP, in registration order (this one included).
     pub fn all_ips(&self) -> &[String] {
         &self.all_ips

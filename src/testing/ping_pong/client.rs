@@ -149,6 +149,7 @@ pub async fn client_in<P: NetworkProvider>(
             resent_after_restart: check.resent_after_restart,
         },
     );
+    topology.count_messages(check.stats.sent);
     Ok(check.stats)
 }
 

@@ -165,6 +165,9 @@ struct IterationLine {
     digest: String,
     sim_time_ns: u64,
     events: u64,
+    /// Messages the workloads counted (absent in shards written before the count existed).
+    #[serde(default)]
+    messages: u64,
     passed: bool,
 }
 

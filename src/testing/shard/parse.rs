@@ -251,6 +251,7 @@ impl Parser {
             digest,
             sim_time,
             events_processed: i.events,
+            messages: i.messages,
             passed: i.passed,
         });
         Ok(())

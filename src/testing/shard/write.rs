@@ -86,6 +86,7 @@ impl SimulationReport {
                 digest: format!("{:016x}", i.digest),
                 sim_time_ns: nanos(i.sim_time),
                 events: i.events_processed,
+                messages: i.messages,
                 passed: i.passed,
             })
         }));
