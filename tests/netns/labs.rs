@@ -10,7 +10,7 @@ use moonpool::sim::WeakSimWorld;
 use moonpool::{Clock, NetworkProvider, RealNetworkProvider, SimWorld};
 
 use super::namespace::{ip, NamespacePair, CLIENT_IP, SERVER_IP};
-use super::scenario::{self, Faults, Log, Outcome, Scenario};
+use super::scenario::{self, Faults, Log, Outcome, Scenario, DELAY};
 use super::server::{serve, ServerProcess};
 
 const SIM_SERVER: &str = "10.0.0.1";
@@ -31,6 +31,9 @@ impl Faults for SimFaults {
                 .partition_one_way(&[SIM_SERVER], &[SIM_CLIENT])
                 .unwrap(),
             Scenario::Restart => world.crash(SIM_SERVER, CrashKind::Kill).unwrap(),
+            Scenario::DelayAndLoss => world
+                .set_link_latency(SIM_CLIENT, SIM_SERVER, DELAY)
+                .unwrap(),
         }
     }
 
@@ -39,6 +42,9 @@ impl Faults for SimFaults {
         match scenario {
             Scenario::Partition | Scenario::HalfOpen => world.heal(),
             Scenario::Restart => world.restart(SIM_SERVER, Duration::ZERO).unwrap(),
+            Scenario::DelayAndLoss => world
+                .set_link_latency(SIM_CLIENT, SIM_SERVER, Duration::ZERO)
+                .unwrap(),
         }
     }
 }
@@ -101,6 +107,13 @@ impl Faults for RealFaults<'_> {
                     process.kill();
                 }
             }
+            Scenario::DelayAndLoss => {
+                let delay = format!("{}ms", DELAY.as_millis());
+                for (ns, link) in self.pair.links() {
+                    let netem = ["delay", &delay, "loss", "1%"];
+                    netem_qdisc(ns, link, "add", &netem).unwrap();
+                }
+            }
         }
     }
 
@@ -111,8 +124,25 @@ impl Faults for RealFaults<'_> {
             Scenario::Partition => ip(&["-n", ns, "link", "set", link, "up"]).unwrap(),
             Scenario::HalfOpen => ip(&["-n", ns, "route", "del", "blackhole", &blackhole]).unwrap(),
             Scenario::Restart => self.start_server(),
+            Scenario::DelayAndLoss => {
+                for (ns, link) in self.pair.links() {
+                    netem_qdisc(ns, link, "del", &[]).unwrap();
+                }
+            }
         }
     }
+}
+
+/// `tc qdisc <action> dev <link> root netem <netem..>` inside namespace `ns`.
+fn netem_qdisc(ns: &str, link: &str, action: &str, netem: &[&str]) -> std::io::Result<()> {
+    let mut args = vec![
+        "netns", "exec", ns, "tc", "qdisc", action, "dev", link, "root",
+    ];
+    if action == "add" {
+        args.push("netem");
+        args.extend_from_slice(netem);
+    }
+    ip(&args)
 }
 
 /// Runs `scenario` on real TCP between two fresh namespaces: the Peer on a thread moved into
@@ -129,6 +159,15 @@ pub fn run_real(scenario: Scenario, delivery: Delivery) -> Option<Outcome> {
             return None;
         }
     };
+    if scenario == Scenario::DelayAndLoss {
+        let (ns, link) = (&pair.server, &pair.server_link);
+        let probe = netem_qdisc(ns, link, "add", &["delay", "1ms"])
+            .and_then(|()| netem_qdisc(ns, link, "del", &[]));
+        if let Err(error) = probe {
+            println!("netns: delay and loss skipped, this kernel has no netem ({error})");
+            return None;
+        }
+    }
     let outcome = std::thread::scope(|scope| {
         scope
             .spawn(|| {

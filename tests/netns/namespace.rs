@@ -88,6 +88,14 @@ impl NamespacePair {
         Ok(pair)
     }
 
+    /// Each namespace with its end of the veth pair.
+    pub fn links(&self) -> [(&str, &str); 2] {
+        [
+            (&self.client, &self.client_link),
+            (&self.server, &self.server_link),
+        ]
+    }
+
     /// Moves the calling thread into namespace `name`: the sockets it makes from now on
     /// live there (other threads are unaffected).
     pub fn enter(name: &str) -> io::Result<()> {

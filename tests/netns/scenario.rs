@@ -24,7 +24,14 @@ pub enum Scenario {
     /// The server process is killed, and a new one (with no memory of the sessions) starts
     /// [`DOWN`] later. Real: SIGKILL and a new process. Simulator: `crash(Kill)`, `restart`.
     Restart,
+    /// Every packet both ways is delayed by [`DELAY`] (and, on real links, 1 % lost) for
+    /// [`FAULT`]. Real: `tc qdisc .. netem` on both ends of the veth pair, where the kernel has
+    /// it. Simulator: `set_link_latency` (its TCP never loses bytes: a loss is a delay there).
+    DelayAndLoss,
 }
+
+/// The extra latency of [`Scenario::DelayAndLoss`], each way.
+pub const DELAY: Duration = Duration::from_millis(30);
 
 /// Injects a scenario's fault and ends it.
 pub trait Faults {
