@@ -93,10 +93,14 @@ fn check(scenario: Scenario, delivery: Delivery, o: &Outcome) {
     }
 }
 
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
 fn summary(o: &Outcome) -> String {
     let detected = match o.detected_after {
-        Some(d) if o.by_heartbeat => format!("heartbeat after {} ms", d.as_millis()),
-        Some(d) => format!("error after {} ms", d.as_millis()),
+        Some(d) if o.by_heartbeat => format!("heartbeat after {:.1} ms", ms(d)),
+        Some(d) => format!("error after {:.1} ms", ms(d)),
         None => "not noticed".to_string(),
     };
     format!(
