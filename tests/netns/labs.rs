@@ -171,7 +171,10 @@ pub fn run_real(scenario: Scenario, delivery: Delivery) -> Option<Outcome> {
     let outcome = std::thread::scope(|scope| {
         scope
             .spawn(|| {
-                NamespacePair::enter(&pair.client).expect("enter the client namespace");
+                if let Err(error) = NamespacePair::enter(&pair.client) {
+                    println!("netns: skipped, cannot enter a network namespace ({error})");
+                    return None;
+                }
                 let (log, events) = mpsc::unbounded();
                 let faults = RealFaults {
                     pair: &pair,
@@ -185,13 +188,13 @@ pub fn run_real(scenario: Scenario, delivery: Delivery) -> Option<Outcome> {
                 let addr = format!("{SERVER_IP}:{PORT}");
                 let mut log = Log::new(events);
                 let run = scenario::run(scenario, net, addr, &faults, &mut log, delivery);
-                async_io::block_on(clock.timeout(REAL_LIMIT, run))
-                    .unwrap_or_else(|_| panic!("the real run took over {REAL_LIMIT:?}"))
+                let outcome = async_io::block_on(clock.timeout(REAL_LIMIT, run));
+                Some(outcome.unwrap_or_else(|_| panic!("the real run took over {REAL_LIMIT:?}")))
             })
             .join()
     });
     match outcome {
-        Ok(outcome) => Some(outcome),
+        Ok(outcome) => outcome,
         Err(panic) => std::panic::resume_unwind(panic),
     }
 }

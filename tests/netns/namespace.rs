@@ -3,8 +3,10 @@
 use std::fs::File;
 use std::io;
 use std::os::fd::AsFd;
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Once;
 
 use rustix::thread::{move_into_link_name_space, LinkNameSpaceType};
 
@@ -45,6 +47,8 @@ pub struct NamespacePair {
 impl NamespacePair {
     /// Makes the pair; an error (not root, no `ip`, no namespace support) means "skip".
     pub fn new() -> io::Result<Self> {
+        static CLEANED: Once = Once::new();
+        CLEANED.call_once(delete_abandoned);
         static NEXT: AtomicUsize = AtomicUsize::new(0);
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
         let pid = std::process::id();
@@ -102,6 +106,27 @@ impl NamespacePair {
         let file = File::open(format!("/var/run/netns/{name}"))?;
         move_into_link_name_space(file.as_fd(), Some(LinkNameSpaceType::Network))?;
         Ok(())
+    }
+}
+
+/// Deletes the namespaces of earlier runs whose process is gone (killed before its guards
+/// ran), so they do not pile up.
+fn delete_abandoned() {
+    let Ok(output) = Command::new("ip").args(["netns", "list"]).output() else {
+        return;
+    };
+    for line in String::from_utf8_lossy(&output.stdout).lines() {
+        let name = line.split_whitespace().next().unwrap_or_default();
+        let Some(pid) = name
+            .strip_prefix("mp-")
+            .and_then(|rest| rest.split('-').next())
+        else {
+            continue;
+        };
+        let ours = name.ends_with("-c") || name.ends_with("-s");
+        if ours && pid.parse::<u32>().is_ok() && !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = ip(&["netns", "del", name]);
+        }
     }
 }
 
