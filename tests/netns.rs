@@ -104,8 +104,16 @@ fn summary(o: &Outcome) -> String {
         None => "not noticed".to_string(),
     };
     format!(
-        "{} reconnect(s), {detected}, {} lost (<= {} possibly), {} duplicated, {} handed back",
-        o.reconnects, o.lost, o.possibly_lost, o.duplicated, o.handed_back
+        "{} sent, {} reconnect(s) after {} failed attempt(s) ({} timed out), {detected}, {} lost \
+         (<= {} possibly), {} duplicated, {} handed back",
+        o.sent,
+        o.reconnects,
+        o.failed_attempts,
+        o.timed_out_attempts,
+        o.lost,
+        o.possibly_lost,
+        o.duplicated,
+        o.handed_back
     )
 }
 
@@ -135,6 +143,11 @@ fn compare(scenario: Scenario, delivery: Delivery) {
         real.by_heartbeat, sim.by_heartbeat,
         "real {real:?}, sim {sim:?}"
     );
+    // An attempt more or less: a new process takes its time to start, and a SYN lost just
+    // before a partition heals is resent by Linux only after 1 s, where the simulator delivers
+    // what waited at the heal.
+    let attempts = real.failed_attempts.abs_diff(sim.failed_attempts);
+    assert!(attempts <= 2, "real {real:?}, sim {sim:?}");
     if let (Some(r), Some(s)) = (real.detected_after, sim.detected_after) {
         let gap = r.abs_diff(s);
         assert!(

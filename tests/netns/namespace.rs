@@ -89,6 +89,8 @@ impl NamespacePair {
             ip(&["-n", ns, "link", "set", "lo", "up"])?;
             ip(&["-n", ns, "link", "set", link, "up"])?;
         }
+        // The server runs through `ip netns exec`, which some containers do not allow.
+        ip(&["netns", "exec", s, "true"])?;
         Ok(pair)
     }
 

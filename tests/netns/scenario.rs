@@ -58,12 +58,14 @@ pub fn config(delivery: Delivery) -> PeerConfig {
 pub const FAULT: Duration = Duration::from_secs(1);
 /// How long the killed server stays down.
 pub const DOWN: Duration = Duration::from_millis(500);
-/// One step of the fault window: a message sent, then the Peer driven for the rest.
+/// From the fault on, a message is sent every [`STEP`] for this long (the fault ends inside).
+const WINDOW: Duration = Duration::from_millis(1500);
+/// One step of the window: a message sent, then the Peer driven for the rest of the step (or,
+/// while it is disconnected, until its connection attempt ends).
 const STEP: Duration = Duration::from_millis(50);
-/// Messages sent before the fault, during it (one per step), and after it.
+/// Messages sent before the fault, and after the window.
 const BEFORE: u32 = 10;
-const DURING: u32 = (FAULT.as_millis() / STEP.as_millis()) as u32;
-pub const TOTAL: u32 = BEFORE + DURING + 10;
+const AFTER: u32 = 10;
 /// Bound on the phases after the fault (reconnecting, delivering everything).
 const SETTLE_LIMIT: Duration = Duration::from_secs(10);
 
@@ -72,11 +74,16 @@ const SETTLE_LIMIT: Duration = Duration::from_secs(10);
 pub struct Outcome {
     /// Connections made after the first one.
     pub reconnects: u64,
+    /// Connection attempts that failed (refused, timed out) and, of those, timed out.
+    pub failed_attempts: u64,
+    pub timed_out_attempts: u64,
     /// From the fault to the first error the Peer reported (`None`: it never noticed).
     pub detected_after: Option<Duration>,
     /// Whether that first error was `Unresponsive` (the heartbeat found the silence).
     pub by_heartbeat: bool,
-    /// Messages of `0..TOTAL` the server's application never received.
+    /// Messages sent, numbered from 0.
+    pub sent: u32,
+    /// Messages of those the server's application never received.
     pub lost: u64,
     /// Arrivals beyond the first of a message.
     pub duplicated: u64,
@@ -154,10 +161,17 @@ async fn drive<P: NetworkProvider>(
     step: Duration,
 ) {
     let start = clock.now();
-    let result = if peer.config().delivery.is_reliable() {
-        clock.timeout(step, peer.wait_acknowledged()).await
+    // Never cut a connection attempt short: it ends by itself (connected, refused, timed out).
+    let config = peer.config();
+    let limit = if peer.is_connected() {
+        step
     } else {
-        clock.timeout(step, peer.flush()).await
+        config.max_reconnect_delay + config.connection_timeout + step
+    };
+    let result = if config.delivery.is_reliable() {
+        clock.timeout(limit, peer.wait_acknowledged()).await
+    } else {
+        clock.timeout(limit, peer.flush()).await
     };
     if let Ok(Err(error)) = result {
         note(peer, tally, error, clock.now()).await;
@@ -218,7 +232,7 @@ pub async fn run<P: NetworkProvider>(
             .await
     );
 
-    // The fault, one message per step.
+    // The fault, one message per step; it ends within the window.
     let t0 = clock.now();
     faults.inject(scenario);
     let end_at = if scenario == Scenario::Restart {
@@ -227,12 +241,14 @@ pub async fn run<P: NetworkProvider>(
         FAULT
     };
     let mut ended = false;
-    for i in 0..DURING {
+    let mut next = BEFORE;
+    while clock.now() - t0 < WINDOW {
         if !ended && clock.now() - t0 >= end_at {
             faults.end(scenario);
             ended = true;
         }
-        peer.send(message(BEFORE + i)).await.expect("queued");
+        peer.send(message(next)).await.expect("queued");
+        next += 1;
         drive(&mut peer, &clock, &mut tally, STEP).await;
     }
     if !ended {
@@ -240,7 +256,8 @@ pub async fn run<P: NetworkProvider>(
     }
 
     // After: everything still queued is delivered.
-    for k in BEFORE + DURING..TOTAL {
+    let total = next + AFTER;
+    for k in next..total {
         peer.send(message(k)).await.expect("queued");
     }
     let deadline = clock.now() + SETTLE_LIMIT;
@@ -261,7 +278,7 @@ pub async fn run<P: NetworkProvider>(
         );
     }
     assert!(
-        log.wait(&clock, SETTLE_LIMIT, |l| l.got.contains(&(TOTAL - 1)))
+        log.wait(&clock, SETTLE_LIMIT, |l| l.got.contains(&(total - 1)))
             .await,
         "the last message arrived"
     );
@@ -279,9 +296,12 @@ pub async fn run<P: NetworkProvider>(
     }
     Outcome {
         reconnects: metrics.connections_established.saturating_sub(1),
+        failed_attempts: metrics.connection_failures,
+        timed_out_attempts: metrics.connection_timeouts,
         detected_after: tally.first_error.map(|(at, _)| at - t0),
         by_heartbeat: tally.first_error.is_some_and(|(_, heartbeat)| heartbeat),
-        lost: (0..TOTAL).filter(|k| !distinct.contains(k)).count() as u64,
+        sent: total,
+        lost: (0..total).filter(|k| !distinct.contains(k)).count() as u64,
         duplicated: (log.got.len() - distinct.len()) as u64,
         in_order: first.windows(2).all(|w| w[0] < w[1]),
         possibly_lost: metrics.messages_possibly_lost,
