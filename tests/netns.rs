@@ -214,3 +214,41 @@ fn delay_and_loss_unreliable() {
 fn delay_and_loss_exactly_once() {
     compare(Scenario::DelayAndLoss, Delivery::ExactlyOnce);
 }
+
+#[test]
+fn namespaces_are_deleted_on_a_panic() {
+    let names = std::sync::Mutex::new(Vec::new());
+    let unwound = std::panic::catch_unwind(|| {
+        let pair = match namespace::NamespacePair::new() {
+            Ok(pair) => pair,
+            Err(error) => {
+                println!("netns: skipped, cannot make network namespaces ({error})");
+                return;
+            }
+        };
+        names
+            .lock()
+            .unwrap()
+            .extend([pair.client.clone(), pair.server.clone()]);
+        panic!(
+            "a test fails while {} and {} exist",
+            pair.client, pair.server
+        );
+    });
+    let names = names.into_inner().unwrap();
+    if names.is_empty() {
+        return; // skipped
+    }
+    assert!(unwound.is_err());
+    let listed = std::process::Command::new("ip")
+        .args(["netns", "list"])
+        .output()
+        .expect("ip netns list");
+    let listed = String::from_utf8_lossy(&listed.stdout);
+    let left: Vec<&str> = listed
+        .lines()
+        .filter_map(|line| line.split_whitespace().next())
+        .filter(|name| names.iter().any(|ours| ours == name))
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
