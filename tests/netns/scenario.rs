@@ -1,4 +1,4 @@
-//! The three scenarios, written once over `P: NetworkProvider` and a [`Faults`] that injects
+//! The scenarios, written once over `P: NetworkProvider` and a [`Faults`] that injects
 //! them (the simulator's fault API, or iproute2 and signals on real links).
 
 use std::collections::BTreeSet;
@@ -54,7 +54,7 @@ pub fn config(delivery: Delivery) -> PeerConfig {
     }
 }
 
-/// How long a partition or a half-open connection lasts.
+/// How long a partition, a half-open connection or a slow link lasts.
 pub const FAULT: Duration = Duration::from_secs(1);
 /// How long the killed server stays down.
 pub const DOWN: Duration = Duration::from_millis(500);
