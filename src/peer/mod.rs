@@ -89,7 +89,10 @@ use state::{Session, State};
 /// - **Cancellation.** `recv`, `recv_into`, `flush`, `wait_acknowledged` and `reconnect` are
 ///   cancel-safe: dropping their future loses nothing (queued messages stay queued, a
 ///   received message stays for the next call). A `send` dropped before it returns may not
-///   have queued its message.
+///   have queued its message. A connection attempt in progress is abandoned with the future
+///   (the provider's connect cannot be resumed), so a caller whose timeout is shorter than
+///   connecting (TCP connect plus, in the reliable modes, the handshake's round trip) never
+///   connects: give calls that may connect at least `connection_timeout`.
 ///
 /// # Examples
 /// ```
