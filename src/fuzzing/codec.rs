@@ -25,10 +25,15 @@ fn maximum(byte: u8, default: usize) -> usize {
 }
 
 /// The largest allocation the codec targets allow for `data`: the read buffer bound for the
-/// maximum that `data` picks (one largest frame, its header, and a read).
+/// maximum that `data` picks (one largest frame, its header, and a read), or the reset
+/// check's queue of kept messages (at most [`RESET_FRAMES`] `Vec`s, grown by doubling),
+/// whichever is larger: with small read chunks, a stream of empty frames makes the queue
+/// the larger one.
 pub fn read_buffer_limit(data: &[u8], default_max: usize) -> usize {
     let max = maximum(data.first().copied().unwrap_or(0), default_max);
-    max + LengthChecksumCodec::HEADER_LEN + READ_BUFFER_SLACK
+    let read_buffer = max + LengthChecksumCodec::HEADER_LEN + READ_BUFFER_SLACK;
+    let kept_queue = RESET_FRAMES.next_power_of_two() * std::mem::size_of::<Vec<u8>>();
+    read_buffer.max(kept_queue)
 }
 
 /// The read size, from the input's second byte: 1 byte up to about a read chunk.
@@ -79,7 +84,7 @@ enum Reencode {
 }
 
 /// Frames at most kept by the reset check (its queue of kept messages stays small).
-const RESET_FRAMES: usize = 128;
+pub const RESET_FRAMES: usize = 128;
 
 fn check<C: Codec>(mut codec: C, read: usize, stream: &[u8], reencode: Reencode) {
     let max = codec.max_message_size();
