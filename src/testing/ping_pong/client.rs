@@ -5,6 +5,7 @@ use std::time::Duration;
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
+use super::backoff::BackoffChecker;
 use super::checker::Checker;
 use super::draw::{below, chance};
 use super::ledger::{ClientReport, Ledger};
@@ -70,7 +71,10 @@ pub async fn client_in<P: NetworkProvider>(
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ name_hash(&me));
     let clock = provider.clock();
     let destination = format!("{}:{PORT}", topology.peer_ips[0]);
-    let mut peer = Peer::try_new(provider, destination, peer_config(delivery))?;
+    let config = peer_config(delivery);
+    let mut backoff = BackoffChecker::new(&config);
+    let mut peer = Peer::try_new(provider, destination, config)?;
+    peer.record_connection_events();
     let mut check = Checker::new(me.clone(), reliable, seed, ledger.clone());
     let total = 200 + below(&mut rng, 200);
     // Calm networks answer within milliseconds; hostile ones may never answer.
@@ -116,7 +120,7 @@ pub async fn client_in<P: NetworkProvider>(
             .read(&mut peer, &clock, patience, scenario.calm)
             .await?;
         resend_handed_back(&mut peer, &mut check, &clock, patience, scenario.calm).await?;
-        observe(&peer);
+        observe(&mut peer, &mut backoff);
     }
     let mut acknowledged = false;
     if reliable {
@@ -126,7 +130,7 @@ pub async fn client_in<P: NetworkProvider>(
             .read(&mut peer, &clock, patience * 3, scenario.calm)
             .await?;
     }
-    observe(&peer);
+    observe(&mut peer, &mut backoff);
     check.stats.lost += check.outstanding.len() as u64;
     always_assert!(
         "calm_nothing_lost",
@@ -250,8 +254,10 @@ async fn resend_handed_back<P: NetworkProvider>(
     Ok(())
 }
 
-/// Records the Peer's state in the sometimes-assertions.
-fn observe<P: NetworkProvider>(peer: &Peer<P>) {
+/// Checks the Peer's connection attempts so far against its backoff, and records its state
+/// in the sometimes-assertions.
+fn observe<P: NetworkProvider>(peer: &mut Peer<P>, backoff: &mut BackoffChecker) {
+    backoff.check(&peer.take_connection_events());
     let m = peer.metrics();
     let reconnected = match (m.last_failure, m.last_connected) {
         (Some(failed), Some(connected)) => connected > failed,

@@ -37,6 +37,7 @@
 //! assert_eq!(report.failed(), 0, "{report}");
 //! ```
 
+mod backoff;
 mod checker;
 mod client;
 mod draw;
@@ -46,6 +47,7 @@ mod server;
 
 use std::time::Duration;
 
+pub use backoff::BackoffChecker;
 pub use client::{client, client_in, ClientStats};
 pub use ledger::{Delivered, Ledger};
 pub use scenario::Scenario;
@@ -104,6 +106,7 @@ pub fn peer_config(delivery: Delivery) -> PeerConfig {
         } else {
             OverflowPolicy::DropOldest
         },
+        reconnect_jitter: 0.25,
         stable_connection_time: Duration::from_millis(200),
         write_batch_bytes: 1,
         delivery,
