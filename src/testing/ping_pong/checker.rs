@@ -30,6 +30,8 @@ pub(super) struct Checker {
     pub(super) outstanding: BTreeSet<u64>,
     /// The last number answered.
     pub(super) last: Option<u64>,
+    /// Every reply handed over (by number).
+    pub(super) received: BTreeSet<u64>,
     /// The number of the next request.
     pub(super) next: u64,
     pub(super) stats: ClientStats,
@@ -47,6 +49,7 @@ impl Checker {
             resent_after_restart: 0,
             outstanding: BTreeSet::new(),
             last: None,
+            received: BTreeSet::new(),
             next: 0,
             stats: ClientStats::default(),
         }
@@ -111,7 +114,7 @@ impl Checker {
         Ok(())
     }
 
-    fn reply(&mut self, reply: &[u8]) {
+    pub(super) fn reply(&mut self, reply: &[u8]) {
         let text = String::from_utf8_lossy(reply);
         let parsed = text
             .strip_prefix("pong ")
@@ -123,6 +126,9 @@ impl Checker {
             "bad reply {text:.60}"
         );
         let Some((client, n)) = parsed else { return };
+        if client == self.me {
+            self.received.insert(n);
+        }
         always_assert!(
             "reply_for_me",
             client == self.me,

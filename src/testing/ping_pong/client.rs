@@ -9,12 +9,14 @@ use super::backoff::BackoffChecker;
 use super::checker::Checker;
 use super::draw::{below, chance};
 use super::ledger::{ClientReport, Ledger};
+use super::replies::check_replies;
+use super::tap::Tap;
 use super::{peer_config, Scenario, PORT};
 use crate::peer::{Delivery, Peer, PeerError};
 use crate::provider::{Clock, NetworkProvider};
 use crate::sim::Digest;
 use crate::testing::WorkloadTopology;
-use crate::{always_assert, sometimes_assert};
+use crate::{always_assert, always_le, sometimes_assert};
 
 /// How long a reliable-mode client waits, at the end, for every acknowledgement and reply.
 const SETTLE: Duration = Duration::from_secs(120);
@@ -72,11 +74,15 @@ pub async fn client_in<P: NetworkProvider>(
     let clock = provider.clock();
     let destination = format!("{}:{PORT}", topology.peer_ips[0]);
     let config = peer_config(delivery);
+    let (max_queue, max_message) = (config.max_queue_size, config.max_message_size);
     let mut backoff = BackoffChecker::new(&config);
+    // What the Peer reads from each connection, to check that every reply read reaches us.
+    let (provider, reads) = Tap::new(provider);
     let mut peer = Peer::try_new(provider, destination, config)?;
     peer.record_connection_events();
     let mut check = Checker::new(me.clone(), reliable, seed, ledger.clone());
     let total = 200 + below(&mut rng, 200);
+    let mut longest = 0;
     // Calm networks answer within milliseconds; hostile ones may never answer.
     let patience = if scenario.calm {
         Duration::from_secs(10)
@@ -94,10 +100,9 @@ pub async fn client_in<P: NetworkProvider>(
             let n = check.next;
             check.next += 1;
             let padding = "x".repeat(below(&mut rng, 1500) as usize);
-            match peer
-                .send(format!("ping {me} {n} {padding}").into_bytes())
-                .await
-            {
+            let request = format!("ping {me} {n} {padding}").into_bytes();
+            longest = longest.max(request.len());
+            match peer.send(request).await {
                 Ok(()) => check.sent(n),
                 // Only with OverflowPolicy::Reject: the request is not sent at all. The
                 // reliable modes send the same number again after reading replies.
@@ -115,6 +120,7 @@ pub async fn client_in<P: NetworkProvider>(
                 "queued_while_disconnected",
                 peer.queue_size() > 0 && !peer.is_connected()
             );
+            check_queue(&peer, max_queue, longest);
         }
         check
             .read(&mut peer, &clock, patience, scenario.calm)
@@ -131,6 +137,12 @@ pub async fn client_in<P: NetworkProvider>(
             .await?;
     }
     observe(&mut peer, &mut backoff);
+    check_queue(&peer, max_queue, longest);
+    // Replies the Peer kept from a connection that broke during the last read.
+    while let Ok(Some(reply)) = peer.try_recv() {
+        check.reply(&reply);
+    }
+    check_replies(&reads, &check.received, &me, max_message + 64, reliable);
     check.stats.lost += check.outstanding.len() as u64;
     always_assert!(
         "calm_nothing_lost",
@@ -252,6 +264,21 @@ async fn resend_handed_back<P: NetworkProvider>(
         }
     }
     Ok(())
+}
+
+/// The accounting of the Peer's queue: the messages it holds (waiting, in the write batch,
+/// unacknowledged) stay within `max_queue_size` (`peer_queue_bounded`), and their bytes
+/// within what that many of the longest request sent carry, none with no message
+/// (`peer_queue_bytes_consistent`).
+fn check_queue<P: NetworkProvider>(peer: &Peer<P>, max_queue: usize, longest: usize) {
+    let m = peer.metrics();
+    always_le!("peer_queue_bounded", m.queue_size, max_queue, "{m:?}");
+    always_le!(
+        "peer_queue_bytes_consistent",
+        m.queue_bytes,
+        m.queue_size * longest,
+        "{m:?}"
+    );
 }
 
 /// Checks the Peer's connection attempts so far against its backoff, and records its state

@@ -42,8 +42,10 @@ mod checker;
 mod client;
 mod draw;
 mod ledger;
+mod replies;
 mod scenario;
 mod server;
+mod tap;
 
 use std::time::Duration;
 
