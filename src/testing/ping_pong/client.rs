@@ -80,7 +80,13 @@ pub async fn client_in<P: NetworkProvider>(
     let (provider, reads) = Tap::new(provider);
     let mut peer = Peer::try_new(provider, destination, config)?;
     peer.record_connection_events();
-    let mut check = Checker::new(me.clone(), reliable, seed, ledger.clone());
+    let mut check = Checker::new(
+        me.clone(),
+        reliable,
+        seed,
+        ledger.clone(),
+        scenario.reply_buffer,
+    );
     let total = 200 + below(&mut rng, 200);
     let mut longest = 0;
     // Calm networks answer within milliseconds; hostile ones may never answer.
@@ -129,6 +135,7 @@ pub async fn client_in<P: NetworkProvider>(
         observe(&mut peer, &mut backoff);
     }
     let mut acknowledged = false;
+    check.pause_on_oversized = false;
     if reliable {
         acknowledged = settle(&mut peer, &mut check, &clock, scenario.calm).await?;
     } else {
