@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use crate::always_assert;
 use crate::peer::{ConnectionEvent, ConnectionEventKind, PeerConfig};
+use crate::{always_assert, sometimes_assert};
 
 /// Slack below the jittered delay: the Peer turns a float product into nanoseconds.
 const ROUNDING: Duration = Duration::from_micros(1);
@@ -24,7 +24,9 @@ const ROUNDING: Duration = Duration::from_micros(1);
 ///   connects on demand only);
 /// - `backoff_gap_at_least_delay`: the attempt starts no earlier than the delay's lower bound;
 /// - `backoff_gap_at_most_delay`: it starts no later than the un-jittered delay or the call
-///   that wanted it, whichever is later (nobody asking is the only reason to wait longer).
+///   that wanted it, whichever is later (nobody asking is the only reason to wait longer);
+/// - with a `reconnect_jitter`, `backoff_jitter_shortened` (a sometimes-assertion): an
+///   attempt that waited out a delay sometimes started before the un-jittered end of it.
 ///
 /// Feed it every event, in order, through [`check`](BackoffChecker::check); it keeps its
 /// state between calls.
@@ -200,6 +202,9 @@ impl BackoffChecker {
             self.delay_after(self.failures),
             self.jitter
         );
+        if self.jitter > 0.0 && self.failures > 0 && wanted < self.latest {
+            sometimes_assert!("backoff_jitter_shortened", at < self.latest);
+        }
         let latest = self.latest.max(wanted);
         always_assert!(
             "backoff_gap_at_most_delay",

@@ -133,7 +133,7 @@ impl Checker {
 
     /// The next reply, through `recv`, or `recv_into` the small buffer; `None` when it is
     /// too small and the caller should go on (the reply stays in the Peer).
-    async fn receive<P: NetworkProvider>(
+    pub(super) async fn receive<P: NetworkProvider>(
         &mut self,
         peer: &mut Peer<P>,
     ) -> Result<Option<Vec<u8>>, PeerError> {

@@ -9,6 +9,7 @@ use super::backoff::BackoffChecker;
 use super::checker::Checker;
 use super::draw::{below, chance};
 use super::ledger::{ClientReport, Ledger};
+use super::liveness::probe_after_heal;
 use super::replies::check_replies;
 use super::tap::Tap;
 use super::{peer_config, Scenario, PORT};
@@ -136,6 +137,9 @@ pub async fn client_in<P: NetworkProvider>(
     }
     let mut acknowledged = false;
     check.pause_on_oversized = false;
+    if !reliable {
+        probe_after_heal(&mut peer, &mut check, &clock, &topology, longest).await?;
+    }
     if reliable {
         acknowledged = settle(&mut peer, &mut check, &clock, scenario.calm).await?;
     } else {
@@ -160,6 +164,13 @@ pub async fn client_in<P: NetworkProvider>(
     );
     peer.close().await;
     let m = peer.metrics();
+    // Each write of a message is its first, or a resend counted as such (possibly delivered).
+    always_le!(
+        "peer_writes_counted",
+        m.messages_written,
+        m.messages_queued + m.messages_resent,
+        "{me}: {m:?}"
+    );
     ledger.client_done(
         seed,
         &me,

@@ -42,6 +42,7 @@ mod checker;
 mod client;
 mod draw;
 mod ledger;
+mod liveness;
 mod replies;
 mod scenario;
 mod server;
@@ -52,6 +53,7 @@ use std::time::Duration;
 pub use backoff::BackoffChecker;
 pub use client::{client, client_in, ClientStats};
 pub use ledger::{Delivered, Ledger};
+pub use liveness::{exchange_bound, liveness_bound, round_bound};
 pub use scenario::Scenario;
 pub use server::server;
 
