@@ -137,7 +137,7 @@ pub async fn client_in<P: NetworkProvider>(
     }
     let mut acknowledged = false;
     check.pause_on_oversized = false;
-    if !reliable {
+    if !reliable && scenario.heal_at_end {
         probe_after_heal(&mut peer, &mut check, &clock, &topology, longest).await?;
     }
     if reliable {
@@ -162,6 +162,19 @@ pub async fn client_in<P: NetworkProvider>(
         check.stats.lost,
         check.stats.sent
     );
+    if !reliable && chance(&mut rng, 0.5) {
+        // Unreliable mode: a client that closes with requests still in the Peer. At most a
+        // queue's worth, so `send` never waits; `close` counts what it discards as dropped.
+        for _ in 0..1 + below(&mut rng, max_queue as u64) {
+            let n = check.next;
+            check.next += 1;
+            let padding = "x".repeat(1000 + below(&mut rng, 500) as usize);
+            peer.send(format!("ping {me} {n} {padding}").into_bytes())
+                .await?;
+            check.sent(n);
+            check.stats.lost += 1;
+        }
+    }
     peer.close().await;
     let m = peer.metrics();
     // Each write of a message is its first, or a resend counted as such (possibly delivered).

@@ -24,6 +24,12 @@ pub struct Scenario {
     /// leaves the reply in the Peer while it sends its next burst; `None`: it uses
     /// [`Peer::recv`](crate::Peer::recv).
     pub reply_buffer: Option<usize>,
+    /// Unreliable mode: the client ends by healing its network and requiring progress
+    /// within a bound (see [`liveness_bound`](super::liveness_bound)). On in
+    /// [`from_seed`](Self::from_seed); off in [`hostile_from_seed`](Self::hostile_from_seed),
+    /// whose campaign reboots the server at random (a server down at the heal is no
+    /// network fault).
+    pub heal_at_end: bool,
 }
 
 impl Scenario {
@@ -37,6 +43,7 @@ impl Scenario {
                 network: NetworkConfig::default(),
                 reconnect_probability: 0.0,
                 reply_buffer: reply_buffer(&mut rng),
+                heal_at_end: true,
             };
         }
         let mut network = NetworkConfig::hostile();
@@ -55,6 +62,7 @@ impl Scenario {
             network,
             reconnect_probability,
             reply_buffer: reply_buffer(&mut rng),
+            heal_at_end: true,
         }
     }
 
@@ -74,6 +82,7 @@ impl Scenario {
             network,
             reconnect_probability,
             reply_buffer: reply_buffer(&mut rng),
+            heal_at_end: false,
         }
     }
 }
