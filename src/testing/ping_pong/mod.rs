@@ -29,6 +29,12 @@
 //! (`sent = written + dropped`). The [`sometimes_assert!`](crate::sometimes_assert)s listed
 //! by [`sometimes`] show the campaign reaches the Peer's interesting states.
 //!
+//! Each client also checks its Peer's reconnect timing from the virtual clock
+//! ([`BackoffChecker`]), its queue's accounting after every send, that every reply its Peer
+//! read whole from any connection reached it (a tap on its provider), and, in unreliable
+//! mode outside the hostile campaign, liveness: its network healed, a probe must be answered
+//! within [`liveness_bound`].
+//!
 //! # Examples
 //! ```
 //! use moonpool::testing::ping_pong;
