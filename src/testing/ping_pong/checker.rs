@@ -167,7 +167,11 @@ impl Checker {
         let parsed = text
             .strip_prefix("pong ")
             .and_then(|rest| rest.split_once(' '))
-            .and_then(|(client, n)| Some((client, n.parse::<u64>().ok()?)));
+            .and_then(|(client, rest)| {
+                // A large reply carries padding after the number.
+                let n = rest.split(' ').next()?;
+                Some((client, n.parse::<u64>().ok()?))
+            });
         always_assert!(
             "reply_well_formed",
             parsed.is_some(),

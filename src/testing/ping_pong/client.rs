@@ -106,7 +106,12 @@ pub async fn client_in<P: NetworkProvider>(
         for _ in 0..burst.min(total - check.next) {
             let n = check.next;
             check.next += 1;
-            let padding = "x".repeat(below(&mut rng, 1500) as usize);
+            let fill = if scenario.large_replies && below(&mut rng, 4) == 0 {
+                "y" // the server echoes it, twelve times
+            } else {
+                "x"
+            };
+            let padding = fill.repeat(below(&mut rng, 1500) as usize);
             let request = format!("ping {me} {n} {padding}").into_bytes();
             longest = longest.max(request.len());
             match peer.send(request).await {

@@ -30,6 +30,10 @@ pub struct Scenario {
     /// whose campaign reboots the server at random (a server down at the heal is no
     /// network fault).
     pub heal_at_end: bool,
+    /// In a quarter of the iterations, a quarter of the requests ask for a large reply (their
+    /// padding of `y`s, echoed twelve times: up to 18 KB, more than the Peer's 16 KiB read
+    /// chunk; unreliable mode's server only).
+    pub large_replies: bool,
 }
 
 impl Scenario {
@@ -44,6 +48,7 @@ impl Scenario {
                 reconnect_probability: 0.0,
                 reply_buffer: reply_buffer(&mut rng),
                 heal_at_end: true,
+                large_replies: below(&mut rng, 4) == 0,
             };
         }
         let mut network = NetworkConfig::hostile();
@@ -63,6 +68,7 @@ impl Scenario {
             reconnect_probability,
             reply_buffer: reply_buffer(&mut rng),
             heal_at_end: true,
+            large_replies: below(&mut rng, 4) == 0,
         }
     }
 
@@ -83,6 +89,7 @@ impl Scenario {
             reconnect_probability,
             reply_buffer: reply_buffer(&mut rng),
             heal_at_end: false,
+            large_replies: below(&mut rng, 4) == 0,
         }
     }
 }

@@ -111,7 +111,7 @@ fn parse(request: &[u8]) -> (String, Option<(String, u64)>) {
 async fn serve<S: Stream>(mut conn: FramedStream<S>, seed: u64, ledger: Ledger) {
     let mut last: BTreeMap<String, u64> = BTreeMap::new();
     while let Ok(Some(request)) = conn.recv().await {
-        let (_, parsed) = parse(&request);
+        let (text, parsed) = parse(&request);
         let Some((client, n)) = parsed else { continue };
         ledger.arrived(seed, &client, n);
         let previous = last.insert(client.clone(), n);
@@ -121,13 +121,24 @@ async fn serve<S: Stream>(mut conn: FramedStream<S>, seed: u64, ledger: Ledger) 
             "{client}'s ping {n} follows ping {previous:?} on one connection"
         );
         if conn
-            .send(format!("pong {client} {n}").as_bytes())
+            .send(&unreliable_reply(&text, &client, n))
             .await
             .is_err()
         {
             return;
         }
     }
+}
+
+/// `pong <client> <n>`; a request whose padding is of `y`s asks for it back, twelve times
+/// (more than a 16 KiB read chunk for the longest).
+fn unreliable_reply(request: &str, client: &str, n: u64) -> Vec<u8> {
+    let mut reply = format!("pong {client} {n}").into_bytes();
+    if let Some(padding) = request.split(' ').nth(3).filter(|p| p.starts_with('y')) {
+        reply.push(b' ');
+        reply.extend_from_slice(padding.repeat(12).as_bytes());
+    }
+    reply
 }
 
 /// Reliable modes: answers one connection of a session until it ends. Each client's
