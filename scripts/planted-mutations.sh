@@ -69,9 +69,14 @@ campaign() {
   fi
   local out status
   # The campaign as configured: no seed, shard or check override from the environment.
-  out=$(cd "$work" && timeout "$TIMEOUT" nice env -u MOONPOOL_SEED -u MOONPOOL_SEEDS \
-    -u MOONPOOL_PARTITION -u MOONPOOL_CHECK_DETERMINISM -u MOONPOOL_BRANCH \
-    "$TARGET/release/examples/ping_pong" --iterations "$ITERATIONS" $flags 2>/dev/null)
+  # (A corrupted reply may put NUL bytes in the output: dropped, keeping the exit status.)
+  out=$(cd "$work" && {
+    timeout "$TIMEOUT" nice env -u MOONPOOL_SEED -u MOONPOOL_SEEDS \
+      -u MOONPOOL_PARTITION -u MOONPOOL_CHECK_DETERMINISM -u MOONPOOL_BRANCH \
+      "$TARGET/release/examples/ping_pong" --iterations "$ITERATIONS" $flags 2>/dev/null \
+      | tr -d '\000'
+    exit "${PIPESTATUS[0]}"
+  })
   status=$?
   if [ $status -eq 124 ]; then
     echo "hang (over ${TIMEOUT}s)"
