@@ -24,23 +24,25 @@ TIMEOUT=${TIMEOUT:-600}
 TARGET=${MUTANTS_TARGET:-${TMPDIR:-/tmp}/moonpool-mutants-target}
 
 # name | file | perl substitution (run with -0777, so it may span lines) | what it models
+#   [| flags of the example: a mutation of the reliable modes' bookkeeping runs that mode]
 MUTATIONS=(
   "queue_full_ignores_held|src/peer/queue.rs|s/self\.messages\.len\(\) \+ held\.messages >= self\.max_messages/self.messages.len() >= self.max_messages/|the queue's limit forgets the messages held in the outbox: the Peer holds more than max_queue_size"
   "queue_drops_newest|src/peer/queue.rs|s/self\.messages\.drain\(\.\.freed\);/let n = self.messages.len(); self.messages.drain(n - freed..);/|DropOldest drops the newest waiting messages instead"
   "queue_drop_count_lost|src/peer/queue.rs|s/Pushed::Queued \{ dropped: freed \}/Pushed::Queued { dropped: 0 }/|overflow drops are not counted in the metrics"
   "queue_pop_keeps_bytes|src/peer/queue.rs|s/(pub fn pop_front.*?\n\s*let message = self\.messages\.pop_front\(\)\?;\n)\s*self\.bytes -= message\.len\(\);\n/\$1/s|a message taken off the queue keeps its bytes counted"
-  "outbox_forgets_written_before|src/peer/outbox.rs|s/\s*frame\.written_before \x7c= index < fully_written;\n/\n/|after a broken connection, frames already written are not marked as possibly delivered"
-  "outbox_acks_early|src/peer/outbox.rs|s/if self\.unwritten_start \+ frame\.len\(\) > self\.written \{/if self.unwritten_start + frame.len() > self.written + 1 {/|a frame counts as written one byte before it is"
+  "outbox_forgets_written_before|src/peer/outbox.rs|s/\s*frame\.written_before \x7c= index < fully_written;\n/\n/|after a broken connection, frames already written are not marked as possibly delivered (re-sent uncounted)|--mode at-least-once"
+  "outbox_acks_early|src/peer/outbox.rs|s/if self\.unwritten_start \+ len > self\.written \{/if self.unwritten_start + len > self.written + 1 {/|a frame counts as written one byte before it is"
   "outbox_drops_written|src/peer/outbox.rs|s/\.position\(\x7cframe\x7c frame\.is_data\(\) && !frame\.written_before\)/.position(\x7cframe\x7c frame.is_data())/|the overflow drops a message that may have reached the server instead of one never sent"
   "outbox_clear_uncounted|src/peer/outbox.rs|s/let n = self\.held\.messages;\n\s*\*self = Self::default\(\);/let n = 0;\n        *self = Self::default();/|clearing the outbox reports no message dropped"
-  "inbox_reset_loses_buffered|src/peer/inbox.rs|s/(Ok\(Some\(decoded\)\) => \{\n.*?\n\s*self\.kept_bytes \+= payload\.len\(\);\n)\s*self\.kept\.push_back\(payload\.to_vec\(\)\);\n/\$1/s|whole messages buffered when the connection breaks are dropped"
+  "inbox_reset_loses_buffered|src/peer/inbox.rs|s/\s*self\.kept_bytes \+= kept_cost\(payload\);\n\s*self\.kept\.push_back\(payload\.to_vec\(\)\);\n/\n/|whole messages buffered behind the next one when the connection breaks are dropped"
   "inbox_consume_short|src/peer/inbox.rs|s/(let \(_, consumed\) = self\.ready\.take\(\)\.expect\(\"a decoded message\"\);\n\s*)self\.start \+= consumed;/\$1self.start += consumed.saturating_sub(1);/|consuming a message leaves its last byte in the buffer"
   "inbox_compaction_forgets_ready|src/peer/inbox.rs|s/\s*if let Some\(\(payload, _\)\) = &mut self\.ready \{\n\s*\*payload = payload\.start - self\.start\.\.payload\.end - self\.start;\n\s*\}\n/\n/|compacting the read buffer does not move the decoded message's range"
   "backoff_never_grows|src/peer/backoff.rs|s/let factor = 1u32\.checked_shl\(k - 1\)\.unwrap_or\(u32::MAX\);/let factor = 1u32;/|the reconnect delay never doubles"
   "backoff_no_cap|src/peer/backoff.rs|s/self\.initial\.saturating_mul\(factor\)\.min\(self\.max\)/self.initial.saturating_mul(factor)/|the reconnect delay ignores max_reconnect_delay"
   "backoff_no_delay_after_failure|src/peer/backoff.rs|s/self\.ready_at = self\.last_attempt\.saturating_add\(delay\);/self.ready_at = self.last_attempt;/|a failed attempt is retried at once (a hot reconnect loop)"
   "backoff_always_stable|src/peer/backoff.rs|s/self\.stable_time\.is_zero\(\) \x7c\x7c now\.saturating_sub\(connected_at\) >= self\.stable_time/true/|every connection counts as stable: one dying young resets the delay"
-  "backoff_jitter_lengthens|src/peer/backoff.rs|s/let factor = 1\.0 - self\.jitter \* draw;/let factor = 1.0 + self.jitter * draw;/|jitter lengthens the delay past the cap instead of shortening it"
+  "backoff_jitter_ignored|src/peer/backoff.rs|s/let factor = 1\.0 - self\.jitter \* draw;/let factor = 1.0 + self.jitter * draw;/|jitter's sign flipped, which the guard against lengthening turns into no jitter at all"
+  "backoff_jitter_lengthens|src/peer/backoff.rs|s/let factor = 1\.0 - self\.jitter \* draw;\n(\s*)if factor >= 1\.0 \{/let factor = 1.0 + self.jitter * draw;\n\$1if factor == 1.0 {/|jitter lengthens the delay past the cap instead of shortening it"
 )
 
 want=("$@")
@@ -56,8 +58,10 @@ trap 'rm -rf "$work"' EXIT
 git archive --format=tar HEAD | tar -x -C "$work"
 mkdir -p "$TARGET"
 
-# Builds the copy and runs the campaign; prints the verdict.
+# Builds the copy and runs the campaign (with the example flags given, if any); prints the
+# verdict.
 campaign() {
+  local flags=${1:-}
   if ! (cd "$work" && CARGO_TARGET_DIR="$TARGET" nice cargo build --quiet --release \
       --example ping_pong >"$work/build.log" 2>&1); then
     echo "build failed"
@@ -65,9 +69,14 @@ campaign() {
   fi
   local out status
   # The campaign as configured: no seed, shard or check override from the environment.
-  out=$(cd "$work" && timeout "$TIMEOUT" nice env -u MOONPOOL_SEED -u MOONPOOL_SEEDS \
-    -u MOONPOOL_PARTITION -u MOONPOOL_CHECK_DETERMINISM -u MOONPOOL_BRANCH \
-    "$TARGET/release/examples/ping_pong" --iterations "$ITERATIONS" 2>/dev/null)
+  # (A corrupted reply may put NUL bytes in the output: dropped, keeping the exit status.)
+  out=$(cd "$work" && {
+    timeout "$TIMEOUT" nice env -u MOONPOOL_SEED -u MOONPOOL_SEEDS \
+      -u MOONPOOL_PARTITION -u MOONPOOL_CHECK_DETERMINISM -u MOONPOOL_BRANCH \
+      "$TARGET/release/examples/ping_pong" --iterations "$ITERATIONS" $flags 2>/dev/null \
+      | tr -d '\000'
+    exit "${PIPESTATUS[0]}"
+  })
   status=$?
   if [ $status -eq 124 ]; then
     echo "hang (over ${TIMEOUT}s)"
@@ -84,20 +93,29 @@ campaign() {
 }
 
 echo "planted mutations, ping_pong campaign, $ITERATIONS seeds each (release)"
-baseline=$(campaign)
-if [ "$baseline" = "MISSED" ]; then
-  echo "baseline (no mutation): passes"
-else
-  echo "baseline (no mutation): $baseline"
-  echo "the unmutated campaign does not pass: fix that first" >&2
-  exit 2
-fi
+# The unmutated campaign must pass, with every set of flags a selected mutation uses.
+flag_sets=("")
+for entry in "${MUTATIONS[@]}"; do
+  IFS='|' read -r name _ _ _ flags <<<"$entry"
+  selected "$name" || continue
+  [ -n "$flags" ] && [[ ! " ${flag_sets[*]} " == *" $flags "* ]] && flag_sets+=("$flags")
+done
+for flags in "${flag_sets[@]}"; do
+  baseline=$(campaign "$flags")
+  if [ "$baseline" = "MISSED" ]; then
+    echo "baseline (no mutation${flags:+, $flags}): passes"
+  else
+    echo "baseline (no mutation${flags:+, $flags}): $baseline"
+    echo "the unmutated campaign does not pass: fix that first" >&2
+    exit 2
+  fi
+done
 
 printf '\n| mutation | file | models | verdict |\n|---|---|---|---|\n'
 caught=0
 total=0
 for entry in "${MUTATIONS[@]}"; do
-  IFS='|' read -r name file expr about <<<"$entry"
+  IFS='|' read -r name file expr about flags <<<"$entry"
   selected "$name" || continue
   pristine="$work/$file.pristine"
   cp "$work/$file" "$pristine"
@@ -105,7 +123,8 @@ for entry in "${MUTATIONS[@]}"; do
   if cmp -s "$work/$file" "$pristine"; then
     verdict="not applied (pattern no longer matches)"
   else
-    verdict=$(campaign)
+    verdict=$(campaign "$flags")
+    [ -n "$flags" ] && about="$about (\`$flags\`)"
     total=$((total + 1))
     case "$verdict" in caught* | hang*) caught=$((caught + 1)) ;; esac
   fi

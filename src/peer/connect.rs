@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use futures::io::{AsyncReadExt, AsyncWriteExt};
 use rand_chacha::rand_core::RngCore;
 
+use super::events::ConnectionEventKind as Event;
 use super::heartbeat::Heartbeat;
 use super::inbox::Inbox;
 use super::outbox::Resume;
@@ -30,7 +31,9 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
         if self.state.is_connected() {
             return Ok(());
         }
-        let remaining = self.backoff.remaining(self.clock.now());
+        let now = self.clock.now();
+        self.events.push(now, Event::Wanted);
+        let remaining = self.backoff.remaining(now);
         if !remaining.is_zero() {
             tracing::debug!(
                 parent: &self.span,
@@ -50,6 +53,7 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
         }
         let start = self.clock.now();
         self.backoff.on_attempt(start);
+        self.events.push(start, Event::AttemptStarted);
         self.metrics.connection_attempts += 1;
         self.span = tracing::info_span!(
             "peer",
@@ -142,6 +146,7 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
         let now = self.clock.now();
         let draw = self.draw();
         let delay = self.backoff.on_failure(draw);
+        self.events.push(now, Event::Failed);
         self.metrics.connection_failures += 1;
         self.metrics.last_failure = Some(now);
         tracing::info!(
@@ -158,6 +163,7 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
     fn established(&mut self, stream: P::Stream, reply: Option<Hello>) {
         let now = self.clock.now();
         self.backoff.on_connected(now);
+        self.events.push(now, Event::Connected);
         self.metrics.connections_established += 1;
         self.metrics.last_connected = Some(now);
         if let Some(remote) = reply {
@@ -241,6 +247,8 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
         drop(conn);
         let now = self.clock.now();
         self.metrics.disconnections += 1;
+        let event = if failed { Event::Broke } else { Event::Closed };
+        self.events.push(now, event);
         let delay = if failed {
             let draw = self.draw();
             self.metrics.last_failure = Some(now);

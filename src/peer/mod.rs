@@ -14,6 +14,7 @@ mod config;
 mod connect;
 mod drive;
 mod error;
+mod events;
 mod frame;
 mod framed;
 mod heartbeat;
@@ -30,6 +31,7 @@ pub(crate) mod wire;
 pub use backoff::Backoff;
 pub use config::{Delivery, OverflowPolicy, PeerConfig};
 pub use error::PeerError;
+pub use events::{ConnectionEvent, ConnectionEventKind};
 pub use frame::{
     crc32c, Codec, Decoded, FrameError, LengthChecksumCodec, LengthDelimitedCodec, LinesCodec,
 };
@@ -49,6 +51,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::provider::{split_host_port, Clock, NetworkProvider};
 use drive::Goal;
+use events::EventLog;
 use inbox::Inbox;
 use outbox::Outbox;
 use state::{Session, State};
@@ -132,6 +135,8 @@ pub struct Peer<P: NetworkProvider, C: Codec = LengthChecksumCodec> {
     rng: ChaCha8Rng,
     metrics: PeerMetrics,
     session: Session,
+    /// Connection events, if recording them.
+    events: EventLog,
     /// The `peer` span of the current (or last) connection attempt; its events sit in it.
     span: tracing::Span,
 }
@@ -209,6 +214,7 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
             rng,
             metrics: PeerMetrics::default(),
             session,
+            events: EventLog::default(),
             span: tracing::Span::none(),
         }
     }

@@ -382,11 +382,19 @@ impl WorldState {
 
     /// The verdict for `op`: the first rule that decides it, else the config's odds.
     pub(crate) fn decide(&mut self, op: NetOp) -> Verdict {
-        for rule in &mut self.faults.rules {
-            if let Some(verdict) = rule(&op) {
-                return verdict;
-            }
+        match self.ruled(&op) {
+            Some(verdict) => verdict,
+            None => self.by_odds(op),
         }
+    }
+
+    /// The verdict of the first rule that decides `op`, if one does.
+    pub(crate) fn ruled(&mut self, op: &NetOp) -> Option<Verdict> {
+        self.faults.rules.iter_mut().find_map(|rule| rule(op))
+    }
+
+    /// The verdict the config's odds draw for `op`.
+    pub(crate) fn by_odds(&mut self, op: NetOp) -> Verdict {
         let kind = match op {
             NetOp::Send { .. } => 0,
             NetOp::Receive { .. } => 1,

@@ -120,12 +120,15 @@ impl SimNetworkProvider {
             let world = self.world.io_upgrade()?;
             let step = world.with_state(|s| {
                 let now = s.now;
-                let verdict = s.decide(NetOp::Connect {
+                let op = NetOp::Connect {
                     from: host,
                     to: target,
                     now,
-                });
-                if waited.is_zero() {
+                };
+                // A rule that decides a connect decides it whole: no random partition either.
+                let ruled = s.ruled(&op);
+                let verdict = ruled.unwrap_or_else(|| s.by_odds(op));
+                if waited.is_zero() && ruled.is_none() {
                     s.maybe_partition(host, dest_host);
                 }
                 let reachable = s.faults.reachable(host, dest_host, now)

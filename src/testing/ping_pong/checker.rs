@@ -30,14 +30,32 @@ pub(super) struct Checker {
     pub(super) outstanding: BTreeSet<u64>,
     /// The last number answered.
     pub(super) last: Option<u64>,
+    /// Every reply handed over (by number).
+    pub(super) received: BTreeSet<u64>,
+    /// `Scenario::reply_buffer`: the small buffer to receive into, if any.
+    pub(super) reply_buffer: Option<Vec<u8>>,
+    /// A reply too large for it waits in the Peer, this long.
+    pub(super) oversized: Option<usize>,
+    /// On a reply too large for the small buffer, return (the client sends its next burst
+    /// with the reply held in the Peer); false at the end, where it takes it at once.
+    pub(super) pause_on_oversized: bool,
     /// The number of the next request.
     pub(super) next: u64,
     pub(super) stats: ClientStats,
 }
 
 impl Checker {
-    pub(super) fn new(me: String, reliable: bool, seed: u64, ledger: Ledger) -> Self {
+    pub(super) fn new(
+        me: String,
+        reliable: bool,
+        seed: u64,
+        ledger: Ledger,
+        reply_buffer: Option<usize>,
+    ) -> Self {
         Self {
+            reply_buffer: reply_buffer.map(|len| vec![0; len]),
+            oversized: None,
+            pause_on_oversized: true,
             me,
             seed,
             ledger,
@@ -47,6 +65,7 @@ impl Checker {
             resent_after_restart: 0,
             outstanding: BTreeSet::new(),
             last: None,
+            received: BTreeSet::new(),
             next: 0,
             stats: ClientStats::default(),
         }
@@ -84,11 +103,12 @@ impl Checker {
         calm: bool,
     ) -> Result<(), PeerError> {
         while !self.outstanding.is_empty() {
-            match clock.timeout(patience, peer.recv()).await {
-                Ok(Ok(reply)) => {
+            match clock.timeout(patience, self.receive(peer)).await {
+                Ok(Ok(Some(reply))) => {
                     self.restarted |= self.reliable && peer.metrics().session_restarts > 0;
                     self.reply(&reply);
                 }
+                Ok(Ok(None)) => return Ok(()),
                 Ok(Err(error @ (PeerError::InvalidConfig { .. } | PeerError::Closed { .. }))) => {
                     return Err(error)
                 }
@@ -111,18 +131,56 @@ impl Checker {
         Ok(())
     }
 
-    fn reply(&mut self, reply: &[u8]) {
+    /// The next reply, through `recv`, or `recv_into` the small buffer; `None` when it is
+    /// too small and the caller should go on (the reply stays in the Peer).
+    pub(super) async fn receive<P: NetworkProvider>(
+        &mut self,
+        peer: &mut Peer<P>,
+    ) -> Result<Option<Vec<u8>>, PeerError> {
+        let Some(small) = &mut self.reply_buffer else {
+            return peer.recv().await.map(Some);
+        };
+        let mut large;
+        let buf = match self.oversized.take() {
+            Some(needed) => {
+                large = vec![0; needed];
+                &mut large[..]
+            }
+            None => &mut small[..],
+        };
+        match peer.recv_into(buf).await {
+            Ok(len) => Ok(Some(buf[..len].to_vec())),
+            Err(PeerError::BufferTooSmall { needed, .. }) => {
+                self.oversized = Some(needed);
+                if self.pause_on_oversized {
+                    Ok(None)
+                } else {
+                    Box::pin(self.receive(peer)).await
+                }
+            }
+            Err(error) => Err(error),
+        }
+    }
+
+    pub(super) fn reply(&mut self, reply: &[u8]) {
         let text = String::from_utf8_lossy(reply);
         let parsed = text
             .strip_prefix("pong ")
             .and_then(|rest| rest.split_once(' '))
-            .and_then(|(client, n)| Some((client, n.parse::<u64>().ok()?)));
+            .and_then(|(client, rest)| {
+                // A large reply carries padding after the number.
+                let n = rest.split(' ').next()?;
+                Some((client, n.parse::<u64>().ok()?))
+            });
         always_assert!(
             "reply_well_formed",
             parsed.is_some(),
             "bad reply {text:.60}"
         );
         let Some((client, n)) = parsed else { return };
+        if client == self.me {
+            self.received.insert(n);
+        }
         always_assert!(
             "reply_for_me",
             client == self.me,

@@ -5,15 +5,19 @@ use std::time::Duration;
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
+use super::backoff::BackoffChecker;
 use super::checker::Checker;
 use super::draw::{below, chance};
 use super::ledger::{ClientReport, Ledger};
+use super::liveness::probe_after_heal;
+use super::replies::check_replies;
+use super::tap::Tap;
 use super::{peer_config, Scenario, PORT};
 use crate::peer::{Delivery, Peer, PeerError};
 use crate::provider::{Clock, NetworkProvider};
 use crate::sim::Digest;
 use crate::testing::WorkloadTopology;
-use crate::{always_assert, sometimes_assert};
+use crate::{always_assert, always_le, sometimes_assert};
 
 /// How long a reliable-mode client waits, at the end, for every acknowledgement and reply.
 const SETTLE: Duration = Duration::from_secs(120);
@@ -70,9 +74,22 @@ pub async fn client_in<P: NetworkProvider>(
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ name_hash(&me));
     let clock = provider.clock();
     let destination = format!("{}:{PORT}", topology.peer_ips[0]);
-    let mut peer = Peer::try_new(provider, destination, peer_config(delivery))?;
-    let mut check = Checker::new(me.clone(), reliable, seed, ledger.clone());
+    let config = peer_config(delivery);
+    let (max_queue, max_message) = (config.max_queue_size, config.max_message_size);
+    let mut backoff = BackoffChecker::new(&config);
+    // What the Peer reads from each connection, to check that every reply read reaches us.
+    let (provider, reads) = Tap::new(provider);
+    let mut peer = Peer::try_new(provider, destination, config)?;
+    peer.record_connection_events();
+    let mut check = Checker::new(
+        me.clone(),
+        reliable,
+        seed,
+        ledger.clone(),
+        scenario.reply_buffer,
+    );
     let total = 200 + below(&mut rng, 200);
+    let mut longest = 0;
     // Calm networks answer within milliseconds; hostile ones may never answer.
     let patience = if scenario.calm {
         Duration::from_secs(10)
@@ -89,11 +106,15 @@ pub async fn client_in<P: NetworkProvider>(
         for _ in 0..burst.min(total - check.next) {
             let n = check.next;
             check.next += 1;
-            let padding = "x".repeat(below(&mut rng, 1500) as usize);
-            match peer
-                .send(format!("ping {me} {n} {padding}").into_bytes())
-                .await
-            {
+            let fill = if scenario.large_replies && below(&mut rng, 4) == 0 {
+                "y" // the server echoes it, twelve times
+            } else {
+                "x"
+            };
+            let padding = fill.repeat(below(&mut rng, 1500) as usize);
+            let request = format!("ping {me} {n} {padding}").into_bytes();
+            longest = longest.max(request.len());
+            match peer.send(request).await {
                 Ok(()) => check.sent(n),
                 // Only with OverflowPolicy::Reject: the request is not sent at all. The
                 // reliable modes send the same number again after reading replies.
@@ -111,14 +132,19 @@ pub async fn client_in<P: NetworkProvider>(
                 "queued_while_disconnected",
                 peer.queue_size() > 0 && !peer.is_connected()
             );
+            check_queue(&peer, max_queue, longest);
         }
         check
             .read(&mut peer, &clock, patience, scenario.calm)
             .await?;
         resend_handed_back(&mut peer, &mut check, &clock, patience, scenario.calm).await?;
-        observe(&peer);
+        observe(&mut peer, &mut backoff);
     }
     let mut acknowledged = false;
+    check.pause_on_oversized = false;
+    if !reliable && scenario.heal_at_end {
+        probe_after_heal(&mut peer, &mut check, &clock, &topology, longest).await?;
+    }
     if reliable {
         acknowledged = settle(&mut peer, &mut check, &clock, scenario.calm).await?;
     } else {
@@ -126,7 +152,13 @@ pub async fn client_in<P: NetworkProvider>(
             .read(&mut peer, &clock, patience * 3, scenario.calm)
             .await?;
     }
-    observe(&peer);
+    observe(&mut peer, &mut backoff);
+    check_queue(&peer, max_queue, longest);
+    // Replies the Peer kept from a connection that broke during the last read.
+    while let Ok(Some(reply)) = peer.try_recv() {
+        check.reply(&reply);
+    }
+    check_replies(&reads, &check.received, &me, max_message + 64, reliable);
     check.stats.lost += check.outstanding.len() as u64;
     always_assert!(
         "calm_nothing_lost",
@@ -135,8 +167,28 @@ pub async fn client_in<P: NetworkProvider>(
         check.stats.lost,
         check.stats.sent
     );
+    if !reliable && chance(&mut rng, 0.5) {
+        // Unreliable mode: a client that closes with requests still in the Peer. At most a
+        // queue's worth, so `send` never waits; `close` counts what it discards as dropped.
+        for _ in 0..1 + below(&mut rng, max_queue as u64) {
+            let n = check.next;
+            check.next += 1;
+            let padding = "x".repeat(1000 + below(&mut rng, 500) as usize);
+            peer.send(format!("ping {me} {n} {padding}").into_bytes())
+                .await?;
+            check.sent(n);
+            check.stats.lost += 1;
+        }
+    }
     peer.close().await;
     let m = peer.metrics();
+    // Each write of a message is its first, or a resend counted as such (possibly delivered).
+    always_le!(
+        "peer_writes_counted",
+        m.messages_written,
+        m.messages_queued + m.messages_resent,
+        "{me}: {m:?}"
+    );
     ledger.client_done(
         seed,
         &me,
@@ -251,8 +303,25 @@ async fn resend_handed_back<P: NetworkProvider>(
     Ok(())
 }
 
-/// Records the Peer's state in the sometimes-assertions.
-fn observe<P: NetworkProvider>(peer: &Peer<P>) {
+/// The accounting of the Peer's queue: the messages it holds (waiting, in the write batch,
+/// unacknowledged) stay within `max_queue_size` (`peer_queue_bounded`), and their bytes
+/// within what that many of the longest request sent carry, none with no message
+/// (`peer_queue_bytes_consistent`).
+fn check_queue<P: NetworkProvider>(peer: &Peer<P>, max_queue: usize, longest: usize) {
+    let m = peer.metrics();
+    always_le!("peer_queue_bounded", m.queue_size, max_queue, "{m:?}");
+    always_le!(
+        "peer_queue_bytes_consistent",
+        m.queue_bytes,
+        m.queue_size * longest,
+        "{m:?}"
+    );
+}
+
+/// Checks the Peer's connection attempts so far against its backoff, and records its state
+/// in the sometimes-assertions.
+fn observe<P: NetworkProvider>(peer: &mut Peer<P>, backoff: &mut BackoffChecker) {
+    backoff.check(&peer.take_connection_events());
     let m = peer.metrics();
     let reconnected = match (m.last_failure, m.last_connected) {
         (Some(failed), Some(connected)) => connected > failed,

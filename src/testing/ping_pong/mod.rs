@@ -29,6 +29,12 @@
 //! (`sent = written + dropped`). The [`sometimes_assert!`](crate::sometimes_assert)s listed
 //! by [`sometimes`] show the campaign reaches the Peer's interesting states.
 //!
+//! Each client also checks its Peer's reconnect timing from the virtual clock
+//! ([`BackoffChecker`]), its queue's accounting after every send, that every reply its Peer
+//! read whole from any connection reached it (a tap on its provider), and, in unreliable
+//! mode outside the hostile campaign, liveness: its network healed, a probe must be answered
+//! within [`liveness_bound`].
+//!
 //! # Examples
 //! ```
 //! use moonpool::testing::ping_pong;
@@ -37,17 +43,23 @@
 //! assert_eq!(report.failed(), 0, "{report}");
 //! ```
 
+mod backoff;
 mod checker;
 mod client;
 mod draw;
 mod ledger;
+mod liveness;
+mod replies;
 mod scenario;
 mod server;
+mod tap;
 
 use std::time::Duration;
 
+pub use backoff::BackoffChecker;
 pub use client::{client, client_in, ClientStats};
 pub use ledger::{Delivered, Ledger};
+pub use liveness::{exchange_bound, liveness_bound, round_bound};
 pub use scenario::Scenario;
 pub use server::server;
 
@@ -104,6 +116,7 @@ pub fn peer_config(delivery: Delivery) -> PeerConfig {
         } else {
             OverflowPolicy::DropOldest
         },
+        reconnect_jitter: 0.25,
         stable_connection_time: Duration::from_millis(200),
         write_batch_bytes: 1,
         delivery,

@@ -18,6 +18,22 @@ pub struct Scenario {
     pub network: NetworkConfig,
     /// Per burst, the probability that a client calls [`Peer::reconnect`](crate::Peer::reconnect) (hostile only).
     pub reconnect_probability: f64,
+    /// In a third of the iterations, the client receives with
+    /// [`Peer::recv_into`](crate::Peer::recv_into) into a buffer of this many bytes (12 to
+    /// 20: about a reply), and on [`BufferTooSmall`](crate::peer::PeerError::BufferTooSmall)
+    /// leaves the reply in the Peer while it sends its next burst; `None`: it uses
+    /// [`Peer::recv`](crate::Peer::recv).
+    pub reply_buffer: Option<usize>,
+    /// Unreliable mode: the client ends by healing its network and requiring progress
+    /// within a bound (see [`liveness_bound`](super::liveness_bound)). On in
+    /// [`from_seed`](Self::from_seed); off in [`hostile_from_seed`](Self::hostile_from_seed),
+    /// whose campaign reboots the server at random (a server down at the heal is no
+    /// network fault).
+    pub heal_at_end: bool,
+    /// In a quarter of the iterations, a quarter of the requests ask for a large reply (their
+    /// padding of `y`s, echoed twelve times: up to 18 KB, more than the Peer's 16 KiB read
+    /// chunk; unreliable mode's server only).
+    pub large_replies: bool,
 }
 
 impl Scenario {
@@ -30,6 +46,9 @@ impl Scenario {
                 calm: true,
                 network: NetworkConfig::default(),
                 reconnect_probability: 0.0,
+                reply_buffer: reply_buffer(&mut rng),
+                heal_at_end: true,
+                large_replies: below(&mut rng, 4) == 0,
             };
         }
         let mut network = NetworkConfig::hostile();
@@ -42,10 +61,14 @@ impl Scenario {
             Duration::from_micros(100),
             Duration::from_millis(pick(&mut rng, &[2, 20])),
         );
+        let reconnect_probability = pick(&mut rng, &[0.0, 0.05, 0.2]);
         Self {
             calm: false,
             network,
-            reconnect_probability: pick(&mut rng, &[0.0, 0.05, 0.2]),
+            reconnect_probability,
+            reply_buffer: reply_buffer(&mut rng),
+            heal_at_end: true,
+            large_replies: below(&mut rng, 4) == 0,
         }
     }
 
@@ -59,10 +82,19 @@ impl Scenario {
         if below(&mut rng, 2) == 0 {
             network.corrupt_probability = 0.002;
         }
+        let reconnect_probability = pick(&mut rng, &[0.0, 0.05, 0.2]);
         Self {
             calm: false,
             network,
-            reconnect_probability: pick(&mut rng, &[0.0, 0.05, 0.2]),
+            reconnect_probability,
+            reply_buffer: reply_buffer(&mut rng),
+            heal_at_end: false,
+            large_replies: below(&mut rng, 4) == 0,
         }
     }
+}
+
+/// [`Scenario::reply_buffer`]'s draw: a third of the iterations receive into a small buffer.
+fn reply_buffer(rng: &mut ChaCha8Rng) -> Option<usize> {
+    (below(rng, 3) == 0).then(|| 12 + below(rng, 9) as usize)
 }

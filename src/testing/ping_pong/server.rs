@@ -125,13 +125,25 @@ async fn serve<S: Stream>(mut conn: FramedStream<S>, seed: u64, ledger: Ledger) 
             "{client}'s ping {n} follows ping {previous:?} on one connection"
         );
         if conn
-            .send(format!("pong {client} {n}").as_bytes())
+            .send(&unreliable_reply(&request, &client, n))
             .await
             .is_err()
         {
             return;
         }
     }
+}
+
+/// `pong <client> <n>`; a request whose padding is of `y`s asks for it back, twelve times
+/// (more than a 16 KiB read chunk for the longest).
+fn unreliable_reply(request: &[u8], client: &str, n: u64) -> Vec<u8> {
+    let mut reply = format!("pong {client} {n}").into_bytes();
+    let padding = request.split(|&byte| byte == b' ').nth(3);
+    if let Some(padding) = padding.filter(|p| p.starts_with(b"y")) {
+        reply.push(b' ');
+        reply.extend_from_slice(&padding.repeat(12));
+    }
+    reply
 }
 
 /// Reliable modes: answers one connection of a session until it ends. Each client's
