@@ -31,7 +31,7 @@ pub struct Scenario {
     /// network fault).
     pub heal_at_end: bool,
     /// In a quarter of the iterations, a quarter of the requests ask for a large reply (their
-    /// padding of `y`s, echoed twelve times: up to 18 KB, more than the Peer's 16 KiB read
+    /// padding of `y`s, echoed twelve times: up to 18 KB, more than the Peer's 2 KiB first read
     /// chunk; unreliable mode's server only).
     pub large_replies: bool,
 }

@@ -135,7 +135,7 @@ async fn serve<S: Stream>(mut conn: FramedStream<S>, seed: u64, ledger: Ledger) 
 }
 
 /// `pong <client> <n>`; a request whose padding is of `y`s asks for it back, twelve times
-/// (more than a 16 KiB read chunk for the longest).
+/// (up to 18 KB: more than the Peer's first read chunks, so its read buffer grows and compacts).
 fn unreliable_reply(request: &[u8], client: &str, n: u64) -> Vec<u8> {
     let mut reply = format!("pong {client} {n}").into_bytes();
     let padding = request.split(|&byte| byte == b' ').nth(3);
