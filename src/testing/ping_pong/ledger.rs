@@ -46,8 +46,20 @@ struct Record {
 
 #[derive(Debug, Default)]
 struct Inner {
-    open: BTreeMap<(u64, String), Record>,
+    /// Per iteration (its seed), per client: looked up by `&str`, so recording an arrival
+    /// allocates nothing once the client has a record.
+    open: BTreeMap<u64, BTreeMap<String, Record>>,
     totals: Delivered,
+}
+
+impl Inner {
+    fn record(&mut self, seed: u64, client: &str) -> &mut Record {
+        let clients = self.open.entry(seed).or_default();
+        if !clients.contains_key(client) {
+            clients.insert(client.to_string(), Record::default());
+        }
+        clients.get_mut(client).expect("inserted above")
+    }
 }
 
 /// Shared by the workloads of a campaign (every thread): the server records arrivals, each
@@ -73,52 +85,34 @@ impl Ledger {
     }
 
     pub(super) fn arrived(&self, seed: u64, client: &str, n: u64) {
-        self.lock()
-            .open
-            .entry((seed, client.to_string()))
-            .or_default()
-            .arrivals
-            .push(n);
+        self.lock().record(seed, client).arrivals.push(n);
     }
 
     /// `client` was told the server restarted (and may send requests again, out of order).
     pub(super) fn note_restart(&self, seed: u64, client: &str) {
-        self.lock()
-            .open
-            .entry((seed, client.to_string()))
-            .or_default()
-            .restart_noted = true;
+        self.lock().record(seed, client).restart_noted = true;
     }
 
     /// True once [`note_restart`](Self::note_restart) was called for `client` in `seed`.
     pub(super) fn restart_noted(&self, seed: u64, client: &str) -> bool {
         self.lock()
             .open
-            .get(&(seed, client.to_string()))
+            .get(&seed)
+            .and_then(|clients| clients.get(client))
             .is_some_and(|record| record.restart_noted)
     }
 
     pub(super) fn client_done(&self, seed: u64, client: &str, report: ClientReport) {
-        self.lock()
-            .open
-            .entry((seed, client.to_string()))
-            .or_default()
-            .client = Some(report);
+        self.lock().record(seed, client).client = Some(report);
     }
 
     /// Judges and forgets every client of iteration `seed` that reported; adds them to the
     /// totals.
     pub(super) fn judge(&self, seed: u64) -> Vec<(String, Judged)> {
         let mut inner = self.lock();
-        let keys: Vec<(u64, String)> = inner
-            .open
-            .range((seed, String::new())..)
-            .take_while(|((s, _), _)| *s == seed)
-            .map(|(key, _)| key.clone())
-            .collect();
+        let clients = inner.open.remove(&seed).unwrap_or_default();
         let mut out = Vec::new();
-        for key in keys {
-            let record = inner.open.remove(&key).expect("listed above");
+        for (name, record) in clients {
             let Some(client) = record.client else {
                 continue;
             };
@@ -129,7 +123,7 @@ impl Ledger {
             totals.lost += delivered.lost;
             totals.duplicated += delivered.duplicated;
             totals.reordered += delivered.reordered;
-            out.push((key.1, Judged { delivered, client }));
+            out.push((name, Judged { delivered, client }));
         }
         out
     }
