@@ -674,3 +674,35 @@ fn a_server_that_accepts_and_drops_is_not_hammered() {
         futures::join!(server, client);
     });
 }
+
+/// Unreliable mode: `close` counts every message written on the connection it closes as
+/// possibly lost (nothing tells whether the remote read it), and what was still queued as
+/// dropped.
+#[test]
+fn close_counts_the_messages_it_may_cut_off() {
+    run_sim(exact_network(), |net| async move {
+        let listener = net.server.bind(&net.addr).await.unwrap();
+        let server = sink_server(&listener);
+        let client = async {
+            let mut peer = Peer::new(net.client.clone(), net.addr.clone(), fast_config());
+            for i in 0..3 {
+                peer.send(numbered(i)).await.unwrap();
+            }
+            peer.flush().await.unwrap();
+            let before = peer.metrics();
+            assert_eq!(
+                (before.messages_written, before.messages_possibly_lost),
+                (3, 0)
+            );
+            peer.send(numbered(3)).await.unwrap();
+            peer.close().await;
+            let after = peer.metrics();
+            assert!(after.messages_written >= 3, "{after:?}");
+            assert_eq!(after.messages_possibly_lost, after.messages_written);
+            assert_eq!(after.messages_written + after.messages_dropped, 4);
+            after.messages_written
+        };
+        let (seen, written) = futures::join!(server, client);
+        assert_eq!(seen.len() as u64, written);
+    });
+}
