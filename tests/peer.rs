@@ -42,6 +42,10 @@ async fn send_receive<P: NetworkProvider>(net: Net<P>) {
         let metrics = peer.metrics();
         assert_eq!(metrics.messages_written, 101);
         assert_eq!(metrics.messages_received, 101);
+        let payload: usize = (0..100).map(|i| numbered(i).len()).sum();
+        let payload = (payload + b"into a buffer".len()) as u64;
+        assert_eq!(metrics.bytes_received, payload);
+        assert_eq!(metrics.bytes_written, payload);
         assert_eq!(metrics.connections_established, 1);
         assert!(peer.is_connected());
         peer.close().await;
