@@ -363,6 +363,38 @@ fn reliable_modes_against_a_foreign_server_say_they_need_the_protocol() {
     });
 }
 
+/// The session's data header (a tag and a 64-bit sequence number) must fit the codec's
+/// largest message: a codec one byte short cannot carry a reliable mode, one that fits
+/// exactly can (its messages are empty).
+#[test]
+fn a_codec_too_small_for_the_session_header_is_refused() {
+    const DATA_HEADER_LEN: usize = 9;
+    run_sim(exact_network(), |net| async move {
+        for (max, usable) in [(DATA_HEADER_LEN - 1, false), (DATA_HEADER_LEN, true)] {
+            let mut peer = Peer::with_codec(
+                net.client.clone(),
+                net.addr.clone(),
+                config(Delivery::AtLeastOnce),
+                LengthChecksumCodec::new(max),
+            );
+            let result = peer.send(Vec::new()).await;
+            match usable {
+                false => assert!(
+                    matches!(&result, Err(PeerError::InvalidConfig { reason }) if reason.contains("session header")),
+                    "max {max}: {result:?}"
+                ),
+                true => assert!(result.is_ok(), "max {max}: {result:?}"),
+            }
+            // Its Debug names the destination and the mode.
+            let debug = format!("{peer:?}");
+            assert!(
+                debug.contains(&net.addr) && debug.contains("AtLeastOnce"),
+                "{debug}"
+            );
+        }
+    });
+}
+
 #[test]
 fn a_line_codec_cannot_carry_a_reliable_mode() {
     run_sim(exact_network(), |net| async move {
