@@ -66,6 +66,9 @@ fn send_never_connects_nor_waits_while_disconnected() {
         assert_eq!(clock.now(), Duration::ZERO);
         assert_eq!(peer.metrics().connection_attempts, 0);
         assert_eq!(peer.queue_size(), 50);
+        let queued: usize = (0..50).map(|i| numbered(i).len()).sum();
+        let metrics = peer.metrics();
+        assert_eq!((metrics.queue_size, metrics.queue_bytes), (50, queued));
         assert!(peer.flush().await.unwrap_err().is_disconnect());
         assert_eq!(peer.metrics().connection_attempts, 1);
     });
