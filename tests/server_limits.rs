@@ -330,22 +330,29 @@ async fn attack(net: SimNetworkProvider, attack: Attack, id: Rc<Cell<Option<u128
     }
 }
 
-fn run(attacker: Option<Attack>) -> Outcome {
-    let world = SimWorld::with_config(7, exact_network()).expect("config");
+/// Starts the echoing server at `10.0.0.1` under `limits`; its sessions and recorded errors.
+fn start_server(
+    world: &SimWorld,
+    limits: ServerLimits,
+) -> (SessionServer<moonpool::SimClock>, Errors) {
     let server_net = world.provider("10.0.0.1");
     let errors: Errors = Rc::default();
     let sessions = SessionServer::for_provider(&server_net)
-        .with_limits(limits())
+        .with_limits(limits)
         .expect("valid limits");
-    world.spawn(
-        "server",
-        serve(
-            world.downgrade(),
-            server_net,
-            sessions.clone(),
-            Rc::clone(&errors),
-        ),
+    let server = serve(
+        world.downgrade(),
+        server_net,
+        sessions.clone(),
+        Rc::clone(&errors),
     );
+    world.spawn("server", server);
+    (sessions, errors)
+}
+
+fn run(attacker: Option<Attack>) -> Outcome {
+    let world = SimWorld::with_config(7, exact_network()).expect("config");
+    let (sessions, errors) = start_server(&world, limits());
     let id = Rc::new(Cell::new(None));
     let attacked = attacker.map(|a| {
         world.spawn(
@@ -845,24 +852,11 @@ fn a_silent_client_is_dropped_over_real_loopback() {
 #[test]
 fn a_flood_of_used_sessions_spares_a_peer_between_connections() {
     let world = SimWorld::with_config(11, exact_network()).expect("config");
-    let server_net = world.provider("10.0.0.1");
-    let errors: Errors = Rc::default();
     let caps = ServerLimits {
         max_sessions_per_identity: 4,
         ..limits()
     };
-    let sessions = SessionServer::for_provider(&server_net)
-        .with_limits(caps)
-        .expect("valid limits");
-    world.spawn(
-        "server",
-        serve(
-            world.downgrade(),
-            server_net,
-            sessions.clone(),
-            Rc::clone(&errors),
-        ),
-    );
+    let (sessions, errors) = start_server(&world, caps);
     let quiet = caps.idle_timeout + Duration::from_secs(5);
     let attacker_net = world.provider("10.0.0.66");
     let flood = world.spawn("attacker", async move {
