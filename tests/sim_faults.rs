@@ -539,12 +539,31 @@ fn the_hostile_network_replays_exactly_and_injects_many_kinds() {
 fn configs_drawn_per_seed_range_from_calm_to_hostile() {
     let configs: Vec<_> = (0..200).map(NetworkConfig::random_for_seed).collect();
     assert!(configs.iter().all(|c| c.validate().is_ok()));
-    assert!(configs.iter().any(|c| c.reset_probability == 0.0));
-    assert!(configs.iter().any(|c| c.clog_probability > 0.0));
     let hostile = NetworkConfig::hostile();
-    assert!(configs
-        .iter()
-        .all(|c| c.partition_probability <= hostile.partition_probability));
+    let calm = NetworkConfig::default();
+    // Each fault is off in some configs, on in others, never past its hostile odds.
+    let faults: [(&str, fn(&NetworkConfig) -> f64); 8] = [
+        ("connect_failure", |c| c.connect_failure_probability),
+        ("connect_stall", |c| c.connect_stall_probability),
+        ("reset", |c| c.reset_probability),
+        ("clog", |c| c.clog_probability),
+        ("partition", |c| c.partition_probability),
+        ("short_io", |c| c.short_io_probability),
+        ("slow_link", |c| c.slow_link_probability),
+        ("latency_tail", |c| c.latency_tail.probability),
+    ];
+    for (name, odds) in faults {
+        assert!(configs.iter().any(|c| odds(c) == 0.0), "{name} never off");
+        assert!(configs.iter().any(|c| odds(c) > 0.0), "{name} never on");
+        assert!(
+            configs.iter().all(|c| odds(c) <= odds(&hostile)),
+            "{name} past its hostile odds"
+        );
+    }
+    // Latencies are the calm ones in some configs and the hostile ones in others.
+    let calm_latency = |c: &NetworkConfig| c.connect_latency == calm.connect_latency;
+    assert!(configs.iter().any(calm_latency));
+    assert!(!configs.iter().all(calm_latency));
     assert_eq!(
         NetworkConfig::random_for_seed(3),
         NetworkConfig::random_for_seed(3)
