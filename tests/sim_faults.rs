@@ -761,3 +761,26 @@ fn a_graceful_stop_signals_first_and_closes_what_is_left_after_the_grace() {
         "only the stubborn one had to be closed"
     );
 }
+
+/// A delay may last exactly the time budget, not longer; the longest delay allowed at all is
+/// 100 years of virtual time; each refusal names its limit.
+#[test]
+fn delays_are_checked_against_the_budget_and_the_longest_allowed() {
+    use moonpool::LatencyRange;
+    let year = Duration::from_secs(365 * 24 * 3600);
+    assert_eq!(NetworkConfig::MAX_DELAY, 100 * year);
+    let with_write = |latency: Duration| NetworkConfig {
+        write_latency: LatencyRange::fixed(latency),
+        ..NetworkConfig::default()
+    };
+    let budget = Duration::from_secs(60);
+    assert!(with_write(budget).validate_within(budget).is_ok());
+    let over = with_write(budget + Duration::from_nanos(1))
+        .validate_within(budget)
+        .unwrap_err()
+        .to_string();
+    assert!(over.contains("the time budget"), "{over}");
+    assert!(with_write(99 * year).validate().is_ok());
+    let never = with_write(101 * year).validate().unwrap_err().to_string();
+    assert!(never.contains("the longest delay allowed"), "{never}");
+}
