@@ -542,7 +542,8 @@ fn configs_drawn_per_seed_range_from_calm_to_hostile() {
     let hostile = NetworkConfig::hostile();
     let calm = NetworkConfig::default();
     // Each fault is off in some configs, on in others, never past its hostile odds.
-    let faults: [(&str, fn(&NetworkConfig) -> f64); 8] = [
+    type Odds = fn(&NetworkConfig) -> f64;
+    let faults: [(&str, Odds); 8] = [
         ("connect_failure", |c| c.connect_failure_probability),
         ("connect_stall", |c| c.connect_stall_probability),
         ("reset", |c| c.reset_probability),
