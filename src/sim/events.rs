@@ -190,6 +190,24 @@ impl EventQueue {
 mod tests {
     use super::*;
 
+    /// The digest tells events apart by kind and by every id they carry.
+    #[test]
+    fn digest_parts_tell_events_apart() {
+        let events = [
+            Event::Timer { id: 1 },
+            Event::Timer { id: 2 },
+            Event::Deliver { conn: 1, to: 0 },
+            Event::Deliver { conn: 1, to: 1 },
+            Event::Deliver { conn: 2, to: 0 },
+            Event::Retransmit { conn: 1, to: 0 },
+            Event::Retransmit { conn: 1, to: 1 },
+            Event::Heal,
+        ];
+        let parts: std::collections::BTreeSet<_> =
+            events.iter().map(|event| event.digest_parts()).collect();
+        assert_eq!(parts.len(), events.len());
+    }
+
     /// Against a sorted list, through pushes, cancellations (sweeps included) and pops.
     #[test]
     fn events_come_out_in_time_then_seq_order_without_the_cancelled() {
