@@ -26,7 +26,7 @@ fn maximum(byte: u8, default: usize) -> usize {
 
 /// The largest allocation the codec targets allow for `data`: the read buffer bound for the
 /// maximum that `data` picks (one largest frame, its header, and a read), or the reset
-/// check's queue of kept messages (at most [`RESET_FRAMES`] `Vec`s, grown by doubling),
+/// check's queue of kept messages (at most `RESET_FRAMES` (128) `Vec`s, grown by doubling),
 /// whichever is larger: with small read chunks, a stream of empty frames makes the queue
 /// the larger one.
 pub fn read_buffer_limit(data: &[u8], default_max: usize) -> usize {
@@ -84,7 +84,7 @@ enum Reencode {
 }
 
 /// Frames at most kept by the reset check (its queue of kept messages stays small).
-pub const RESET_FRAMES: usize = 128;
+const RESET_FRAMES: usize = 128;
 
 fn check<C: Codec>(mut codec: C, read: usize, stream: &[u8], reencode: Reencode) {
     let max = codec.max_message_size();
