@@ -147,8 +147,26 @@ impl Default for PeerConfig {
 }
 
 impl PeerConfig {
-    /// A preset for a local network or one machine: quick retries, short timeouts, a
-    /// connection proven stable after 1 s.
+    /// A preset for a local network or one machine: quick retries (10 ms, doubling up to
+    /// 1 s), a 1 s connection timeout, a connection proven stable after 1 s, and a heartbeat
+    /// every 250 ms that declares the remote dead after 1 s of silence; the rest as
+    /// [`Default`].
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// use moonpool::PeerConfig;
+    ///
+    /// let local = PeerConfig::local();
+    /// assert!(local.validate().is_ok());
+    /// assert_eq!(local.initial_reconnect_delay, Duration::from_millis(10));
+    /// assert_eq!(local.max_reconnect_delay, Duration::from_secs(1));
+    /// assert_eq!(local.connection_timeout, Duration::from_secs(1));
+    /// assert_eq!(local.stable_connection_time, Duration::from_secs(1));
+    /// assert_eq!(local.heartbeat_interval, Duration::from_millis(250));
+    /// assert_eq!(local.heartbeat_timeout, Duration::from_secs(1));
+    /// assert_eq!(local.max_queue_size, PeerConfig::default().max_queue_size);
+    /// ```
     pub fn local() -> Self {
         Self {
             initial_reconnect_delay: Duration::from_millis(10),
@@ -161,8 +179,27 @@ impl PeerConfig {
         }
     }
 
-    /// A preset for a wide-area network: patient retries with jitter, a larger queue, a
-    /// backoff that resets only after a connection stayed up 10 s, and a patient heartbeat.
+    /// A preset for a wide-area network: patient retries (500 ms, doubling up to 60 s, with
+    /// 20 % jitter), a queue of 10,000 messages, a 15 s connection timeout, a backoff that
+    /// resets only after a connection stayed up 10 s, and a heartbeat every 2 s that declares
+    /// the remote dead after 15 s of silence; the rest as [`Default`].
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// use moonpool::PeerConfig;
+    ///
+    /// let wan = PeerConfig::wan();
+    /// assert!(wan.validate().is_ok());
+    /// assert_eq!(wan.initial_reconnect_delay, Duration::from_millis(500));
+    /// assert_eq!(wan.max_reconnect_delay, Duration::from_secs(60));
+    /// assert_eq!(wan.reconnect_jitter, 0.2);
+    /// assert_eq!(wan.max_queue_size, 10_000);
+    /// assert_eq!(wan.connection_timeout, Duration::from_secs(15));
+    /// assert_eq!(wan.stable_connection_time, Duration::from_secs(10));
+    /// assert_eq!(wan.heartbeat_interval, Duration::from_secs(2));
+    /// assert_eq!(wan.heartbeat_timeout, Duration::from_secs(15));
+    /// ```
     pub fn wan() -> Self {
         Self {
             initial_reconnect_delay: Duration::from_millis(500),
