@@ -1,6 +1,7 @@
 //! The ping-pong [`server`]: answers every ping with its pong, records what arrived in the
 //! [`Ledger`], and judges each client's requests at the end of the iteration.
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -86,13 +87,13 @@ pub async fn server<P: NetworkProvider>(
 
 /// Parses `ping <client> <n> ...`, decoding only the first three fields: the padding after
 /// them (up to 1,500 bytes) is never looked at, and decoding it took a tenth of the campaign.
-fn parse(request: &[u8]) -> Option<(String, u64)> {
+fn parse(request: &[u8]) -> Option<(Cow<'_, str>, u64)> {
     let mut parts = request.splitn(4, |&byte| byte == b' ');
     let parsed = match (parts.next(), parts.next(), parts.next()) {
         (Some(b"ping"), Some(client), Some(n)) => std::str::from_utf8(n)
             .ok()
             .and_then(|n| n.parse().ok())
-            .map(|n| (String::from_utf8_lossy(client).into_owned(), n)),
+            .map(|n| (String::from_utf8_lossy(client), n)),
         _ => None,
     };
     always_assert!(
@@ -102,6 +103,15 @@ fn parse(request: &[u8]) -> Option<(String, u64)> {
         String::from_utf8_lossy(&request[..request.len().min(240)])
     );
     parsed
+}
+
+/// Records `n` as `client`'s last request number; returns the one before (allocating the
+/// client's name only the first time it is seen).
+fn replace_last(last: &mut BTreeMap<String, u64>, client: &str, n: u64) -> Option<u64> {
+    match last.get_mut(client) {
+        Some(previous) => Some(std::mem::replace(previous, n)),
+        None => last.insert(client.to_owned(), n),
+    }
 }
 
 /// Unreliable mode: answers one connection's pings until it ends.
@@ -118,7 +128,7 @@ async fn serve<S: Stream>(mut conn: FramedStream<S>, seed: u64, ledger: Ledger) 
         let parsed = parse(&request);
         let Some((client, n)) = parsed else { continue };
         ledger.arrived(seed, &client, n);
-        let previous = last.insert(client.clone(), n);
+        let previous = replace_last(&mut last, &client, n);
         always_assert!(
             "server_requests_consecutive",
             previous.is_none_or(|previous| previous.checked_add(1) == Some(n)),
@@ -167,7 +177,7 @@ async fn serve_session<S: Stream>(
         };
         let parsed = parse(&request);
         let Some((client, n)) = parsed else { continue };
-        let previous = last.borrow_mut().insert(client.clone(), n);
+        let previous = replace_last(&mut last.borrow_mut(), &client, n);
         ledger.arrived(seed, &client, n);
         // A client told of a server restart (exactly-once's `SessionRestarted`) sends the
         // requests of unknown fate again, after newer ones: the ledger judges those.
