@@ -39,7 +39,8 @@ impl SimWorld {
     /// Adds a fault rule: it sees every [`NetOp`] before the config's odds do, and decides it
     /// by returning `Some(verdict)` (a connect so decided starts no random partition either:
     /// a rule returning [`Verdict::Pass`] for a host's operations calms its network). Rules
-    /// run in the order they were added; the first that decides wins. A rule runs inside the network and must not call the world.
+    /// run in the order they were added; the first that decides wins. A rule runs inside the
+    /// network and must not call the world.
     ///
     /// # Examples
     /// Drop every connect from 10.0.0.3 for the first 5 s (its SYNs are lost and retried):
