@@ -459,6 +459,41 @@ fn a_rule_decides_before_the_config() {
 }
 
 #[test]
+fn a_calm_host_passes_every_operation_while_the_others_stay_faulty() {
+    let w = world(NetworkConfig {
+        connect_failure_probability: 1.0,
+        short_io_probability: 1.0,
+        partition_probability: 1.0,
+        ..exact()
+    });
+    w.calm_host("10.0.0.2").unwrap();
+    let (server, calm, faulty) = (
+        w.provider("10.0.0.1"),
+        w.provider("10.0.0.2"),
+        w.provider("10.0.0.3"),
+    );
+    let w2 = w.clone();
+    w.block_on(async move {
+        let listener = server.bind("10.0.0.1:80").await.unwrap();
+        let mut c = calm.connect("10.0.0.1:80").await.unwrap();
+        assert_eq!(w2.now(), MS, "no partition, no stall: one connect latency");
+        let (mut s, _) = listener.accept().await.unwrap();
+        // Short writes and reads are certain by the odds; the calm host's are whole, both
+        // ways (the server's reads of what it wrote too).
+        assert_eq!(c.write(&[7; 1000]).await.unwrap(), 1000);
+        let mut buf = [0; 1000];
+        assert_eq!(s.read(&mut buf).await.unwrap(), 1000);
+        assert_eq!(s.write(&buf).await.unwrap(), 1000);
+        assert_eq!(c.read(&mut buf).await.unwrap(), 1000);
+        assert!(w2.fault_counts().is_empty(), "{:?}", w2.fault_counts());
+        let err = faulty.connect("10.0.0.1:80").await.err().map(|e| e.kind());
+        assert_eq!(err, Some(ErrorKind::ConnectionRefused));
+    })
+    .unwrap();
+    assert_eq!(w.fault_counts().get(&FaultKind::Refused), Some(&1));
+}
+
+#[test]
 fn the_timeline_tells_what_happened_and_when() {
     let w = world(exact());
     let w2 = w.clone();

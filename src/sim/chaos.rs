@@ -70,6 +70,30 @@ impl SimWorld {
         self.with_state(|s| s.faults.rules.push(Box::new(rule)));
     }
 
+    /// Calms host `ip` for the rest of the run: every connect, write and read with it at
+    /// either end passes, untouched by the config's odds, and its connects start no random
+    /// partition. Rules ([`add_rule`](Self::add_rule)) still decide first; partitions,
+    /// clogs and hosts down already in place stay until they end (see [`heal`](Self::heal)).
+    /// This is the last phase of a FoundationDB-style campaign: heal, then require progress.
+    /// One lookup per operation, however many hosts are calm.
+    ///
+    /// # Errors
+    /// [`SimError::InvalidConfig`] if `ip` does not parse.
+    ///
+    /// # Examples
+    /// ```
+    /// use moonpool::{NetworkConfig, SimWorld};
+    ///
+    /// let world = SimWorld::with_config(1, NetworkConfig::hostile()).unwrap();
+    /// world.calm_host("10.0.0.2").unwrap();
+    /// assert!(world.calm_host("not an ip").is_err());
+    /// ```
+    pub fn calm_host(&self, ip: &str) -> Result<(), SimError> {
+        let ip = ips(&[ip])?[0];
+        self.with_state(|s| s.faults.calm_hosts.insert(ip));
+        Ok(())
+    }
+
     /// Cuts all traffic between every host of `a` and every host of `b`, both ways, until
     /// [`heal`](Self::heal). Connects across it get no answer (they time out); established
     /// connections stall, and their senders give up after `retransmission_timeout`.

@@ -3,7 +3,8 @@
 //!
 //! Every operation the network carries out asks [`WorldState::decide`] for a [`Verdict`]:
 //! first the user's rules ([`SimWorld::add_rule`](crate::SimWorld::add_rule)), in the order
-//! they were added, then the odds of the world's [`NetworkConfig`](super::NetworkConfig).
+//! they were added, then the calm hosts ([`SimWorld::calm_host`](crate::SimWorld::calm_host)),
+//! then the odds of the world's [`NetworkConfig`](super::NetworkConfig).
 //! Whatever is injected is written to the timeline ([`FaultEvent`]).
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -47,6 +48,8 @@ pub enum NetOp {
         conn: u64,
         /// The reading host.
         host: IpAddr,
+        /// The host at the other end, which wrote the bytes.
+        from: IpAddr,
         /// Bytes the read would return.
         len: usize,
         /// Virtual time now.
@@ -191,6 +194,8 @@ const TIMELINE_LEN: usize = 256;
 #[derive(Default)]
 pub(crate) struct Faults {
     pub(crate) rules: Vec<Rule>,
+    /// Hosts whose every operation passes (after the rules): see `SimWorld::calm_host`.
+    pub(crate) calm_hosts: BTreeSet<IpAddr>,
     /// Slow-link extra latency per unordered host pair, drawn once.
     slow_links: BTreeMap<(IpAddr, IpAddr), Duration>,
     /// Clogged until, per directed host pair and per connection.
@@ -388,9 +393,22 @@ impl WorldState {
         }
     }
 
-    /// The verdict of the first rule that decides `op`, if one does.
+    /// The verdict of the first rule that decides `op`, if one does; then `Pass` if `op`
+    /// touches a calm host (one lookup per end, however many hosts are calm).
     pub(crate) fn ruled(&mut self, op: &NetOp) -> Option<Verdict> {
-        self.faults.rules.iter_mut().find_map(|rule| rule(op))
+        if let Some(verdict) = self.faults.rules.iter_mut().find_map(|rule| rule(op)) {
+            return Some(verdict);
+        }
+        let calm = &self.faults.calm_hosts;
+        if calm.is_empty() {
+            return None;
+        }
+        let (a, b) = match *op {
+            NetOp::Connect { from, to, .. } => (from, to.ip()),
+            NetOp::Send { from, to, .. } => (from, to),
+            NetOp::Receive { host, from, .. } => (host, from),
+        };
+        (calm.contains(&a) || calm.contains(&b)).then_some(Verdict::Pass)
     }
 
     /// The verdict the config's odds draw for `op`.

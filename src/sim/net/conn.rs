@@ -263,6 +263,7 @@ impl WorldState {
         let Some(c) = self.net.conns.get_mut(&conn) else {
             return Poll::Ready(Err(gone()));
         };
+        let from = c.ends[1 - side].host;
         let end = &mut c.ends[side];
         if !end.open {
             return Poll::Ready(Err(gone()));
@@ -277,6 +278,7 @@ impl WorldState {
                 match self.decide(NetOp::Receive {
                     conn,
                     host,
+                    from,
                     len,
                     now,
                 }) {

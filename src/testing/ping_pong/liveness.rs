@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::checker::Checker;
 use crate::peer::{Peer, PeerConfig, PeerError};
 use crate::provider::{Clock, NetworkProvider};
-use crate::sim::{NetOp, NetworkConfig, TailShape, Verdict};
+use crate::sim::{NetworkConfig, TailShape};
 use crate::testing::WorkloadTopology;
 use crate::{always_assert, sometimes_max};
 
@@ -63,20 +63,14 @@ pub fn liveness_bound(network: &NetworkConfig, peer: &PeerConfig, backlog: usize
 }
 
 /// Heals this workload's network: the partitions end, and from now on every connect, write
-/// and read of its host passes (a rule, which also keeps random partitions off it), and so
-/// do the reads of `server` (they cannot be told apart by client); `buggify!` goes off, for
-/// every workload.
+/// and read with its host at either end passes ([`SimWorld::calm_host`]: a lookup, however
+/// many clients are healed); `buggify!` goes off, for every workload.
 /// Returns the network's configuration, or `None` outside a simulation.
-pub(super) fn heal(topology: &WorkloadTopology, server: &str) -> Option<NetworkConfig> {
+///
+/// [`SimWorld::calm_host`]: crate::SimWorld::calm_host
+pub(super) fn heal(topology: &WorkloadTopology) -> Option<NetworkConfig> {
     let world = topology.world().upgrade()?;
-    let me: std::net::IpAddr = topology.my_ip.parse().ok()?;
-    let server: std::net::IpAddr = server.parse().ok()?;
-    world.add_rule(move |op| match *op {
-        NetOp::Connect { from, to, .. } if from == me || to.ip() == me => Some(Verdict::Pass),
-        NetOp::Send { from, to, .. } if from == me || to == me => Some(Verdict::Pass),
-        NetOp::Receive { host, .. } if host == me || host == server => Some(Verdict::Pass),
-        _ => None,
-    });
+    world.calm_host(&topology.my_ip).ok()?;
     world.heal();
     world.set_buggify(false);
     Some(world.network_config())
@@ -93,7 +87,7 @@ pub(super) async fn probe_after_heal<P: NetworkProvider>(
     topology: &WorkloadTopology,
     longest: usize,
 ) -> Result<(), PeerError> {
-    let Some(network) = heal(topology, &topology.peer_ips[0]) else {
+    let Some(network) = heal(topology) else {
         return Ok(());
     };
     let config = peer.config().clone();
