@@ -114,10 +114,76 @@ pub type AssertionMap = BTreeMap<String, AssertionStats>;
 #[derive(Debug)]
 struct Collector {
     seed: u64,
-    assertions: AssertionMap,
+    /// Each assertion's counts, in the order first seen, and whether its first hit (a
+    /// sometimes-assertion's) was noted in `positions`.
+    slots: Vec<Slot>,
+    /// The slot of each name.
+    by_name: BTreeMap<String, usize>,
+    /// A direct-mapped cache from the address of a name (a literal, almost always) to its
+    /// slot: one pointer comparison and one short string comparison per check, instead of a
+    /// search of the map. Only a cache: a miss or a name at a reused address goes by name.
+    by_address: [(usize, usize); ADDRESS_CACHE],
     /// The world whose RNG position each discovery is noted at (exploration only).
     world: Option<WeakSimWorld>,
     positions: Positions,
+}
+
+/// Entries of [`Collector::by_address`] (a power of two).
+const ADDRESS_CACHE: usize = 128;
+
+#[derive(Debug)]
+struct Slot {
+    name: String,
+    stats: AssertionStats,
+    first_hit_noted: bool,
+}
+
+impl Collector {
+    fn new(seed: u64) -> Self {
+        Self {
+            seed,
+            slots: Vec::new(),
+            by_name: BTreeMap::new(),
+            by_address: [(0, 0); ADDRESS_CACHE],
+            world: None,
+            positions: Positions::default(),
+        }
+    }
+
+    /// The slot of `name`, created for `kind` if new.
+    fn slot(&mut self, name: &str, kind: AssertionKind) -> &mut Slot {
+        let address = name.as_ptr() as usize;
+        let entry = (address >> 3 ^ address >> 11) & (ADDRESS_CACHE - 1);
+        let (cached, index) = self.by_address[entry];
+        if cached == address && self.slots.get(index).is_some_and(|slot| slot.name == name) {
+            return &mut self.slots[index];
+        }
+        let index = match self.by_name.get(name) {
+            Some(&index) => index,
+            None => {
+                let index = self.slots.len();
+                self.by_name.insert(name.to_string(), index);
+                self.slots.push(Slot {
+                    name: name.to_string(),
+                    stats: AssertionStats::new(kind),
+                    first_hit_noted: false,
+                });
+                index
+            }
+        };
+        self.by_address[entry] = (address, index);
+        &mut self.slots[index]
+    }
+
+    /// The counts by name.
+    fn take_assertions(&mut self) -> AssertionMap {
+        self.by_address = [(0, 0); ADDRESS_CACHE];
+        self.by_name.clear();
+        std::mem::take(&mut self.slots)
+            .into_iter()
+            .map(|slot| (slot.name, slot.stats))
+            .collect()
+    }
 }
 
 /// Where in one iteration's run (in world RNG draws) its discoveries happened.
@@ -140,34 +206,35 @@ thread_local! {
 /// Counts one check of `name`; `value` is a watermark's value.
 fn record(name: &str, kind: AssertionKind, condition: bool, value: Option<i64>) {
     COLLECTOR.with(|c| {
-        if let Some(collector) = c.borrow_mut().as_mut() {
-            let stats = match collector.assertions.get_mut(name) {
-                Some(stats) => stats,
-                None => collector
-                    .assertions
-                    .entry(name.to_string())
-                    .or_insert(AssertionStats::new(kind)),
-            };
-            stats.checks += 1;
-            stats.hits += u64::from(condition);
-            let improved = value.is_some_and(|value| stats.offer(value));
-            let Some(world) = collector.world.as_ref().and_then(WeakSimWorld::upgrade) else {
-                return;
-            };
-            let Some(draws) = world.rng_draws() else {
-                return;
-            };
-            let positions = &mut collector.positions;
-            if kind == AssertionKind::Sometimes
-                && condition
-                && !positions.first_hits.contains_key(name)
-            {
-                positions.first_hits.insert(name.to_string(), draws);
-            }
-            if let (true, Some(value)) = (improved, value) {
-                positions.bests.insert(name.to_string(), (value, draws));
-            }
+        let mut c = c.borrow_mut();
+        let Some(collector) = c.as_mut() else { return };
+        let slot = collector.slot(name, kind);
+        slot.stats.checks += 1;
+        slot.stats.hits += u64::from(condition);
+        let improved = value.is_some_and(|value| slot.stats.offer(value));
+        let first_hit = kind == AssertionKind::Sometimes && condition && !slot.first_hit_noted;
+        if !(first_hit || improved) || collector.world.is_none() {
+            return;
         }
+        // A discovery: note the world RNG's position (exploration re-enters the run there).
+        let Some(draws) = collector
+            .world
+            .as_ref()
+            .and_then(WeakSimWorld::upgrade)
+            .and_then(|world| world.rng_draws())
+        else {
+            return;
+        };
+        let positions = &mut collector.positions;
+        if first_hit && !positions.first_hits.contains_key(name) {
+            positions.first_hits.insert(name.to_string(), draws);
+        }
+        if let (true, Some(value)) = (improved, value) {
+            positions.bests.insert(name.to_string(), (value, draws));
+        }
+        // The flag only saves the search above; set once the first hit is in `positions`.
+        let slot = collector.slot(name, kind);
+        slot.first_hit_noted |= first_hit;
     });
 }
 
@@ -224,12 +291,7 @@ pub(crate) fn collect<R>(seed: u64, f: impl FnOnce() -> R) -> (R, AssertionMap, 
             COLLECTOR.with(|c| *c.borrow_mut() = self.0.take());
         }
     }
-    let fresh = Collector {
-        seed,
-        assertions: AssertionMap::new(),
-        world: None,
-        positions: Positions::default(),
-    };
+    let fresh = Collector::new(seed);
     let _restore = Restore(COLLECTOR.with(|c| c.borrow_mut().replace(fresh)));
     let result = f();
     let (assertions, positions) = COLLECTOR.with(|c| {
@@ -237,10 +299,7 @@ pub(crate) fn collect<R>(seed: u64, f: impl FnOnce() -> R) -> (R, AssertionMap, 
             .as_mut()
             .map(|c| {
                 c.world = None;
-                (
-                    std::mem::take(&mut c.assertions),
-                    std::mem::take(&mut c.positions),
-                )
+                (c.take_assertions(), std::mem::take(&mut c.positions))
             })
             .unwrap_or_default()
     });

@@ -163,19 +163,21 @@ impl Checker {
     }
 
     pub(super) fn reply(&mut self, reply: &[u8]) {
-        let text = String::from_utf8_lossy(reply);
-        let parsed = text
-            .strip_prefix("pong ")
-            .and_then(|rest| rest.split_once(' '))
-            .and_then(|(client, rest)| {
-                // A large reply carries padding after the number.
-                let n = rest.split(' ').next()?;
-                Some((client, n.parse::<u64>().ok()?))
-            });
+        // `pong <client> <n>`, then a large reply's padding, which is never scanned.
+        let mut parts = reply.splitn(4, |&byte| byte == b' ');
+        let parsed = match (parts.next(), parts.next(), parts.next()) {
+            (Some(b"pong"), Some(client), Some(n)) => std::str::from_utf8(client).ok().zip(
+                std::str::from_utf8(n)
+                    .ok()
+                    .and_then(|n| n.parse::<u64>().ok()),
+            ),
+            _ => None,
+        };
         always_assert!(
             "reply_well_formed",
             parsed.is_some(),
-            "bad reply {text:.60}"
+            "bad reply {:.60}",
+            String::from_utf8_lossy(&reply[..reply.len().min(240)])
         );
         let Some((client, n)) = parsed else { return };
         if client == self.me {

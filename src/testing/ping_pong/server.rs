@@ -124,6 +124,7 @@ fn replace_last(last: &mut BTreeMap<String, u64>, client: &str, n: u64) -> Optio
 /// message the simulated TCP (or the Peer) lost silently.
 async fn serve<S: Stream>(mut conn: FramedStream<S>, seed: u64, ledger: Ledger) {
     let mut last: BTreeMap<String, u64> = BTreeMap::new();
+    let mut reply = Vec::new();
     while let Ok(Some(request)) = conn.recv().await {
         let parsed = parse(&request);
         let Some((client, n)) = parsed else { continue };
@@ -134,11 +135,8 @@ async fn serve<S: Stream>(mut conn: FramedStream<S>, seed: u64, ledger: Ledger) 
             previous.is_none_or(|previous| previous.checked_add(1) == Some(n)),
             "{client}'s ping {n} follows ping {previous:?} on one connection"
         );
-        if conn
-            .send(&unreliable_reply(&request, &client, n))
-            .await
-            .is_err()
-        {
+        unreliable_reply(&mut reply, &request, &client, n);
+        if conn.send(&reply).await.is_err() {
             return;
         }
     }
@@ -146,14 +144,21 @@ async fn serve<S: Stream>(mut conn: FramedStream<S>, seed: u64, ledger: Ledger) 
 
 /// `pong <client> <n>`; a request whose padding is of `y`s asks for it back, twelve times
 /// (up to 18 KB: more than the Peer's first read chunks, so its read buffer grows and compacts).
-fn unreliable_reply(request: &[u8], client: &str, n: u64) -> Vec<u8> {
-    let mut reply = format!("pong {client} {n}").into_bytes();
-    let padding = request.split(|&byte| byte == b' ').nth(3);
+fn unreliable_reply(reply: &mut Vec<u8>, request: &[u8], client: &str, n: u64) {
+    use std::io::Write as _;
+    reply.clear();
+    // Never fails: writing to a `Vec` is infallible.
+    let _ = write!(reply, "pong {client} {n}");
+    // The padding is everything after the third space (it has none of its own): found by
+    // splitting three times, not by scanning it.
+    let padding = request.splitn(4, |&byte| byte == b' ').nth(3);
     if let Some(padding) = padding.filter(|p| p.starts_with(b"y")) {
+        reply.reserve(1 + 12 * padding.len());
         reply.push(b' ');
-        reply.extend_from_slice(&padding.repeat(12));
+        for _ in 0..12 {
+            reply.extend_from_slice(padding);
+        }
     }
-    reply
 }
 
 /// Reliable modes: answers one connection of a session until it ends. Each client's
