@@ -6,6 +6,7 @@
 //! cargo run --release --example ping_pong                       # 1000 iterations
 //! cargo run --release --example ping_pong -- --iterations 5000 --threads 4 --clients 3
 //! cargo run --release --example ping_pong -- --mode exactly-once  # or at-least-once, unreliable
+//! cargo run --release --example ping_pong -- --mode at-least-once --overflow drop-oldest
 //! cargo run --release --example ping_pong -- --seed 42 --clients 2          # replay one seed
 //! MOONPOOL_SEED=42 cargo run --release --example ping_pong -- --clients 2   # the same
 //!
@@ -22,22 +23,23 @@
 //!
 //! Prints the report (progress goes to stderr) and, as its last line,
 //! `summary iterations=N passed=N failed=N sometimes_reached=K/K digest=HEX sim_time_s=X wall_s=Y
-//! lost=N duplicated=N reordered=N` (the requests the server saw, against what the clients'
-//! `send` accepted; `--merge` cannot know them and leaves them out).
+//! lost=N duplicated=N reordered=N dropped=N` (the requests the server saw, against what the
+//! clients' `send` accepted, and how many the clients' full queues dropped; `--merge` cannot
+//! know them and leaves them out).
 //! Exits with status 1 if an iteration failed or a sometimes-assertion was never reached, and
 //! 2 on a bad command line, an unreadable shard or shards that share a seed. With `--save` a
 //! shard fails only for its failed iterations: coverage is judged on the merged report, since
 //! a state may be reached on one machine only.
 //!
 //! A failed seed's replay line repeats every flag that changes an iteration (`--clients`,
-//! `--mode`).
+//! `--mode`, `--overflow`).
 //! `--seed` or `--iterations` together with `MOONPOOL_SEED` or `MOONPOOL_SEEDS` is an error
 //! (status 2): the seeds come from one place. `--merge` runs nothing and ignores them.
 
 use std::process::ExitCode;
 
 use lexopt::prelude::*;
-use moonpool::peer::Delivery;
+use moonpool::peer::{Delivery, OverflowPolicy};
 use moonpool::testing::{ping_pong, DeterminismCheck, Partition, SimulationReport};
 
 /// The share of seeds run twice to check determinism (`MOONPOOL_CHECK_DETERMINISM` overrides).
@@ -45,7 +47,7 @@ const DETERMINISM_SHARE: f64 = 0.02;
 
 const USAGE: &str = "\
 usage: ping_pong [--iterations N] [--seed S] [--threads T] [--clients C] [--partition K/N]
-                 [--mode M] [--hostile] [--save FILE]
+                 [--mode M] [--overflow P] [--hostile] [--save FILE]
        ping_pong --merge FILE...
 
   --iterations N     iterations to run (default 1000)
@@ -54,6 +56,8 @@ usage: ping_pong [--iterations N] [--seed S] [--threads T] [--clients C] [--part
   --clients C        clients per iteration (default 2)
   --partition K/N    run the K-th of N equal parts of the seeds (also MOONPOOL_PARTITION)
   --mode M           delivery: unreliable (default), at-least-once or exactly-once
+  --overflow P       what a full queue does: drop-oldest (unreliable's default) or reject
+                     (the reliable modes' default)
   --hostile          every fault on (drawn per seed), the server rebooted at random, and
                      every fault kind required at least once
   --save FILE        also write the report as a shard file
@@ -74,6 +78,8 @@ struct Args {
     partition: Option<Partition>,
     /// `--mode M` (default unreliable).
     mode: Delivery,
+    /// `--overflow P` (default: the mode's).
+    overflow: Option<OverflowPolicy>,
     /// `--hostile`: the hostile campaign (`ping_pong::hostile`).
     hostile: bool,
     /// `--save FILE`: write the report's shard text there.
@@ -123,6 +129,13 @@ fn parse_args() -> Result<Option<Args>, lexopt::Error> {
                 args.mode = ping_pong::parse_mode(&name)
                     .ok_or_else(|| format!("--mode: unknown mode {name:?} (try --help)"))?;
             }
+            Long("overflow") => {
+                let name = parser.value()?.string()?;
+                let policy = ping_pong::parse_overflow(&name).ok_or_else(|| {
+                    format!("--overflow: unknown policy {name:?} (drop-oldest or reject)")
+                })?;
+                args.overflow = Some(policy);
+            }
             Long("hostile") => args.hostile = true,
             Long("merge") => merging = true,
             Value(file) if merging => args.merge.push(file.string()?),
@@ -141,6 +154,7 @@ fn parse_args() -> Result<Option<Args>, lexopt::Error> {
             ("--partition", args.partition.is_some()),
             ("--save", args.save.is_some()),
             ("--hostile", args.hostile),
+            ("--overflow", args.overflow.is_some()),
         ];
         if let Some((flag, _)) = running.iter().find(|(_, given)| *given) {
             return Err(format!("--merge runs nothing: {flag} cannot be used with it").into());
@@ -274,10 +288,14 @@ fn main() -> ExitCode {
     let mut ledger = None;
     let report = if args.merge.is_empty() {
         let clients = args.clients.unwrap_or(2);
+        let mode = match args.overflow {
+            Some(policy) => ping_pong::Mode::with_overflow(args.mode, policy),
+            None => ping_pong::Mode::new(args.mode),
+        };
         let (builder, campaign_ledger) = if args.hostile {
-            ping_pong::hostile_campaign(clients, args.mode)
+            ping_pong::hostile_campaign(clients, mode)
         } else {
-            ping_pong::campaign(clients, args.mode)
+            ping_pong::campaign(clients, mode)
         };
         ledger = Some(campaign_ledger);
         let mut builder = builder
@@ -335,8 +353,8 @@ fn main() -> ExitCode {
         Some(t) => {
             let summary = report.summary_line();
             let full = format!(
-                "{summary} lost={} duplicated={} reordered={}",
-                t.lost, t.duplicated, t.reordered
+                "{summary} lost={} duplicated={} reordered={} dropped={}",
+                t.lost, t.duplicated, t.reordered, t.dropped
             );
             println!("{}", text.replacen(&summary, &full, 1));
         }

@@ -5,16 +5,23 @@ use std::collections::{BTreeSet, VecDeque};
 use std::time::Duration;
 
 use super::ledger::Ledger;
-use super::ClientStats;
-use crate::always_assert;
+use super::{ClientStats, Mode};
 use crate::peer::{Peer, PeerError};
 use crate::provider::{Clock, NetworkProvider};
+use crate::{always_assert, always_le};
 
 /// A client's bookkeeping of requests and replies.
 pub(super) struct Checker {
     pub(super) me: String,
-    /// A reliable mode: no reply may ever be skipped.
+    /// A reliable mode: no reply may ever be skipped, except for a dropped request.
     pub(super) reliable: bool,
+    /// A reliable mode with the drop-oldest policy ([`Mode::drops`]): replies may skip as
+    /// many requests as the Peer dropped, and those are never answered.
+    pub(super) drops: bool,
+    /// The Peer's `messages_dropped` when last looked at ([`note_drops`](Self::note_drops)).
+    pub(super) dropped: u64,
+    /// Reliable drop-oldest: requests a reply skipped (each must be a dropped one).
+    pub(super) skipped: u64,
     /// The server restarted (a new session epoch) at least once: at-least-once may answer a
     /// re-sent request again, and the replies the dead server had not had acknowledged are
     /// gone (the promise covers this side's messages, not a dead server's).
@@ -47,7 +54,7 @@ pub(super) struct Checker {
 impl Checker {
     pub(super) fn new(
         me: String,
-        reliable: bool,
+        mode: Mode,
         seed: u64,
         ledger: Ledger,
         reply_buffer: Option<usize>,
@@ -59,7 +66,10 @@ impl Checker {
             me,
             seed,
             ledger,
-            reliable,
+            reliable: mode.delivery.is_reliable(),
+            drops: mode.drops(),
+            dropped: 0,
+            skipped: 0,
             restarted: false,
             handed_back: VecDeque::new(),
             resent_after_restart: 0,
@@ -93,6 +103,24 @@ impl Checker {
         self.stats.sent += 1;
     }
 
+    /// Reliable drop-oldest: takes note of how many requests the Peer has dropped so far.
+    pub(super) fn note_drops<P: NetworkProvider>(&mut self, peer: &Peer<P>) {
+        if self.drops {
+            self.dropped = peer.metrics().messages_dropped;
+        }
+    }
+
+    /// True while a reply may still come: some request is unanswered, beyond (in the
+    /// reliable drop-oldest mode) those the Peer dropped and no reply has skipped yet.
+    pub(super) fn expecting(&self) -> bool {
+        let unexplained = if self.drops {
+            self.dropped.saturating_sub(self.skipped)
+        } else {
+            0
+        };
+        self.outstanding.len() as u64 > unexplained
+    }
+
     /// Reads replies until none is outstanding, the connection breaks, or `patience` passes
     /// without a reply.
     pub(super) async fn read<P: NetworkProvider>(
@@ -102,7 +130,8 @@ impl Checker {
         patience: Duration,
         calm: bool,
     ) -> Result<(), PeerError> {
-        while !self.outstanding.is_empty() {
+        self.note_drops(peer);
+        while self.expecting() {
             match clock.timeout(patience, self.receive(peer)).await {
                 Ok(Ok(Some(reply))) => {
                     self.restarted |= self.reliable && peer.metrics().session_restarts > 0;
@@ -216,14 +245,26 @@ impl Checker {
         );
         // Requests older than an answered one will never be answered: they are lost.
         let older: Vec<u64> = self.outstanding.range(..n).copied().collect();
-        // After a server restart its unacknowledged replies died with it: only then may a
-        // reliable mode skip one.
-        always_assert!(
-            "reliable_replies_in_sequence",
-            !self.reliable || self.restarted || older.is_empty(),
-            "{} got pong {n} before pongs {older:?}",
-            self.me
-        );
+        if self.drops {
+            // Each request a reply skips was dropped by the queue, never sent.
+            self.skipped += older.len() as u64;
+            always_le!(
+                "reliable_reply_skipped_a_drop",
+                self.skipped,
+                self.dropped,
+                "{} got pong {n} before pongs {older:?}",
+                self.me
+            );
+        } else {
+            // After a server restart its unacknowledged replies died with it: only then may
+            // a reliable mode skip one.
+            always_assert!(
+                "reliable_replies_in_sequence",
+                !self.reliable || older.is_empty(),
+                "{} got pong {n} before pongs {older:?}",
+                self.me
+            );
+        }
         for lost in older {
             self.outstanding.remove(&lost);
             self.stats.lost += 1;

@@ -12,8 +12,8 @@ use super::ledger::{ClientReport, Ledger};
 use super::liveness::probe_after_heal;
 use super::replies::check_replies;
 use super::tap::Tap;
-use super::{peer_config, Scenario, PORT};
-use crate::peer::{Delivery, Peer, PeerError};
+use super::{peer_config, Mode, Scenario, PORT};
+use crate::peer::{Peer, PeerError};
 use crate::provider::{Clock, NetworkProvider};
 use crate::sim::Digest;
 use crate::testing::WorkloadTopology;
@@ -37,7 +37,7 @@ pub struct ClientStats {
 }
 
 /// A client: sends a few hundred pings to the first peer IP's port 4500 through a [`Peer`]
-/// in `delivery` mode, in bursts of 1 to 32, reading the replies after each burst, and
+/// in `mode` (a [`Delivery`](crate::peer::Delivery) or a [`Mode`]), in bursts of 1 to 32, reading the replies after each burst, and
 /// checks them. In the reliable modes it then waits (at most 120 s) until everything is
 /// acknowledged and answered. It reports what it sent to the [`Ledger`].
 ///
@@ -49,11 +49,11 @@ pub async fn client<P: NetworkProvider>(
     seed: u64,
     provider: P,
     topology: WorkloadTopology,
-    delivery: Delivery,
+    mode: impl Into<Mode>,
     ledger: Ledger,
 ) -> Result<ClientStats, PeerError> {
     let scenario = Scenario::from_seed(seed);
-    client_in(scenario, seed, provider, topology, delivery, ledger).await
+    client_in(scenario, seed, provider, topology, mode, ledger).await
 }
 
 /// [`client`] in a given [`Scenario`] (the hostile campaign's, say) rather than the one
@@ -66,15 +66,16 @@ pub async fn client_in<P: NetworkProvider>(
     seed: u64,
     provider: P,
     topology: WorkloadTopology,
-    delivery: Delivery,
+    mode: impl Into<Mode>,
     ledger: Ledger,
 ) -> Result<ClientStats, PeerError> {
+    let mode = mode.into();
     let me = topology.name.clone();
-    let reliable = delivery.is_reliable();
+    let reliable = mode.delivery.is_reliable();
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ name_hash(&me));
     let clock = provider.clock();
     let destination = format!("{}:{PORT}", topology.peer_ips[0]);
-    let config = peer_config(delivery);
+    let config = peer_config(mode);
     let (max_queue, max_message) = (config.max_queue_size, config.max_message_size);
     let mut backoff = BackoffChecker::new(&config);
     // What the Peer reads from each connection, to check that every reply read reaches us.
@@ -83,7 +84,7 @@ pub async fn client_in<P: NetworkProvider>(
     peer.record_connection_events();
     let mut check = Checker::new(
         me.clone(),
-        reliable,
+        mode,
         seed,
         ledger.clone(),
         scenario.reply_buffer,
@@ -180,6 +181,9 @@ pub async fn client_in<P: NetworkProvider>(
             check.stats.lost += 1;
         }
     }
+    // What the overflow policy dropped; `close` may discard more (unacknowledged messages
+    // the remote may have, after an unsettled end).
+    let overflow_dropped = peer.metrics().messages_dropped;
     peer.close().await;
     let m = peer.metrics();
     // Each write of a message is its first, or a resend counted as such (possibly delivered).
@@ -197,6 +201,7 @@ pub async fn client_in<P: NetworkProvider>(
             written: m.messages_written,
             possibly_lost: m.messages_possibly_lost,
             dropped: m.messages_dropped,
+            overflow_dropped,
             acknowledged,
             resent_after_restart: check.resent_after_restart,
         },
@@ -205,8 +210,9 @@ pub async fn client_in<P: NetworkProvider>(
     Ok(check.stats)
 }
 
-/// Reliable modes: waits until every request is acknowledged and every reply received
-/// (`reliable_settled`); true if it got there within [`SETTLE`].
+/// Reliable modes: waits until every request is acknowledged and every reply received, but
+/// those of requests the Peer dropped (`reliable_settled`); true if it got there within
+/// [`SETTLE`].
 async fn settle<P: NetworkProvider>(
     peer: &mut Peer<P>,
     check: &mut Checker,
@@ -238,7 +244,8 @@ async fn settle<P: NetworkProvider>(
                 if !check.handed_back.is_empty() {
                     continue; // a restart during the read: send those again, wait again
                 }
-                if check.outstanding.is_empty() || check.restarted {
+                check.note_drops(peer);
+                if !check.expecting() || check.restarted {
                     return Ok(());
                 }
             }
@@ -248,9 +255,11 @@ async fn settle<P: NetworkProvider>(
     if let Ok(Err(error)) = settled {
         return Err(error);
     }
+    // With drop-oldest, the requests still unanswered must be ones the Peer dropped.
+    check.note_drops(peer);
     always_assert!(
         "reliable_settled",
-        done && (check.restarted || check.outstanding.is_empty()),
+        done && (check.restarted || !check.expecting()),
         "{}: {} requests unanswered after {SETTLE:?} (metrics {:?})",
         check.me,
         check.outstanding.len(),

@@ -19,6 +19,8 @@ pub struct Delivered {
     pub duplicated: u64,
     /// Requests that arrived after a higher-numbered one of the same client.
     pub reordered: u64,
+    /// Requests the clients' overflow policy dropped (counted in `lost` too).
+    pub dropped: u64,
 }
 
 /// One client's side of an iteration, reported when it is done.
@@ -30,6 +32,8 @@ pub(super) struct ClientReport {
     pub written: u64,
     pub possibly_lost: u64,
     pub dropped: u64,
+    /// The Peer's `messages_dropped` before `close`: what the overflow policy dropped.
+    pub overflow_dropped: u64,
     /// Reliable modes: `wait_acknowledged` succeeded at the end.
     pub acknowledged: bool,
     /// Exactly-once: requests a server restart handed back that the client sent again.
@@ -123,6 +127,7 @@ impl Ledger {
             totals.lost += delivered.lost;
             totals.duplicated += delivered.duplicated;
             totals.reordered += delivered.reordered;
+            totals.dropped += client.overflow_dropped;
             out.push((name, Judged { delivered, client }));
         }
         out

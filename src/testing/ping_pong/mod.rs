@@ -49,6 +49,7 @@ mod client;
 mod draw;
 mod ledger;
 mod liveness;
+mod mode;
 mod replies;
 mod scenario;
 mod server;
@@ -60,11 +61,12 @@ pub use backoff::BackoffChecker;
 pub use client::{client, client_in, ClientStats};
 pub use ledger::{Delivered, Ledger};
 pub use liveness::{exchange_bound, liveness_bound, round_bound};
+pub use mode::{overflow_name, parse_overflow, Mode};
 pub use scenario::Scenario;
 pub use server::server;
 
 use super::{Attrition, SimulationBuilder};
-use crate::peer::{Delivery, OverflowPolicy, PeerConfig};
+use crate::peer::{Delivery, PeerConfig};
 use crate::sim::FaultKind;
 
 /// The server's port.
@@ -103,19 +105,17 @@ pub fn sometimes(delivery: Delivery) -> Vec<&'static str> {
 
 /// The clients' Peer configuration: delays small enough that the backoff reaches its cap
 /// within an iteration, a 16-message queue that overflows while disconnected, a 1 s
-/// connection timeout that stalled connects exceed, and a brisk heartbeat. The reliable
-/// modes refuse new messages on a full queue rather than drop old ones.
-pub fn peer_config(delivery: Delivery) -> PeerConfig {
+/// connection timeout that stalled connects exceed, and a brisk heartbeat; the mode's
+/// delivery and overflow policy (a bare [`Delivery`]: the reliable modes refuse new
+/// messages on a full queue rather than drop old ones).
+pub fn peer_config(mode: impl Into<Mode>) -> PeerConfig {
+    let Mode { delivery, overflow } = mode.into();
     PeerConfig {
         initial_reconnect_delay: Duration::from_millis(5),
         max_reconnect_delay: Duration::from_millis(40),
         max_queue_size: 16,
         connection_timeout: Duration::from_secs(1),
-        overflow_policy: if delivery.is_reliable() {
-            OverflowPolicy::Reject
-        } else {
-            OverflowPolicy::DropOldest
-        },
+        overflow_policy: overflow,
         reconnect_jitter: 0.25,
         stable_connection_time: Duration::from_millis(200),
         write_batch_bytes: 1,
@@ -151,7 +151,8 @@ pub fn builder(clients: usize) -> SimulationBuilder {
     campaign(clients, Delivery::Unreliable).0
 }
 
-/// A campaign in `delivery` mode: one `server` workload and `clients` client workloads
+/// A campaign in `mode` (a [`Delivery`], or a [`Mode`] that also names the overflow
+/// policy): one `server` workload and `clients` client workloads
 /// (`client1`, `client2`, ...), the [`Scenario`] network of each seed, the mode's
 /// [`sometimes`] declared, and the example's replay hint ([`replay_hint`]); and the
 /// [`Ledger`] that totals what arrived. Choose the seeds on the builder.
@@ -168,32 +169,33 @@ pub fn builder(clients: usize) -> SimulationBuilder {
 /// assert!(totals.sent > 0);
 /// assert_eq!((totals.lost, totals.duplicated, totals.reordered), (0, 0, 0));
 /// ```
-pub fn campaign(clients: usize, delivery: Delivery) -> (SimulationBuilder, Ledger) {
-    campaign_in(clients, delivery, Scenario::from_seed)
+pub fn campaign(clients: usize, mode: impl Into<Mode>) -> (SimulationBuilder, Ledger) {
+    campaign_in(clients, mode.into(), Scenario::from_seed)
 }
 
 /// [`campaign`] with the scenario of each seed drawn by `scenario`.
 fn campaign_in(
     clients: usize,
-    delivery: Delivery,
+    mode: Mode,
     scenario: fn(u64) -> Scenario,
 ) -> (SimulationBuilder, Ledger) {
+    let delivery = mode.delivery;
     let ledger = Ledger::default();
     let server_ledger = ledger.clone();
     let mut builder = SimulationBuilder::new()
         .register_workload("server", move |seed, provider, topology| {
-            server(seed, provider, topology, delivery, server_ledger.clone())
+            server(seed, provider, topology, mode, server_ledger.clone())
         })
         .network_config_fn(move |seed| scenario(seed).network)
         .declare_sometimes(&sometimes(delivery))
-        .replay_hint(replay_hint(clients, delivery));
+        .replay_hint(replay_hint(clients, mode));
     for i in 1..=clients {
         let ledger = ledger.clone();
         builder =
             builder.register_workload(format!("client{i}"), move |seed, provider, topology| {
                 let ledger = ledger.clone();
                 async move {
-                    client_in(scenario(seed), seed, provider, topology, delivery, ledger)
+                    client_in(scenario(seed), seed, provider, topology, mode, ledger)
                         .await
                         .map(|_| ())
                 }
@@ -221,7 +223,7 @@ pub const HOSTILE_FAULTS: &[FaultKind] = &[
     FaultKind::Buggify,
 ];
 
-/// The hostile campaign in `delivery` mode: [`campaign`]'s workloads, but every seed hostile
+/// The hostile campaign in `mode`: [`campaign`]'s workloads, but every seed hostile
 /// ([`Scenario::hostile_from_seed`]: a network drawn from calm to hostile, corruption in half
 /// the seeds), the server rebooted at random during each iteration ([`Attrition`]: killed or
 /// powered off; none after 30 s, so the clients finish on a quiet network), and every kind of
@@ -238,11 +240,12 @@ pub const HOSTILE_FAULTS: &[FaultKind] = &[
 /// assert_eq!(report.failed(), 0, "{report}");
 /// assert_eq!(ledger.totals().lost, 0);
 /// ```
-pub fn hostile_campaign(clients: usize, delivery: Delivery) -> (SimulationBuilder, Ledger) {
-    let (builder, ledger) = campaign_in(clients, delivery, Scenario::hostile_from_seed);
+pub fn hostile_campaign(clients: usize, mode: impl Into<Mode>) -> (SimulationBuilder, Ledger) {
+    let mode = mode.into();
+    let (builder, ledger) = campaign_in(clients, mode, Scenario::hostile_from_seed);
     let mut attrition = Attrition::new(&["server"]);
     attrition.until = Duration::from_secs(30);
-    let hint = format!("{} --hostile", replay_hint(clients, delivery));
+    let hint = format!("{} --hostile", replay_hint(clients, mode));
     let builder = builder
         .attrition(attrition)
         .expect_faults(HOSTILE_FAULTS)
@@ -250,9 +253,10 @@ pub fn hostile_campaign(clients: usize, delivery: Delivery) -> (SimulationBuilde
     (builder, ledger)
 }
 
-/// The command that replays one seed of a `clients`-client campaign in `delivery` mode,
-/// after `MOONPOOL_SEED=<seed>`: the example with every flag that changes an iteration
-/// (`--clients`, and `--mode` unless unreliable; the seed count and threads do not).
+/// The command that replays one seed of a `clients`-client campaign in `mode`, after
+/// `MOONPOOL_SEED=<seed>`: the example with every flag that changes an iteration
+/// (`--clients`, `--mode` unless unreliable, `--overflow` unless the mode's default; the
+/// seed count and threads do not).
 ///
 /// # Examples
 /// ```
@@ -265,12 +269,20 @@ pub fn hostile_campaign(clients: usize, delivery: Delivery) -> (SimulationBuilde
 ///     "MOONPOOL_SEED=7 cargo run --release --example ping_pong -- --clients 3"
 /// );
 /// assert!(ping_pong::replay_hint(2, Delivery::ExactlyOnce).ends_with("--mode exactly-once"));
+/// let dropping = ping_pong::Mode::drop_oldest(Delivery::AtLeastOnce);
+/// assert!(ping_pong::replay_hint(2, dropping)
+///     .ends_with("--mode at-least-once --overflow drop-oldest"));
 /// ```
-pub fn replay_hint(clients: usize, delivery: Delivery) -> String {
+pub fn replay_hint(clients: usize, mode: impl Into<Mode>) -> String {
+    let mode = mode.into();
     let mut hint = format!("cargo run --release --example ping_pong -- --clients {clients}");
-    if delivery.is_reliable() {
+    if mode.delivery.is_reliable() {
         hint.push_str(" --mode ");
-        hint.push_str(mode_name(delivery));
+        hint.push_str(mode_name(mode.delivery));
+    }
+    if !mode.is_default() {
+        hint.push_str(" --overflow ");
+        hint.push_str(overflow_name(mode.overflow));
     }
     hint
 }

@@ -14,11 +14,11 @@ use futures::future::{select, Either};
 use futures::stream::{FuturesUnordered, StreamExt};
 
 use super::ledger::Ledger;
-use super::PORT;
-use crate::always_assert;
+use super::{Mode, PORT};
 use crate::peer::{Delivery, FramedStream, SessionError, SessionServer};
 use crate::provider::{Clock, Listener, NetworkProvider, Stream};
 use crate::testing::WorkloadTopology;
+use crate::{always_assert, always_le};
 
 /// How long the server lets its connections finish once the clients are done.
 const DRAIN: Duration = Duration::from_secs(10);
@@ -27,12 +27,14 @@ const DRAIN: Duration = Duration::from_secs(10);
 type Last = Rc<RefCell<BTreeMap<String, u64>>>;
 
 /// The server: binds `my_ip:4500`, serves every accepted connection concurrently (answering
-/// each `ping <client> <n> ...` with `pong <client> <n>`), in the reliable modes through one
+/// each `ping <client> <n> ...` with `pong <client> <n>`), in `mode`'s reliable deliveries
+/// through one
 /// [`SessionServer`] so each client's session outlives its connections. Once the other
 /// workloads are done ([`Shutdown`](crate::testing::Shutdown)) it lets its connections drain
 /// (at most 10 s) and judges what each client sent against what arrived
-/// ([`Ledger`]): in the reliable modes nothing lost, duplicated (exactly-once) or reordered;
-/// in unreliable mode, every loss within the Peer's `messages_possibly_lost`.
+/// ([`Ledger`]): in the reliable modes nothing lost (but what the Peer dropped, which must
+/// never have arrived), duplicated (exactly-once) or reordered; in unreliable mode, every
+/// loss within the Peer's `messages_possibly_lost`.
 ///
 /// # Errors
 /// Only if binding fails; broken connections just end.
@@ -40,9 +42,11 @@ pub async fn server<P: NetworkProvider>(
     seed: u64,
     provider: P,
     topology: WorkloadTopology,
-    delivery: Delivery,
+    mode: impl Into<Mode>,
     ledger: Ledger,
 ) -> io::Result<()> {
+    let mode = mode.into();
+    let delivery = mode.delivery;
     let listener = provider.bind(&format!("{}:{PORT}", topology.my_ip)).await?;
     let sessions = delivery
         .is_reliable()
@@ -69,6 +73,7 @@ pub async fn server<P: NetworkProvider>(
                         seed,
                         ledger,
                         Rc::clone(&last),
+                        mode.drops(),
                     )),
                     None => Box::pin(serve(FramedStream::new(stream), seed, ledger)),
                 });
@@ -163,14 +168,16 @@ fn unreliable_reply(reply: &mut Vec<u8>, request: &[u8], client: &str, n: u64) {
 
 /// Reliable modes: answers one connection of a session until it ends. Each client's
 /// requests must be consecutive across all its connections (`server_session_in_order`):
-/// the session drops re-sent duplicates, and the clients never drop a request (they use
-/// [`OverflowPolicy::Reject`](crate::peer::OverflowPolicy)).
+/// the session drops re-sent duplicates, and with
+/// [`OverflowPolicy::Reject`](crate::peer::OverflowPolicy) the clients never drop a
+/// request. With `gaps` (drop-oldest) they may: numbers must then only increase.
 async fn serve_session<S: Stream>(
     sessions: SessionServer,
     stream: S,
     seed: u64,
     ledger: Ledger,
     last: Last,
+    gaps: bool,
 ) {
     let Ok(mut conn) = sessions.accept(stream).await else {
         return;
@@ -189,7 +196,11 @@ async fn serve_session<S: Stream>(
         always_assert!(
             "server_session_in_order",
             ledger.restart_noted(seed, &client)
-                || previous.is_none_or(|previous| previous.checked_add(1) == Some(n)),
+                || previous.is_none_or(|previous| if gaps {
+                    n > previous
+                } else {
+                    previous.checked_add(1) == Some(n)
+                }),
             "{client}'s ping {n} follows ping {previous:?} in its session"
         );
         match conn.send(format!("pong {client} {n}").into_bytes()).await {
@@ -217,12 +228,23 @@ fn judge(seed: u64, delivery: Delivery, ledger: &Ledger) {
         let d = judged.delivered;
         let c = judged.client;
         if delivery.is_reliable() {
+            // A dropped request was never written (the policy spares any the remote may
+            // have): none of them arrived, and every other one did.
+            always_le!(
+                "reliable_dropped_never_arrived",
+                d.received + c.overflow_dropped,
+                d.sent + c.resent_after_restart,
+                "{client}: {} requests arrived and {} were dropped",
+                d.received,
+                c.overflow_dropped
+            );
             always_assert!(
                 "reliable_nothing_lost",
-                !c.acknowledged || d.lost == 0,
-                "{client}: {} of {} acknowledged requests never arrived",
+                !c.acknowledged || d.lost <= c.overflow_dropped,
+                "{client}: {} of {} acknowledged requests never arrived, {} dropped",
                 d.lost,
-                d.sent
+                d.sent,
+                c.overflow_dropped
             );
             // Only requests the client chose to send again after a restart may come late.
             always_assert!(

@@ -1,0 +1,98 @@
+//! [`Mode`]: what a ping-pong campaign's clients promise (their [`Delivery`]) and what their
+//! full queue does ([`OverflowPolicy`]).
+
+use crate::peer::{Delivery, OverflowPolicy};
+
+/// A campaign's delivery mode and overflow policy.
+///
+/// A bare [`Delivery`] converts with the policy its campaign uses by default: drop-oldest
+/// in unreliable mode, reject in the reliable modes (whose checks then require every
+/// request). [`Mode::drop_oldest`] runs a reliable mode that drops instead: every dropped
+/// request must be one the server never received, and the checks allow gaps only that many.
+///
+/// # Examples
+/// ```
+/// use moonpool::peer::{Delivery, OverflowPolicy};
+/// use moonpool::testing::ping_pong::Mode;
+///
+/// let mode = Mode::from(Delivery::ExactlyOnce);
+/// assert_eq!(mode.overflow, OverflowPolicy::Reject);
+/// assert!(!mode.drops());
+/// let dropping = Mode::drop_oldest(Delivery::AtLeastOnce);
+/// assert!(dropping.drops() && !dropping.is_default());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Mode {
+    /// What the clients' Peers promise.
+    pub delivery: Delivery,
+    /// What a client's full queue does with a new request.
+    pub overflow: OverflowPolicy,
+}
+
+impl Mode {
+    /// `delivery` with its default policy (see [`Mode`]).
+    pub fn new(delivery: Delivery) -> Self {
+        let overflow = if delivery.is_reliable() {
+            OverflowPolicy::Reject
+        } else {
+            OverflowPolicy::DropOldest
+        };
+        Self { delivery, overflow }
+    }
+
+    /// `delivery` with the drop-oldest policy.
+    pub fn drop_oldest(delivery: Delivery) -> Self {
+        Self {
+            delivery,
+            overflow: OverflowPolicy::DropOldest,
+        }
+    }
+
+    /// `delivery` with `overflow`.
+    pub fn with_overflow(delivery: Delivery, overflow: OverflowPolicy) -> Self {
+        Self { delivery, overflow }
+    }
+
+    /// A reliable mode that may drop requests: gaps in the numbering are allowed, as many as
+    /// the Peer counted dropped.
+    pub fn drops(self) -> bool {
+        self.delivery.is_reliable() && self.overflow == OverflowPolicy::DropOldest
+    }
+
+    /// True when the policy is the delivery's default (the example then needs no
+    /// `--overflow`).
+    pub fn is_default(self) -> bool {
+        self == Self::new(self.delivery)
+    }
+}
+
+impl From<Delivery> for Mode {
+    fn from(delivery: Delivery) -> Self {
+        Self::new(delivery)
+    }
+}
+
+/// The command-line name of an overflow policy: `drop-oldest` or `reject`.
+pub fn overflow_name(policy: OverflowPolicy) -> &'static str {
+    match policy {
+        OverflowPolicy::Reject => "reject",
+        _ => "drop-oldest",
+    }
+}
+
+/// The policy a command-line name names (see [`overflow_name`]).
+///
+/// # Examples
+/// ```
+/// use moonpool::peer::OverflowPolicy;
+/// use moonpool::testing::ping_pong;
+///
+/// assert_eq!(ping_pong::parse_overflow("reject"), Some(OverflowPolicy::Reject));
+/// assert_eq!(ping_pong::parse_overflow("drop"), None);
+/// ```
+pub fn parse_overflow(name: &str) -> Option<OverflowPolicy> {
+    [OverflowPolicy::DropOldest, OverflowPolicy::Reject]
+        .into_iter()
+        .find(|&policy| overflow_name(policy) == name)
+}
