@@ -14,7 +14,7 @@
 //! exactly-once 10,000 iterations each, at-least-once 2,000, both reliable modes 1,000 with
 //! server reboots, and the coverage measurement).
 
-use moonpool::peer::Delivery;
+use moonpool::peer::{Delivery, OverflowPolicy};
 use moonpool::testing::ping_pong::{self, Delivered};
 use moonpool::testing::{Attrition, SimulationBuilder, SimulationReport};
 
@@ -167,6 +167,30 @@ fn reliable_modes_smoke() {
     assert_eq!(totals.duplicated, 0);
 }
 
+/// The reliable modes with the drop-oldest policy: the queue drops requests (never one the
+/// server may have: the campaign asserts none of them arrived), and those are the only
+/// requests lost; nothing arrives out of order.
+#[test]
+fn reliable_modes_with_drop_oldest_lose_only_what_they_dropped() {
+    for delivery in [Delivery::AtLeastOnce, Delivery::ExactlyOnce] {
+        let (builder, ledger) = ping_pong::campaign(2, ping_pong::Mode::drop_oldest(delivery));
+        let totals = judged(builder, ledger, delivery, 20, false);
+        assert!(totals.dropped > 0, "{delivery:?}: {totals:?}");
+        assert_eq!(totals.lost, totals.dropped, "{delivery:?}: {totals:?}");
+        assert_eq!(totals.reordered, 0, "{delivery:?}: {totals:?}");
+    }
+}
+
+/// Unreliable mode with the reject policy: the clients send a refused number again, so the
+/// server's per-connection order check still holds; nothing is dropped.
+#[test]
+fn unreliable_mode_with_reject_drops_nothing() {
+    let reject = ping_pong::Mode::with_overflow(Delivery::Unreliable, OverflowPolicy::Reject);
+    let (builder, ledger) = ping_pong::campaign(2, reject);
+    let totals = judged(builder, ledger, Delivery::Unreliable, 20, false);
+    assert_eq!(totals.dropped, 0, "{totals:?}");
+}
+
 /// The unreliable campaign loses requests on hostile networks, and the ledger sees it (the
 /// campaign's own assertions check each loss was counted possibly lost).
 #[test]
@@ -262,19 +286,33 @@ fn hostile(delivery: Delivery, iterations: u64) -> SimulationReport {
 
 #[test]
 fn the_hostile_campaign_passes_in_every_mode() {
-    for delivery in [
-        Delivery::Unreliable,
-        Delivery::AtLeastOnce,
-        Delivery::ExactlyOnce,
-    ] {
-        let (builder, _ledger) = ping_pong::hostile_campaign(2, delivery);
+    let reliable = [Delivery::AtLeastOnce, Delivery::ExactlyOnce];
+    let modes = [Delivery::Unreliable]
+        .into_iter()
+        .chain(reliable)
+        .map(ping_pong::Mode::from)
+        // Each with its other overflow policy too.
+        .chain(reliable.map(ping_pong::Mode::drop_oldest))
+        .chain([ping_pong::Mode::with_overflow(
+            Delivery::Unreliable,
+            OverflowPolicy::Reject,
+        )]);
+    for mode in modes {
+        let (builder, ledger) = ping_pong::hostile_campaign(2, mode);
         let report = builder
-            .iterations(40)
+            .iterations(30)
             .seed_from_env(false)
             .require_coverage(false)
             .run();
-        assert_eq!(report.failed(), 0, "{report}");
+        assert_eq!(report.failed(), 0, "{mode:?}: {report}");
         assert!(report.faults.len() >= 10, "{:?}", report.faults);
+        let totals = ledger.totals();
+        assert_eq!(
+            totals.dropped > 0,
+            mode.overflow == OverflowPolicy::DropOldest,
+            "{mode:?}: {totals:?}"
+        );
+        assert!(totals.lost >= totals.dropped, "{mode:?}: {totals:?}");
     }
 }
 

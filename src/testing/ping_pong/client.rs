@@ -117,15 +117,14 @@ pub async fn client_in<P: NetworkProvider>(
             longest = longest.max(request.len());
             match peer.send(request).await {
                 Ok(()) => check.sent(n),
-                // Only with OverflowPolicy::Reject: the request is not sent at all. The
-                // reliable modes send the same number again after reading replies.
+                // With OverflowPolicy::Reject: the request is not sent at all. The client
+                // sends the same number again after reading replies, so the numbers the
+                // Peer accepts stay consecutive.
                 Err(error @ PeerError::QueueFull { .. }) => {
                     sometimes_assert!("queue_overflowed", true);
                     tracing::debug!(client = %me, %error, "request not sent");
-                    if reliable {
-                        check.next -= 1;
-                        break;
-                    }
+                    check.next -= 1;
+                    break;
                 }
                 Err(error) => return Err(error),
             }
@@ -170,13 +169,21 @@ pub async fn client_in<P: NetworkProvider>(
     );
     if !reliable && chance(&mut rng, 0.5) {
         // Unreliable mode: a client that closes with requests still in the Peer. At most a
-        // queue's worth, so `send` never waits; `close` counts what it discards as dropped.
+        // queue's worth, so `send` never waits (with Reject it may refuse: then it stops);
+        // `close` counts what it discards as dropped.
         for _ in 0..1 + below(&mut rng, max_queue as u64) {
             let n = check.next;
             check.next += 1;
             let padding = "x".repeat(1000 + below(&mut rng, 500) as usize);
-            peer.send(format!("ping {me} {n} {padding}").into_bytes())
-                .await?;
+            match peer
+                .send(format!("ping {me} {n} {padding}").into_bytes())
+                .await
+            {
+                Ok(()) => {}
+                // OverflowPolicy::Reject: the queue is already full.
+                Err(PeerError::QueueFull { .. }) => break,
+                Err(error) => return Err(error),
+            }
             check.sent(n);
             check.stats.lost += 1;
         }

@@ -103,9 +103,20 @@ pub(super) async fn probe_after_heal<P: NetworkProvider>(
         rounds += 1;
         let n = check.next;
         check.next += 1;
-        peer.send(format!("ping {} {n} probe", check.me).into_bytes())
-            .await?;
-        check.sent(n);
+        match peer
+            .send(format!("ping {} {n} probe", check.me).into_bytes())
+            .await
+        {
+            Ok(()) => check.sent(n),
+            Err(PeerError::QueueFull { .. }) => {
+                // OverflowPolicy::Reject and a queue full of older requests: let them go
+                // out first, then probe again.
+                check.next -= 1;
+                let _ = clock.timeout(round, peer.flush()).await;
+                continue;
+            }
+            Err(error) => return Err(error),
+        }
         let deadline = clock.now().saturating_add(round);
         while check.outstanding.contains(&n) {
             let left = deadline.saturating_sub(clock.now());

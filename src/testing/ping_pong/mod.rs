@@ -17,9 +17,12 @@
 //! lost only between connections, so the server checks that on one connection each client's
 //! request numbers are consecutive: a message lost inside a connection fails the iteration.
 //! In the reliable modes the server speaks through a [`SessionServer`](crate::peer::SessionServer),
-//! the clients refuse rather than drop ([`OverflowPolicy::Reject`]), and the checks tighten:
-//! each client's requests arrive consecutively across all its connections, no reply is ever
-//! skipped, and at the end every request is acknowledged and answered.
+//! the clients refuse rather than drop ([`OverflowPolicy::Reject`](crate::peer::OverflowPolicy)),
+//! and the checks tighten: each client's requests arrive consecutively across all its
+//! connections, no reply is ever skipped, and at the end every request is acknowledged and
+//! answered. A [`Mode`] with the drop-oldest policy loosens that to what drops allow: no
+//! dropped request ever reaches the server, replies skip only as many requests as were
+//! dropped, and only those go unanswered.
 //!
 //! The server records every request in a [`Ledger`] and, at the end of each iteration, judges
 //! it against what each client's `send` accepted: [`Ledger::totals`] gives the campaign's
