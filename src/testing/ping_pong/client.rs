@@ -1,5 +1,6 @@
 //! The ping-pong [`client`]: pings through a resilient [`Peer`], checking every pong.
 
+use std::io::Write as _;
 use std::time::Duration;
 
 use rand_chacha::rand_core::SeedableRng;
@@ -91,6 +92,7 @@ pub async fn client_in<P: NetworkProvider>(
     );
     let total = 200 + below(&mut rng, 200);
     let mut longest = 0;
+    let mut request = Vec::new();
     // Calm networks answer within milliseconds; hostile ones may never answer.
     let patience = if scenario.calm {
         Duration::from_secs(10)
@@ -108,14 +110,18 @@ pub async fn client_in<P: NetworkProvider>(
             let n = check.next;
             check.next += 1;
             let fill = if scenario.large_replies && below(&mut rng, 4) == 0 {
-                "y" // the server echoes it, twelve times
+                b'y' // the server echoes it, twelve times
             } else {
-                "x"
+                b'x'
             };
-            let padding = fill.repeat(below(&mut rng, 1500) as usize);
-            let request = format!("ping {me} {n} {padding}").into_bytes();
+            let padding = below(&mut rng, 1500) as usize;
+            // `ping <me> <n> <padding>`, written into one buffer reused for every request
+            // (`send_slice` copies it only when it must queue).
+            request.clear();
+            let _ = write!(request, "ping {me} {n} ");
+            request.resize(request.len() + padding, fill);
             longest = longest.max(request.len());
-            match peer.send(request).await {
+            match peer.send_slice(&request).await {
                 Ok(()) => check.sent(n),
                 // With OverflowPolicy::Reject: the request is not sent at all. The client
                 // sends the same number again after reading replies, so the numbers the
