@@ -62,8 +62,14 @@ pub fn __fire(site: &'static str, probability: f64) -> bool {
     if RUNNING.load(Ordering::Relaxed) == 0 {
         return false;
     }
-    let source = ACTIVE.with(|active| active.borrow().clone());
-    source.is_some_and(|source| source.fire(site, probability))
+    // A shared borrow for the call (no reference count touched): a source never enters or
+    // leaves a world, which is what borrows `ACTIVE` mutably.
+    ACTIVE.with(|active| {
+        active
+            .borrow()
+            .as_ref()
+            .is_some_and(|source| source.fire(site, probability))
+    })
 }
 
 /// `true` now and then inside a simulation, never outside one: see the

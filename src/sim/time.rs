@@ -90,10 +90,16 @@ impl Future for Sleep {
                 return Poll::Ready(());
             }
             match this.timer {
-                Some((id, _)) => {
-                    // Still pending: refresh the waker (the event has not fired yet).
-                    s.timers.insert(id, cx.waker().clone());
-                }
+                // Still pending: refresh the waker (the event has not fired yet), unless it
+                // wakes the same task already (a re-poll after another wake-up, the usual
+                // case: no clone).
+                Some((id, _)) => match s.timers.get_mut(&id) {
+                    Some(waker) if waker.will_wake(cx.waker()) => {}
+                    Some(waker) => *waker = cx.waker().clone(),
+                    None => {
+                        s.timers.insert(id, cx.waker().clone());
+                    }
+                },
                 None => {
                     let id = s.next_timer;
                     s.next_timer += 1;

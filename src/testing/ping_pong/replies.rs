@@ -38,10 +38,12 @@ fn replies_read(reads: &Reads, me: &str, max: usize, reliable: bool) -> BTreeSet
 
 /// `n` of `pong <me> <n> ...`.
 pub(super) fn reply_number(reply: &[u8], me: &str) -> Option<u64> {
-    let text = std::str::from_utf8(reply).ok()?;
-    let mut parts = text.split(' ');
+    // Split off the first three fields only: a large reply's padding is never scanned.
+    let mut parts = reply.splitn(4, |&byte| byte == b' ');
     match (parts.next(), parts.next(), parts.next()) {
-        (Some("pong"), Some(client), Some(n)) if client == me => n.parse().ok(),
+        (Some(b"pong"), Some(client), Some(n)) if client == me.as_bytes() => {
+            std::str::from_utf8(n).ok()?.parse().ok()
+        }
         _ => None,
     }
 }
