@@ -1,8 +1,8 @@
 //! The event queue: pending events ordered by `(time, seq)`.
 
-use std::collections::HashSet;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::time::Duration;
+
+use super::slab::IdSet;
 
 /// Something scheduled to happen at a virtual time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,17 +31,55 @@ impl Event {
     }
 }
 
-/// A scheduled event, ordered by `(time, seq)` alone (`seq` is unique).
+/// A scheduled event in 24 bytes, ordered by `(time, seq)` alone (`seq` is unique): the time
+/// in nanoseconds (saturating at about 584 years, far past any time budget) and the event
+/// packed into one word, so a node's four children fill a cache line and a half.
 #[derive(Debug, Clone, Copy)]
 struct Entry {
-    time: Duration,
+    time: u64,
     seq: u64,
-    event: Event,
+    event: u64,
 }
+
+/// Bits of a packed event: the kind in the top two, the side in the next, the id below.
+const KIND_SHIFT: u32 = 62;
+const SIDE_BIT: u64 = 1 << 61;
+const ID_MASK: u64 = SIDE_BIT - 1;
 
 impl Entry {
     fn before(&self, other: &Entry) -> bool {
         (self.time, self.seq) < (other.time, other.seq)
+    }
+
+    fn new(time: Duration, seq: u64, event: Event) -> Self {
+        let time = u64::try_from(time.as_nanos()).unwrap_or(u64::MAX);
+        let (kind, id, side) = match event {
+            Event::Timer { id } => (0, id, 0),
+            Event::Deliver { conn, to } => (1, conn, to),
+            Event::Retransmit { conn, to } => (2, conn, to),
+            Event::Heal => (3, 0, 0),
+        };
+        debug_assert!(
+            id <= ID_MASK && side <= 1,
+            "ids fit in 61 bits, sides in one"
+        );
+        let side = if side == 0 { 0 } else { SIDE_BIT };
+        Self {
+            time,
+            seq,
+            event: kind << KIND_SHIFT | side | (id & ID_MASK),
+        }
+    }
+
+    fn event(&self) -> Event {
+        let id = self.event & ID_MASK;
+        let to = usize::from(self.event & SIDE_BIT != 0);
+        match self.event >> KIND_SHIFT {
+            0 => Event::Timer { id },
+            1 => Event::Deliver { conn: id, to },
+            2 => Event::Retransmit { conn: id, to },
+            _ => Event::Heal,
+        }
     }
 }
 
@@ -50,28 +88,6 @@ impl Entry {
 /// misses the cache about half as often.
 const ARITY: usize = 4;
 
-/// Hashes a sequence number with one multiplication: `cancelled` is probed on every pop
-/// while it holds anything, and SipHash cost more than the rest of the pop. Never iterated,
-/// so the order it stores things in cannot reach the simulation.
-#[derive(Debug, Default, Clone, Copy)]
-struct SeqHasher(u64);
-
-impl Hasher for SeqHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &byte in bytes {
-            self.write_u64(u64::from(byte));
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = (self.0 ^ n).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    }
-}
-
 /// Events ordered by `(time, seq)`: earliest first, insertion order among equal times.
 ///
 /// A 4-ary min-heap. Cancelled events are skipped when they reach the top, and swept out once
@@ -79,8 +95,9 @@ impl Hasher for SeqHasher {
 #[derive(Debug, Default)]
 pub(crate) struct EventQueue {
     heap: Vec<Entry>,
-    /// Sequence numbers of cancelled events still in the heap (membership only, never iterated).
-    cancelled: HashSet<u64, BuildHasherDefault<SeqHasher>>,
+    /// Sequence numbers of cancelled events still in the heap (membership only, never
+    /// iterated; probed on every pop while it holds anything).
+    cancelled: IdSet,
     next_seq: u64,
 }
 
@@ -89,7 +106,7 @@ impl EventQueue {
     pub(crate) fn schedule(&mut self, time: Duration, event: Event) -> u64 {
         let seq = self.next_seq;
         self.next_seq += 1;
-        self.heap.push(Entry { time, seq, event });
+        self.heap.push(Entry::new(time, seq, event));
         self.sift_up(self.heap.len() - 1);
         seq
     }
@@ -128,14 +145,16 @@ impl EventQueue {
     /// The time of the earliest event, if any.
     pub(crate) fn next_time(&mut self) -> Option<Duration> {
         self.skip_cancelled();
-        self.heap.first().map(|entry| entry.time)
+        self.heap
+            .first()
+            .map(|entry| Duration::from_nanos(entry.time))
     }
 
     /// Removes and returns the earliest event with its time and sequence number.
     pub(crate) fn pop(&mut self) -> Option<(Duration, u64, Event)> {
         self.skip_cancelled();
         self.pop_top()
-            .map(|Entry { time, seq, event }| (time, seq, event))
+            .map(|entry| (Duration::from_nanos(entry.time), entry.seq, entry.event()))
     }
 
     /// Removes the top of the heap, cancelled or not.
@@ -189,6 +208,32 @@ impl EventQueue {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Packing keeps every field of every kind, and a time past the nanosecond range
+    /// saturates instead of wrapping.
+    #[test]
+    fn entries_pack_events_whole() {
+        let events = [
+            Event::Timer { id: 0 },
+            Event::Timer { id: ID_MASK },
+            Event::Deliver { conn: 7, to: 0 },
+            Event::Deliver {
+                conn: ID_MASK,
+                to: 1,
+            },
+            Event::Retransmit { conn: 3, to: 1 },
+            Event::Retransmit { conn: 0, to: 0 },
+            Event::Heal,
+        ];
+        for (seq, event) in events.into_iter().enumerate() {
+            let entry = Entry::new(Duration::from_millis(5), seq as u64, event);
+            assert_eq!(entry.event(), event);
+            assert_eq!(entry.time, 5_000_000);
+        }
+        let far = Entry::new(Duration::MAX, 0, Event::Heal);
+        assert_eq!(far.time, u64::MAX);
+        assert!(Entry::new(Duration::from_secs(1), 9, Event::Heal).before(&far));
+    }
 
     /// The digest tells events apart by kind and by every id they carry.
     #[test]

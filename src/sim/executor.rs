@@ -5,7 +5,6 @@
 //! world RNG; when none is ready it jumps virtual time to the next event.
 
 use std::cell::{Cell, RefCell};
-use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
 use std::net::IpAddr;
@@ -16,6 +15,7 @@ use std::task::{Context, Poll, Wake, Waker};
 
 use super::error::SimError;
 use super::rng::nanos;
+use super::slab::IdMap;
 use super::trace::TimeScope;
 use super::world::SimWorld;
 
@@ -105,7 +105,7 @@ struct Task {
 /// Task storage of a world.
 #[derive(Default)]
 pub(crate) struct Executor {
-    tasks: RefCell<BTreeMap<u64, Task>>,
+    tasks: RefCell<IdMap<Task>>,
     ready: Arc<ReadySet>,
     next_id: Cell<u64>,
     running: Cell<bool>,
@@ -132,7 +132,7 @@ impl Executor {
         let ids: Vec<u64> = tasks
             .iter()
             .filter(|(_, t)| t.process == Some(process))
-            .map(|(id, _)| *id)
+            .map(|(id, _)| id)
             .collect();
         ids.into_iter()
             .filter_map(|id| tasks.remove(&id).and_then(|t| t.future))
@@ -152,7 +152,7 @@ impl Executor {
         self.tasks
             .borrow()
             .iter()
-            .map(|(id, t)| (*id, t.name.clone()))
+            .map(|(id, t)| (id, t.name.clone()))
             .collect()
     }
 

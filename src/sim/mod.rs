@@ -61,6 +61,7 @@ mod pipe;
 mod process;
 mod provider;
 mod rng;
+mod slab;
 mod steps;
 mod stream;
 mod time;

@@ -129,7 +129,7 @@ impl WorldState {
                     .iter()
                     .enumerate()
                     .filter(|(_, e)| e.host == ip && e.open)
-                    .map(move |(side, _)| (*id, side))
+                    .map(move |(side, _)| (id, side))
             })
             .collect();
         let keys: Vec<_> = self

@@ -1,7 +1,6 @@
 //! [`SimWorld`] and [`WeakSimWorld`]: the single owner of a simulation's state (no async here).
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
 use std::fmt;
 use std::io;
 use std::rc::{Rc, Weak};
@@ -17,6 +16,7 @@ use super::net::NetState;
 use super::process::Processes;
 use super::provider::SimNetworkProvider;
 use super::rng::{nanos, Digest, SimRng};
+use super::slab::IdHashMap;
 use super::steps::StepLog;
 use super::time::SimClock;
 
@@ -90,8 +90,9 @@ pub(crate) struct WorldState {
     pub(crate) stats: SimStats,
     /// Polls since virtual time last advanced (the livelock guard).
     pub(crate) polls_at_now: u64,
-    /// Pending timers by id, with the waker of their `Sleep`.
-    pub(crate) timers: BTreeMap<u64, Waker>,
+    /// Pending timers by id, with the waker of their `Sleep` (looked up only, never
+    /// iterated).
+    pub(crate) timers: IdHashMap<Waker>,
     pub(crate) next_timer: u64,
     pub(crate) net: NetState,
     pub(crate) faults: Faults,
@@ -169,7 +170,7 @@ impl SimWorld {
             poll_limit: DEFAULT_POLL_LIMIT,
             stats: SimStats::default(),
             polls_at_now: 0,
-            timers: BTreeMap::new(),
+            timers: IdHashMap::default(),
             next_timer: 0,
             net: NetState::default(),
             faults,

@@ -19,6 +19,8 @@ use std::task::Waker;
 pub(crate) use conn::{Connection, CLIENT, SERVER};
 use ports::Ports;
 
+use super::slab::IdMap;
+
 /// A connection waiting in a listener's backlog (its server side not accepted yet).
 #[derive(Debug)]
 pub(crate) struct Pending {
@@ -44,7 +46,7 @@ pub(crate) struct ListenerState {
 #[derive(Debug, Default)]
 pub(crate) struct NetState {
     pub(crate) listeners: BTreeMap<ListenerKey, ListenerState>,
-    pub(crate) conns: BTreeMap<u64, Connection>,
+    pub(crate) conns: IdMap<Connection>,
     pub(crate) ports: Ports,
     /// Host names registered on the world (deterministic DNS).
     pub(crate) names: BTreeMap<String, IpAddr>,
