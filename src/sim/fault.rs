@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use super::config::TailShape;
 use super::events::Event;
+use super::slab::{FixedHashMap, IdHashMap};
 use super::world::WorldState;
 
 /// An operation the simulated network is about to carry out, as a fault rule sees it.
@@ -198,9 +199,10 @@ pub(crate) struct Faults {
     pub(crate) calm_hosts: BTreeSet<IpAddr>,
     /// Slow-link extra latency per unordered host pair, drawn once.
     slow_links: BTreeMap<(IpAddr, IpAddr), Duration>,
-    /// Clogged until, per directed host pair and per connection.
-    pair_clogs: BTreeMap<(IpAddr, IpAddr), Duration>,
-    conn_clogs: BTreeMap<u64, Duration>,
+    /// Clogged until, per directed host pair and per connection: looked up on every
+    /// delivery, never iterated.
+    pair_clogs: FixedHashMap<(IpAddr, IpAddr), Duration>,
+    conn_clogs: IdHashMap<Duration>,
     /// Directed partitions: traffic from the first host to the second is lost until the time
     /// (`None`: until healed by hand).
     partitions: BTreeMap<(IpAddr, IpAddr), Option<Duration>>,

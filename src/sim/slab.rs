@@ -33,6 +33,11 @@ pub(crate) type IdHashMap<V> = HashMap<u64, V, BuildHasherDefault<IdHasher>>;
 /// A set of ids, probed only (never iterated: see [`IdHasher`]).
 pub(crate) type IdSet = HashSet<u64, BuildHasherDefault<IdHasher>>;
 
+/// A map with any hashable key, looked up only (never iterated), hashed with SipHash under
+/// fixed keys: no OS randomness, so even its memory layout is the same from run to run.
+pub(crate) type FixedHashMap<K, V> =
+    HashMap<K, V, BuildHasherDefault<std::collections::hash_map::DefaultHasher>>;
+
 /// A map from ids handed out in increasing order to values.
 ///
 /// Lookups index a ring of slots (slot `i` holds id `base + i`); removing the oldest ids

@@ -13,7 +13,7 @@ use std::time::Duration;
 use futures::future::{select, Either};
 use futures::stream::{FuturesUnordered, StreamExt};
 
-use super::ledger::Ledger;
+use super::ledger::{ClientId, Ledger};
 use super::{Mode, PORT};
 use crate::peer::{Delivery, FramedStream, SessionError, SessionServer};
 use crate::provider::{Clock, Listener, NetworkProvider, Stream};
@@ -128,13 +128,20 @@ fn replace_last(last: &mut BTreeMap<String, u64>, client: &str, n: u64) -> Optio
 /// on the next one. So within one connection nothing may be missing: a gap there is a
 /// message the simulated TCP (or the Peer) lost silently.
 async fn serve<S: Stream>(mut conn: FramedStream<S>, seed: u64, ledger: Ledger) {
-    let mut last: BTreeMap<String, u64> = BTreeMap::new();
+    // Each client seen on this connection (one, unless a request is misaddressed): its
+    // ledger record and its last request number.
+    let mut clients: BTreeMap<String, (ClientId, Option<u64>)> = BTreeMap::new();
     let mut reply = Vec::new();
     while let Ok(Some(request)) = conn.recv().await {
         let parsed = parse(&request);
         let Some((client, n)) = parsed else { continue };
-        ledger.arrived(seed, &client, n);
-        let previous = replace_last(&mut last, &client, n);
+        if !clients.contains_key(&*client) {
+            let id = ledger.client(seed, &client);
+            clients.insert(client.to_string(), (id, None));
+        }
+        let (id, last) = clients.get_mut(&*client).expect("inserted above");
+        ledger.arrived_at(*id, n);
+        let previous = last.replace(n);
         always_assert!(
             "server_requests_consecutive",
             previous.is_none_or(|previous| previous.checked_add(1) == Some(n)),
