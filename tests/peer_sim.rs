@@ -709,3 +709,49 @@ fn close_counts_the_messages_it_may_cut_off() {
         assert_eq!(seen.len() as u64, written);
     });
 }
+
+/// `recv_ref` lends each message from the read buffer; the next receive of any kind
+/// (`recv_ref`, `recv_buffered`, `recv`) frees it first, so messages come out once each, in
+/// order, however the calls are mixed, and end-of-file is `None`.
+#[test]
+fn borrowed_and_owned_receives_mix_in_order() {
+    let world = SimWorld::new(11);
+    let net = world.provider("10.0.0.1");
+    let got = world
+        .block_on(async move {
+            let listener = net.bind("10.0.0.1:9100").await?;
+            let mut client = FramedStream::new(net.connect("10.0.0.1:9100").await?);
+            let (stream, _) = listener.accept().await?;
+            let mut server = FramedStream::new(stream);
+            for message in [&b"a"[..], b"bb", b"", b"dddd", b"eeeee"] {
+                client.feed(message)?;
+            }
+            client.close().await?;
+            let mut got: Vec<Vec<u8>> = Vec::new();
+            got.push(server.recv_ref().await?.expect("a").to_vec());
+            got.push(server.recv().await?.expect("bb"));
+            got.push(server.recv_ref().await?.expect("empty").to_vec());
+            // Whatever is buffered already, without reading.
+            while let Some(message) = server.recv_buffered()? {
+                got.push(message);
+            }
+            while let Some(message) = server.recv_ref().await? {
+                got.push(message.to_vec());
+            }
+            assert!(
+                server.recv_ref().await?.is_none(),
+                "end-of-file stays end-of-file"
+            );
+            Ok::<_, std::io::Error>(got)
+        })
+        .expect("world")
+        .expect("io");
+    let expected: Vec<Vec<u8>> = vec![
+        b"a".to_vec(),
+        b"bb".to_vec(),
+        vec![],
+        b"dddd".to_vec(),
+        b"eeeee".to_vec(),
+    ];
+    assert_eq!(got, expected);
+}

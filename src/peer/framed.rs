@@ -50,6 +50,8 @@ pub struct FramedStream<S, C = LengthChecksumCodec> {
     out: Vec<u8>,
     /// Bytes of `out` the stream already accepted.
     written: usize,
+    /// A message lent by `recv_ref` is still in the inbox: the next receive frees it.
+    lent: bool,
 }
 
 impl<S: Stream> FramedStream<S> {
@@ -68,6 +70,7 @@ impl<S: Stream, C: Codec> FramedStream<S, C> {
             inbox: Inbox::default(),
             out: Vec::new(),
             written: 0,
+            lent: false,
         }
     }
 
@@ -77,13 +80,68 @@ impl<S: Stream, C: Codec> FramedStream<S, C> {
     /// I/O errors of the stream; `InvalidData` for a bad frame; `UnexpectedEof` for a stream
     /// that ends inside a frame.
     pub async fn recv(&mut self) -> io::Result<Option<Vec<u8>>> {
+        Ok(self
+            .next_message()
+            .await?
+            .then(|| self.inbox.take_message()))
+    }
+
+    /// Like [`recv`](FramedStream::recv), but the message is borrowed from the read buffer
+    /// instead of copied out: no allocation per message. It stays there until the next
+    /// receive call.
+    ///
+    /// # Errors
+    /// As [`recv`](FramedStream::recv).
+    ///
+    /// # Examples
+    /// ```
+    /// use moonpool::peer::FramedStream;
+    /// use moonpool::{Listener, NetworkProvider, SimWorld};
+    ///
+    /// let world = SimWorld::new(7);
+    /// let net = world.provider("10.0.0.1");
+    /// let lengths = world.block_on(async move {
+    ///     let listener = net.bind("10.0.0.1:9000").await?;
+    ///     let mut client = FramedStream::new(net.connect("10.0.0.1:9000").await?);
+    ///     let (stream, _) = listener.accept().await?;
+    ///     let mut server = FramedStream::new(stream);
+    ///     client.feed(b"one")?;
+    ///     client.feed(b"three")?;
+    ///     client.close().await?;
+    ///     let mut lengths = Vec::new();
+    ///     while let Some(message) = server.recv_ref().await? {
+    ///         lengths.push(message.len());
+    ///     }
+    ///     Ok::<_, std::io::Error>(lengths)
+    /// });
+    /// assert_eq!(lengths.unwrap().unwrap(), [3, 5]);
+    /// ```
+    pub async fn recv_ref(&mut self) -> io::Result<Option<&[u8]>> {
+        if !self.next_message().await? {
+            return Ok(None);
+        }
+        self.lent = true;
+        Ok(Some(self.inbox.message()))
+    }
+
+    /// Frees the message [`recv_ref`](FramedStream::recv_ref) lent, if any.
+    fn return_lent(&mut self) {
+        if std::mem::take(&mut self.lent) {
+            self.inbox.consume();
+        }
+    }
+
+    /// Reads until a whole message is decoded in the inbox (true) or the stream ends
+    /// between messages (false).
+    async fn next_message(&mut self) -> io::Result<bool> {
+        self.return_lent();
         let limit = self
             .codec
             .max_message_size()
             .saturating_add(self.codec.overhead(self.codec.max_message_size()));
         poll_fn(|cx| loop {
             match self.inbox.poll_message(&mut self.codec) {
-                Ok(Some(_)) => return Poll::Ready(Ok(Some(self.inbox.take_message()))),
+                Ok(Some(_)) => return Poll::Ready(Ok(true)),
                 Ok(None) => {}
                 Err(error) => {
                     return Poll::Ready(Err(io::Error::new(io::ErrorKind::InvalidData, error)))
@@ -101,7 +159,7 @@ impl<S: Stream, C: Codec> FramedStream<S, C> {
             };
             if n == 0 {
                 return Poll::Ready(match self.inbox.buffered() {
-                    0 => Ok(None),
+                    0 => Ok(false),
                     _ => Err(io::Error::new(
                         io::ErrorKind::UnexpectedEof,
                         "stream ended inside a frame",
@@ -118,6 +176,7 @@ impl<S: Stream, C: Codec> FramedStream<S, C> {
     /// # Errors
     /// `InvalidData` for a bad frame.
     pub fn recv_buffered(&mut self) -> io::Result<Option<Vec<u8>>> {
+        self.return_lent();
         match self.inbox.poll_message(&mut self.codec) {
             Ok(Some(_)) => Ok(Some(self.inbox.take_message())),
             Ok(None) => Ok(None),

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use super::config::TailShape;
 use super::events::Event;
-use super::slab::{FixedHashMap, IdHashMap};
+use super::slab::{FixedHashMap, FixedHashSet, IdHashMap};
 use super::world::WorldState;
 
 /// An operation the simulated network is about to carry out, as a fault rule sees it.
@@ -196,7 +196,8 @@ const TIMELINE_LEN: usize = 256;
 pub(crate) struct Faults {
     pub(crate) rules: Vec<Rule>,
     /// Hosts whose every operation passes (after the rules): see `SimWorld::calm_host`.
-    pub(crate) calm_hosts: BTreeSet<IpAddr>,
+    /// Probed on every operation once one host is calm, never iterated.
+    pub(crate) calm_hosts: FixedHashSet<IpAddr>,
     /// Slow-link extra latency per unordered host pair, drawn once.
     slow_links: BTreeMap<(IpAddr, IpAddr), Duration>,
     /// Clogged until, per directed host pair and per connection: looked up on every

@@ -5,7 +5,8 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
 
-/// Hashes a `u64` id with one multiplication (SipHash cost more than the lookups it served).
+/// Hashes a `u64` id with one multiplication, other keys with one per byte (SipHash cost
+/// more than the lookups it served).
 /// Only for maps and sets that are never iterated, so the order they store things in cannot
 /// reach the simulation.
 #[derive(Debug, Default, Clone, Copy)]
@@ -33,10 +34,13 @@ pub(crate) type IdHashMap<V> = HashMap<u64, V, BuildHasherDefault<IdHasher>>;
 /// A set of ids, probed only (never iterated: see [`IdHasher`]).
 pub(crate) type IdSet = HashSet<u64, BuildHasherDefault<IdHasher>>;
 
-/// A map with any hashable key, looked up only (never iterated), hashed with SipHash under
-/// fixed keys: no OS randomness, so even its memory layout is the same from run to run.
-pub(crate) type FixedHashMap<K, V> =
-    HashMap<K, V, BuildHasherDefault<std::collections::hash_map::DefaultHasher>>;
+/// A map with any hashable key (host addresses, say), looked up only (never iterated),
+/// hashed with [`IdHasher`]: no OS randomness, so even its memory layout is the same from
+/// run to run.
+pub(crate) type FixedHashMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
+
+/// A set probed only (never iterated), hashed as [`FixedHashMap`].
+pub(crate) type FixedHashSet<K> = HashSet<K, BuildHasherDefault<IdHasher>>;
 
 /// A map from ids handed out in increasing order to values.
 ///

@@ -132,8 +132,8 @@ async fn serve<S: Stream>(mut conn: FramedStream<S>, seed: u64, ledger: Ledger) 
     // ledger record and its last request number.
     let mut clients: BTreeMap<String, (ClientId, Option<u64>)> = BTreeMap::new();
     let mut reply = Vec::new();
-    while let Ok(Some(request)) = conn.recv().await {
-        let parsed = parse(&request);
+    while let Ok(Some(request)) = conn.recv_ref().await {
+        let parsed = parse(request);
         let Some((client, n)) = parsed else { continue };
         if !clients.contains_key(&*client) {
             let id = ledger.client(seed, &client);
@@ -147,7 +147,7 @@ async fn serve<S: Stream>(mut conn: FramedStream<S>, seed: u64, ledger: Ledger) 
             previous.is_none_or(|previous| previous.checked_add(1) == Some(n)),
             "{client}'s ping {n} follows ping {previous:?} on one connection"
         );
-        unreliable_reply(&mut reply, &request, &client, n);
+        unreliable_reply(&mut reply, request, &client, n);
         if conn.send(&reply).await.is_err() {
             return;
         }
