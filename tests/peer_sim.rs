@@ -755,3 +755,42 @@ fn borrowed_and_owned_receives_mix_in_order() {
     ];
     assert_eq!(got, expected);
 }
+
+/// While connected, `send` encodes into the write batch and writes once a batch is full:
+/// a thousand small messages take a handful of writes, not one each (counted here as the
+/// simulator's delivery events, one per segment written).
+#[test]
+fn sends_while_connected_share_write_calls() {
+    let world = SimWorld::new(3);
+    let server = world.provider("10.0.0.1");
+    let client = world.provider("10.0.0.2");
+    let events = world
+        .block_on({
+            let world = world.clone();
+            async move {
+                let listener = server.bind("10.0.0.1:4500").await.unwrap();
+                let mut peer = Peer::new(client, "10.0.0.1:4500".into(), PeerConfig::default());
+                peer.reconnect().await.unwrap();
+                let (stream, _) = listener.accept().await.unwrap();
+                let before = world.stats().events_processed;
+                let send = async {
+                    for _ in 0..1000 {
+                        peer.send_slice(&[7u8; 60]).await.unwrap();
+                    }
+                    peer.flush().await.unwrap();
+                };
+                let receive = async {
+                    let mut conn = FramedStream::new(stream);
+                    for _ in 0..1000 {
+                        assert_eq!(conn.recv_ref().await.unwrap().unwrap(), [7u8; 60]);
+                    }
+                };
+                futures::future::join(send, receive).await;
+                world.stats().events_processed - before
+            }
+        })
+        .unwrap();
+    // 1000 frames of 68 bytes fill about one 64 KiB batch; a write per message would be
+    // a thousand deliveries.
+    assert!(events < 50, "{events} events for 1000 sends");
+}
