@@ -50,6 +50,27 @@ fn a_host_binds_only_its_own_addresses() {
         .unwrap();
 }
 
+/// `[::]` is dual stack, as on Linux by default: it takes the port for both families, in
+/// either order, while two specific addresses of different families share it.
+#[test]
+fn the_ipv6_wildcard_conflicts_with_every_address_of_the_port() {
+    let world = SimWorld::new(2);
+    let a = world.provider("10.0.0.1");
+    world
+        .block_on(async move {
+            let in_use = Some(ErrorKind::AddrInUse);
+            let any6 = a.bind("[::]:80").await.unwrap();
+            assert_eq!(a.bind("10.0.0.1:80").await.err().map(|e| e.kind()), in_use);
+            assert_eq!(a.bind("0.0.0.0:80").await.err().map(|e| e.kind()), in_use);
+            drop(any6);
+            let _v4 = a.bind("10.0.0.1:81").await.unwrap();
+            assert_eq!(a.bind("[::]:81").await.err().map(|e| e.kind()), in_use);
+            let _loop4 = a.bind("127.0.0.1:82").await.unwrap();
+            a.bind("[::1]:82").await.unwrap();
+        })
+        .unwrap();
+}
+
 #[test]
 fn each_host_has_its_own_loopback_and_ports() {
     let world = SimWorld::new(3);
