@@ -16,6 +16,7 @@ use super::config::TailShape;
 use super::events::Event;
 use super::slab::{FixedHashMap, FixedHashSet, IdHashMap};
 use super::world::WorldState;
+use crate::buggify::Site;
 
 /// An operation the simulated network is about to carry out, as a fault rule sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -217,10 +218,10 @@ pub(crate) struct Faults {
     /// Whether buggify sites may fire in this world, and each site's draw.
     pub(crate) buggify_on: bool,
     buggify_sites: BTreeMap<&'static str, bool>,
-    /// The same draws by the address of the site's name: a few pointer comparisons instead of
-    /// a string search per call. Only a cache: a site whose name sits at two addresses (one
-    /// copy per codegen unit) is found by name in `buggify_sites` and drawn once.
-    buggify_by_address: Vec<(usize, usize, bool)>,
+    /// The same draws by site index ([`Site`]): one slot per site instead of a search per
+    /// call. Only a cache: two sites of one name are found by name in `buggify_sites` and
+    /// drawn once.
+    buggify_by_index: Vec<Option<bool>>,
 }
 
 impl fmt::Debug for Faults {
@@ -354,36 +355,40 @@ impl WorldState {
 
     /// Whether buggify site `site` fires now: enabled once per run with probability 1/4,
     /// then firing with `probability` each time.
-    pub(crate) fn buggify(&mut self, site: &'static str, probability: f64) -> bool {
+    pub(crate) fn buggify(&mut self, site: &Site, probability: f64) -> bool {
         if !self.faults.buggify_on {
             return false;
         }
-        let address = (site.as_ptr() as usize, site.len());
-        let cached = self
-            .faults
-            .buggify_by_address
-            .iter()
-            .find(|(a, len, _)| (*a, *len) == address);
-        let enabled = match cached {
-            Some(&(_, _, enabled)) => enabled,
+        let index = site.index();
+        let enabled = match self.faults.buggify_by_index.get(index).copied().flatten() {
+            Some(enabled) => enabled,
             None => {
-                let enabled = match self.faults.buggify_sites.get(site) {
+                let name = site.name();
+                let enabled = match self.faults.buggify_sites.get(name) {
                     Some(enabled) => *enabled,
                     None => {
                         let enabled = self.rng.chance(0.25);
-                        self.faults.buggify_sites.insert(site, enabled);
+                        self.faults.buggify_sites.insert(name, enabled);
                         enabled
                     }
                 };
-                self.faults
-                    .buggify_by_address
-                    .push((address.0, address.1, enabled));
+                let slots = &mut self.faults.buggify_by_index;
+                if slots.len() <= index {
+                    slots.resize(index + 1, None);
+                }
+                slots[index] = Some(enabled);
                 enabled
             }
         };
         let fired = enabled && self.rng.chance(probability);
         if fired {
-            self.record_fault(FaultKind::Buggify, None, None, None, site.to_string());
+            self.record_fault(
+                FaultKind::Buggify,
+                None,
+                None,
+                None,
+                site.name().to_string(),
+            );
         }
         fired
     }

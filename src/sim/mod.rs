@@ -49,6 +49,18 @@
 //!   restart drops every task and resets every connection of that IP.
 //! - **Buggify**: a seeded `world.buggify(probability)` on [`SimWorld`], drawn from the same RNG.
 
+/// The simulator's own buggify site where it is written: a `static` [`Site`] named
+/// `file:line`.
+///
+/// [`Site`]: crate::buggify::Site
+macro_rules! sim_site {
+    () => {{
+        static SITE: crate::buggify::Site =
+            crate::buggify::Site::new(concat!(file!(), ":", line!()));
+        &SITE
+    }};
+}
+
 mod chaos;
 mod config;
 mod error;

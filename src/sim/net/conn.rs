@@ -305,7 +305,7 @@ impl WorldState {
                     _ => {}
                 }
             }
-            if len > 1 && self.buggify(concat!(file!(), ":", line!()), 0.25) {
+            if len > 1 && self.buggify(sim_site!(), 0.25) {
                 len = 1; // a one-byte read: legal, and rare enough to hide bugs
             }
             let c = self.net.conns.get_mut(&conn).expect("checked above");
@@ -414,7 +414,7 @@ impl WorldState {
             }
             Verdict::Corrupt => corrupt = true,
         }
-        if n > 1 && self.buggify(concat!(file!(), ":", line!()), 0.25) {
+        if n > 1 && self.buggify(sim_site!(), 0.25) {
             n = 1; // a one-byte write: legal, and rare enough to hide bugs
         }
         if corrupt {
