@@ -217,3 +217,28 @@ impl SimWorld {
         self.with_state(|s| s.steps.take().map(|t| *t))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Past the kept prefix, steps are still counted: two runs that differ only in how many
+    /// steps they took beyond it diverge there.
+    #[test]
+    fn steps_past_the_limit_count() {
+        let mut long = StepLog::default();
+        for i in 0..STEP_LIMIT as u64 + 3 {
+            long.poll(Duration::ZERO, i % 7, i, i);
+        }
+        assert_eq!(long.len(), STEP_LIMIT as u64 + 3);
+        assert!(!long.is_empty());
+        let mut longer = long.clone();
+        longer.poll(Duration::ZERO, 1, 0, 0);
+        assert_eq!(longer.len(), STEP_LIMIT as u64 + 4);
+        let divergence = long
+            .first_divergence(&longer)
+            .expect("they differ in length");
+        assert!(divergence.first.contains("past the"), "{divergence:?}");
+        assert!(long.first_divergence(&long.clone()).is_none());
+    }
+}
