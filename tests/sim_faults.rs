@@ -380,6 +380,34 @@ fn corruption_flips_exactly_one_bit_of_a_segment() {
     assert_eq!(w.fault_counts()[&FaultKind::Corrupt], 1);
 }
 
+/// The flipped bit is drawn over the whole segment: over 40 writes of 64 bytes, flips land
+/// in both halves.
+#[test]
+fn corruption_can_hit_any_byte_of_a_segment() {
+    let w = world(NetworkConfig {
+        corrupt_probability: 1.0,
+        ..exact()
+    });
+    let w2 = w.clone();
+    let positions = w
+        .block_on(async move {
+            let (mut c, mut s, _l) = pair(&w2).await;
+            let mut positions = Vec::new();
+            for _ in 0..40 {
+                c.write_all(&[0u8; 64]).await.unwrap();
+                let mut buf = [0u8; 64];
+                s.read_exact(&mut buf).await.unwrap();
+                let flipped: Vec<usize> = (0..64).filter(|&i| buf[i] != 0).collect();
+                assert_eq!(flipped.len(), 1, "{buf:?}");
+                positions.push(flipped[0]);
+            }
+            positions
+        })
+        .unwrap();
+    assert!(positions.iter().any(|&p| p < 32), "{positions:?}");
+    assert!(positions.iter().any(|&p| p >= 32), "{positions:?}");
+}
+
 #[test]
 fn a_latency_tail_and_a_slow_link_add_their_delay_exactly() {
     let config = NetworkConfig {
