@@ -11,7 +11,7 @@ use super::checker::Checker;
 use super::draw::{below, chance};
 use super::ledger::{ClientReport, Ledger};
 use super::liveness::probe_after_heal;
-use super::replies::check_replies;
+use super::replies::{check_replies, ReplyLog};
 use super::tap::Tap;
 use super::{peer_config, Mode, Scenario, PORT};
 use crate::peer::{Peer, PeerError};
@@ -80,7 +80,8 @@ pub async fn client_in<P: NetworkProvider>(
     let (max_queue, max_message) = (config.max_queue_size, config.max_message_size);
     let mut backoff = BackoffChecker::new(&config);
     // What the Peer reads from each connection, to check that every reply read reaches us.
-    let (provider, reads) = Tap::new(provider);
+    let log = ReplyLog::new(&me, max_message + 64, reliable);
+    let (provider, reads) = Tap::new(provider, log);
     let mut peer = Peer::try_new(provider, destination, config)?;
     peer.record_connection_events();
     let mut check = Checker::new(
@@ -164,7 +165,7 @@ pub async fn client_in<P: NetworkProvider>(
     while let Ok(Some(reply)) = peer.try_recv() {
         check.reply(&reply);
     }
-    check_replies(&reads, &check.received, &me, max_message + 64, reliable);
+    check_replies(&reads, &check.received, &me);
     check.stats.lost += check.outstanding.len() as u64;
     always_assert!(
         "calm_nothing_lost",

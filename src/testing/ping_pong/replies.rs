@@ -8,32 +8,88 @@ use crate::always_assert;
 use crate::peer::wire::{self, Message};
 use crate::peer::{Codec, LengthChecksumCodec};
 
-/// The request numbers of the `pong <me> <n> ...` replies read whole on each connection of
-/// `reads` (in the reliable modes, the session's data frames), decoded with the Peer's
+/// The request numbers of the `pong <me> <n> ...` replies read whole on each connection (in
+/// the reliable modes, the session's data frames), decoded as the bytes come with the Peer's
 /// framing; a connection's record ends at its first frame that does not decode (a corrupted
-/// one: the Peer dropped the connection there).
-fn replies_read(reads: &Reads, me: &str, max: usize, reliable: bool) -> BTreeSet<u64> {
-    let mut codec = LengthChecksumCodec::new(max);
-    let mut found = BTreeSet::new();
-    for bytes in reads.borrow().iter() {
-        let mut rest = &bytes[..];
-        while let Ok(Some(decoded)) = codec.decode(rest) {
-            let frame = &rest[decoded.payload.clone()];
-            let payload = if reliable {
-                match wire::parse(frame) {
-                    Ok(Message::Data { payload, .. }) => Some(payload),
-                    _ => None,
-                }
-            } else {
-                Some(frame)
-            };
-            if let Some(n) = payload.and_then(|payload| reply_number(payload, me)) {
-                found.insert(n);
-            }
-            rest = &rest[decoded.consumed..];
+/// one: the Peer dropped the connection there). Only a partial frame per connection is kept,
+/// not every byte read.
+#[derive(Debug)]
+pub(super) struct ReplyLog {
+    me: String,
+    reliable: bool,
+    codec: LengthChecksumCodec,
+    /// Per connection: the bytes of a frame not yet read whole, or `None` once a frame did
+    /// not decode.
+    partial: Vec<Option<Vec<u8>>>,
+    found: BTreeSet<u64>,
+}
+
+impl ReplyLog {
+    /// A log of `me`'s replies, frames of at most `max` bytes.
+    pub(super) fn new(me: &str, max: usize, reliable: bool) -> Self {
+        Self {
+            me: me.to_string(),
+            reliable,
+            codec: LengthChecksumCodec::new(max),
+            partial: Vec::new(),
+            found: BTreeSet::new(),
         }
     }
-    found
+
+    /// A new connection; returns its index for [`read`](Self::read).
+    pub(super) fn open(&mut self) -> usize {
+        self.partial.push(Some(Vec::new()));
+        self.partial.len() - 1
+    }
+
+    /// `bytes` were read on connection `index`.
+    pub(super) fn read(&mut self, index: usize, bytes: &[u8]) {
+        let Some(Some(pending)) = self.partial.get_mut(index) else {
+            return;
+        };
+        // Decode straight from `bytes` when nothing is pending (the usual case), else from
+        // the pending frame with them appended.
+        let mut owned = std::mem::take(pending);
+        let buffer: &[u8] = if owned.is_empty() {
+            bytes
+        } else {
+            owned.extend_from_slice(bytes);
+            &owned
+        };
+        let mut rest = buffer;
+        let intact = loop {
+            match self.codec.decode(rest) {
+                Ok(Some(decoded)) => {
+                    let frame = &rest[decoded.payload.clone()];
+                    let payload = if self.reliable {
+                        match wire::parse(frame) {
+                            Ok(Message::Data { payload, .. }) => Some(payload),
+                            _ => None,
+                        }
+                    } else {
+                        Some(frame)
+                    };
+                    if let Some(n) = payload.and_then(|payload| reply_number(payload, &self.me)) {
+                        self.found.insert(n);
+                    }
+                    rest = &rest[decoded.consumed..];
+                }
+                Ok(None) => break true,
+                Err(_) => break false,
+            }
+        };
+        let consumed = buffer.len() - rest.len();
+        let from_bytes = owned.is_empty();
+        let left = if !intact {
+            None
+        } else if from_bytes {
+            Some(bytes[consumed..].to_vec())
+        } else {
+            owned.drain(..consumed);
+            Some(owned)
+        };
+        self.partial[index] = left;
+    }
 }
 
 /// `n` of `pong <me> <n> ...`.
@@ -50,20 +106,14 @@ pub(super) fn reply_number(reply: &[u8], me: &str) -> Option<u64> {
 
 /// Asserts `reply_read_reaches_recv`: every reply read whole from a connection (per
 /// `reads`) was handed to the client (`received`).
-pub(super) fn check_replies(
-    reads: &Reads,
-    received: &BTreeSet<u64>,
-    me: &str,
-    max: usize,
-    reliable: bool,
-) {
-    let read = replies_read(reads, me, max, reliable);
-    let missing: Vec<u64> = read.difference(received).copied().collect();
+pub(super) fn check_replies(reads: &Reads, received: &BTreeSet<u64>, me: &str) {
+    let log = reads.borrow();
+    let missing: Vec<u64> = log.found.difference(received).copied().collect();
     always_assert!(
         "reply_read_reaches_recv",
         missing.is_empty(),
         "{me}: the Peer read replies {missing:?} whole from a connection (of {} read) but \
          never handed them over",
-        read.len()
+        log.found.len()
     );
 }

@@ -1,5 +1,5 @@
-//! [`Tap`]: a provider that keeps a copy of every byte its streams read, one record per
-//! connection: the reply side's ground truth of what reached a client's Peer.
+//! [`Tap`]: a provider that shows every byte its streams read to a [`ReplyLog`], one record
+//! per connection: the reply side's ground truth of what reached a client's Peer.
 
 use std::cell::RefCell;
 use std::future::Future;
@@ -10,12 +10,13 @@ use std::task::{Context, Poll};
 
 use futures::io::{AsyncRead, AsyncWrite};
 
+use super::replies::ReplyLog;
 use crate::provider::{Listener, NetworkProvider, Stream};
 
-/// The bytes read on each connection, in connection order.
-pub(super) type Reads = Rc<RefCell<Vec<Vec<u8>>>>;
+/// What the streams read, decoded per connection.
+pub(super) type Reads = Rc<RefCell<ReplyLog>>;
 
-/// `P`, with every byte read by its connected streams copied into [`Reads`].
+/// `P`, with every byte read by its connected streams shown to its [`ReplyLog`].
 #[derive(Clone)]
 pub(super) struct Tap<P> {
     inner: P,
@@ -23,8 +24,8 @@ pub(super) struct Tap<P> {
 }
 
 impl<P> Tap<P> {
-    pub(super) fn new(inner: P) -> (Self, Reads) {
-        let reads = Reads::default();
+    pub(super) fn new(inner: P, log: ReplyLog) -> (Self, Reads) {
+        let reads = Rc::new(RefCell::new(log));
         let tap = Self {
             inner,
             reads: Rc::clone(&reads),
@@ -33,7 +34,7 @@ impl<P> Tap<P> {
     }
 }
 
-/// A stream whose reads are copied into its connection's record.
+/// A stream whose reads go to its connection's record.
 pub(super) struct Tapped<S> {
     inner: S,
     reads: Reads,
@@ -49,9 +50,7 @@ impl<S: Stream> AsyncRead for Tapped<S> {
         let this = &mut *self;
         let read = Pin::new(&mut this.inner).poll_read(cx, buf);
         if let Poll::Ready(Ok(n)) = read {
-            if let Some(record) = this.reads.borrow_mut().get_mut(this.index) {
-                record.extend_from_slice(&buf[..n]);
-            }
+            this.reads.borrow_mut().read(this.index, &buf[..n]);
         }
         read
     }
@@ -90,12 +89,11 @@ impl<S: Stream> Stream for Tapped<S> {
 }
 
 fn tapped<S>(inner: S, reads: &Reads) -> Tapped<S> {
-    let mut records = reads.borrow_mut();
-    records.push(Vec::new());
+    let index = reads.borrow_mut().open();
     Tapped {
         inner,
         reads: Rc::clone(reads),
-        index: records.len() - 1,
+        index,
     }
 }
 
