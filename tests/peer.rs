@@ -62,6 +62,9 @@ async fn queues_while_server_is_down<P: NetworkProvider>(net: Net<P>) {
     }
     assert!(!peer.is_connected());
     assert_eq!(peer.queue_size(), 10);
+    let bytes: usize = (0..10).map(|i| numbered(i).len()).sum();
+    assert_eq!(peer.queue_bytes(), bytes);
+    assert_eq!(peer.metrics().queue_bytes, bytes);
     assert_eq!(
         peer.metrics().connection_attempts,
         0,
@@ -76,6 +79,7 @@ async fn queues_while_server_is_down<P: NetworkProvider>(net: Net<P>) {
     let client = async {
         peer.flush().await.unwrap();
         assert_eq!(peer.queue_size(), 0);
+        assert_eq!(peer.queue_bytes(), 0);
         for i in 0..10 {
             assert_eq!(peer.recv().await.unwrap(), numbered(i));
         }

@@ -241,6 +241,12 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
         self.queue.len() + self.outbox.held().messages
     }
 
+    /// Payload bytes of the messages [`queue_size`](Peer::queue_size) counts (what
+    /// `max_queue_bytes` caps).
+    pub fn queue_bytes(&self) -> usize {
+        self.queue.bytes() + self.outbox.held().bytes
+    }
+
     /// Reliable modes: the session's identity, as the remote's [`SessionServer`] sees it: 128
     /// bits from the provider's seeded source
     /// ([`random_seed`](crate::NetworkProvider::random_seed)), so unguessable where that
@@ -254,11 +260,10 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
     /// A snapshot of the counters.
     pub fn metrics(&self) -> PeerMetrics {
         let backoff = self.backoff.settled(self.clock.now());
-        let held = self.outbox.held();
         PeerMetrics {
             consecutive_failures: backoff.failures(),
-            queue_size: self.queue.len() + held.messages,
-            queue_bytes: self.queue.bytes() + held.bytes,
+            queue_size: self.queue_size(),
+            queue_bytes: self.queue_bytes(),
             current_backoff: backoff.current_delay(),
             ..self.metrics
         }

@@ -331,13 +331,20 @@ async fn resend_handed_back<P: NetworkProvider>(
 /// within what that many of the longest request sent carry, none with no message
 /// (`peer_queue_bytes_consistent`).
 fn check_queue<P: NetworkProvider>(peer: &Peer<P>, max_queue: usize, longest: usize) {
-    let m = peer.metrics();
-    always_le!("peer_queue_bounded", m.queue_size, max_queue, "{m:?}");
+    let (size, bytes) = (peer.queue_size(), peer.queue_bytes());
+    always_le!(
+        "peer_queue_bounded",
+        size,
+        max_queue,
+        "{:?}",
+        peer.metrics()
+    );
     always_le!(
         "peer_queue_bytes_consistent",
-        m.queue_bytes,
-        m.queue_size * longest,
-        "{m:?}"
+        bytes,
+        size * longest,
+        "{:?}",
+        peer.metrics()
     );
 }
 
