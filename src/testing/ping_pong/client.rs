@@ -1,6 +1,5 @@
 //! The ping-pong [`client`]: pings through a resilient [`Peer`], checking every pong.
 
-use std::io::Write as _;
 use std::time::Duration;
 
 use rand_chacha::rand_core::SeedableRng;
@@ -13,6 +12,7 @@ use super::ledger::{ClientReport, Ledger};
 use super::liveness::probe_after_heal;
 use super::replies::{check_replies, ReplyLog};
 use super::tap::Tap;
+use super::text::push_head;
 use super::{peer_config, Mode, Scenario, PORT};
 use crate::peer::{Peer, PeerError};
 use crate::provider::{Clock, NetworkProvider};
@@ -119,7 +119,8 @@ pub async fn client_in<P: NetworkProvider>(
             // `ping <me> <n> <padding>`, written into one buffer reused for every request
             // (`send_slice` copies it only when it must queue).
             request.clear();
-            let _ = write!(request, "ping {me} {n} ");
+            push_head(&mut request, "ping", &me, n);
+            request.push(b' ');
             request.resize(request.len() + padding, fill);
             longest = longest.max(request.len());
             match peer.send_slice(&request).await {

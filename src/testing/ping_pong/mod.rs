@@ -57,6 +57,7 @@ mod replies;
 mod scenario;
 mod server;
 mod tap;
+mod text;
 
 use std::time::Duration;
 

@@ -14,6 +14,7 @@ use futures::future::{select, Either};
 use futures::stream::{FuturesUnordered, StreamExt};
 
 use super::ledger::{ClientId, Ledger};
+use super::text::push_head;
 use super::{Mode, PORT};
 use crate::peer::{Delivery, FramedStream, SessionError, SessionServer};
 use crate::provider::{Clock, Listener, NetworkProvider, Stream};
@@ -157,10 +158,8 @@ async fn serve<S: Stream>(mut conn: FramedStream<S>, seed: u64, ledger: Ledger) 
 /// `pong <client> <n>`; a request whose padding is of `y`s asks for it back, twelve times
 /// (up to 18 KB: more than the Peer's first read chunks, so its read buffer grows and compacts).
 fn unreliable_reply(reply: &mut Vec<u8>, request: &[u8], client: &str, n: u64) {
-    use std::io::Write as _;
     reply.clear();
-    // Never fails: writing to a `Vec` is infallible.
-    let _ = write!(reply, "pong {client} {n}");
+    push_head(reply, "pong", client, n);
     // The padding is everything after the third space (it has none of its own): found by
     // splitting three times, not by scanning it.
     let padding = request.splitn(4, |&byte| byte == b' ').nth(3);
@@ -210,7 +209,9 @@ async fn serve_session<S: Stream>(
                 }),
             "{client}'s ping {n} follows ping {previous:?} in its session"
         );
-        match conn.send(format!("pong {client} {n}").into_bytes()).await {
+        let mut reply = Vec::with_capacity(16 + client.len());
+        push_head(&mut reply, "pong", &client, n);
+        match conn.send(reply).await {
             Ok(()) => {}
             Err(error) => {
                 always_assert!(
