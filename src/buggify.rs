@@ -26,57 +26,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 /// Where the randomness of buggify comes from: the running world.
 pub(crate) trait Source {
     /// Whether `site` fires now, given its firing probability.
-    fn fire(&self, site: &Site, probability: f64) -> bool;
-}
-
-/// One `buggify!` call site: its name, and a small index handed out the first time any
-/// world reaches it, so a world finds the site's draw by position instead of by name.
-///
-/// The index is only a lookup key: which index a site gets depends on which thread got
-/// there first, but every decision (enabled or not, fired or not) is drawn from the world's
-/// seed by name, in the order the world reaches the sites.
-#[doc(hidden)]
-#[derive(Debug)]
-pub struct Site {
-    name: &'static str,
-    /// 0 until assigned, then the index plus one.
-    index: AtomicUsize,
-}
-
-/// The next site index to hand out.
-static NEXT_SITE: AtomicUsize = AtomicUsize::new(0);
-
-impl Site {
-    /// A site named `name` (the macro's `file:line:column`).
-    pub const fn new(name: &'static str) -> Self {
-        Self {
-            name,
-            index: AtomicUsize::new(0),
-        }
-    }
-
-    /// The site's name.
-    pub(crate) fn name(&self) -> &'static str {
-        self.name
-    }
-
-    /// The site's index, assigned on first use.
-    pub(crate) fn index(&self) -> usize {
-        match self.index.load(Ordering::Relaxed) {
-            0 => {
-                let fresh = NEXT_SITE.fetch_add(1, Ordering::Relaxed) + 1;
-                match self
-                    .index
-                    .compare_exchange(0, fresh, Ordering::Relaxed, Ordering::Relaxed)
-                {
-                    Ok(_) => fresh - 1,
-                    // Another thread assigned it meanwhile: the number drawn here goes unused.
-                    Err(assigned) => assigned - 1,
-                }
-            }
-            assigned => assigned - 1,
-        }
-    }
+    fn fire(&self, site: &crate::site::Site, probability: f64) -> bool;
 }
 
 /// Worlds running on any thread: the fast gate outside simulations.
@@ -108,7 +58,7 @@ impl Drop for Guard {
 
 /// What `buggify!` expands to; use the macro.
 #[doc(hidden)]
-pub fn __fire(site: &Site, probability: f64) -> bool {
+pub fn __fire(site: &crate::site::Site, probability: f64) -> bool {
     if RUNNING.load(Ordering::Relaxed) == 0 {
         return false;
     }
@@ -132,8 +82,8 @@ macro_rules! buggify {
         $crate::buggify!(0.25)
     };
     ($probability:expr) => {{
-        static SITE: $crate::buggify::Site =
-            $crate::buggify::Site::new(concat!(file!(), ":", line!(), ":", column!()));
+        static SITE: $crate::site::Site =
+            $crate::site::Site::new(concat!(file!(), ":", line!(), ":", column!()));
         $crate::buggify::__fire(&SITE, $probability)
     }};
 }

@@ -104,6 +104,8 @@ pub mod peer;
 pub mod provider;
 pub mod real;
 pub mod sim;
+#[doc(hidden)]
+pub mod site;
 pub mod testing;
 #[cfg(feature = "tls")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]

@@ -189,3 +189,29 @@ fn watermark_values_saturate() {
     assert_eq!(report.assertions["huge"].best, Some(i64::MAX));
     assert_eq!(report.assertions["tiny"].best, Some(i64::MIN));
 }
+
+/// An assertion counts under its name however it is written: literal names at several call
+/// sites (each a `static` site) and a name built at run time all add up to one entry.
+#[test]
+fn literal_and_run_time_names_count_together() {
+    let report = builder()
+        .register_workload("w", |seed, _net, _topology| async move {
+            moonpool::always_assert!("shared", true);
+            moonpool::always_assert!("shared", seed < 100, "seed {}", seed);
+            let name = format!("sha{}", "red");
+            moonpool::always_assert!(name.as_str(), true);
+            moonpool::sometimes_assert!("odd", seed % 2 == 1);
+            moonpool::sometimes_assert!(&format!("o{}", "dd"), seed % 2 == 1, "again");
+            Ok::<(), String>(())
+        })
+        .iterations(6)
+        .run();
+    assert!(report.is_success(), "{report}");
+    let shared = report.assertions["shared"];
+    assert_eq!((shared.checks, shared.hits), (18, 18));
+    let odd = report.assertions["odd"];
+    assert_eq!(
+        (odd.kind, odd.checks, odd.hits),
+        (AssertionKind::Sometimes, 12, 6)
+    );
+}

@@ -13,7 +13,7 @@ use super::world::{SimWorld, WeakSimWorld};
 pub(crate) struct BuggifySource(pub(crate) WeakSimWorld);
 
 impl crate::buggify::Source for BuggifySource {
-    fn fire(&self, site: &crate::buggify::Site, probability: f64) -> bool {
+    fn fire(&self, site: &crate::site::Site, probability: f64) -> bool {
         let Some(world) = self.0.upgrade() else {
             return false;
         };

@@ -16,7 +16,7 @@ use super::config::TailShape;
 use super::events::Event;
 use super::slab::{FixedHashMap, FixedHashSet, IdHashMap};
 use super::world::WorldState;
-use crate::buggify::Site;
+use crate::site::Site;
 
 /// An operation the simulated network is about to carry out, as a fault rule sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -52,11 +52,10 @@
 /// The simulator's own buggify site where it is written: a `static` [`Site`] named
 /// `file:line`.
 ///
-/// [`Site`]: crate::buggify::Site
+/// [`Site`]: crate::site::Site
 macro_rules! sim_site {
     () => {{
-        static SITE: crate::buggify::Site =
-            crate::buggify::Site::new(concat!(file!(), ":", line!()));
+        static SITE: crate::site::Site = crate::site::Site::new(concat!(file!(), ":", line!()));
         &SITE
     }};
 }

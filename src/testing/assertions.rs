@@ -14,6 +14,7 @@ use std::fmt;
 use std::sync::Once;
 
 use crate::sim::{SimWorld, WeakSimWorld};
+use crate::site::Site;
 
 mod numeric;
 
@@ -123,6 +124,9 @@ struct Collector {
     /// slot: one pointer comparison and one short string comparison per check, instead of a
     /// search of the map. Only a cache: a miss or a name at a reused address goes by name.
     by_address: [(usize, usize); ADDRESS_CACHE],
+    /// The slot of each literal-named call site, by [`Site`] index (`usize::MAX`: not seen
+    /// in this iteration yet).
+    by_site: Vec<usize>,
     /// The world whose RNG position each discovery is noted at (exploration only).
     world: Option<WeakSimWorld>,
     positions: Positions,
@@ -145,18 +149,19 @@ impl Collector {
             slots: Vec::new(),
             by_name: BTreeMap::new(),
             by_address: [(0, 0); ADDRESS_CACHE],
+            by_site: Vec::new(),
             world: None,
             positions: Positions::default(),
         }
     }
 
     /// The slot of `name`, created for `kind` if new.
-    fn slot(&mut self, name: &str, kind: AssertionKind) -> &mut Slot {
+    fn slot(&mut self, name: &str, kind: AssertionKind) -> usize {
         let address = name.as_ptr() as usize;
         let entry = (address >> 3 ^ address >> 11) & (ADDRESS_CACHE - 1);
         let (cached, index) = self.by_address[entry];
         if cached == address && self.slots.get(index).is_some_and(|slot| slot.name == name) {
-            return &mut self.slots[index];
+            return index;
         }
         let index = match self.by_name.get(name) {
             Some(&index) => index,
@@ -172,12 +177,30 @@ impl Collector {
             }
         };
         self.by_address[entry] = (address, index);
-        &mut self.slots[index]
+        index
+    }
+
+    /// The slot of a literal-named call site: by the site's index, found by name the first
+    /// time (a literal's text never changes, so nothing is compared after that).
+    fn slot_at(&mut self, site: &Site, kind: AssertionKind) -> usize {
+        let at = site.index();
+        if let Some(&index) = self.by_site.get(at) {
+            if index != usize::MAX {
+                return index;
+            }
+        }
+        let index = self.slot(site.name(), kind);
+        if self.by_site.len() <= at {
+            self.by_site.resize(at + 1, usize::MAX);
+        }
+        self.by_site[at] = index;
+        index
     }
 
     /// The counts by name.
     fn take_assertions(&mut self) -> AssertionMap {
         self.by_address = [(0, 0); ADDRESS_CACHE];
+        self.by_site.clear();
         self.by_name.clear();
         std::mem::take(&mut self.slots)
             .into_iter()
@@ -203,12 +226,23 @@ thread_local! {
     static PANIC_LOCATION: RefCell<Option<String>> = const { RefCell::new(None) };
 }
 
-/// Counts one check of `name`; `value` is a watermark's value.
-fn record(name: &str, kind: AssertionKind, condition: bool, value: Option<i64>) {
+/// Counts one check of `name` (of call site `site`, if its name is a literal); `value` is a
+/// watermark's value.
+fn record(
+    name: &str,
+    site: Option<&Site>,
+    kind: AssertionKind,
+    condition: bool,
+    value: Option<i64>,
+) {
     COLLECTOR.with(|c| {
         let mut c = c.borrow_mut();
         let Some(collector) = c.as_mut() else { return };
-        let slot = collector.slot(name, kind);
+        let index = match site {
+            Some(site) => collector.slot_at(site, kind),
+            None => collector.slot(name, kind),
+        };
+        let slot = &mut collector.slots[index];
         slot.stats.checks += 1;
         slot.stats.hits += u64::from(condition);
         let improved = value.is_some_and(|value| slot.stats.offer(value));
@@ -233,8 +267,7 @@ fn record(name: &str, kind: AssertionKind, condition: bool, value: Option<i64>) 
             positions.bests.insert(name.to_string(), (value, draws));
         }
         // The flag only saves the search above; set once the first hit is in `positions`.
-        let slot = collector.slot(name, kind);
-        slot.first_hit_noted |= first_hit;
+        collector.slots[index].first_hit_noted |= first_hit;
     });
 }
 
@@ -252,7 +285,20 @@ pub(crate) fn watch_positions(world: &SimWorld) {
 /// [`always_assert!`](crate::always_assert).
 #[doc(hidden)]
 pub fn record_always(name: &str, condition: bool) -> bool {
-    record(name, AssertionKind::Always, condition, None);
+    record(name, None, AssertionKind::Always, condition, None);
+    condition
+}
+
+/// [`record_always`] for a call site whose name is a literal (its `static` [`Site`]).
+#[doc(hidden)]
+pub fn record_always_at(site: &Site, condition: bool) -> bool {
+    record(
+        site.name(),
+        Some(site),
+        AssertionKind::Always,
+        condition,
+        None,
+    );
     condition
 }
 
@@ -260,7 +306,19 @@ pub fn record_always(name: &str, condition: bool) -> bool {
 /// [`sometimes_assert!`](crate::sometimes_assert); does nothing outside a campaign.
 #[doc(hidden)]
 pub fn record_sometimes(name: &str, condition: bool) {
-    record(name, AssertionKind::Sometimes, condition, None);
+    record(name, None, AssertionKind::Sometimes, condition, None);
+}
+
+/// [`record_sometimes`] for a call site whose name is a literal (its `static` [`Site`]).
+#[doc(hidden)]
+pub fn record_sometimes_at(site: &Site, condition: bool) {
+    record(
+        site.name(),
+        Some(site),
+        AssertionKind::Sometimes,
+        condition,
+        None,
+    );
 }
 
 /// The seed of the iteration running on this thread, if any.
@@ -355,6 +413,16 @@ pub(crate) fn take_panic_location() -> Option<String> {
 /// ```
 #[macro_export]
 macro_rules! always_assert {
+    // A literal name: the call site's `static` finds its counts without comparing names.
+    ($name:literal, $cond:expr $(,)?) => {
+        $crate::always_assert!($name, $cond, "{}", ::core::stringify!($cond))
+    };
+    ($name:literal, $cond:expr, $($arg:tt)+) => {{
+        static SITE: $crate::site::Site = $crate::site::Site::new($name);
+        if !$crate::testing::assertions::record_always_at(&SITE, $cond) {
+            $crate::testing::assertions::always_failed($name, ::core::format_args!($($arg)+));
+        }
+    }};
     ($name:expr, $cond:expr $(,)?) => {
         $crate::always_assert!($name, $cond, "{}", ::core::stringify!($cond))
     };
@@ -383,6 +451,16 @@ macro_rules! always_assert {
 /// ```
 #[macro_export]
 macro_rules! sometimes_assert {
+    ($name:literal, $cond:expr $(,)?) => {{
+        static SITE: $crate::site::Site = $crate::site::Site::new($name);
+        $crate::testing::assertions::record_sometimes_at(&SITE, $cond)
+    }};
+    ($name:literal, $cond:expr, $($arg:tt)+) => {{
+        if false {
+            let _ = ::core::format_args!($($arg)+);
+        }
+        $crate::sometimes_assert!($name, $cond)
+    }};
     ($name:expr, $cond:expr $(,)?) => {
         $crate::testing::assertions::record_sometimes($name, $cond)
     };

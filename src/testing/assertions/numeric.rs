@@ -13,7 +13,7 @@ use super::{always_failed, record, AssertionKind};
 #[doc(hidden)]
 pub fn record_watermark(name: &str, kind: AssertionKind, value: impl WatermarkValue) {
     if kind.is_watermark() {
-        record(name, kind, true, Some(value.watermark()));
+        record(name, None, kind, true, Some(value.watermark()));
     }
 }
 
