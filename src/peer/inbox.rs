@@ -42,6 +42,7 @@ pub(crate) struct Inbox {
 
 impl Inbox {
     /// Decodes the next whole message, if the buffer holds one; returns its length.
+    #[inline]
     pub fn poll_message<C: Codec>(&mut self, codec: &mut C) -> Result<Option<usize>, FrameError> {
         if let Some(message) = self.kept.front() {
             return Ok(Some(message.len()));

@@ -192,6 +192,27 @@ impl Outbox {
     pub fn advance(&mut self, n: usize) -> Done {
         self.written = (self.written + n).min(self.buf.len());
         let mut done = Done::default();
+        // Nothing held ahead (unreliable mode, or every numbered frame acknowledged): raw and
+        // control frames written whole are freed at once, in a short loop. `front` is then
+        // where the first unwritten frame starts.
+        while self.unwritten_index == 0 {
+            let Some(&frame) = self.frames.front() else {
+                break;
+            };
+            let len = frame.len();
+            if matches!(frame.kind, Kind::Seq { .. }) || self.front + len > self.written {
+                break;
+            }
+            self.frames.pop_front();
+            self.front += len;
+            if frame.kind == Kind::Raw {
+                done.messages += 1;
+                done.bytes += u64::from(frame.payload);
+                self.held.messages -= 1;
+                self.held.bytes -= frame.payload as usize;
+            }
+        }
+        self.unwritten_start = self.unwritten_start.max(self.front);
         while let Some(frame) = self.frames.get(self.unwritten_index) {
             let len = frame.len();
             if self.unwritten_start + len > self.written {

@@ -1,6 +1,7 @@
 //! The sending half of the Peer: `send`, `send_unreliable`, and the overflow policy.
 
 use super::drive::Goal;
+use super::state::State;
 use super::{Codec, FrameError, OverflowPolicy, Peer, PeerError, Pushed};
 use crate::provider::NetworkProvider;
 
@@ -172,20 +173,22 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
 
     /// The synchronous part of `send`: checks the message and, when connected with room and
     /// nothing waiting, encodes it straight into the write batch.
-    #[inline]
+    #[inline(always)]
     fn send_now(&mut self, message: &[u8]) -> Result<SendNow, Refusal> {
-        self.check_usable().map_err(Refusal::Unusable)?;
+        let State::Connected(conn) = &self.state else {
+            self.check_usable().map_err(Refusal::Unusable)?;
+            self.check_message(message)?;
+            return Ok(SendNow::Later);
+        };
+        // Connected: usable (neither closed nor misconfigured).
+        let again_at = conn.write_again_at;
         self.check_message(message)?;
-        if !self.state.is_connected()
-            || !self.queue.is_empty()
-            || self.queue.is_full_for(message.len(), self.outbox.held())
-        {
+        if !self.queue.is_empty() || self.queue.is_full_for(message.len(), self.outbox.held()) {
             return Ok(SendNow::Later);
         }
         self.encode(message).map_err(Refusal::Invalid)?;
         self.metrics.messages_queued += 1;
         let unwritten = self.outbox.unwritten_len();
-        let again_at = self.state.conn().map_or(0, |conn| conn.write_again_at);
         if unwritten >= self.config.write_batch_bytes && unwritten >= again_at {
             return Ok(SendNow::BatchFull);
         }
