@@ -420,7 +420,7 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
     }
 
     /// Copies the message found (`len` bytes) into `buf` and consumes it.
-    #[inline]
+    #[inline(always)]
     fn take_into(&mut self, len: usize, buf: &mut [u8]) -> Result<usize, PeerError> {
         if len > buf.len() {
             return Err(PeerError::BufferTooSmall {
