@@ -101,11 +101,16 @@ pub(crate) struct Outbox {
 }
 
 impl Outbox {
-    /// Encodes `message` as is (unreliable mode).
+    /// Encodes `message` as is (unreliable mode); on error, nothing is added.
     #[inline]
     pub fn push_raw<C: Codec>(&mut self, codec: &mut C, message: &[u8]) -> Result<(), FrameError> {
         let start = self.buf.len();
-        codec.encode(message, &mut self.buf)?;
+        if let Err(error) = codec.encode(message, &mut self.buf) {
+            // A refused message leaves the batch as it was, even from a codec that wrote
+            // part of a frame before refusing (the contract says it does not).
+            self.buf.truncate(start);
+            return Err(error);
+        }
         self.record(start, message.len(), Kind::Raw);
         Ok(())
     }
@@ -463,6 +468,23 @@ mod tests {
             "the second frame was not started, the first is gone"
         );
         assert_eq!(outbox.held().messages, 1);
+    }
+
+    #[test]
+    fn a_message_the_codec_refuses_leaves_the_batch_as_it_was() {
+        let mut codec = crate::peer::LinesCodec::default();
+        let mut outbox = Outbox::default();
+        outbox.push_raw(&mut codec, b"one").unwrap();
+        let before = outbox.unwritten().to_vec();
+        assert!(outbox.push_raw(&mut codec, b"two\nlines").is_err());
+        assert_eq!(outbox.unwritten(), before.as_slice());
+        assert_eq!(
+            outbox.held(),
+            Held {
+                messages: 1,
+                bytes: 3
+            }
+        );
     }
 
     #[test]

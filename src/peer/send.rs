@@ -156,6 +156,13 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
     /// Checks a message's size and framing.
     #[inline]
     fn check_message(&self, message: &[u8]) -> Result<(), Refusal> {
+        self.check_size(message)?;
+        self.codec.check(message).map_err(Refusal::Invalid)
+    }
+
+    /// Checks a message's size against the configuration and the codec.
+    #[inline]
+    fn check_size(&self, message: &[u8]) -> Result<(), Refusal> {
         let header = if self.config.delivery.is_reliable() {
             super::wire::DATA_HEADER_LEN
         } else {
@@ -168,7 +175,7 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
         if message.len() > max {
             return Err(Refusal::TooLarge(max));
         }
-        self.codec.check(message).map_err(Refusal::Invalid)
+        Ok(())
     }
 
     /// The synchronous part of `send`: checks the message and, when connected with room and
@@ -182,10 +189,18 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
         };
         // Connected: usable (neither closed nor misconfigured).
         let again_at = conn.write_again_at;
-        self.check_message(message)?;
+        self.check_size(message)?;
         if !self.queue.is_empty() || self.queue.is_full_for(message.len(), self.outbox.held()) {
+            // Encoded later: refuse what the codec cannot frame now.
+            self.codec.check(message).map_err(Refusal::Invalid)?;
             return Ok(SendNow::Later);
         }
+        if self.config.delivery.is_reliable() {
+            // Checked before a sequence number is taken: a refused message leaves no gap.
+            self.codec.check(message).map_err(Refusal::Invalid)?;
+        }
+        // Unreliable: the codec's encode checks the message itself, and a refused one
+        // leaves the write batch as it was (the `Codec::encode` contract).
         self.encode(message).map_err(Refusal::Invalid)?;
         self.metrics.messages_queued += 1;
         let unwritten = self.outbox.unwritten_len();
