@@ -98,6 +98,10 @@ pub(crate) struct Outbox {
     unwritten_index: usize,
     unwritten_start: usize,
     held: Held,
+    /// A numbered frame was pushed since the last [`clear`](Outbox::clear) (a session mode):
+    /// without one, every frame is freed once written, and a write that takes everything
+    /// frees them all at once.
+    numbered: bool,
 }
 
 impl Outbox {
@@ -124,6 +128,7 @@ impl Outbox {
         reliable: bool,
         message: &[u8],
     ) -> Result<(), FrameError> {
+        self.numbered = true;
         let start = self.buf.len();
         codec.encode_parts(&data_header(seq), message, &mut self.buf)?;
         self.record(start, message.len(), Kind::Seq { seq, reliable });
@@ -196,6 +201,22 @@ impl Outbox {
     /// byte it accepted.
     pub fn advance(&mut self, n: usize) -> Done {
         self.written = (self.written + n).min(self.buf.len());
+        if !self.numbered && self.written == self.buf.len() {
+            // No numbered frame, and the stream took every byte: each frame held (raw, or
+            // control) is done and freed, without a pass over them.
+            let done = Done {
+                messages: self.held.messages as u64,
+                bytes: self.held.bytes as u64,
+            };
+            self.frames.clear();
+            self.held = Held::default();
+            self.buf.clear();
+            self.written = 0;
+            self.front = 0;
+            self.unwritten_index = 0;
+            self.unwritten_start = 0;
+            return done;
+        }
         let mut done = Done::default();
         // Nothing held ahead (unreliable mode, or every numbered frame acknowledged): raw and
         // control frames written whole are freed at once, in a short loop. `front` is then
@@ -485,6 +506,30 @@ mod tests {
                 bytes: 3
             }
         );
+    }
+
+    #[test]
+    fn a_write_of_everything_frees_every_raw_frame() {
+        let mut codec = LengthChecksumCodec::default();
+        let mut outbox = Outbox::default();
+        for message in [&b"a"[..], b"bc", b"def"] {
+            outbox.push_raw(&mut codec, message).unwrap();
+        }
+        let first = LengthChecksumCodec::HEADER_LEN + 1;
+        assert_eq!(outbox.advance(first).messages, 1);
+        let rest = outbox.unwritten_len();
+        assert_eq!(
+            outbox.advance(rest),
+            Done {
+                messages: 2,
+                bytes: 5
+            }
+        );
+        assert_eq!(outbox.held(), Held::default());
+        assert!(outbox.is_empty());
+        assert!(!outbox.reset(), "nothing left to resend");
+        outbox.push_raw(&mut codec, b"g").unwrap();
+        assert_eq!(outbox.unwritten_len(), LengthChecksumCodec::HEADER_LEN + 1);
     }
 
     #[test]
