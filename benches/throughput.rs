@@ -114,8 +114,16 @@ impl Scale {
     }
 }
 
-/// CPU time of this thread, user and system (`CLOCK_THREAD_CPUTIME_ID`).
+/// Set by `THROUGHPUT_ONLY` runs of the loopback and pipelined sections: they skip the CPU
+/// clock, whose vDSO lookup crashes under valgrind (rustix reads the auxiliary vector).
+static NO_CPU_CLOCK: AtomicBool = AtomicBool::new(false);
+
+/// CPU time of this thread, user and system (`CLOCK_THREAD_CPUTIME_ID`); zero in the
+/// profiled sections (see [`NO_CPU_CLOCK`]).
 fn thread_cpu() -> Duration {
+    if NO_CPU_CLOCK.load(Relaxed) {
+        return Duration::ZERO;
+    }
     let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
     Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
 }
@@ -930,8 +938,9 @@ fn memory_server_down(size: usize) -> (usize, isize, usize, u64) {
 
 // ---------------------------------------------------------------------------------------------
 
-/// One section alone, for a profiler: `THROUGHPUT_ONLY=peer64|raw64|peer1k|raw1k|rt|queue|pipeline|pipe_peer|pipe_raw|campaign|scale` (and optionally
-/// `THROUGHPUT_N` round trips for `rt`), e.g. under `perf record` or `valgrind --tool=callgrind`.
+/// One section alone, for a profiler: `THROUGHPUT_ONLY=peer64|raw64|peer1k|raw1k|loopback|rt|queue|pipeline|pipe_peer|pipe_raw|campaign|scale` (and optionally
+/// `THROUGHPUT_N` messages, requests or round trips, `THROUGHPUT_W` requests in flight for
+/// `pipe_*`, 1000 by default), e.g. under `perf record` or `valgrind --tool=callgrind`.
 fn profile_one(only: &str) {
     let n = |default: u64| {
         std::env::var("THROUGHPUT_N")
@@ -939,15 +948,51 @@ fn profile_one(only: &str) {
             .and_then(|n| n.parse().ok())
             .unwrap_or(default)
     };
+    let single_runs = [
+        "peer64",
+        "raw64",
+        "peer1k",
+        "raw1k",
+        "pipe_peer",
+        "pipe_raw",
+    ];
+    NO_CPU_CLOCK.store(single_runs.contains(&only), Relaxed);
+    let window = std::env::var("THROUGHPUT_W")
+        .ok()
+        .and_then(|w| w.parse().ok())
+        .unwrap_or(1000);
     match only {
-        "peer64" => drop(loopback(Sender::Peer, n(5_000_000), 64)),
-        "raw64" => drop(loopback(Sender::Raw, n(5_000_000), 64)),
-        "peer1k" => drop(loopback(Sender::Peer, n(1_000_000), 1024)),
-        "raw1k" => drop(loopback(Sender::Raw, n(1_000_000), 1024)),
+        "peer64" | "raw64" | "peer1k" | "raw1k" => {
+            let sender = if only.starts_with("peer") {
+                Sender::Peer
+            } else {
+                Sender::Raw
+            };
+            let (messages, size) = if only.ends_with("64") {
+                (n(5_000_000), 64)
+            } else {
+                (n(1_000_000), 1024)
+            };
+            let (elapsed, writes, blocked) = loopback(sender, messages, size);
+            println!(
+                "info {only}: {messages} messages in {elapsed:.2?}, {writes} writes, {blocked} \
+                 blocked"
+            );
+        }
         "rt" => drop(sim_round_trips(n(1_000_000))),
         "queue" => drop(queue_send_queue(n(200_000))),
-        "pipe_peer" => drop(pipeline(Client::Peer, n(2_000_000), 1000)),
-        "pipe_raw" => drop(pipeline(Client::Raw, n(2_000_000), 1000)),
+        "pipe_peer" | "pipe_raw" => {
+            let client = if only == "pipe_peer" {
+                Client::Peer
+            } else {
+                Client::Raw
+            };
+            let requests = n(2_000_000);
+            let (elapsed, writes) = pipeline(client, requests, window);
+            println!(
+                "info {only}: {requests} requests (W = {window}) in {elapsed:.2?}, {writes} writes"
+            );
+        }
         "campaign" => {
             let scale = Scale {
                 full: true,
@@ -967,14 +1012,30 @@ fn profile_one(only: &str) {
                 println!("{line}");
             }
         }
+        "loopback" => {
+            let scale = Scale {
+                full: true,
+                repeats: 1,
+                pairs: 7,
+            };
+            let ratio_64 = loopback_pair(scale, n(1_000_000), 64);
+            let ratio_1k = loopback_pair(scale, n(200_000), 1024);
+            println!("{}", ratio_64.line("peer_vs_raw_64b", ">= 0.95"));
+            println!("{}", ratio_1k.line("peer_vs_raw_1k", ">= 0.95"));
+        }
         "pipeline" => {
             let scale = Scale {
                 full: true,
                 repeats: 1,
                 pairs: 5,
             };
-            for (window, requests) in [(1, 20_000), (64, 300_000), (1000, 1_000_000)] {
-                pipeline_pair(scale, window, n(requests));
+            for (window, requests, target) in [
+                (1, 20_000, ">= 0.95"),
+                (64, 300_000, ">= 0.9"),
+                (1000, 1_000_000, ">= 0.9"),
+            ] {
+                let (spread, _, _) = pipeline_pair(scale, window, n(requests));
+                println!("{}", spread.line(&format!("pipeline_w{window}"), target));
             }
         }
         other => eprintln!("unknown THROUGHPUT_ONLY section {other:?}"),

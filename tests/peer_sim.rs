@@ -270,6 +270,9 @@ fn a_pluggable_codec_speaks_a_line_protocol() {
             let err = peer.send(b"two\nlines".to_vec()).await.unwrap_err();
             assert!(matches!(err, PeerError::InvalidMessage { .. }), "{err}");
             assert_eq!(err.into_message().unwrap(), b"two\nlines");
+            // Refused by the codec as it encoded (connected): nothing of it stays behind.
+            assert_eq!(peer.metrics().messages_queued, 1);
+            assert_eq!(peer.queue_size(), 0);
             peer.close().await;
             reply
         };

@@ -138,6 +138,11 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
     fn poll_drive(&mut self, cx: &mut Context<'_>, goal: Goal) -> Poll<Result<(), PeerError>> {
         let reliable = self.config.delivery.is_reliable();
         let read_limit = self.read_limit();
+        // A read or write that returned `Pending` registered the waker: the stream wakes the
+        // task once it can go on, so this call does not try it again (each try is a system
+        // call on a real socket).
+        let mut read_blocked = false;
+        let mut write_blocked = false;
         loop {
             // buggify: a one-message batch now and then (each message its own write).
             let batch = if crate::buggify!(0.05) {
@@ -157,6 +162,7 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
                         && !self.outbox.is_empty()
                         && self.state.is_connected()
                         && self.inbox.holds_only_the_next_message()
+                        && !write_blocked
                     {
                         // The last reply buffered is being taken: whatever was queued goes out
                         // now (one write for all of it), so a request never waits longer than
@@ -182,10 +188,17 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
                     source: error,
                 }));
             }
-            let mut progress = match self.poll_write_step(cx, goal) {
-                Poll::Ready(Ok(progress)) => progress,
-                Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),
-                Poll::Pending => false,
+            let mut progress = if write_blocked {
+                false
+            } else {
+                match self.poll_write_step(cx, goal) {
+                    Poll::Ready(Ok(progress)) => progress,
+                    Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),
+                    Poll::Pending => {
+                        write_blocked = true;
+                        false
+                    }
+                }
             };
             if !reliable && goal == Goal::Message && self.inbox.buffered() > read_limit {
                 let error = FrameError::TooLarge {
@@ -215,7 +228,7 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
             } else {
                 goal == Goal::Message || (!progress && self.inbox.held() < read_limit)
             };
-            if read {
+            if read && !read_blocked {
                 let conn = self.state.conn().expect("connected: checked above");
                 let spare = self.inbox.spare();
                 // buggify: a one-byte read buffer (frames arrive in pieces).
@@ -243,7 +256,7 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
                         progress = true;
                     }
                     Poll::Ready(Err(error)) => return Poll::Ready(Err(self.lost(error))),
-                    Poll::Pending => {}
+                    Poll::Pending => read_blocked = true,
                 }
             }
             if !progress && reliable {

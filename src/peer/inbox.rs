@@ -42,6 +42,7 @@ pub(crate) struct Inbox {
 
 impl Inbox {
     /// Decodes the next whole message, if the buffer holds one; returns its length.
+    #[inline]
     pub fn poll_message<C: Codec>(&mut self, codec: &mut C) -> Result<Option<usize>, FrameError> {
         if let Some(message) = self.kept.front() {
             return Ok(Some(message.len()));
@@ -63,6 +64,7 @@ impl Inbox {
     }
 
     /// The message found by [`poll_message`](Inbox::poll_message).
+    #[inline]
     pub fn message(&self) -> &[u8] {
         if let Some(message) = self.kept.front() {
             return message;
@@ -83,6 +85,7 @@ impl Inbox {
     }
 
     /// Drops the message found by [`poll_message`](Inbox::poll_message).
+    #[inline]
     pub fn consume(&mut self) {
         if let Some(message) = self.kept.pop_front() {
             self.kept_bytes -= kept_cost(&message);
@@ -118,11 +121,13 @@ impl Inbox {
     }
 
     /// The bytes of a frame payload found by [`next_frame`](Inbox::next_frame).
+    #[inline]
     pub fn frame(&self, payload: Range<usize>) -> &[u8] {
         &self.buf[payload]
     }
 
     /// Drops the frame found by [`next_frame`](Inbox::next_frame).
+    #[inline]
     pub fn skip_frame(&mut self) {
         if let Some((_, consumed)) = self.ready.take() {
             self.start += consumed;
@@ -135,6 +140,7 @@ impl Inbox {
 
     /// True if the message found by [`poll_message`](Inbox::poll_message) (or the oldest kept
     /// one) is all that is held: nothing buffered or kept behind it.
+    #[inline]
     pub fn holds_only_the_next_message(&self) -> bool {
         match self.kept.len() {
             0 => self
@@ -153,6 +159,7 @@ impl Inbox {
     }
 
     /// Session modes: the length of the oldest message held for the caller.
+    #[inline]
     pub fn kept_len(&self) -> Option<usize> {
         self.kept.front().map(Vec::len)
     }
@@ -167,6 +174,7 @@ impl Inbox {
     }
 
     /// Bytes buffered and not yet part of a taken message.
+    #[inline]
     pub fn buffered(&self) -> usize {
         self.end - self.start
     }
@@ -174,6 +182,7 @@ impl Inbox {
     /// Bytes held for the caller: buffered plus kept (each kept message with its bookkeeping,
     /// so a flood of empty messages counts too). The Peer stops reading ahead past a limit,
     /// so this stays bounded whatever the caller does.
+    #[inline]
     pub fn held(&self) -> usize {
         self.buffered() + self.kept_bytes
     }
@@ -217,6 +226,7 @@ impl Inbox {
     }
 
     /// Records that `n` bytes were read into [`spare`](Inbox::spare).
+    #[inline]
     pub fn filled(&mut self, n: usize) {
         self.filled_up = n > 0 && self.end + n >= self.buf.len();
         self.end = (self.end + n).min(self.buf.len());

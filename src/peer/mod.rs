@@ -396,6 +396,7 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
     /// # Errors
     /// As [`try_recv`](Peer::try_recv); [`BufferTooSmall`](PeerError::BufferTooSmall) keeps
     /// the message for the next call.
+    #[inline]
     pub fn try_recv_into(&mut self, buf: &mut [u8]) -> Result<Option<usize>, PeerError> {
         let Some(len) = self.try_next_message()? else {
             return Ok(None);
@@ -404,7 +405,16 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
     }
 
     /// The length of the next whole message already buffered, if one is.
+    #[inline]
     fn try_next_message(&mut self) -> Result<Option<usize>, PeerError> {
+        if !self.config.delivery.is_reliable() && self.state.is_connected() {
+            // The common case, in short: connected is usable, and only exactly-once has
+            // restarts to report.
+            return match self.inbox.poll_message(&mut self.codec) {
+                Ok(found) => Ok(found),
+                Err(error) => Err(self.protocol_error(error)),
+            };
+        }
         self.check_usable()?;
         self.take_restart()?;
         if self.config.delivery.is_reliable() && self.state.is_connected() {
@@ -415,6 +425,7 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
     }
 
     /// Copies the message found (`len` bytes) into `buf` and consumes it.
+    #[inline(always)]
     fn take_into(&mut self, len: usize, buf: &mut [u8]) -> Result<usize, PeerError> {
         if len > buf.len() {
             return Err(PeerError::BufferTooSmall {

@@ -98,14 +98,23 @@ pub(crate) struct Outbox {
     unwritten_index: usize,
     unwritten_start: usize,
     held: Held,
+    /// A numbered frame was pushed since the last [`clear`](Outbox::clear) (a session mode):
+    /// without one, every frame is freed once written, and a write that takes everything
+    /// frees them all at once.
+    numbered: bool,
 }
 
 impl Outbox {
-    /// Encodes `message` as is (unreliable mode).
+    /// Encodes `message` as is (unreliable mode); on error, nothing is added.
     #[inline]
     pub fn push_raw<C: Codec>(&mut self, codec: &mut C, message: &[u8]) -> Result<(), FrameError> {
         let start = self.buf.len();
-        codec.encode(message, &mut self.buf)?;
+        if let Err(error) = codec.encode(message, &mut self.buf) {
+            // A refused message leaves the batch as it was, even from a codec that wrote
+            // part of a frame before refusing (the contract says it does not).
+            self.buf.truncate(start);
+            return Err(error);
+        }
         self.record(start, message.len(), Kind::Raw);
         Ok(())
     }
@@ -119,6 +128,7 @@ impl Outbox {
         reliable: bool,
         message: &[u8],
     ) -> Result<(), FrameError> {
+        self.numbered = true;
         let start = self.buf.len();
         codec.encode_parts(&data_header(seq), message, &mut self.buf)?;
         self.record(start, message.len(), Kind::Seq { seq, reliable });
@@ -191,7 +201,44 @@ impl Outbox {
     /// byte it accepted.
     pub fn advance(&mut self, n: usize) -> Done {
         self.written = (self.written + n).min(self.buf.len());
+        if !self.numbered && self.written == self.buf.len() {
+            // No numbered frame, and the stream took every byte: each frame held (raw, or
+            // control) is done and freed, without a pass over them.
+            let done = Done {
+                messages: self.held.messages as u64,
+                bytes: self.held.bytes as u64,
+            };
+            self.frames.clear();
+            self.held = Held::default();
+            self.buf.clear();
+            self.written = 0;
+            self.front = 0;
+            self.unwritten_index = 0;
+            self.unwritten_start = 0;
+            return done;
+        }
         let mut done = Done::default();
+        // Nothing held ahead (unreliable mode, or every numbered frame acknowledged): raw and
+        // control frames written whole are freed at once, in a short loop. `front` is then
+        // where the first unwritten frame starts.
+        while self.unwritten_index == 0 {
+            let Some(&frame) = self.frames.front() else {
+                break;
+            };
+            let len = frame.len();
+            if matches!(frame.kind, Kind::Seq { .. }) || self.front + len > self.written {
+                break;
+            }
+            self.frames.pop_front();
+            self.front += len;
+            if frame.kind == Kind::Raw {
+                done.messages += 1;
+                done.bytes += u64::from(frame.payload);
+                self.held.messages -= 1;
+                self.held.bytes -= frame.payload as usize;
+            }
+        }
+        self.unwritten_start = self.unwritten_start.max(self.front);
         while let Some(frame) = self.frames.get(self.unwritten_index) {
             let len = frame.len();
             if self.unwritten_start + len > self.written {
@@ -442,6 +489,47 @@ mod tests {
             "the second frame was not started, the first is gone"
         );
         assert_eq!(outbox.held().messages, 1);
+    }
+
+    #[test]
+    fn a_message_the_codec_refuses_leaves_the_batch_as_it_was() {
+        let mut codec = crate::peer::LinesCodec::default();
+        let mut outbox = Outbox::default();
+        outbox.push_raw(&mut codec, b"one").unwrap();
+        let before = outbox.unwritten().to_vec();
+        assert!(outbox.push_raw(&mut codec, b"two\nlines").is_err());
+        assert_eq!(outbox.unwritten(), before.as_slice());
+        assert_eq!(
+            outbox.held(),
+            Held {
+                messages: 1,
+                bytes: 3
+            }
+        );
+    }
+
+    #[test]
+    fn a_write_of_everything_frees_every_raw_frame() {
+        let mut codec = LengthChecksumCodec::default();
+        let mut outbox = Outbox::default();
+        for message in [&b"a"[..], b"bc", b"def"] {
+            outbox.push_raw(&mut codec, message).unwrap();
+        }
+        let first = LengthChecksumCodec::HEADER_LEN + 1;
+        assert_eq!(outbox.advance(first).messages, 1);
+        let rest = outbox.unwritten_len();
+        assert_eq!(
+            outbox.advance(rest),
+            Done {
+                messages: 2,
+                bytes: 5
+            }
+        );
+        assert_eq!(outbox.held(), Held::default());
+        assert!(outbox.is_empty());
+        assert!(!outbox.reset(), "nothing left to resend");
+        outbox.push_raw(&mut codec, b"g").unwrap();
+        assert_eq!(outbox.unwritten_len(), LengthChecksumCodec::HEADER_LEN + 1);
     }
 
     #[test]

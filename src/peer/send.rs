@@ -1,6 +1,7 @@
 //! The sending half of the Peer: `send`, `send_unreliable`, and the overflow policy.
 
 use super::drive::Goal;
+use super::state::State;
 use super::{Codec, FrameError, OverflowPolicy, Peer, PeerError, Pushed};
 use crate::provider::NetworkProvider;
 
@@ -155,6 +156,13 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
     /// Checks a message's size and framing.
     #[inline]
     fn check_message(&self, message: &[u8]) -> Result<(), Refusal> {
+        self.check_size(message)?;
+        self.codec.check(message).map_err(Refusal::Invalid)
+    }
+
+    /// Checks a message's size against the configuration and the codec.
+    #[inline]
+    fn check_size(&self, message: &[u8]) -> Result<(), Refusal> {
         let header = if self.config.delivery.is_reliable() {
             super::wire::DATA_HEADER_LEN
         } else {
@@ -167,25 +175,35 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
         if message.len() > max {
             return Err(Refusal::TooLarge(max));
         }
-        self.codec.check(message).map_err(Refusal::Invalid)
+        Ok(())
     }
 
     /// The synchronous part of `send`: checks the message and, when connected with room and
     /// nothing waiting, encodes it straight into the write batch.
-    #[inline]
+    #[inline(always)]
     fn send_now(&mut self, message: &[u8]) -> Result<SendNow, Refusal> {
-        self.check_usable().map_err(Refusal::Unusable)?;
-        self.check_message(message)?;
-        if !self.state.is_connected()
-            || !self.queue.is_empty()
-            || self.queue.is_full_for(message.len(), self.outbox.held())
-        {
+        let State::Connected(conn) = &self.state else {
+            self.check_usable().map_err(Refusal::Unusable)?;
+            self.check_message(message)?;
+            return Ok(SendNow::Later);
+        };
+        // Connected: usable (neither closed nor misconfigured).
+        let again_at = conn.write_again_at;
+        self.check_size(message)?;
+        if !self.queue.is_empty() || self.queue.is_full_for(message.len(), self.outbox.held()) {
+            // Encoded later: refuse what the codec cannot frame now.
+            self.codec.check(message).map_err(Refusal::Invalid)?;
             return Ok(SendNow::Later);
         }
+        if self.config.delivery.is_reliable() {
+            // Checked before a sequence number is taken: a refused message leaves no gap.
+            self.codec.check(message).map_err(Refusal::Invalid)?;
+        }
+        // Unreliable: the codec's encode checks the message itself, and a refused one
+        // leaves the write batch as it was (the `Codec::encode` contract).
         self.encode(message).map_err(Refusal::Invalid)?;
         self.metrics.messages_queued += 1;
         let unwritten = self.outbox.unwritten_len();
-        let again_at = self.state.conn().map_or(0, |conn| conn.write_again_at);
         if unwritten >= self.config.write_batch_bytes && unwritten >= again_at {
             return Ok(SendNow::BatchFull);
         }
