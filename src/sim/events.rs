@@ -47,8 +47,10 @@ const SIDE_BIT: u64 = 1 << 61;
 const ID_MASK: u64 = SIDE_BIT - 1;
 
 impl Entry {
+    #[inline]
     fn before(&self, other: &Entry) -> bool {
-        (self.time, self.seq) < (other.time, other.seq)
+        // The tuple comparison `(time, seq) < (..)` compiled to a call per comparison.
+        self.time < other.time || (self.time == other.time && self.seq < other.seq)
     }
 
     fn new(time: Duration, seq: u64, event: Event) -> Self {
