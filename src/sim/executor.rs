@@ -99,7 +99,8 @@ struct Task {
     span: Option<tracing::Span>,
     /// Taken out while the task is being polled.
     future: Option<BoxFuture>,
-    waker: Waker,
+    /// Shared with each poll through an `Rc`: cloning it per poll touches no atomic count.
+    waker: Rc<Waker>,
 }
 
 /// Task storage of a world.
@@ -320,7 +321,7 @@ impl SimWorld {
                 name,
                 process,
                 future: Some(Box::pin(task)),
-                waker: exec.waker(id),
+                waker: Rc::new(exec.waker(id)),
             },
         );
         exec.ready.lock().insert(id);
@@ -402,7 +403,8 @@ impl SimWorld {
                 let taken = {
                     let mut tasks = exec.tasks.borrow_mut();
                     tasks.get_mut(&id).and_then(|t| {
-                        let (waker, span, process) = (t.waker.clone(), t.span.clone(), t.process);
+                        let (waker, span, process) =
+                            (Rc::clone(&t.waker), t.span.clone(), t.process);
                         t.future.take().map(|f| (f, waker, span, process))
                     })
                 };
