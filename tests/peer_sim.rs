@@ -797,3 +797,123 @@ fn sends_while_connected_share_write_calls() {
     // a thousand deliveries.
     assert!(events < 50, "{events} events for 1000 sends");
 }
+
+/// A stream that keeps what is written until it is flushed (as a TLS or compressing stream
+/// may): the simulator's TCP under a `BufWriter`.
+struct Buffered(futures::io::BufWriter<moonpool::SimTcpStream>);
+
+impl futures::io::AsyncRead for Buffered {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut [u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl futures::io::AsyncWrite for Buffered {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_flush(cx)
+    }
+    fn poll_close(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_close(cx)
+    }
+}
+
+impl moonpool::provider::Stream for Buffered {
+    fn local_addr(&self) -> std::io::Result<String> {
+        self.0.get_ref().local_addr()
+    }
+    fn peer_addr(&self) -> std::io::Result<String> {
+        self.0.get_ref().peer_addr()
+    }
+    fn abort(self) {
+        self.0.into_inner().abort()
+    }
+}
+
+/// The simulator's provider, its connections [`Buffered`].
+#[derive(Clone)]
+struct Buffering(moonpool::SimNetworkProvider);
+
+struct BufferingListener(moonpool::SimTcpListener);
+
+impl Listener for BufferingListener {
+    type Stream = Buffered;
+    async fn accept(&self) -> std::io::Result<(Buffered, String)> {
+        let (stream, addr) = self.0.accept().await?;
+        Ok((Buffered(futures::io::BufWriter::new(stream)), addr))
+    }
+    fn local_addr(&self) -> std::io::Result<String> {
+        self.0.local_addr()
+    }
+}
+
+impl NetworkProvider for Buffering {
+    type Stream = Buffered;
+    type Listener = BufferingListener;
+    type Clock = moonpool::SimClock;
+    async fn bind(&self, addr: &str) -> std::io::Result<BufferingListener> {
+        Ok(BufferingListener(self.0.bind(addr).await?))
+    }
+    async fn connect(&self, addr: &str) -> std::io::Result<Buffered> {
+        let stream = self.0.connect(addr).await?;
+        Ok(Buffered(futures::io::BufWriter::new(stream)))
+    }
+    fn clock(&self) -> moonpool::SimClock {
+        self.0.clock()
+    }
+    fn random_seed(&self) -> u64 {
+        self.0.random_seed()
+    }
+}
+
+/// `flush` flushes the stream too: over a stream that holds writes until flushed, what was
+/// sent reaches the server once `flush` returns.
+#[test]
+fn flush_flushes_a_buffering_stream() {
+    let world = SimWorld::new(5);
+    let server = world.provider("10.0.0.1");
+    let client = Buffering(world.provider("10.0.0.2"));
+    let clock = server.clock();
+    let got = world
+        .block_on(async move {
+            let listener = server.bind("10.0.0.1:4500").await.unwrap();
+            let mut peer = Peer::new(client, "10.0.0.1:4500".into(), PeerConfig::default());
+            peer.reconnect().await.unwrap();
+            let (stream, _) = listener.accept().await.unwrap();
+            for message in [&b"one"[..], b"two", b"three"] {
+                peer.send_slice(message).await.unwrap();
+            }
+            peer.flush().await.unwrap();
+            let mut conn = FramedStream::new(stream);
+            let mut got = Vec::new();
+            for _ in 0..3 {
+                let message = clock
+                    .timeout(Duration::from_secs(5), conn.recv())
+                    .await
+                    .expect("flushed within 5 s")
+                    .unwrap()
+                    .unwrap();
+                got.push(message);
+            }
+            drop(peer);
+            got
+        })
+        .unwrap();
+    assert_eq!(got, [b"one".to_vec(), b"two".to_vec(), b"three".to_vec()]);
+}

@@ -194,6 +194,19 @@ impl PeerError {
     /// Takes back the messages an error carries: the one of
     /// [`into_message`](PeerError::into_message), or those of
     /// [`SessionRestarted`](PeerError::SessionRestarted).
+    ///
+    /// # Examples
+    /// ```
+    /// use moonpool::PeerError;
+    ///
+    /// let restarted = PeerError::SessionRestarted {
+    ///     destination: "10.0.0.1:4500".into(),
+    ///     unacknowledged: vec![b"a".to_vec(), b"b".to_vec()],
+    /// };
+    /// assert_eq!(restarted.into_messages(), [b"a".to_vec(), b"b".to_vec()]);
+    /// let too_large = PeerError::MessageTooLarge { size: 3, max: 2, message: b"abc".to_vec() };
+    /// assert_eq!(too_large.into_messages(), [b"abc".to_vec()]);
+    /// ```
     pub fn into_messages(self) -> Vec<Vec<u8>> {
         match self {
             PeerError::SessionRestarted { unacknowledged, .. } => unacknowledged,
