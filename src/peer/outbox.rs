@@ -569,6 +569,7 @@ mod tests {
         assert!(outbox.reset());
         let resumed = outbox.resume(Resume::Resumed { remote_next: 2 }, &mut codec);
         assert_eq!(resumed.acknowledged.messages, 1);
+        assert_eq!(resumed.acknowledged.bytes, 10, "frame 1's payload");
         assert_eq!(
             resumed.resent, 1,
             "frame 2 was written whole; 3 was torn, 4 never sent"
