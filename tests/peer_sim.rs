@@ -917,3 +917,65 @@ fn flush_flushes_a_buffering_stream() {
         .unwrap();
     assert_eq!(got, [b"one".to_vec(), b"two".to_vec(), b"three".to_vec()]);
 }
+
+/// While the caller sends and never receives, the Peer reads ahead no further than one
+/// largest frame and a read chunk: a server that floods replies gets no more than that (and
+/// the socket's buffers) off its hands, however long the caller goes on sending.
+#[test]
+fn sending_without_receiving_reads_ahead_a_bounded_amount() {
+    let world = SimWorld::new(9);
+    let server = world.provider("10.0.0.1");
+    let client = world.provider("10.0.0.2");
+    let clock = client.clock();
+    let flooded = std::rc::Rc::new(std::cell::Cell::new(0usize));
+    let written = flooded.clone();
+    world
+        .block_on(async move {
+            let listener = server.bind("10.0.0.1:4500").await.unwrap();
+            let config = PeerConfig {
+                max_message_size: 1 << 10,
+                write_batch_bytes: 1,
+                ..PeerConfig::default()
+            };
+            let mut peer = Peer::new(client, "10.0.0.1:4500".into(), config);
+            peer.reconnect().await.unwrap();
+            let (stream, _) = listener.accept().await.unwrap();
+            let (mut reader, mut writer) = stream.split();
+            let mut frame = Vec::new();
+            let mut codec = moonpool::peer::LengthChecksumCodec::new(1 << 10);
+            moonpool::peer::Codec::encode(&mut codec, &[7u8; 1016], &mut frame).unwrap();
+            let flood = async move {
+                loop {
+                    match writer.write(&frame).await {
+                        Ok(n) if n > 0 => written.set(written.get() + n),
+                        _ => break,
+                    }
+                }
+            };
+            let drain = async move {
+                let mut sink = vec![0u8; 4096];
+                while matches!(reader.read(&mut sink).await, Ok(n) if n > 0) {}
+            };
+            let send = async move {
+                for i in 0..4000 {
+                    peer.send_slice(b"request").await.unwrap();
+                    if i % 10 == 0 {
+                        clock.sleep(Duration::from_millis(1)).await; // the flood arrives
+                    }
+                }
+            };
+            // The flood never ends (the Peer stops reading): the sends decide when to stop.
+            let background = futures::future::join(flood, drain);
+            match futures::future::select(Box::pin(send), Box::pin(background)).await {
+                futures::future::Either::Left(_) => {}
+                futures::future::Either::Right(_) => panic!("the flood ended"),
+            }
+        })
+        .unwrap();
+    let flooded = flooded.get();
+    assert!(flooded > 0, "the flood wrote nothing");
+    assert!(
+        flooded <= 512 << 10,
+        "the server got {flooded} bytes off its hands"
+    );
+}
