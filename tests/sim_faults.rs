@@ -911,3 +911,33 @@ fn a_timed_partition_holds_traffic_until_it_ends() {
             >= 1
     );
 }
+
+/// A random crash is a kill or a power-off, drawn from the seed: over a few seeds, both.
+#[test]
+fn a_random_crash_is_sometimes_a_kill_and_sometimes_a_power_off() {
+    let mut kinds = std::collections::BTreeSet::new();
+    for seed in 0..16 {
+        let w = SimWorld::new(seed);
+        let _host = w.provider("10.0.0.1");
+        w.crash("10.0.0.1", CrashKind::Random).unwrap();
+        let crash = w
+            .fault_timeline()
+            .into_iter()
+            .find(|event| event.kind == FaultKind::Crash)
+            .expect("the crash is recorded");
+        assert_ne!(crash.detail, "Random", "a random crash is one of the two");
+        kinds.insert(crash.detail);
+    }
+    assert_eq!(kinds.len(), 2, "{kinds:?}");
+}
+
+/// A world's `Debug` says which world it is.
+#[test]
+fn a_world_debugs_as_its_seed_and_time() {
+    let w = SimWorld::new(42);
+    let text = format!("{w:?}");
+    assert!(
+        text.starts_with("SimWorld") && text.contains("seed: 42"),
+        "{text}"
+    );
+}

@@ -241,4 +241,19 @@ mod tests {
         assert!(divergence.first.contains("past the"), "{divergence:?}");
         assert!(long.first_divergence(&long.clone()).is_none());
     }
+
+    /// Events are steps as polls are: two runs that differ in an event diverge there.
+    #[test]
+    fn events_are_steps() {
+        let mut a = StepLog::default();
+        a.poll(Duration::ZERO, 1, 0, 0);
+        a.event(Duration::from_millis(1), 7, Event::Timer { id: 3 }, 1, 2);
+        assert_eq!(a.len(), 2);
+        let mut b = StepLog::default();
+        b.poll(Duration::ZERO, 1, 0, 0);
+        b.event(Duration::from_millis(1), 7, Event::Timer { id: 4 }, 1, 2);
+        let divergence = a.first_divergence(&b).expect("the events differ");
+        assert_eq!(divergence.step, 1);
+        assert!(divergence.first.contains("timer 3"), "{divergence:?}");
+    }
 }
