@@ -85,6 +85,41 @@ fn smoke_exactly_once_round_trip() {
     });
 }
 
+/// The server keeps each reply until the Peer acknowledges it, and frees it then: after an
+/// exchange of 100 messages its session has had them all acknowledged.
+#[test]
+fn the_server_frees_the_replies_the_peer_acknowledged() {
+    run_sim(exact_network(), |net| async move {
+        let listener = net.server.bind(&net.addr).await.unwrap();
+        let sessions = SessionServer::new(net.server.random_seed());
+        let client = async {
+            let mut peer = reliable_peer(&net, Delivery::ExactlyOnce);
+            for i in 0..100 {
+                peer.send(numbered(i)).await.unwrap();
+            }
+            for i in 0..100 {
+                assert_eq!(peer.recv().await.unwrap(), numbered(i));
+            }
+            // One more exchange, so the acknowledgement of the 100 replies reaches the server.
+            peer.send(numbered(100)).await.unwrap();
+            assert_eq!(peer.recv().await.unwrap(), numbered(100));
+            peer.close().await;
+        };
+        let server = async {
+            let (stream, _) = listener.accept().await.unwrap();
+            let mut conn = sessions.accept(stream).await.unwrap();
+            while let Ok(Some(message)) = conn.recv().await {
+                if conn.send(message).await.is_err() {
+                    break;
+                }
+            }
+            conn.stats()
+        };
+        let (stats, ()) = futures::join!(server, client);
+        assert!(stats.acknowledged >= 100, "{stats:?}");
+    });
+}
+
 #[test]
 fn smoke_at_least_once_over_real_loopback() {
     run_real(|net| async move {
