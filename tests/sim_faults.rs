@@ -941,3 +941,36 @@ fn a_world_debugs_as_its_seed_and_time() {
         "{text}"
     );
 }
+
+/// A link latency set while a connection is open applies to its next segments (and to both
+/// directions), not only to connections made after.
+#[test]
+fn a_link_latency_set_mid_connection_applies_at_once() {
+    let w = world(exact());
+    w.set_link_latency("10.0.0.1", "10.0.0.2", 10 * MS).unwrap();
+    let w2 = w.clone();
+    let (before, after, back) = w
+        .block_on(async move {
+            let (mut c, mut s, _l) = pair(&w2).await;
+            let mut buf = [0; 1];
+            let t0 = w2.now();
+            c.write_all(b"a").await.unwrap();
+            s.read_exact(&mut buf).await.unwrap();
+            let before = w2.now() - t0;
+            w2.set_link_latency("10.0.0.2", "10.0.0.1", 20 * MS)
+                .unwrap();
+            let t1 = w2.now();
+            c.write_all(b"b").await.unwrap();
+            s.read_exact(&mut buf).await.unwrap();
+            let after = w2.now() - t1;
+            let t2 = w2.now();
+            s.write_all(b"c").await.unwrap();
+            c.read_exact(&mut buf).await.unwrap();
+            (before, after, w2.now() - t2)
+        })
+        .unwrap();
+    assert_eq!(
+        (before, after, back),
+        (MS + 10 * MS, MS + 20 * MS, MS + 20 * MS)
+    );
+}

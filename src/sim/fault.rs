@@ -201,6 +201,9 @@ pub(crate) struct Faults {
     pub(crate) calm_hosts: FixedHashSet<IpAddr>,
     /// Slow-link extra latency per unordered host pair, drawn once.
     slow_links: BTreeMap<(IpAddr, IpAddr), Duration>,
+    /// Bumped whenever a link's latency is set by hand, so connections that cached theirs
+    /// look it up again.
+    links_generation: u64,
     /// Clogged until, per directed host pair and per connection: looked up on every
     /// delivery, never iterated.
     pair_clogs: FixedHashMap<(IpAddr, IpAddr), Duration>,
@@ -271,6 +274,11 @@ impl Faults {
             && self.conn_clogs.is_empty()
             && self.partitions.is_empty()
             && self.hosts_down.is_empty()
+    }
+
+    /// The generation of the link latencies: see `Connection`'s cache of its link.
+    pub(crate) fn links_generation(&self) -> u64 {
+        self.links_generation
     }
 
     /// Whether links can have latencies of their own (slow links drawn or set).
@@ -514,6 +522,7 @@ impl WorldState {
 
     /// Sets the extra latency of the link between `a` and `b` (both directions).
     pub(crate) fn set_link_latency(&mut self, a: IpAddr, b: IpAddr, extra: Duration) {
+        self.faults.links_generation += 1;
         self.faults.slow_links.insert((a.min(b), a.max(b)), extra);
     }
 

@@ -73,12 +73,17 @@ impl End {
 #[derive(Debug)]
 pub(crate) struct Connection {
     pub(crate) ends: [End; 2],
+    /// The link's extra latency between the two hosts, once looked up, with the generation
+    /// of the link table it came from (`Faults::links_generation`): a segment then needs no
+    /// search of the table.
+    link_extra: Option<(u64, Duration)>,
 }
 
 impl Connection {
     pub(crate) fn new(hosts: [IpAddr; 2], locals: [SocketAddr; 2]) -> Self {
         Self {
             ends: [End::new(hosts[0], locals[0]), End::new(hosts[1], locals[1])],
+            link_extra: None,
         }
     }
 
@@ -125,8 +130,19 @@ impl WorldState {
             let Some(c) = self.net.conns.get(&conn) else {
                 return;
             };
-            let (from_host, to_host) = (c.ends[1 - to].host, c.ends[to].host);
-            latency += self.link_latency(from_host, to_host);
+            let generation = self.faults.links_generation();
+            let link = match c.link_extra {
+                Some((drawn, link)) if drawn == generation => link,
+                _ => {
+                    let (from_host, to_host) = (c.ends[1 - to].host, c.ends[to].host);
+                    let link = self.link_latency(from_host, to_host);
+                    if let Some(c) = self.net.conns.get_mut(&conn) {
+                        c.link_extra = Some((generation, link));
+                    }
+                    link
+                }
+            };
+            latency += link;
         }
         let at = self.now.saturating_add(latency);
         let Some(c) = self.net.conns.get_mut(&conn) else {
