@@ -27,17 +27,24 @@ fn reliable_peer<P: NetworkProvider>(net: &Net<P>, delivery: Delivery) -> Peer<P
     Peer::new(net.client.clone(), net.addr.clone(), config(delivery))
 }
 
+/// What [`session_echo`] saw: every message received, in order, over all connections, and
+/// how many of its echoes the Peer acknowledged (the sessions freed them).
+struct Echoed {
+    seen: Vec<Vec<u8>>,
+    acknowledged: u64,
+}
+
 /// Serves sessions on `connections` connections, one after another: echoes every message,
-/// and after `reset_after` messages on a connection resets it. Returns every message
-/// received, in order, over all connections.
+/// and after `reset_after` messages on a connection resets it.
 async fn session_echo<L: Listener>(
     listener: &L,
     sessions: &SessionServer,
     connections: usize,
     reset_after: Option<usize>,
     reset: impl Fn(&L::Stream),
-) -> Vec<Vec<u8>> {
+) -> Echoed {
     let mut seen = Vec::new();
+    let mut acknowledged = 0;
     for _ in 0..connections {
         let (stream, _) = listener.accept().await.expect("accept");
         let Ok(mut conn) = sessions.accept(stream).await else {
@@ -55,8 +62,9 @@ async fn session_echo<L: Listener>(
                 break;
             }
         }
+        acknowledged += conn.stats().acknowledged;
     }
-    seen
+    Echoed { seen, acknowledged }
 }
 
 #[test]
@@ -77,46 +85,16 @@ fn smoke_exactly_once_round_trip() {
             let m = peer.metrics();
             assert_eq!((m.messages_written, m.messages_acknowledged), (100, 100));
             assert_eq!((m.messages_resent, m.duplicates_dropped), (0, 0));
-            peer.close().await;
-        };
-        let (seen, ()) =
-            futures::join!(session_echo(&listener, &sessions, 1, None, |_| {}), client);
-        assert_eq!(seen, (0..100).map(numbered).collect::<Vec<_>>());
-    });
-}
-
-/// The server keeps each reply until the Peer acknowledges it, and frees it then: after an
-/// exchange of 100 messages its session has had them all acknowledged.
-#[test]
-fn the_server_frees_the_replies_the_peer_acknowledged() {
-    run_sim(exact_network(), |net| async move {
-        let listener = net.server.bind(&net.addr).await.unwrap();
-        let sessions = SessionServer::new(net.server.random_seed());
-        let client = async {
-            let mut peer = reliable_peer(&net, Delivery::ExactlyOnce);
-            for i in 0..100 {
-                peer.send(numbered(i)).await.unwrap();
-            }
-            for i in 0..100 {
-                assert_eq!(peer.recv().await.unwrap(), numbered(i));
-            }
-            // One more exchange, so the acknowledgement of the 100 replies reaches the server.
+            // One more exchange, so the acknowledgement of the 100 echoes reaches the server.
             peer.send(numbered(100)).await.unwrap();
             assert_eq!(peer.recv().await.unwrap(), numbered(100));
             peer.close().await;
         };
-        let server = async {
-            let (stream, _) = listener.accept().await.unwrap();
-            let mut conn = sessions.accept(stream).await.unwrap();
-            while let Ok(Some(message)) = conn.recv().await {
-                if conn.send(message).await.is_err() {
-                    break;
-                }
-            }
-            conn.stats()
-        };
-        let (stats, ()) = futures::join!(server, client);
-        assert!(stats.acknowledged >= 100, "{stats:?}");
+        let (echoed, ()) =
+            futures::join!(session_echo(&listener, &sessions, 1, None, |_| {}), client);
+        assert_eq!(echoed.seen, (0..=100).map(numbered).collect::<Vec<_>>());
+        // The server keeps each echo until the Peer acknowledges it, and frees it then.
+        assert!(echoed.acknowledged >= 100, "{}", echoed.acknowledged);
     });
 }
 
@@ -136,8 +114,9 @@ fn smoke_at_least_once_over_real_loopback() {
             }
             peer.close().await;
         };
-        let (seen, ()) =
+        let (echoed, ()) =
             futures::join!(session_echo(&listener, &sessions, 1, None, |_| {}), client);
+        let seen = echoed.seen;
         assert_eq!(seen.len(), 50);
     });
 }
@@ -181,8 +160,8 @@ fn exactly_once_across_many_connection_resets() {
         };
         let (seen, echoes) = futures::join!(server, client);
         assert_eq!(echoes, (0..200).map(numbered).collect::<Vec<_>>());
-        if let Ok(seen) = seen {
-            assert_eq!(seen, (0..200).map(numbered).collect::<Vec<_>>());
+        if let Ok(echoed) = seen {
+            assert_eq!(echoed.seen, (0..200).map(numbered).collect::<Vec<_>>());
         }
         assert_eq!(
             sessions.sessions(),

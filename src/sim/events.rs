@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::slab::IdSet;
+use super::slab::FixedHashSet;
 
 /// Something scheduled to happen at a virtual time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,7 +99,7 @@ pub(crate) struct EventQueue {
     heap: Vec<Entry>,
     /// Sequence numbers of cancelled events still in the heap (membership only, never
     /// iterated; probed on every pop while it holds anything).
-    cancelled: IdSet,
+    cancelled: FixedHashSet<u64>,
     next_seq: u64,
 }
 

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use super::config::TailShape;
 use super::events::Event;
-use super::slab::{FixedHashMap, FixedHashSet, IdHashMap};
+use super::slab::{FixedHashMap, FixedHashSet};
 use super::world::WorldState;
 use crate::site::Site;
 
@@ -207,7 +207,7 @@ pub(crate) struct Faults {
     /// Clogged until, per directed host pair and per connection: looked up on every
     /// delivery, never iterated.
     pair_clogs: FixedHashMap<(IpAddr, IpAddr), Duration>,
-    conn_clogs: IdHashMap<Duration>,
+    conn_clogs: FixedHashMap<u64, Duration>,
     /// Directed partitions: traffic from the first host to the second is lost until the time
     /// (`None`: until healed by hand).
     partitions: BTreeMap<(IpAddr, IpAddr), Option<Duration>>,

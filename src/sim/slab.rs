@@ -1,14 +1,13 @@
 //! [`IdMap`]: values under dense, increasing `u64` ids (connections, tasks), found by index
 //! instead of by search, and iterated in id order as the ordered map it replaces was; and
-//! [`IdHashMap`] / [`IdSet`] for sparse ids that are only ever looked up.
+//! [`FixedHashMap`] / [`FixedHashSet`] for keys that are only ever looked up.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
 
 /// Hashes a `u64` id with one multiplication, other keys with one per byte (SipHash cost
-/// more than the lookups it served).
-/// Only for maps and sets that are never iterated, so the order they store things in cannot
-/// reach the simulation.
+/// more than the lookups it served). Only for maps and sets that are never iterated, so the
+/// order they store things in cannot reach the simulation.
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct IdHasher(u64);
 
@@ -28,18 +27,12 @@ impl Hasher for IdHasher {
     }
 }
 
-/// A map keyed by ids, looked up only (never iterated: see [`IdHasher`]).
-pub(crate) type IdHashMap<V> = HashMap<u64, V, BuildHasherDefault<IdHasher>>;
-
-/// A set of ids, probed only (never iterated: see [`IdHasher`]).
-pub(crate) type IdSet = HashSet<u64, BuildHasherDefault<IdHasher>>;
-
-/// A map with any hashable key (host addresses, say), looked up only (never iterated),
-/// hashed with [`IdHasher`]: no OS randomness, so even its memory layout is the same from
+/// A map looked up only, never iterated (see [`IdHasher`]): ids (timers, connections) or host
+/// addresses as keys. No OS randomness either, so even its memory layout is the same from
 /// run to run.
 pub(crate) type FixedHashMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
 
-/// A set probed only (never iterated), hashed as [`FixedHashMap`].
+/// A set probed only, never iterated, hashed as [`FixedHashMap`].
 pub(crate) type FixedHashSet<K> = HashSet<K, BuildHasherDefault<IdHasher>>;
 
 /// A map from ids handed out in increasing order to values.

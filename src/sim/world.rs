@@ -16,7 +16,7 @@ use super::net::NetState;
 use super::process::Processes;
 use super::provider::SimNetworkProvider;
 use super::rng::{nanos, Digest, SimRng};
-use super::slab::IdHashMap;
+use super::slab::FixedHashMap;
 use super::steps::StepLog;
 use super::time::SimClock;
 
@@ -92,7 +92,7 @@ pub(crate) struct WorldState {
     pub(crate) polls_at_now: u64,
     /// Pending timers by id, with the waker of their `Sleep` (looked up only, never
     /// iterated).
-    pub(crate) timers: IdHashMap<Waker>,
+    pub(crate) timers: FixedHashMap<u64, Waker>,
     pub(crate) next_timer: u64,
     pub(crate) net: NetState,
     pub(crate) faults: Faults,
@@ -170,7 +170,7 @@ impl SimWorld {
             poll_limit: DEFAULT_POLL_LIMIT,
             stats: SimStats::default(),
             polls_at_now: 0,
-            timers: IdHashMap::default(),
+            timers: FixedHashMap::default(),
             next_timer: 0,
             net: NetState::default(),
             faults,

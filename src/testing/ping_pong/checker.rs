@@ -5,6 +5,7 @@ use std::collections::{BTreeSet, VecDeque};
 use std::time::Duration;
 
 use super::ledger::Ledger;
+use super::text::parse_head;
 use super::{ClientStats, Mode};
 use crate::peer::{Peer, PeerError};
 use crate::provider::{Clock, NetworkProvider};
@@ -88,10 +89,7 @@ impl Checker {
         self.restarted = true;
         self.ledger.note_restart(self.seed, &self.me);
         for message in unacknowledged {
-            let n = String::from_utf8_lossy(&message)
-                .split(' ')
-                .nth(2)
-                .and_then(|n| n.parse::<u64>().ok());
+            let n = parse_head(&message, b"ping").map(|(_, n)| n);
             if n.is_some_and(|n| self.outstanding.contains(&n)) {
                 self.handed_back.push_back(message);
             }
@@ -193,15 +191,8 @@ impl Checker {
 
     pub(super) fn reply(&mut self, reply: &[u8]) {
         // `pong <client> <n>`, then a large reply's padding, which is never scanned.
-        let mut parts = reply.splitn(4, |&byte| byte == b' ');
-        let parsed = match (parts.next(), parts.next(), parts.next()) {
-            (Some(b"pong"), Some(client), Some(n)) => std::str::from_utf8(client).ok().zip(
-                std::str::from_utf8(n)
-                    .ok()
-                    .and_then(|n| n.parse::<u64>().ok()),
-            ),
-            _ => None,
-        };
+        let parsed = parse_head(reply, b"pong")
+            .and_then(|(client, n)| Some((std::str::from_utf8(client).ok()?, n)));
         always_assert!(
             "reply_well_formed",
             parsed.is_some(),

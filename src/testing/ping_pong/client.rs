@@ -38,8 +38,8 @@ pub struct ClientStats {
 }
 
 /// A client: sends a few hundred pings to the first peer IP's port 4500 through a [`Peer`]
-/// in `mode` (a [`Delivery`](crate::peer::Delivery) or a [`Mode`]), in bursts of 1 to 32, reading the replies after each burst, and
-/// checks them. In the reliable modes it then waits (at most 120 s) until everything is
+/// in `mode` (a [`Delivery`](crate::peer::Delivery) or a [`Mode`]), in bursts of 1 to 32,
+/// reading the replies after each burst, and checks them. In the reliable modes it then waits (at most 120 s) until everything is
 /// acknowledged and answered. It reports what it sent to the [`Ledger`].
 ///
 /// # Errors

@@ -4,6 +4,7 @@
 use std::collections::BTreeSet;
 
 use super::tap::Reads;
+use super::text::parse_head;
 use crate::always_assert;
 use crate::peer::wire::{self, Message};
 use crate::peer::{Codec, LengthChecksumCodec};
@@ -93,15 +94,10 @@ impl ReplyLog {
 }
 
 /// `n` of `pong <me> <n> ...`.
-pub(super) fn reply_number(reply: &[u8], me: &str) -> Option<u64> {
-    // Split off the first three fields only: a large reply's padding is never scanned.
-    let mut parts = reply.splitn(4, |&byte| byte == b' ');
-    match (parts.next(), parts.next(), parts.next()) {
-        (Some(b"pong"), Some(client), Some(n)) if client == me.as_bytes() => {
-            std::str::from_utf8(n).ok()?.parse().ok()
-        }
-        _ => None,
-    }
+fn reply_number(reply: &[u8], me: &str) -> Option<u64> {
+    parse_head(reply, b"pong")
+        .filter(|(client, _)| *client == me.as_bytes())
+        .map(|(_, n)| n)
 }
 
 /// Asserts `reply_read_reaches_recv`: every reply read whole from a connection (per

@@ -14,7 +14,7 @@ use futures::future::{select, Either};
 use futures::stream::{FuturesUnordered, StreamExt};
 
 use super::ledger::{ClientId, Ledger};
-use super::text::push_head;
+use super::text::{parse_head, push_head};
 use super::{Mode, PORT};
 use crate::peer::{Delivery, FramedStream, SessionError, SessionServer};
 use crate::provider::{Clock, Listener, NetworkProvider, Stream};
@@ -29,8 +29,7 @@ type Last = Rc<RefCell<BTreeMap<String, u64>>>;
 
 /// The server: binds `my_ip:4500`, serves every accepted connection concurrently (answering
 /// each `ping <client> <n> ...` with `pong <client> <n>`), in `mode`'s reliable deliveries
-/// through one
-/// [`SessionServer`] so each client's session outlives its connections. Once the other
+/// through one [`SessionServer`] so each client's session outlives its connections. Once the other
 /// workloads are done ([`Shutdown`](crate::testing::Shutdown)) it lets its connections drain
 /// (at most 10 s) and judges what each client sent against what arrived
 /// ([`Ledger`]): in the reliable modes nothing lost (but what the Peer dropped, which must
@@ -94,14 +93,8 @@ pub async fn server<P: NetworkProvider>(
 /// Parses `ping <client> <n> ...`, decoding only the first three fields: the padding after
 /// them (up to 1,500 bytes) is never looked at, and decoding it took a tenth of the campaign.
 fn parse(request: &[u8]) -> Option<(Cow<'_, str>, u64)> {
-    let mut parts = request.splitn(4, |&byte| byte == b' ');
-    let parsed = match (parts.next(), parts.next(), parts.next()) {
-        (Some(b"ping"), Some(client), Some(n)) => std::str::from_utf8(n)
-            .ok()
-            .and_then(|n| n.parse().ok())
-            .map(|n| (String::from_utf8_lossy(client), n)),
-        _ => None,
-    };
+    let parsed =
+        parse_head(request, b"ping").map(|(client, n)| (String::from_utf8_lossy(client), n));
     always_assert!(
         "server_request_well_formed",
         parsed.is_some(),
