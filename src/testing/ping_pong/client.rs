@@ -116,12 +116,7 @@ pub async fn client_in<P: NetworkProvider>(
                 b'x'
             };
             let padding = below(&mut rng, 1500) as usize;
-            // `ping <me> <n> <padding>`, written into one buffer reused for every request
-            // (`send_slice` copies it only when it must queue).
-            request.clear();
-            push_head(&mut request, "ping", &me, n);
-            request.push(b' ');
-            request.resize(request.len() + padding, fill);
+            write_request(&mut request, &me, n, padding, fill);
             longest = longest.max(request.len());
             match peer.send_slice(&request).await {
                 Ok(()) => check.sent(n),
@@ -182,11 +177,9 @@ pub async fn client_in<P: NetworkProvider>(
         for _ in 0..1 + below(&mut rng, max_queue as u64) {
             let n = check.next;
             check.next += 1;
-            let padding = "x".repeat(1000 + below(&mut rng, 500) as usize);
-            match peer
-                .send(format!("ping {me} {n} {padding}").into_bytes())
-                .await
-            {
+            let padding = 1000 + below(&mut rng, 500) as usize;
+            write_request(&mut request, &me, n, padding, b'x');
+            match peer.send_slice(&request).await {
                 Ok(()) => {}
                 // OverflowPolicy::Reject: the queue is already full.
                 Err(PeerError::QueueFull { .. }) => break,
@@ -369,6 +362,15 @@ fn observe<P: NetworkProvider>(peer: &mut Peer<P>, backoff: &mut BackoffChecker)
     if peer.config().delivery.is_reliable() {
         sometimes_assert!("message_resent", m.messages_resent > 0);
     }
+}
+
+/// `ping <me> <n> <padding>` into `request` (one buffer reused for every request:
+/// `send_slice` copies it only when it must queue).
+fn write_request(request: &mut Vec<u8>, me: &str, n: u64, padding: usize, fill: u8) {
+    request.clear();
+    push_head(request, "ping", me, n);
+    request.push(b' ');
+    request.resize(request.len() + padding, fill);
 }
 
 /// FNV-1a of a workload name: mixed into the seed so each client draws its own numbers.
