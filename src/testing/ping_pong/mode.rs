@@ -38,15 +38,12 @@ impl Mode {
         } else {
             OverflowPolicy::DropOldest
         };
-        Self { delivery, overflow }
+        Self::with_overflow(delivery, overflow)
     }
 
     /// `delivery` with the drop-oldest policy.
     pub fn drop_oldest(delivery: Delivery) -> Self {
-        Self {
-            delivery,
-            overflow: OverflowPolicy::DropOldest,
-        }
+        Self::with_overflow(delivery, OverflowPolicy::DropOldest)
     }
 
     /// `delivery` with `overflow`.
