@@ -14,6 +14,7 @@ use super::inbox::Inbox;
 use super::outbox::Resume;
 use super::state::{Conn, State};
 use super::wire::{self, Hello, Message, Refusal};
+use super::writable::WriteSignal;
 use super::{Codec, Delivery, FrameError, Peer, PeerError, PROTOCOL_VERSION};
 use crate::provider::{Clock, NetworkProvider, Stream};
 
@@ -211,7 +212,7 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
         self.state = State::Connected(Conn {
             stream,
             needs_flush: false,
-            write_again_at: 0,
+            writable: WriteSignal::new(),
             written: 0,
             heartbeat: Heartbeat::new(
                 self.config.heartbeat_interval,

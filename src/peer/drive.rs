@@ -21,12 +21,23 @@ pub(super) enum Goal {
     Room(usize),
     /// Fewer than `write_batch_bytes` encoded bytes wait to be written.
     BatchWritten,
+    /// A message of this many bytes fits in the write batch: nothing waits to be written,
+    /// or it would stay within `write_batch_bytes`.
+    Fits(usize),
     /// Every queued message was accepted by the stream, and the stream flushed.
     Flushed,
     /// Every message sent was acknowledged by the remote (reliable modes).
     Acknowledged,
     /// A whole message was received.
     Message,
+}
+
+impl Goal {
+    /// A goal of `send`'s write without waiting: it never reports a stall, and in unreliable
+    /// mode it does not read (the goals that wait read for it).
+    fn never_waits(self) -> bool {
+        matches!(self, Goal::BatchWritten | Goal::Fits(_))
+    }
 }
 
 impl<P: NetworkProvider, C: Codec> Peer<P, C> {
@@ -92,24 +103,20 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
     /// Writes full batches for as long as the stream takes them without waiting; returns
     /// once it would wait. `send` uses this, so it only ever waits for a full queue.
     ///
-    /// When the stream is full, the next attempt waits for another batch of encoded bytes, so
-    /// a fast sender makes one write call per batch, not one per message.
+    /// When the stream is full, `send` asks it again only once it woke its writer (see
+    /// [`WriteSignal`](super::writable::WriteSignal)), so a sender faster than the stream
+    /// makes no write call that is sure to be refused.
     pub(super) async fn write_now(&mut self) -> Result<(), PeerError> {
-        let result = poll_fn(|cx| match self.poll_drive(cx, Goal::BatchWritten) {
+        self.write_until(Goal::BatchWritten).await
+    }
+
+    /// Writes, without waiting, until `goal` (a goal about the write batch) is reached.
+    pub(super) async fn write_until(&mut self, goal: Goal) -> Result<(), PeerError> {
+        poll_fn(|cx| match self.poll_drive(cx, goal) {
             Poll::Pending => Poll::Ready(Ok(())),
             ready => ready,
         })
-        .await;
-        let unwritten = self.outbox.unwritten_len();
-        let batch = self.config.write_batch_bytes;
-        if let Some(conn) = self.state.conn() {
-            conn.write_again_at = if unwritten >= batch {
-                unwritten.saturating_add(batch)
-            } else {
-                0
-            };
-        }
-        result
+        .await
     }
 
     /// Most bytes held for the caller before the Peer stops reading ahead: one largest frame
@@ -124,6 +131,10 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
         Ok(match goal {
             Goal::Room(extra) => !self.queue.is_full_for(extra, self.outbox.held()),
             Goal::BatchWritten => self.outbox.unwritten_len() < self.config.write_batch_bytes,
+            Goal::Fits(len) => {
+                let unwritten = self.outbox.unwritten_len();
+                unwritten == 0 || unwritten.saturating_add(len) <= self.config.write_batch_bytes
+            }
             Goal::Flushed => {
                 self.queue.is_empty()
                     && self.outbox.is_empty()
@@ -211,7 +222,7 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
             // take its replies, and only the caller's receive can do that. Say so rather than
             // wait forever.
             if goal != Goal::Message
-                && goal != Goal::BatchWritten
+                && !goal.never_waits()
                 && !progress
                 && self.inbox.held() >= read_limit
             {
@@ -221,12 +232,13 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
                 }));
             }
             // Reading while waiting for a message, in the reliable modes always (acks and
-            // pings), and whenever writing is stuck: the remote may be blocked writing to us,
-            // and this is also how a broken connection shows.
+            // pings), and whenever writing is stuck before a wait: the remote may be blocked
+            // writing to us, and this is also how a broken connection shows.
             let read = if reliable {
                 self.inbox.held() < read_limit
             } else {
-                goal == Goal::Message || (!progress && self.inbox.held() < read_limit)
+                goal == Goal::Message
+                    || (!progress && !goal.never_waits() && self.inbox.held() < read_limit)
             };
             if read && !read_blocked {
                 let conn = self.state.conn().expect("connected: checked above");
@@ -338,7 +350,18 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
             return Poll::Ready(Ok(false));
         };
         if !self.outbox.is_empty() {
-            match Pin::new(&mut conn.stream).poll_write(cx, self.outbox.unwritten()) {
+            if !conn.writable.is_ready() {
+                // The stream refused the last write and has not woken its writer since: it
+                // would refuse again. It wakes this task when it can take more.
+                conn.writable.register(cx);
+                return Poll::Pending;
+            }
+            let stream = &mut conn.stream;
+            let unwritten = self.outbox.unwritten();
+            match conn
+                .writable
+                .poll(cx, |cx| Pin::new(stream).poll_write(cx, unwritten))
+            {
                 Poll::Ready(Ok(0)) => Poll::Ready(Err(self.lost(io::ErrorKind::WriteZero.into()))),
                 Poll::Ready(Ok(n)) => {
                     conn.needs_flush = true;

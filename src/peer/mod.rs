@@ -27,6 +27,7 @@ mod sequence;
 mod server;
 mod state;
 pub(crate) mod wire;
+mod writable;
 
 pub use backoff::Backoff;
 pub use config::{Delivery, OverflowPolicy, PeerConfig};

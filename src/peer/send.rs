@@ -1,5 +1,7 @@
 //! The sending half of the Peer: `send`, `send_unreliable`, and the overflow policy.
 
+use std::borrow::Cow;
+
 use super::drive::Goal;
 use super::state::State;
 use super::{Codec, FrameError, OverflowPolicy, Peer, PeerError, Pushed};
@@ -9,6 +11,9 @@ use crate::provider::NetworkProvider;
 enum SendNow {
     /// Encoded into the write batch.
     Done,
+    /// Not encoded yet: it would take the write batch past `write_batch_bytes`, so the batch
+    /// is written first (a write never holds a frame's worth more than the batch).
+    WriteFirst,
     /// Encoded, and the batch is full: write it.
     BatchFull,
     /// Not connected, or others wait ahead of it: the async path takes it, owned.
@@ -17,27 +22,12 @@ enum SendNow {
 
 /// Why `send` refuses a message.
 enum Refusal {
-    /// The Peer is closed or misconfigured.
-    Unusable(PeerError),
+    /// The Peer is closed or misconfigured (`check_usable` says how).
+    Unusable,
     /// Larger than this maximum.
     TooLarge(usize),
     /// The codec cannot frame it.
     Invalid(FrameError),
-}
-
-impl Refusal {
-    /// The error, handing `message` back.
-    fn into_error(self, message: Vec<u8>) -> PeerError {
-        match self {
-            Refusal::Unusable(error) => error,
-            Refusal::TooLarge(max) => PeerError::MessageTooLarge {
-                size: message.len(),
-                max,
-                message,
-            },
-            Refusal::Invalid(source) => PeerError::InvalidMessage { source, message },
-        }
-    }
 }
 
 impl<P: NetworkProvider, C: Codec> Peer<P, C> {
@@ -58,15 +48,9 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
     /// [`QueueFull`](PeerError::QueueFull) (all hand the message back),
     /// [`Closed`](PeerError::Closed), [`InvalidConfig`](PeerError::InvalidConfig).
     pub async fn send(&mut self, message: Vec<u8>) -> Result<(), PeerError> {
-        match self.send_now(&message) {
+        match self.send_now(&message, true) {
             Ok(SendNow::Done) => Ok(()),
-            Ok(SendNow::BatchFull) => {
-                // A broken connection is counted; the messages stay queued.
-                let _ = self.write_now().await;
-                Ok(())
-            }
-            Ok(SendNow::Later) => self.send_later(message).await,
-            Err(refusal) => Err(refusal.into_error(message)),
+            now => self.send_rest(now, Cow::Owned(message)).await,
         }
     }
 
@@ -91,14 +75,32 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
     /// assert_eq!(peer.queue_size(), 1);
     /// ```
     pub async fn send_slice(&mut self, message: &[u8]) -> Result<(), PeerError> {
-        match self.send_now(message) {
+        match self.send_now(message, true) {
             Ok(SendNow::Done) => Ok(()),
+            now => self.send_rest(now, Cow::Borrowed(message)).await,
+        }
+    }
+
+    /// What `send` does past its fast path, with what `send_now` said; a borrowed message is
+    /// copied only if it has to queue or is handed back.
+    async fn send_rest(
+        &mut self,
+        mut now: Result<SendNow, Refusal>,
+        message: Cow<'_, [u8]>,
+    ) -> Result<(), PeerError> {
+        if let Ok(SendNow::WriteFirst) = now {
+            let _ = self.write_until(Goal::Fits(message.len())).await;
+            now = self.send_now(&message, false);
+        }
+        match now {
+            Ok(SendNow::Done | SendNow::WriteFirst) => Ok(()),
             Ok(SendNow::BatchFull) => {
+                // A broken connection is counted; the messages stay queued.
                 let _ = self.write_now().await;
                 Ok(())
             }
-            Ok(SendNow::Later) => self.send_later(message.to_vec()).await,
-            Err(refusal) => Err(refusal.into_error(message.to_vec())),
+            Ok(SendNow::Later) => self.send_later(message.into_owned()).await,
+            Err(refusal) => Err(self.refused(refusal, message.into_owned())),
         }
     }
 
@@ -117,7 +119,7 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
             return self.send(message).await;
         }
         if let Err(refusal) = self.check_message(&message) {
-            return Err(refusal.into_error(message));
+            return Err(self.refused(refusal, message));
         }
         // Everything waiting goes first, so the order holds.
         self.encode_waiting();
@@ -153,6 +155,22 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
         Ok(())
     }
 
+    /// The error for a refused `message`, handing it back.
+    fn refused(&self, refusal: Refusal, message: Vec<u8>) -> PeerError {
+        match refusal {
+            // (Closed or misconfigured, both final: `check_usable` says which.)
+            Refusal::Unusable => self.check_usable().err().unwrap_or(PeerError::Closed {
+                destination: self.destination.clone(),
+            }),
+            Refusal::TooLarge(max) => PeerError::MessageTooLarge {
+                size: message.len(),
+                max,
+                message,
+            },
+            Refusal::Invalid(source) => PeerError::InvalidMessage { source, message },
+        }
+    }
+
     /// Checks a message's size and framing.
     #[inline]
     fn check_message(&self, message: &[u8]) -> Result<(), Refusal> {
@@ -179,16 +197,17 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
     }
 
     /// The synchronous part of `send`: checks the message and, when connected with room and
-    /// nothing waiting, encodes it straight into the write batch.
+    /// nothing waiting, encodes it straight into the write batch (or, if `write_first` and
+    /// it would take a writable batch past its size, asks for the batch to be written first).
     #[inline(always)]
-    fn send_now(&mut self, message: &[u8]) -> Result<SendNow, Refusal> {
+    fn send_now(&mut self, message: &[u8], write_first: bool) -> Result<SendNow, Refusal> {
         let State::Connected(conn) = &self.state else {
-            self.check_usable().map_err(Refusal::Unusable)?;
+            self.check_usable().map_err(|_| Refusal::Unusable)?;
             self.check_message(message)?;
             return Ok(SendNow::Later);
         };
         // Connected: usable (neither closed nor misconfigured).
-        let again_at = conn.write_again_at;
+        let writable = conn.writable.is_ready();
         self.check_size(message)?;
         if !self.queue.is_empty() || self.queue.is_full_for(message.len(), self.outbox.held()) {
             // Encoded later: refuse what the codec cannot frame now.
@@ -199,12 +218,17 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
             // Checked before a sequence number is taken: a refused message leaves no gap.
             self.codec.check(message).map_err(Refusal::Invalid)?;
         }
+        let batch = self.config.write_batch_bytes;
+        let unwritten = self.outbox.unwritten_len();
+        if write_first && writable && unwritten > 0 && unwritten + message.len() > batch {
+            return Ok(SendNow::WriteFirst);
+        }
         // Unreliable: the codec's encode checks the message itself, and a refused one
         // leaves the write batch as it was (the `Codec::encode` contract).
         self.encode(message).map_err(Refusal::Invalid)?;
         self.metrics.messages_queued += 1;
         let unwritten = self.outbox.unwritten_len();
-        if unwritten >= self.config.write_batch_bytes && unwritten >= again_at {
+        if unwritten >= batch && writable {
             return Ok(SendNow::BatchFull);
         }
         Ok(SendNow::Done)

@@ -3,6 +3,7 @@
 
 use super::heartbeat::Heartbeat;
 use super::sequence::Sequencer;
+use super::writable::WriteSignal;
 
 /// Where a Peer's connection stands. Each variant holds exactly the data that exists in it,
 /// so an impossible combination (a flush pending without a stream, a closed Peer with a
@@ -26,8 +27,9 @@ pub(super) struct Conn<S> {
     pub stream: S,
     /// Bytes were written since the last flush of the stream.
     pub needs_flush: bool,
-    /// Unwritten bytes at which `send` tries the stream again after finding it full.
-    pub write_again_at: usize,
+    /// Whether the stream, after refusing a write, has said it takes more: `send` asks it
+    /// again only then.
+    pub writable: WriteSignal,
     /// Data messages written on this connection (unreliable mode counts them possibly lost
     /// if it breaks).
     pub written: u64,
