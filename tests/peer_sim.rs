@@ -344,6 +344,51 @@ fn receive_writes_queued_requests_even_when_a_reply_is_buffered() {
     });
 }
 
+/// `try_recv_into` never waits: `None` before anything arrived, then each buffered message
+/// copied out whole; a buffer too small is refused with both sizes and keeps the message.
+#[test]
+fn try_recv_into_copies_buffered_messages_and_keeps_one_too_big() {
+    run_sim(exact_network(), |net| async move {
+        let listener = net.server.bind(&net.addr).await.unwrap();
+        let server = async {
+            let (stream, _) = listener.accept().await.unwrap();
+            let mut conn = FramedStream::new(stream);
+            assert_eq!(conn.recv().await.unwrap().unwrap(), b"q1");
+            for reply in [&b"first"[..], b"second reply", b"r3"] {
+                conn.feed(reply).unwrap();
+            }
+            conn.flush().await.unwrap();
+            conn
+        };
+        let client = async {
+            let mut peer = Peer::new(net.client.clone(), net.addr.clone(), fast_config());
+            let mut buf = [0u8; 64];
+            assert_eq!(peer.try_recv_into(&mut buf).unwrap(), None, "nothing yet");
+            peer.send(b"q1".to_vec()).await.unwrap();
+            let len = peer.recv_into(&mut buf).await.unwrap();
+            assert_eq!(&buf[..len], b"first");
+            let mut small = [0u8; 4];
+            match peer.try_recv_into(&mut small) {
+                Err(PeerError::BufferTooSmall { needed, available }) => {
+                    assert_eq!((needed, available), (12, 4));
+                }
+                other => panic!("expected BufferTooSmall, got {other:?}"),
+            }
+            assert_eq!(peer.try_recv_into(&mut buf).unwrap(), Some(12));
+            assert_eq!(&buf[..12], b"second reply");
+            assert_eq!(peer.try_recv_into(&mut small).unwrap(), Some(2));
+            assert_eq!(&small[..2], b"r3");
+            assert_eq!(peer.try_recv_into(&mut buf).unwrap(), None, "all taken");
+            let metrics = peer.metrics();
+            assert_eq!(metrics.messages_received, 3);
+            assert_eq!(metrics.bytes_received, 5 + 12 + 2);
+            peer
+        };
+        let (conn, peer) = futures::join!(server, client);
+        drop((conn, peer));
+    });
+}
+
 #[test]
 fn receive_writes_queued_requests_once_when_it_takes_the_last_buffered_reply() {
     run_sim(exact_network(), |net| async move {
