@@ -843,9 +843,12 @@ fn sends_while_connected_share_write_calls() {
     assert!(events < 50, "{events} events for 1000 sends");
 }
 
+/// The length of every slice offered to a stream's `poll_write`, in order.
+type WriteLog = std::rc::Rc<std::cell::RefCell<Vec<usize>>>;
+
 /// A stream that keeps what is written until it is flushed (as a TLS or compressing stream
-/// may): the simulator's TCP under a `BufWriter`.
-struct Buffered(futures::io::BufWriter<moonpool::SimTcpStream>);
+/// may): the simulator's TCP under a `BufWriter`; it logs the size of each write offered.
+struct Buffered(futures::io::BufWriter<moonpool::SimTcpStream>, WriteLog);
 
 impl futures::io::AsyncRead for Buffered {
     fn poll_read(
@@ -863,6 +866,7 @@ impl futures::io::AsyncWrite for Buffered {
         cx: &mut std::task::Context<'_>,
         buf: &[u8],
     ) -> std::task::Poll<std::io::Result<usize>> {
+        self.1.borrow_mut().push(buf.len());
         std::pin::Pin::new(&mut self.0).poll_write(cx, buf)
     }
     fn poll_flush(
@@ -891,9 +895,9 @@ impl moonpool::provider::Stream for Buffered {
     }
 }
 
-/// The simulator's provider, its connections [`Buffered`].
+/// The simulator's provider, its connections [`Buffered`], all logging into one [`WriteLog`].
 #[derive(Clone)]
-struct Buffering(moonpool::SimNetworkProvider);
+struct Buffering(moonpool::SimNetworkProvider, WriteLog);
 
 struct BufferingListener(moonpool::SimTcpListener);
 
@@ -901,7 +905,8 @@ impl Listener for BufferingListener {
     type Stream = Buffered;
     async fn accept(&self) -> std::io::Result<(Buffered, String)> {
         let (stream, addr) = self.0.accept().await?;
-        Ok((Buffered(futures::io::BufWriter::new(stream)), addr))
+        let log = WriteLog::default();
+        Ok((Buffered(futures::io::BufWriter::new(stream), log), addr))
     }
     fn local_addr(&self) -> std::io::Result<String> {
         self.0.local_addr()
@@ -917,7 +922,10 @@ impl NetworkProvider for Buffering {
     }
     async fn connect(&self, addr: &str) -> std::io::Result<Buffered> {
         let stream = self.0.connect(addr).await?;
-        Ok(Buffered(futures::io::BufWriter::new(stream)))
+        Ok(Buffered(
+            futures::io::BufWriter::new(stream),
+            self.1.clone(),
+        ))
     }
     fn clock(&self) -> moonpool::SimClock {
         self.0.clock()
@@ -933,7 +941,7 @@ impl NetworkProvider for Buffering {
 fn flush_flushes_a_buffering_stream() {
     let world = SimWorld::new(5);
     let server = world.provider("10.0.0.1");
-    let client = Buffering(world.provider("10.0.0.2"));
+    let client = Buffering(world.provider("10.0.0.2"), WriteLog::default());
     let clock = server.clock();
     let got = world
         .block_on(async move {
@@ -961,6 +969,108 @@ fn flush_flushes_a_buffering_stream() {
         })
         .unwrap();
     assert_eq!(got, [b"one".to_vec(), b"two".to_vec(), b"three".to_vec()]);
+}
+
+/// A message that would take the write batch past `write_batch_bytes` waits for the batch
+/// to be written first: no write offers more than the batch size (frames of 308 bytes, a
+/// batch of 1,000: three frames per write, never four).
+#[test]
+fn a_message_that_would_overfill_the_batch_writes_the_batch_first() {
+    let world = SimWorld::new(5);
+    let server = world.provider("10.0.0.1");
+    let log = WriteLog::default();
+    let client = Buffering(world.provider("10.0.0.2"), log.clone());
+    let got = world
+        .block_on(async move {
+            let listener = server.bind("10.0.0.1:4500").await.unwrap();
+            let config = PeerConfig {
+                write_batch_bytes: 1_000,
+                ..PeerConfig::default()
+            };
+            let mut peer = Peer::new(client, "10.0.0.1:4500".into(), config);
+            peer.reconnect().await.unwrap();
+            let (stream, _) = listener.accept().await.unwrap();
+            for i in 0..30u8 {
+                peer.send_slice(&[i; 300]).await.unwrap();
+            }
+            peer.flush().await.unwrap();
+            let mut conn = FramedStream::new(stream);
+            let mut got = Vec::new();
+            for _ in 0..30 {
+                got.push(conn.recv().await.unwrap().unwrap()[0]);
+            }
+            drop(peer);
+            got
+        })
+        .unwrap();
+    assert_eq!(got, (0..30).collect::<Vec<u8>>());
+    let writes = log.borrow();
+    assert!(!writes.is_empty());
+    assert!(
+        writes.iter().all(|&len| len <= 1_000),
+        "writes offered {writes:?}"
+    );
+    assert_eq!(
+        writes.iter().max(),
+        Some(&924),
+        "three frames fit: {writes:?}"
+    );
+}
+
+/// While writing is stuck (a server that floods replies and reads nothing), sends that only
+/// try to write read nothing: the server gets no more than the sockets' buffers off its
+/// hands, however many messages the caller queues.
+#[test]
+fn sends_stuck_behind_a_full_socket_do_not_read_ahead() {
+    let world = SimWorld::new(9);
+    let server = world.provider("10.0.0.1");
+    let client = world.provider("10.0.0.2");
+    let clock = client.clock();
+    let flooded = std::rc::Rc::new(std::cell::Cell::new(0usize));
+    let written = flooded.clone();
+    world
+        .block_on(async move {
+            let listener = server.bind("10.0.0.1:4500").await.unwrap();
+            let config = PeerConfig {
+                max_message_size: 1 << 10,
+                max_queue_size: 100_000,
+                write_batch_bytes: 1,
+                ..PeerConfig::default()
+            };
+            let mut peer = Peer::new(client, "10.0.0.1:4500".into(), config);
+            peer.reconnect().await.unwrap();
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut frame = Vec::new();
+            let mut codec = moonpool::peer::LengthChecksumCodec::new(1 << 10);
+            moonpool::peer::Codec::encode(&mut codec, &[7u8; 1016], &mut frame).unwrap();
+            let flood = async move {
+                loop {
+                    match stream.write(&frame).await {
+                        Ok(n) if n > 0 => written.set(written.get() + n),
+                        _ => break,
+                    }
+                }
+            };
+            let send = async move {
+                for i in 0..20_000 {
+                    peer.send_slice(&[1u8; 512]).await.unwrap();
+                    if i % 10 == 0 {
+                        clock.sleep(Duration::from_millis(1)).await; // the flood arrives
+                    }
+                }
+            };
+            match futures::future::select(Box::pin(send), Box::pin(flood)).await {
+                futures::future::Either::Left(_) => {}
+                futures::future::Either::Right(_) => panic!("the flood ended"),
+            }
+        })
+        .unwrap();
+    let flooded = flooded.get();
+    assert!(flooded > 0, "the flood wrote nothing");
+    assert!(
+        flooded <= 512 << 10,
+        "the server got {flooded} bytes off its hands"
+    );
 }
 
 /// While the caller sends and never receives, the Peer reads ahead no further than one
