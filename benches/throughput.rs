@@ -938,7 +938,8 @@ fn memory_server_down(size: usize) -> (usize, isize, usize, u64) {
 
 // ---------------------------------------------------------------------------------------------
 
-/// One section alone, for a profiler: `THROUGHPUT_ONLY=peer64|raw64|peer1k|raw1k|loopback|rt|queue|pipeline|pipe_peer|pipe_raw|campaign|scale` (and optionally
+/// One section alone, for a profiler: `THROUGHPUT_ONLY=peer64|raw64|peer1k|raw1k|eo64|pf64|loopback|rt|queue|pipeline|pipe_peer|pipe_raw|campaign|scale`
+/// (`eo64` and `pf64`: the two sides of `exactly_once_vs_unreliable_64b`; and optionally
 /// `THROUGHPUT_N` messages, requests or round trips, `THROUGHPUT_W` requests in flight for
 /// `pipe_*`, 1000 by default), e.g. under `perf record` or `valgrind --tool=callgrind`.
 fn profile_one(only: &str) {
@@ -953,6 +954,8 @@ fn profile_one(only: &str) {
         "raw64",
         "peer1k",
         "raw1k",
+        "eo64",
+        "pf64",
         "pipe_peer",
         "pipe_raw",
     ];
@@ -962,11 +965,12 @@ fn profile_one(only: &str) {
         .and_then(|w| w.parse().ok())
         .unwrap_or(1000);
     match only {
-        "peer64" | "raw64" | "peer1k" | "raw1k" => {
-            let sender = if only.starts_with("peer") {
-                Sender::Peer
-            } else {
-                Sender::Raw
+        "peer64" | "raw64" | "peer1k" | "raw1k" | "eo64" | "pf64" => {
+            let sender = match &only[..2] {
+                "pe" => Sender::Peer,
+                "eo" => Sender::ExactlyOnce,
+                "pf" => Sender::PeerToFramed,
+                _ => Sender::Raw,
             };
             let (messages, size) = if only.ends_with("64") {
                 (n(5_000_000), 64)

@@ -184,6 +184,24 @@ impl<S: Stream, C: Codec> FramedStream<S, C> {
         }
     }
 
+    /// Like [`recv_buffered`](FramedStream::recv_buffered), but the message is lent as by
+    /// [`recv_ref`](FramedStream::recv_ref): no copy, and it stays in the read buffer until
+    /// the next receive call.
+    ///
+    /// # Errors
+    /// `InvalidData` for a bad frame.
+    pub fn recv_buffered_ref(&mut self) -> io::Result<Option<&[u8]>> {
+        self.return_lent();
+        match self.inbox.poll_message(&mut self.codec) {
+            Ok(Some(_)) => {
+                self.lent = true;
+                Ok(Some(self.inbox.message()))
+            }
+            Ok(None) => Ok(None),
+            Err(error) => Err(io::Error::new(io::ErrorKind::InvalidData, error)),
+        }
+    }
+
     /// Encodes one message made of `head` then `body` (see [`Codec::encode_parts`]).
     pub(crate) fn feed_parts(&mut self, head: &[u8], body: &[u8]) -> io::Result<()> {
         self.codec

@@ -17,10 +17,3 @@
 pub fn crc32c(data: &[u8]) -> u32 {
     ::crc32c::crc32c(data)
 }
-
-/// The CRC-32C of `a ++ data`, given `crc = crc32c(a)`: a checksum over parts without joining
-/// them.
-#[must_use]
-pub(crate) fn crc32c_append(crc: u32, data: &[u8]) -> u32 {
-    ::crc32c::crc32c_append(crc, data)
-}

@@ -158,7 +158,7 @@ impl<S: Stream, K: Clock> SessionStream<S, K> {
     /// [`SessionError::WriteStalled`].
     pub async fn recv(&mut self) -> Result<Option<Vec<u8>>, SessionError> {
         loop {
-            let frame = match self.framed.recv_buffered()? {
+            let frame = match self.framed.recv_buffered_ref()? {
                 Some(frame) => frame,
                 None => {
                     // About to wait: acknowledge what arrived.
@@ -167,7 +167,7 @@ impl<S: Stream, K: Clock> SessionStream<S, K> {
                     }
                     let timeout = self.limits.idle_timeout;
                     let session = self.session();
-                    let read = self.clock.timeout(timeout, self.framed.recv()).await;
+                    let read = self.clock.timeout(timeout, self.framed.recv_ref()).await;
                     match read.map_err(|_| SessionError::Idle { session, timeout })? {
                         Ok(Some(frame)) => frame,
                         Ok(None) => return Ok(None),
@@ -181,19 +181,18 @@ impl<S: Stream, K: Clock> SessionStream<S, K> {
                 }
             };
             let mut state = self.link.lock()?;
-            match wire::parse(&frame) {
-                Ok(Message::Data { seq, .. }) => match state.seq.on_data(seq) {
+            match wire::parse(frame) {
+                Ok(Message::Data { seq, payload }) => match state.seq.on_data(seq) {
                     Incoming::Deliver { .. } => {
                         let urgent = state.seq.ack_urgent();
                         state.carried = true;
                         drop(state);
+                        // The one copy: the payload out of the read buffer.
+                        let message = payload.to_vec();
                         self.stats.received += 1;
                         if urgent {
                             self.feed_ack()?;
                         }
-                        // The message is the frame without its header: no second copy.
-                        let mut message = frame;
-                        message.drain(..wire::DATA_HEADER_LEN);
                         return Ok(Some(message));
                     }
                     Incoming::Duplicate => self.stats.duplicates_dropped += 1,
