@@ -931,3 +931,15 @@ fn a_flood_of_used_sessions_spares_a_peer_between_connections() {
     );
     assert!(sessions.sessions() <= caps.max_sessions);
 }
+
+/// The builder's `max_message_size` keeps a message and its 9-byte session header within the
+/// 4-byte length of a frame, and at least one byte; what it sets passes `validate`.
+#[test]
+fn max_message_size_is_clamped_to_what_a_frame_can_carry() {
+    let largest = SessionServer::new(1).max_message_size(usize::MAX).limits();
+    assert_eq!(largest.max_message_size, u32::MAX as usize - 9);
+    assert!(largest.max_buffered_bytes >= largest.max_message_size);
+    assert_eq!(largest.validate().ok(), Some(()));
+    let smallest = SessionServer::new(1).max_message_size(0).limits();
+    assert_eq!(smallest.max_message_size, 1);
+}

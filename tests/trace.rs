@@ -128,3 +128,32 @@ fn outside_a_world_no_virtual_time_is_claimed() {
     // The wall clock's RFC 3339 stamp, not a virtual offset.
     assert!(out.starts_with("20"), "{out}");
 }
+
+/// The drop-oldest warning names what it dropped, once per send that dropped something and
+/// never for one that dropped nothing.
+#[test]
+fn the_queue_full_warning_comes_only_with_a_drop() {
+    let out = traced(|| {
+        let world = SimWorld::new(5);
+        let net = world.provider("10.0.0.2");
+        world.spawn("client", async move {
+            let config = PeerConfig {
+                max_queue_size: 2,
+                ..PeerConfig::default()
+            };
+            // Nobody listens: the messages queue.
+            let mut peer = Peer::new(net, "10.0.0.1:4500".into(), config);
+            for message in [&b"one"[..], b"two", b"three"] {
+                peer.send_slice(message).await.unwrap();
+            }
+            assert_eq!(peer.metrics().messages_dropped, 1);
+        });
+        world.run().unwrap();
+    });
+    let warnings: Vec<&str> = out
+        .lines()
+        .filter(|l| l.contains("dropped the oldest"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{out}");
+    assert!(warnings[0].contains("dropped=1"), "{}", warnings[0]);
+}
