@@ -576,3 +576,27 @@ fn unacknowledged_messages_count_against_the_queue() {
         assert_eq!(peer.metrics().messages_acknowledged, 3);
     });
 }
+
+/// A session id is 128 bits drawn from the provider's seed: different seeds give different
+/// ids, in both halves, and the same seed the same id.
+#[test]
+fn session_ids_use_all_128_bits_of_their_seed() {
+    let id = |seed: u64| {
+        let world = moonpool::SimWorld::new(seed);
+        Peer::new(
+            world.provider("10.0.0.2"),
+            "10.0.0.1:4500".into(),
+            PeerConfig::default(),
+        )
+        .session_id()
+    };
+    let ids: Vec<u128> = (1..=8).map(id).collect();
+    let mut high: Vec<u64> = ids.iter().map(|id| (id >> 64) as u64).collect();
+    let mut low: Vec<u64> = ids.iter().map(|id| *id as u64).collect();
+    high.sort_unstable();
+    high.dedup();
+    low.sort_unstable();
+    low.dedup();
+    assert_eq!((high.len(), low.len()), (8, 8), "{ids:x?}");
+    assert_eq!(id(3), ids[2]);
+}
