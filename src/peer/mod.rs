@@ -45,6 +45,7 @@ pub use server::{
 pub use wire::{Refusal, WireError, PROTOCOL_VERSION};
 
 use std::fmt;
+use std::future::Future;
 
 use futures::io::AsyncWriteExt;
 use rand_chacha::rand_core::{RngCore, SeedableRng};
@@ -140,6 +141,9 @@ pub struct Peer<P: NetworkProvider, C: Codec = LengthChecksumCodec> {
     events: EventLog,
     /// The `peer` span of the current (or last) connection attempt; its events sit in it.
     span: tracing::Span,
+    /// The largest message `send` takes: `max_message_size`, or less if the codec (after the
+    /// session header in the reliable modes) frames less. Fixed at construction.
+    max_send: usize,
 }
 
 impl<P: NetworkProvider> Peer<P> {
@@ -186,6 +190,14 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
             (Ok(()), Err(err)) => Some(format!("destination: {err}")),
             (Ok(()), Ok(_)) => binary_safe(&config, &mut codec),
         };
+        let header = if config.delivery.is_reliable() {
+            wire::DATA_HEADER_LEN
+        } else {
+            0
+        };
+        let max_send = config
+            .max_message_size
+            .min(codec.max_message_size().saturating_sub(header));
         let mut rng = ChaCha8Rng::seed_from_u64(provider.random_seed());
         let id = u128::from(rng.next_u64()) << 64 | u128::from(rng.next_u64());
         let session = Session::new(id, rng.next_u64());
@@ -217,6 +229,7 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
             session,
             events: EventLog::default(),
             span: tracing::Span::none(),
+            max_send,
         }
     }
 
@@ -353,9 +366,15 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
     /// # Errors
     /// As [`recv`](Peer::recv); [`BufferTooSmall`](PeerError::BufferTooSmall) keeps the
     /// message for the next call.
-    pub async fn recv_into(&mut self, buf: &mut [u8]) -> Result<usize, PeerError> {
-        let len = self.next_message().await?;
-        self.take_into(len, buf)
+    #[allow(clippy::manual_async_fn)] // a block, not an `async fn`: see `send`
+    pub fn recv_into<'a>(
+        &'a mut self,
+        buf: &'a mut [u8],
+    ) -> impl Future<Output = Result<usize, PeerError>> + use<'a, P, C> {
+        async move {
+            let len = self.next_message().await?;
+            self.take_into(len, buf)
+        }
     }
 
     /// The next whole message if one was already received, without waiting: `Ok(None)` if

@@ -1,6 +1,7 @@
 //! The sending half of the Peer: `send`, `send_unreliable`, and the overflow policy.
 
 use std::borrow::Cow;
+use std::future::Future;
 
 use super::drive::Goal;
 use super::state::State;
@@ -47,10 +48,21 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
     /// [`InvalidMessage`](PeerError::InvalidMessage) or
     /// [`QueueFull`](PeerError::QueueFull) (all hand the message back),
     /// [`Closed`](PeerError::Closed), [`InvalidConfig`](PeerError::InvalidConfig).
-    pub async fn send(&mut self, message: Vec<u8>) -> Result<(), PeerError> {
-        match self.send_now(&message, true) {
-            Ok(SendNow::Done) => Ok(()),
-            now => self.send_rest(now, Cow::Owned(message)).await,
+    // Written as a function returning an `async move` block rather than an `async fn`: an
+    // `async fn` moves its arguments from the future's captured state into the body's locals
+    // on the first poll, and that move of the `Vec` (stored as three 8-byte words, reloaded
+    // with a 16-byte move) stalls on store forwarding, costing a fast-path send about a tenth
+    // of its time. The block uses the captured message in place.
+    #[allow(clippy::manual_async_fn)]
+    pub fn send(
+        &mut self,
+        message: Vec<u8>,
+    ) -> impl Future<Output = Result<(), PeerError>> + use<'_, P, C> {
+        async move {
+            match self.send_now(&message, true) {
+                Ok(SendNow::Done) => Ok(()),
+                now => self.send_rest(now, Cow::Owned(message)).await,
+            }
         }
     }
 
@@ -74,10 +86,16 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
     /// world.block_on(peer.send_slice(&request)).unwrap().unwrap();
     /// assert_eq!(peer.queue_size(), 1);
     /// ```
-    pub async fn send_slice(&mut self, message: &[u8]) -> Result<(), PeerError> {
-        match self.send_now(message, true) {
-            Ok(SendNow::Done) => Ok(()),
-            now => self.send_rest(now, Cow::Borrowed(message)).await,
+    #[allow(clippy::manual_async_fn)] // for the reason given at `send`
+    pub fn send_slice<'a>(
+        &'a mut self,
+        message: &'a [u8],
+    ) -> impl Future<Output = Result<(), PeerError>> + use<'a, P, C> {
+        async move {
+            match self.send_now(message, true) {
+                Ok(SendNow::Done) => Ok(()),
+                now => self.send_rest(now, Cow::Borrowed(message)).await,
+            }
         }
     }
 
@@ -181,17 +199,8 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
     /// Checks a message's size against the configuration and the codec.
     #[inline]
     fn check_size(&self, message: &[u8]) -> Result<(), Refusal> {
-        let header = if self.config.delivery.is_reliable() {
-            super::wire::DATA_HEADER_LEN
-        } else {
-            0
-        };
-        let max = self
-            .config
-            .max_message_size
-            .min(self.codec.max_message_size().saturating_sub(header));
-        if message.len() > max {
-            return Err(Refusal::TooLarge(max));
+        if message.len() > self.max_send {
+            return Err(Refusal::TooLarge(self.max_send));
         }
         Ok(())
     }
@@ -209,7 +218,10 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
         // Connected: usable (neither closed nor misconfigured).
         let writable = conn.writable.is_ready();
         self.check_size(message)?;
-        if !self.queue.is_empty() || self.queue.is_full_for(message.len(), self.outbox.held()) {
+        if !self
+            .queue
+            .is_empty_with_room_for(message.len(), self.outbox.held())
+        {
             // Encoded later: refuse what the codec cannot frame now.
             self.codec.check(message).map_err(Refusal::Invalid)?;
             return Ok(SendNow::Later);
