@@ -404,7 +404,12 @@ fn loopback(sender: Sender, messages: u64, size: usize) -> (Duration, u64, u64) 
                     // `send` never connects: connect first.
                     peer.reconnect().await.map_err(io::Error::other)?;
                     for _ in 0..messages {
-                        peer.send(black_box(payload.clone()))
+                        // `black_box` hides the source, not the copy: a `Vec` passed through
+                        // `black_box` is spilled as three 8-byte stores, which `send`'s future
+                        // then reloads as one 16-byte move, a store-forwarding stall that no
+                        // caller without `black_box` pays and the raw writer (which only
+                        // borrows its copy) never pays.
+                        peer.send(black_box(&payload).clone())
                             .await
                             .map_err(io::Error::other)?;
                     }
@@ -422,7 +427,7 @@ fn loopback(sender: Sender, messages: u64, size: usize) -> (Duration, u64, u64) 
                     let mut frame = Vec::with_capacity(size + LengthChecksumCodec::HEADER_LEN);
                     for _ in 0..messages {
                         if sender == Sender::Raw {
-                            let message = black_box(payload.clone());
+                            let message = black_box(&payload).clone();
                             codec
                                 .encode(&message, &mut frame)
                                 .map_err(io::Error::other)?;

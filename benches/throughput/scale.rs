@@ -63,11 +63,18 @@ fn point(clients: usize, repeats: usize) -> Point {
 
 /// Runs every client count (fewer and smaller without `--bench`), printing an `info` line each.
 pub(crate) fn points(scale: Scale) -> Vec<Point> {
+    // `THROUGHPUT_CLIENTS=N` (with `THROUGHPUT_ONLY=scale`): one client count alone, for a
+    // profiler.
+    let only: Option<usize> = std::env::var("THROUGHPUT_CLIENTS")
+        .ok()
+        .and_then(|n| n.parse().ok());
     let counts: &[(usize, usize)] = if scale.full {
         &[(100, 5), (1_000, 2), (10_000, 1)]
     } else {
         &[(4, 1), (16, 1)]
     };
+    let one = only.map(|clients| [(clients, 1)]);
+    let counts = one.as_ref().map_or(counts, |one| &one[..]);
     counts
         .iter()
         .map(|&(clients, repeats)| {
