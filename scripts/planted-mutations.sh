@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Plants one mutation at a time in the Peer's queue, outbox, inbox and backoff logic, runs the
-# ping-pong campaign example (release, 1,000 seeds, nothing else: no unit tests) against each,
-# and prints which the campaign caught.
+# Plants one mutation at a time in the Peer's queue, outbox, inbox and backoff logic, and in
+# the simulator's pipes, connection teardown, timers and executor, runs the ping-pong campaign
+# example (release, 1,000 seeds, nothing else: no unit tests) against each, and prints which
+# the campaign caught.
 #
 #   scripts/planted-mutations.sh                 # every mutation
 #   scripts/planted-mutations.sh outbox_no_rewind backoff_never_grows   # chosen ones
@@ -43,6 +44,15 @@ MUTATIONS=(
   "backoff_always_stable|src/peer/backoff.rs|s/self\.stable_time\.is_zero\(\) \x7c\x7c now\.saturating_sub\(connected_at\) >= self\.stable_time/true/|every connection counts as stable: one dying young resets the delay"
   "backoff_jitter_ignored|src/peer/backoff.rs|s/let factor = 1\.0 - self\.jitter \* draw;/let factor = 1.0 + self.jitter * draw;/|jitter's sign flipped, which the guard against lengthening turns into no jitter at all"
   "backoff_jitter_lengthens|src/peer/backoff.rs|s/let factor = 1\.0 - self\.jitter \* draw;\n(\s*)if factor >= 1\.0 \{/let factor = 1.0 + self.jitter * draw;\n\$1if factor == 1.0 {/|jitter lengthens the delay past the cap instead of shortening it"
+  "pipe_read_forgets_writer|src/sim/pipe.rs|s/\s*if n > 0 \{\n\s*wake\(&mut self\.writer\);\n\s*\}\n/\n/|the simulator: a read that frees room in a full pipe does not wake the blocked writer"
+  "deliver_forgets_reader|src/sim/net/conn.rs|s/Arrival::Data\(_\) => wake\(&mut end\.rx\.reader\),/Arrival::Data(_) => {}/|the simulator: arriving data does not wake the waiting reader"
+  "fin_ignored|src/sim/net/conn.rs|s/end\.fin_received = true;\n(\s*)wake\(&mut end\.rx\.reader\);/wake(&mut end.rx.reader);/|the simulator: an arriving FIN wakes the reader but is not recorded (no end of stream)"
+  "rst_lost|src/sim/net/conn.rs|s/Arrival::Rst => self\.take_rst\(conn, to\),/Arrival::Rst => {}/|the simulator: an arriving RST is dropped (the socket stays open, half-open forever)"
+  "rst_reads_as_eof|src/sim/net/conn.rs|s/if end\.open \{\n\s*end\.error = Some\(rst_error\(end\.fin_received\)\);\n\s*\}\n(\s*end\.rx\.drop_in_flight)/\$1/|the simulator: an RST reads as a clean end of stream instead of ECONNRESET"
+  "rst_wakes_only_reader|src/sim/net/conn.rs|s/(end\.rx\.drop_in_flight\(\);)\n\s*c\.ends\[1 - side\]\.rx\.wake_all\(\);/\$1/|the simulator: an RST does not wake a writer blocked on the dead connection"
+  "write_loses_last_byte|src/sim/net/conn.rs|s/self\.transmit\(conn, 1 - side, Segment::Data\(&buf\[\.\.n\]\), extra\);/self.transmit(conn, 1 - side, Segment::Data(\&buf[..n - usize::from(n > 1000)]), extra);/|the simulator: a write of over 1,000 bytes reports every byte sent but loses its last (silent loss on a live connection)"
+  "timer_fires_early|src/sim/time.rs|s/s\.now\.saturating_add\(this\.duration\)/s.now.saturating_add(this.duration.saturating_sub(Duration::from_millis(1)))/|the simulator: a sleep completes a millisecond early"
+  "executor_time_runs_ahead|src/sim/executor.rs|s/continue;\n(\s*\}\n\s*if root\.is_none\(\) && exec\.tasks\.borrow\(\)\.is_empty\(\))/drop(tasks);\n\$1/|the simulator: after each poll the clock moves to the next event even while other tasks are ready"
 )
 
 want=("$@")
@@ -129,7 +139,7 @@ for entry in "${MUTATIONS[@]}"; do
     case "$verdict" in caught* | hang*) caught=$((caught + 1)) ;; esac
   fi
   mv "$pristine" "$work/$file"
-  printf '| `%s` | %s | %s | %s |\n' "$name" "${file#src/peer/}" "$about" "$verdict"
+  printf '| `%s` | %s | %s | %s |\n' "$name" "${file#src/}" "$about" "$verdict"
 done
 echo
 echo "caught $caught of $total applied mutations"
