@@ -51,6 +51,9 @@ pub(crate) struct Pipe {
     readable: usize,
     /// Arrival time of the last segment put in flight.
     last_delivery: Duration,
+    /// A FIN or an RST came off the wire to this socket (set by [`deliver`](Pipe::deliver),
+    /// never cleared): the connection code must have acted on it, so no read waits after it.
+    signalled: bool,
     /// The receiving socket's reader, waiting for data.
     pub(crate) reader: Option<Waker>,
     /// The sending socket's writer, waiting for space.
@@ -83,8 +86,9 @@ impl Pipe {
     /// `None` when nothing is in flight (the segment was dropped with the connection).
     pub(crate) fn deliver(&mut self) -> Option<Arrival> {
         let arrival = self.in_flight.pop_front()?;
-        if let Arrival::Data(len) = arrival {
-            self.readable += len;
+        match arrival {
+            Arrival::Data(len) => self.readable += len,
+            Arrival::Fin | Arrival::Rst => self.signalled = true,
         }
         Some(arrival)
     }
@@ -97,6 +101,11 @@ impl Pipe {
     /// Bytes a read could return now.
     pub(crate) fn readable(&self) -> usize {
         self.readable
+    }
+
+    /// Whether a FIN or an RST was delivered to this socket.
+    pub(crate) fn signalled(&self) -> bool {
+        self.signalled
     }
 
     /// Whether a read would return data now.

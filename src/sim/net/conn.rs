@@ -336,6 +336,15 @@ impl WorldState {
         if end.reset {
             return Poll::Ready(Ok(0));
         }
+        // The simulator checks itself here: a FIN or an RST that reached this socket made it
+        // readable (end of stream, or the reset), so a reader never waits after one. A
+        // delivery that forgot to act on it would leave the reader hanging until some
+        // timeout, a bug a campaign would otherwise put down to the network.
+        assert!(
+            !end.rx.signalled(),
+            "simulator invariant broken: a FIN or RST delivered to {} was not acted on",
+            end.local
+        );
         set_waker(&mut end.rx.reader, cx.waker());
         Poll::Pending
     }
