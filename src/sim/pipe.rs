@@ -51,9 +51,11 @@ pub(crate) struct Pipe {
     readable: usize,
     /// Arrival time of the last segment put in flight.
     last_delivery: Duration,
-    /// A FIN or an RST came off the wire to this socket (set by [`deliver`](Pipe::deliver),
-    /// never cleared): the connection code must have acted on it, so no read waits after it.
-    signalled: bool,
+    /// A FIN came off the wire to this socket (set by [`deliver`](Pipe::deliver), never
+    /// cleared): the connection code must have acted on it, so no read waits after it.
+    fin_arrived: bool,
+    /// The same for an RST.
+    rst_arrived: bool,
     /// The receiving socket's reader, waiting for data.
     pub(crate) reader: Option<Waker>,
     /// The sending socket's writer, waiting for space.
@@ -88,7 +90,8 @@ impl Pipe {
         let arrival = self.in_flight.pop_front()?;
         match arrival {
             Arrival::Data(len) => self.readable += len,
-            Arrival::Fin | Arrival::Rst => self.signalled = true,
+            Arrival::Fin => self.fin_arrived = true,
+            Arrival::Rst => self.rst_arrived = true,
         }
         Some(arrival)
     }
@@ -105,7 +108,12 @@ impl Pipe {
 
     /// Whether a FIN or an RST was delivered to this socket.
     pub(crate) fn signalled(&self) -> bool {
-        self.signalled
+        self.fin_arrived || self.rst_arrived
+    }
+
+    /// Whether an RST was delivered to this socket.
+    pub(crate) fn rst_arrived(&self) -> bool {
+        self.rst_arrived
     }
 
     /// Whether a read would return data now.

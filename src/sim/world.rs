@@ -285,6 +285,21 @@ impl SimWorld {
         self.with_state(|s| s.stats.messages = s.stats.messages.saturating_add(n));
     }
 
+    /// The first of the simulator's self-checks that failed in this world, if any: a
+    /// simulator bug, not a fault of the code under test. Today one check: a socket closed
+    /// after a FIN or RST reached it had acted on it (end of stream, or the reset). A
+    /// campaign fails an iteration whose world reports one.
+    ///
+    /// ```
+    /// use moonpool::SimWorld;
+    ///
+    /// let world = SimWorld::new(1);
+    /// assert_eq!(world.broken_invariant(), None);
+    /// ```
+    pub fn broken_invariant(&self) -> Option<String> {
+        self.with_state(|s| s.net.broken.clone())
+    }
+
     /// Counters of the run so far.
     pub fn stats(&self) -> SimStats {
         self.with_state(|s| SimStats {

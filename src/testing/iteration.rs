@@ -276,7 +276,9 @@ fn iterate(b: &SimulationBuilder, job: &Job, steps: bool, watch: bool) -> Iterat
     let failure = match (state.borrow_mut().failure.take(), ended) {
         (Some((workload, error)), _) => Some(failure(&workload, error)),
         (None, Err(error)) => Some(failure(SIMULATION, error.to_string())),
-        (None, Ok(())) => None,
+        (None, Ok(())) => world
+            .broken_invariant()
+            .map(|broken| failure(SIMULATION, format!("simulator invariant broken: {broken}"))),
     };
     if let Some(failure) = &failure {
         tracing::info!(workload = %failure.workload, error = %failure.error, "iteration failed");

@@ -485,6 +485,21 @@ impl WorldState {
         if !end.open {
             return;
         }
+        // Checked here too, not only where a read would wait: a reader that was never woken
+        // never reads again, and an RST behind a FIN leaves nothing to wait for.
+        let ignored = if end.rx.rst_arrived() && !end.reset {
+            Some("an RST")
+        } else if end.rx.signalled() && !end.fin_received && !end.reset {
+            Some("a FIN")
+        } else {
+            None
+        };
+        if let (Some(what), None) = (ignored, &self.net.broken) {
+            self.net.broken = Some(format!(
+                "{what} delivered to {} was not acted on (found at its close)",
+                end.local
+            ));
+        }
         end.open = false;
         end.error = None;
         let segment = if end.reset {

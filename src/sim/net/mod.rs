@@ -51,6 +51,9 @@ pub(crate) struct NetState {
     /// Host names registered on the world (deterministic DNS).
     pub(crate) names: BTreeMap<String, IpAddr>,
     next_conn: u64,
+    /// The first of the simulator's own TCP invariants found broken, if any (see
+    /// [`SimWorld::broken_invariant`](crate::SimWorld::broken_invariant)).
+    pub(crate) broken: Option<String>,
 }
 
 /// Pushes `waker` unless an equivalent one is already there.
