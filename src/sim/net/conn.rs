@@ -45,6 +45,9 @@ pub(crate) struct End {
     error: Option<io::ErrorKind>,
     /// The connection is gone for this side (an RST was received or sent).
     reset: bool,
+    /// A read or write returned `error` (the self-check in `tcp_read`: an open socket's reset
+    /// reads as end of stream only once an error has said so).
+    error_reported: bool,
     /// This side shut down its writing (FIN sent or queued).
     fin_sent: bool,
     /// A stream handle (or the listener's backlog) holds this side.
@@ -62,6 +65,7 @@ impl End {
             fin_received: false,
             error: None,
             reset: false,
+            error_reported: false,
             fin_sent: false,
             open: true,
             stalled_since: None,
@@ -331,9 +335,20 @@ impl WorldState {
             return Poll::Ready(Ok(0));
         }
         if let Some(kind) = end.error.take() {
+            end.error_reported = true;
             return Poll::Ready(Err(kind_error(kind)));
         }
         if end.reset {
+            // The simulator checks itself: an RST (or a retransmission timeout) that broke
+            // this open socket set an error, and the end of stream comes only after a read or
+            // write reported it, as on Linux; a reset that reads as a clean end of stream
+            // would look like an orderly close to the code under test.
+            assert!(
+                end.error_reported,
+                "simulator invariant broken: the reset of {} read as end of stream before any \
+                 error reported it",
+                end.local
+            );
             return Poll::Ready(Ok(0));
         }
         // The simulator checks itself here: a FIN or an RST that reached this socket made it
@@ -367,6 +382,7 @@ impl WorldState {
             return Poll::Ready(Err(gone()));
         }
         if let Some(kind) = end.error.take() {
+            end.error_reported = true;
             return Poll::Ready(Err(kind_error(kind)));
         }
         if end.reset || end.fin_sent {
