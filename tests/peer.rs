@@ -29,6 +29,7 @@ async fn send_receive<P: NetworkProvider>(net: Net<P>) {
     let listener = net.server.bind(&net.addr).await.unwrap();
     let client = async {
         let mut peer = Peer::new(net.client.clone(), net.addr.clone(), fast_config());
+        assert_eq!(peer.destination(), net.addr);
         for i in 0..100 {
             peer.send(numbered(i)).await.unwrap();
         }

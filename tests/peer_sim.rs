@@ -759,8 +759,8 @@ fn close_counts_the_messages_it_may_cut_off() {
 }
 
 /// `recv_ref` lends each message from the read buffer; the next receive of any kind
-/// (`recv_ref`, `recv_buffered`, `recv`) frees it first, so messages come out once each, in
-/// order, however the calls are mixed, and end-of-file is `None`.
+/// (`recv_ref`, `recv_buffered_ref`, `recv_buffered`, `recv`) frees it first, so messages
+/// come out once each, in order, however the calls are mixed, and end-of-file is `None`.
 #[test]
 fn borrowed_and_owned_receives_mix_in_order() {
     let world = SimWorld::new(11);
@@ -779,10 +779,16 @@ fn borrowed_and_owned_receives_mix_in_order() {
             got.push(server.recv_ref().await?.expect("a").to_vec());
             got.push(server.recv().await?.expect("bb"));
             got.push(server.recv_ref().await?.expect("empty").to_vec());
-            // Whatever is buffered already, without reading.
-            while let Some(message) = server.recv_buffered()? {
-                got.push(message);
-            }
+            // Whatever is buffered already (the close wrote the rest in one segment), without
+            // reading: lent, then copied out, then nothing left.
+            let lent = server
+                .recv_buffered_ref()?
+                .expect("dddd, buffered")
+                .to_vec();
+            got.push(lent);
+            got.push(server.recv_buffered()?.expect("eeeee, buffered"));
+            assert!(server.recv_buffered_ref()?.is_none());
+            assert!(server.recv_buffered()?.is_none());
             while let Some(message) = server.recv_ref().await? {
                 got.push(message.to_vec());
             }

@@ -590,6 +590,48 @@ fn a_huge_frame_header_allocates_nothing_for_its_payload() {
     assert!(largest <= 64 << 10, "an allocation of {largest} bytes");
 }
 
+/// Mid-session, a frame header over the size limit that arrives while the session waits is
+/// a protocol error (the connection should be dropped), not an I/O failure.
+#[test]
+fn a_huge_frame_header_mid_session_is_a_protocol_error() {
+    let world = SimWorld::with_config(5, exact_network()).expect("config");
+    let server_net = world.provider("10.0.0.1");
+    let client_net = world.provider("10.0.0.2");
+    let sessions = SessionServer::for_provider(&server_net)
+        .with_limits(limits())
+        .unwrap();
+    let listener = world.block_on(server_net.bind(ADDR)).unwrap().unwrap();
+    let clock = world.clock();
+    let error = world
+        .block_on(async move {
+            let client = async {
+                let mut stream = FramedStream::new(client_net.connect(ADDR).await.unwrap());
+                stream.get_mut().write_all(&hello(77, 1)).await.unwrap();
+                let reply = stream.recv().await.unwrap().expect("the server's hello");
+                assert_eq!(reply.first(), Some(&b'H'));
+                // The server now waits for a frame.
+                clock.sleep(Duration::from_millis(10)).await;
+                stream
+                    .get_mut()
+                    .write_all(&[0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0])
+                    .await
+                    .unwrap();
+                stream
+            };
+            let server = async {
+                let (stream, _) = listener.accept().await.unwrap();
+                let mut conn = sessions.accept(stream).await.expect("a session");
+                conn.recv().await.err()
+            };
+            futures::join!(client, server).1
+        })
+        .unwrap();
+    assert!(
+        matches!(error, Some(SessionError::Protocol { .. })),
+        "{error:?}"
+    );
+}
+
 #[test]
 fn a_silent_client_is_dropped_at_the_handshake_deadline() {
     let outcome = run(Some(Attack::Silent));

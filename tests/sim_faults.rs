@@ -218,6 +218,30 @@ fn a_partition_outlasting_the_retransmission_timeout_times_the_sender_out() {
     assert_eq!(w.fault_counts()[&FaultKind::RetransmitTimeout], 1);
 }
 
+/// A reset loses what was in flight; the lost segment's delivery, due during a partition,
+/// then finds nothing to hold back: no retransmission wait starts, and nobody times out.
+#[test]
+fn a_reset_under_a_partition_leaves_nothing_to_time_out() {
+    let config = NetworkConfig {
+        retransmission_timeout: Duration::from_secs(30),
+        ..exact()
+    };
+    let w = world(config);
+    let w2 = w.clone();
+    w.block_on(async move {
+        let (mut c, mut s, _l) = pair(&w2).await;
+        c.write_all(b"lost").await.unwrap();
+        c.reset();
+        w2.partition(&["10.0.0.1"], &["10.0.0.2"]).unwrap();
+        w2.clock().sleep(Duration::from_secs(60)).await;
+        let mut buf = [0; 4];
+        let read = s.read(&mut buf).await.err().map(|e| e.kind());
+        assert_eq!(read, Some(ErrorKind::ConnectionReset));
+    })
+    .unwrap();
+    assert_eq!(w.fault_counts().get(&FaultKind::RetransmitTimeout), None);
+}
+
 #[test]
 fn a_power_off_leaves_the_other_side_half_open_until_a_write_times_out() {
     let config = NetworkConfig {

@@ -335,4 +335,25 @@ mod tests {
         short.truncate(20);
         assert!(matches!(parse(&short), Err(WireError::Truncated { .. })));
     }
+
+    /// A hello cut short anywhere, even by its last byte, is truncated, never read past its
+    /// end.
+    #[test]
+    fn a_hello_short_by_any_bytes_is_truncated() {
+        let full = hello(&Hello {
+            session: 1,
+            instance: 2,
+            send_base: 3,
+            recv_next: 4,
+            resumed: true,
+        });
+        assert_eq!(full.len(), 48);
+        for len in 1..full.len() {
+            assert_eq!(
+                parse(&full[..len]),
+                Err(WireError::Truncated { tag: 'H', len }),
+                "{len} bytes"
+            );
+        }
+    }
 }

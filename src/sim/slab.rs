@@ -265,5 +265,11 @@ mod tests {
         assert_eq!(map.iter().collect::<Vec<_>>(), vec![(5, &2), (10, &1)]);
         assert_eq!(map.remove(&5), Some(2));
         assert_eq!(map.get(&10), Some(&1));
+        // Ids past the span, just past it or far, are absent: removing one changes nothing.
+        for id in [11, 12, 1_000] {
+            assert_eq!(map.remove(&id), None);
+            assert!(map.get(&id).is_none());
+        }
+        assert_eq!(map.iter().collect::<Vec<_>>(), vec![(10, &1)]);
     }
 }
