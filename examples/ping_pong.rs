@@ -3,7 +3,7 @@
 //! always- and sometimes-assertions, on as many threads as you have cores.
 //!
 //! ```text
-//! cargo run --release --example ping_pong                       # 1000 iterations
+//! cargo run --release --example ping_pong                       # 1000 iterations, every mode
 //! cargo run --release --example ping_pong -- --iterations 5000 --threads 4 --clients 3
 //! cargo run --release --example ping_pong -- --mode exactly-once  # or at-least-once, unreliable
 //! cargo run --release --example ping_pong -- --mode at-least-once --overflow drop-oldest
@@ -31,6 +31,10 @@
 //! shard fails only for its failed iterations: coverage is judged on the merged report, since
 //! a state may be reached on one machine only.
 //!
+//! By default the seeds run every delivery mode in turn (seed `s`: `s % 4` picks unreliable,
+//! at-least-once, exactly-once, or a reliable mode with the drop-oldest policy; see
+//! `ping_pong::Modes::Mixed`); `--mode` runs one mode for all.
+//!
 //! A failed seed's replay line repeats every flag that changes an iteration (`--clients`,
 //! `--mode`, `--overflow`).
 //! `--seed` or `--iterations` together with `MOONPOOL_SEED` or `MOONPOOL_SEEDS` is an error
@@ -55,9 +59,10 @@ usage: ping_pong [--iterations N] [--seed S] [--threads T] [--clients C] [--part
   --threads T        worker threads (default: one per core)
   --clients C        clients per iteration (default 2)
   --partition K/N    run the K-th of N equal parts of the seeds (also MOONPOOL_PARTITION)
-  --mode M           delivery: unreliable (default), at-least-once or exactly-once
-  --overflow P       what a full queue does: drop-oldest (unreliable's default) or reject
-                     (the reliable modes' default)
+  --mode M           delivery: mixed (default: each seed's from the seed, every mode in
+                     turn), unreliable, at-least-once or exactly-once
+  --overflow P       with --mode, what a full queue does: drop-oldest (unreliable's
+                     default) or reject (the reliable modes' default)
   --hostile          every fault on (drawn per seed), the server rebooted at random, and
                      every fault kind required at least once
   --save FILE        also write the report as a shard file
@@ -76,8 +81,8 @@ struct Args {
     clients: Option<usize>,
     /// `--partition K/N`.
     partition: Option<Partition>,
-    /// `--mode M` (default unreliable).
-    mode: Delivery,
+    /// `--mode M` (default mixed: `None`).
+    mode: Option<Delivery>,
     /// `--overflow P` (default: the mode's).
     overflow: Option<OverflowPolicy>,
     /// `--hostile`: the hostile campaign (`ping_pong::hostile`).
@@ -126,8 +131,13 @@ fn parse_args() -> Result<Option<Args>, lexopt::Error> {
             Long("save") => args.save = Some(parser.value()?.string()?),
             Long("mode") => {
                 let name = parser.value()?.string()?;
-                args.mode = ping_pong::parse_mode(&name)
-                    .ok_or_else(|| format!("--mode: unknown mode {name:?} (try --help)"))?;
+                args.mode = match name.as_str() {
+                    "mixed" => None,
+                    _ => Some(
+                        ping_pong::parse_mode(&name)
+                            .ok_or_else(|| format!("--mode: unknown mode {name:?} (try --help)"))?,
+                    ),
+                };
             }
             Long("overflow") => {
                 let name = parser.value()?.string()?;
@@ -160,6 +170,9 @@ fn parse_args() -> Result<Option<Args>, lexopt::Error> {
             return Err(format!("--merge runs nothing: {flag} cannot be used with it").into());
         }
         return Ok(Some(args));
+    }
+    if args.overflow.is_some() && args.mode.is_none() {
+        return Err("--overflow needs --mode: the mixed campaign draws each seed's policy".into());
     }
     if args.seed.is_some() {
         for (flag, given) in [
@@ -288,9 +301,12 @@ fn main() -> ExitCode {
     let mut ledger = None;
     let report = if args.merge.is_empty() {
         let clients = args.clients.unwrap_or(2);
-        let mode = match args.overflow {
-            Some(policy) => ping_pong::Mode::with_overflow(args.mode, policy),
-            None => ping_pong::Mode::new(args.mode),
+        let mode = match (args.mode, args.overflow) {
+            (Some(delivery), Some(policy)) => {
+                ping_pong::Modes::from(ping_pong::Mode::with_overflow(delivery, policy))
+            }
+            (Some(delivery), None) => ping_pong::Modes::from(delivery),
+            (None, _) => ping_pong::Modes::Mixed,
         };
         let (builder, campaign_ledger) = if args.hostile {
             ping_pong::hostile_campaign(clients, mode)

@@ -25,15 +25,16 @@ TIMEOUT=${TIMEOUT:-600}
 TARGET=${MUTANTS_TARGET:-${TMPDIR:-/tmp}/moonpool-mutants-target}
 
 # name | file | perl substitution (run with -0777, so it may span lines) | what it models
-#   [| flags of the example: a mutation of the reliable modes' bookkeeping runs that mode]
+#   [| flags of the example, if the default campaign (every delivery mode in turn) is not
+#      the one to run]
 MUTATIONS=(
   "queue_full_ignores_held|src/peer/queue.rs|s/self\.messages\.len\(\) \+ held\.messages >= self\.max_messages/self.messages.len() >= self.max_messages/|the queue's limit forgets the messages held in the outbox: the Peer holds more than max_queue_size"
   "queue_drops_newest|src/peer/queue.rs|s/self\.messages\.drain\(\.\.freed\);/let n = self.messages.len(); self.messages.drain(n - freed..);/|DropOldest drops the newest waiting messages instead"
   "queue_drop_count_lost|src/peer/queue.rs|s/Pushed::Queued \{ dropped: freed \}/Pushed::Queued { dropped: 0 }/|overflow drops are not counted in the metrics"
   "queue_pop_keeps_bytes|src/peer/queue.rs|s/(pub fn pop_front.*?\n\s*let message = self\.messages\.pop_front\(\)\?;\n)\s*self\.bytes -= message\.len\(\);\n/\$1/s|a message taken off the queue keeps its bytes counted"
-  "outbox_forgets_written_before|src/peer/outbox.rs|s/\s*frame\.written_before \x7c= index < fully_written;\n/\n/|after a broken connection, frames already written are not marked as possibly delivered (re-sent uncounted)|--mode at-least-once"
+  "outbox_forgets_written_before|src/peer/outbox.rs|s/\s*frame\.written_before \x7c= index < fully_written;\n/\n/|after a broken connection, frames already written are not marked as possibly delivered (re-sent uncounted)"
   "outbox_acks_early|src/peer/outbox.rs|s/if self\.unwritten_start \+ len > self\.written \{/if self.unwritten_start + len > self.written + 1 {/|a frame counts as written one byte before it is"
-  "outbox_drops_written|src/peer/outbox.rs|s/\.position\(\x7cframe\x7c frame\.is_data\(\) && !frame\.written_before\)/.position(\x7cframe\x7c frame.is_data())/|the overflow drops a message that may have reached the server instead of one never sent|--mode at-least-once --overflow drop-oldest"
+  "outbox_drops_written|src/peer/outbox.rs|s/\.position\(\x7cframe\x7c frame\.is_data\(\) && !frame\.written_before\)/.position(\x7cframe\x7c frame.is_data())/|the overflow drops a message that may have reached the server instead of one never sent"
   "outbox_clear_uncounted|src/peer/outbox.rs|s/let n = self\.held\.messages;\n\s*\*self = Self::default\(\);/let n = 0;\n        *self = Self::default();/|clearing the outbox reports no message dropped"
   "inbox_reset_loses_buffered|src/peer/inbox.rs|s/\s*self\.kept_bytes \+= kept_cost\(payload\);\n\s*self\.kept\.push_back\(payload\.to_vec\(\)\);\n/\n/|whole messages buffered behind the next one when the connection breaks are dropped"
   "inbox_consume_short|src/peer/inbox.rs|s/(let \(_, consumed\) = self\.ready\.take\(\)\.expect\(\"a decoded message\"\);\n\s*)self\.start \+= consumed;/\$1self.start += consumed.saturating_sub(1);/|consuming a message leaves its last byte in the buffer"

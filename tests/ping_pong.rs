@@ -39,8 +39,8 @@ fn smoke() {
             .split_once(' ')
             .unwrap()
             .1,
-        "cargo run --release --example ping_pong -- --clients 2",
-        "the tests' replay lines run the example, with the tests' client count"
+        "cargo run --release --example ping_pong -- --clients 2 --mode unreliable",
+        "the tests' replay lines run the example, with the tests' client count and mode"
     );
     let report = campaign()
         .seed_from_env(false)
@@ -57,7 +57,7 @@ fn smoke() {
 ///
 /// It compares whole campaigns, so it ignores `MOONPOOL_SEED`: a failed seed's replay line is
 /// the example's command (`MOONPOOL_SEED=<seed> cargo run --release --example ping_pong --
-/// --clients 2`), which replays just that iteration.
+/// --clients 2 --mode unreliable`), which replays just that iteration.
 #[test]
 fn small_campaign_is_clean_and_deterministic() {
     let one = campaign()
@@ -323,4 +323,41 @@ fn long_campaign_hostile() {
     assert!(ping_pong::HOSTILE_FAULTS.len() >= 10);
     assert!(report.unreached().is_empty());
     hostile(Delivery::ExactlyOnce, 1_000);
+}
+
+/// The example's default campaign, every mode in turn ([`ping_pong::Modes::Mixed`]): each
+/// seed runs the mode its `seed % 4` picks, with that mode's checks, and every mode's
+/// sometimes-assertions are reached.
+fn mixed_campaign(iterations: u64) -> SimulationReport {
+    let (builder, _ledger) = ping_pong::campaign(2, ping_pong::Modes::Mixed);
+    let report = builder.seed_from_env(false).iterations(iterations).run();
+    assert_eq!(report.failed(), 0, "{report}");
+    assert!(report.is_success(), "{report}");
+    // Both kinds of server ran: the unreliable one's per-connection check and the session
+    // server's, and the unreliable clients' accounting and the reliable ones' resends.
+    for name in [
+        "server_requests_consecutive",
+        "server_session_in_order",
+        "unreliable_metrics_add_up",
+        "message_resent",
+    ] {
+        assert!(report.assertions[name].checks > 0, "{name} never checked");
+    }
+    assert_eq!(
+        report.replay_line(5).split_once(' ').unwrap().1,
+        "cargo run --release --example ping_pong -- --clients 2",
+        "a mixed seed's replay needs no mode: the seed picks it"
+    );
+    report
+}
+
+#[test]
+fn the_mixed_campaign_runs_every_mode() {
+    mixed_campaign(48);
+}
+
+#[test]
+#[ignore = "long campaign: cargo test --release --test ping_pong -- --ignored"]
+fn long_campaign_mixed() {
+    mixed_campaign(4_000);
 }

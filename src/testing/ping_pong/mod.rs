@@ -8,8 +8,8 @@
 //! fifth of the iterations, hostile with varying fault rates in the rest) and whether the
 //! client forces reconnections.
 //!
-//! Each campaign runs in one [`Delivery`] mode ([`campaign`]; [`builder`] is the unreliable
-//! one). Unreliable delivery is at most once across reconnects: a reply can be lost with its
+//! A campaign runs one [`Delivery`] mode for every seed ([`campaign`]; [`builder`] is the
+//! unreliable one), or every mode in turn ([`Modes::Mixed`], the example's default). Unreliable delivery is at most once across reconnects: a reply can be lost with its
 //! connection, and a request dropped by the full queue is never answered. So the clients
 //! check with [`always_assert!`](crate::always_assert) that every reply is well-formed,
 //! addressed to them, answers a request they sent and that was not answered before, and
@@ -65,7 +65,7 @@ pub use backoff::BackoffChecker;
 pub use client::{client, client_in, ClientStats};
 pub use ledger::{Delivered, Ledger};
 pub use liveness::{exchange_bound, liveness_bound, round_bound};
-pub use mode::{overflow_name, parse_overflow, Mode};
+pub use mode::{overflow_name, parse_overflow, Mode, Modes};
 pub use scenario::Scenario;
 pub use server::server;
 
@@ -173,31 +173,40 @@ pub fn builder(clients: usize) -> SimulationBuilder {
 /// assert!(totals.sent > 0);
 /// assert_eq!((totals.lost, totals.duplicated, totals.reordered), (0, 0, 0));
 /// ```
-pub fn campaign(clients: usize, mode: impl Into<Mode>) -> (SimulationBuilder, Ledger) {
-    campaign_in(clients, mode.into(), Scenario::from_seed)
+///
+/// With [`Modes::Mixed`] each seed runs the mode [`Modes::for_seed`] picks, and the campaign
+/// declares the reliable modes' sometimes-assertions (a superset of the unreliable ones).
+pub fn campaign(clients: usize, modes: impl Into<Modes>) -> (SimulationBuilder, Ledger) {
+    campaign_in(clients, modes.into(), Scenario::from_seed)
 }
 
 /// [`campaign`] with the scenario of each seed drawn by `scenario`.
 fn campaign_in(
     clients: usize,
-    mode: Mode,
+    modes: Modes,
     scenario: fn(u64) -> Scenario,
 ) -> (SimulationBuilder, Ledger) {
-    let delivery = mode.delivery;
+    let declared = if modes.any_reliable() {
+        Delivery::AtLeastOnce
+    } else {
+        Delivery::Unreliable
+    };
     let ledger = Ledger::default();
     let server_ledger = ledger.clone();
     let mut builder = SimulationBuilder::new()
         .register_workload("server", move |seed, provider, topology| {
+            let mode = modes.for_seed(seed);
             server(seed, provider, topology, mode, server_ledger.clone())
         })
         .network_config_fn(move |seed| scenario(seed).network)
-        .declare_sometimes(&sometimes(delivery))
-        .replay_hint(replay_hint(clients, mode));
+        .declare_sometimes(&sometimes(declared))
+        .replay_hint(replay_hint(clients, modes));
     for i in 1..=clients {
         let ledger = ledger.clone();
         builder =
             builder.register_workload(format!("client{i}"), move |seed, provider, topology| {
                 let ledger = ledger.clone();
+                let mode = modes.for_seed(seed);
                 async move {
                     client_in(scenario(seed), seed, provider, topology, mode, ledger)
                         .await
@@ -244,8 +253,8 @@ pub const HOSTILE_FAULTS: &[FaultKind] = &[
 /// assert_eq!(report.failed(), 0, "{report}");
 /// assert_eq!(ledger.totals().lost, 0);
 /// ```
-pub fn hostile_campaign(clients: usize, mode: impl Into<Mode>) -> (SimulationBuilder, Ledger) {
-    let mode = mode.into();
+pub fn hostile_campaign(clients: usize, modes: impl Into<Modes>) -> (SimulationBuilder, Ledger) {
+    let mode = modes.into();
     let (builder, ledger) = campaign_in(clients, mode, Scenario::hostile_from_seed);
     let mut attrition = Attrition::new(&["server"]);
     attrition.until = Duration::from_secs(30);
@@ -257,36 +266,36 @@ pub fn hostile_campaign(clients: usize, mode: impl Into<Mode>) -> (SimulationBui
     (builder, ledger)
 }
 
-/// The command that replays one seed of a `clients`-client campaign in `mode`, after
+/// The command that replays one seed of a `clients`-client campaign in `modes`, after
 /// `MOONPOOL_SEED=<seed>`: the example with every flag that changes an iteration
-/// (`--clients`, `--mode` unless unreliable, `--overflow` unless the mode's default; the
-/// seed count and threads do not).
+/// (`--clients`; `--mode` unless mixed, the example's default; `--overflow` unless the mode's
+/// default; the seed count and threads do not).
 ///
 /// # Examples
 /// ```
 /// use moonpool::peer::Delivery;
-/// use moonpool::testing::ping_pong;
+/// use moonpool::testing::ping_pong::{self, Modes};
 ///
 /// let report = ping_pong::builder(3).seeds(vec![7]).require_coverage(false).run();
 /// assert_eq!(
 ///     report.replay_line(7),
-///     "MOONPOOL_SEED=7 cargo run --release --example ping_pong -- --clients 3"
+///     "MOONPOOL_SEED=7 cargo run --release --example ping_pong -- --clients 3 --mode unreliable"
 /// );
+/// assert!(ping_pong::replay_hint(2, Modes::Mixed).ends_with("--clients 2"));
 /// assert!(ping_pong::replay_hint(2, Delivery::ExactlyOnce).ends_with("--mode exactly-once"));
 /// let dropping = ping_pong::Mode::drop_oldest(Delivery::AtLeastOnce);
 /// assert!(ping_pong::replay_hint(2, dropping)
 ///     .ends_with("--mode at-least-once --overflow drop-oldest"));
 /// ```
-pub fn replay_hint(clients: usize, mode: impl Into<Mode>) -> String {
-    let mode = mode.into();
+pub fn replay_hint(clients: usize, modes: impl Into<Modes>) -> String {
     let mut hint = format!("cargo run --release --example ping_pong -- --clients {clients}");
-    if mode.delivery.is_reliable() {
+    if let Modes::Fixed(mode) = modes.into() {
         hint.push_str(" --mode ");
         hint.push_str(mode_name(mode.delivery));
-    }
-    if !mode.is_default() {
-        hint.push_str(" --overflow ");
-        hint.push_str(overflow_name(mode.overflow));
+        if !mode.is_default() {
+            hint.push_str(" --overflow ");
+            hint.push_str(overflow_name(mode.overflow));
+        }
     }
     hint
 }

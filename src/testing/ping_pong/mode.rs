@@ -70,6 +70,70 @@ impl From<Delivery> for Mode {
     }
 }
 
+/// Which [`Mode`] each seed of a campaign runs: one for all, or [`Modes::Mixed`], every mode
+/// in turn (the example's default), so that one campaign exercises the Peer's reliable
+/// bookkeeping (resends, acknowledgements, sessions, drops of unsent frames) as well as the
+/// unreliable path.
+///
+/// # Examples
+/// ```
+/// use moonpool::peer::{Delivery, OverflowPolicy};
+/// use moonpool::testing::ping_pong::{Mode, Modes};
+///
+/// assert_eq!(Modes::from(Delivery::ExactlyOnce).for_seed(7), Mode::new(Delivery::ExactlyOnce));
+/// let modes: Vec<Mode> = (0..8).map(|seed| Modes::Mixed.for_seed(seed)).collect();
+/// assert_eq!(modes[0], Mode::new(Delivery::Unreliable));
+/// assert_eq!(modes[1], Mode::new(Delivery::AtLeastOnce));
+/// assert_eq!(modes[2], Mode::new(Delivery::ExactlyOnce));
+/// assert_eq!(modes[3], Mode::drop_oldest(Delivery::AtLeastOnce));
+/// assert_eq!(modes[7], Mode::drop_oldest(Delivery::ExactlyOnce));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Modes {
+    /// Every seed in this mode.
+    Fixed(Mode),
+    /// Seed `s` in the mode `s % 4` picks: unreliable, at-least-once, exactly-once, then a
+    /// reliable mode with the drop-oldest policy (at-least-once and exactly-once in turn).
+    /// A seed's replay needs no mode: the seed says it.
+    Mixed,
+}
+
+impl Modes {
+    /// The mode of `seed`.
+    pub fn for_seed(self, seed: u64) -> Mode {
+        match self {
+            Modes::Fixed(mode) => mode,
+            Modes::Mixed => match seed % 4 {
+                0 => Mode::new(Delivery::Unreliable),
+                1 => Mode::new(Delivery::AtLeastOnce),
+                2 => Mode::new(Delivery::ExactlyOnce),
+                _ if (seed / 4).is_multiple_of(2) => Mode::drop_oldest(Delivery::AtLeastOnce),
+                _ => Mode::drop_oldest(Delivery::ExactlyOnce),
+            },
+        }
+    }
+
+    /// True if some seed runs a reliable mode.
+    pub fn any_reliable(self) -> bool {
+        match self {
+            Modes::Fixed(mode) => mode.delivery.is_reliable(),
+            Modes::Mixed => true,
+        }
+    }
+}
+
+impl From<Mode> for Modes {
+    fn from(mode: Mode) -> Self {
+        Modes::Fixed(mode)
+    }
+}
+
+impl From<Delivery> for Modes {
+    fn from(delivery: Delivery) -> Self {
+        Modes::Fixed(Mode::new(delivery))
+    }
+}
+
 /// The command-line name of an overflow policy: `drop-oldest` or `reject`.
 pub fn overflow_name(policy: OverflowPolicy) -> &'static str {
     match policy {
