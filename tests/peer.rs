@@ -30,6 +30,7 @@ async fn send_receive<P: NetworkProvider>(net: Net<P>) {
     let client = async {
         let mut peer = Peer::new(net.client.clone(), net.addr.clone(), fast_config());
         assert_eq!(peer.destination(), net.addr);
+        assert_eq!(peer.config(), &fast_config());
         for i in 0..100 {
             peer.send(numbered(i)).await.unwrap();
         }

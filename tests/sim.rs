@@ -169,6 +169,21 @@ fn one_hour_of_sleeps_and_traffic_lands_exactly() {
     assert_eq!(world.stats().tasks_spawned, 3);
 }
 
+/// `stats().polls` counts every poll of a task: one that sleeps three times is polled four
+/// times (the `run` itself polls nothing).
+#[test]
+fn stats_count_every_poll() {
+    let world = SimWorld::new(1);
+    let clock = world.clock();
+    world.spawn("sleeper", async move {
+        for _ in 0..3 {
+            clock.sleep(Duration::from_secs(1)).await;
+        }
+    });
+    world.run().unwrap();
+    assert_eq!(world.stats().polls, 4);
+}
+
 #[test]
 fn deadlock_names_the_waiting_task() {
     let world = SimWorld::new(1);

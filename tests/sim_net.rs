@@ -51,7 +51,7 @@ fn a_host_binds_only_its_own_addresses() {
 }
 
 /// `[::]` is dual stack, as on Linux by default: it takes the port for both families, in
-/// either order, while two specific addresses of different families share it.
+/// either order, while two specific addresses share it, of different families or the same.
 #[test]
 fn the_ipv6_wildcard_conflicts_with_every_address_of_the_port() {
     let world = SimWorld::new(2);
@@ -67,6 +67,8 @@ fn the_ipv6_wildcard_conflicts_with_every_address_of_the_port() {
             assert_eq!(a.bind("[::]:81").await.err().map(|e| e.kind()), in_use);
             let _loop4 = a.bind("127.0.0.1:82").await.unwrap();
             a.bind("[::1]:82").await.unwrap();
+            let _loop4 = a.bind("127.0.0.1:83").await.unwrap();
+            a.bind("10.0.0.1:83").await.unwrap();
         })
         .unwrap();
 }

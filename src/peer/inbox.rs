@@ -335,6 +335,35 @@ mod tests {
         assert!(largest <= bound, "{largest} bytes, over {bound}");
     }
 
+    /// A buffer that offers a whole chunk once its unread bytes move to the front is not
+    /// grown: the bytes move, the size stays.
+    #[test]
+    fn a_buffer_offering_a_chunk_after_moving_its_bytes_keeps_its_size() {
+        let mut codec = LengthChecksumCodec::new(1 << 20);
+        let mut wire = Vec::new();
+        codec.encode(&[1; 100], &mut wire).unwrap();
+        codec.encode(&[2; 1931], &mut wire).unwrap();
+        assert_eq!(wire.len(), READ_CHUNK - 1);
+        codec.encode(&[3; 10_000], &mut wire).unwrap();
+        let mut inbox = Inbox::default();
+        // A first read fills the chunk: the buffer doubles for the next.
+        inbox.spare().copy_from_slice(&wire[..READ_CHUNK]);
+        inbox.filled(READ_CHUNK);
+        for len in [100, 1931] {
+            assert_eq!(inbox.poll_message(&mut codec).unwrap(), Some(len));
+            inbox.consume();
+        }
+        let spare = inbox.spare();
+        assert_eq!(spare.len(), READ_CHUNK);
+        // A read one byte short of filling it: a chunk is buffered, a byte is free.
+        spare[..READ_CHUNK - 1].copy_from_slice(&wire[READ_CHUNK..2 * READ_CHUNK - 1]);
+        inbox.filled(READ_CHUNK - 1);
+        assert_eq!(inbox.buffered(), READ_CHUNK);
+        assert_eq!(inbox.capacity(), 2 * READ_CHUNK);
+        assert_eq!(inbox.spare().len(), READ_CHUNK);
+        assert_eq!(inbox.capacity(), 2 * READ_CHUNK);
+    }
+
     /// Feeds `wire` in reads as large as the buffer offers, dropping each whole message.
     fn feed(inbox: &mut Inbox, codec: &mut LengthChecksumCodec, wire: &[u8]) {
         let mut fed = 0;

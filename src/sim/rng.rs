@@ -144,7 +144,26 @@ impl Digest {
 
 #[cfg(test)]
 mod tests {
-    use super::{Digest, SimRng};
+    use std::time::Duration;
+
+    use super::{Digest, LatencyRange, SimRng};
+
+    /// A latency is drawn uniformly in `[min, max]`: never outside, and spread over it.
+    #[test]
+    fn a_latency_is_drawn_within_its_range() {
+        let mut rng = SimRng::new(3);
+        let range = LatencyRange {
+            min: Duration::from_millis(5),
+            max: Duration::from_millis(10),
+        };
+        let draws: Vec<Duration> = (0..1000).map(|_| rng.latency(range)).collect();
+        assert!(draws.iter().all(|d| range.min <= *d && *d <= range.max));
+        let mean = draws.iter().sum::<Duration>() / 1000;
+        assert!(
+            Duration::from_millis(7) < mean && mean < Duration::from_millis(8),
+            "{mean:?}"
+        );
+    }
 
     #[test]
     fn a_branch_replays_the_prefix_then_draws_the_child_stream() {
