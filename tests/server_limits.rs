@@ -985,3 +985,44 @@ fn max_message_size_is_clamped_to_what_a_frame_can_carry() {
     let smallest = SessionServer::new(1).max_message_size(0).limits();
     assert_eq!(smallest.max_message_size, 1);
 }
+
+/// A bad frame already buffered behind a message (a 4 GiB header in the same segment) is a
+/// protocol error, as one found by a fresh read is (it was reported as `Io`, which says the
+/// session survives).
+#[test]
+fn a_huge_frame_header_behind_a_message_is_a_protocol_error() {
+    let world = SimWorld::with_config(5, exact_network()).expect("config");
+    let server_net = world.provider("10.0.0.1");
+    let client_net = world.provider("10.0.0.2");
+    let sessions = SessionServer::for_provider(&server_net)
+        .with_limits(limits())
+        .unwrap();
+    let listener = world.block_on(server_net.bind(ADDR)).unwrap().unwrap();
+    let clock = world.clock();
+    let (first, error) = world
+        .block_on(async move {
+            let client = async {
+                let mut stream = FramedStream::new(client_net.connect(ADDR).await.unwrap());
+                stream.get_mut().write_all(&hello(77, 1)).await.unwrap();
+                let _ = stream.recv().await.unwrap().expect("the server's hello");
+                clock.sleep(Duration::from_millis(10)).await;
+                let mut bytes = data(0, b"x");
+                bytes.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0]);
+                stream.get_mut().write_all(&bytes).await.unwrap();
+                stream
+            };
+            let server = async {
+                let (stream, _) = listener.accept().await.unwrap();
+                let mut conn = sessions.accept(stream).await.expect("a session");
+                let first = conn.recv().await.unwrap();
+                (first, conn.recv().await.err())
+            };
+            futures::join!(client, server).1
+        })
+        .unwrap();
+    assert_eq!(first, Some(b"x".to_vec()));
+    assert!(
+        matches!(error, Some(SessionError::Protocol { .. })),
+        "{error:?}"
+    );
+}

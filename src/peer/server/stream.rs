@@ -158,7 +158,8 @@ impl<S: Stream, K: Clock> SessionStream<S, K> {
     /// [`SessionError::WriteStalled`].
     pub async fn recv(&mut self) -> Result<Option<Vec<u8>>, SessionError> {
         loop {
-            let frame = match self.framed.recv_buffered_ref()? {
+            let buffered = self.framed.recv_buffered_ref().map_err(protocol_or_io)?;
+            let frame = match buffered {
                 Some(frame) => frame,
                 None => {
                     // About to wait: acknowledge what arrived.
@@ -171,12 +172,7 @@ impl<S: Stream, K: Clock> SessionStream<S, K> {
                     match read.map_err(|_| SessionError::Idle { session, timeout })? {
                         Ok(Some(frame)) => frame,
                         Ok(None) => return Ok(None),
-                        Err(error) if error.kind() == std::io::ErrorKind::InvalidData => {
-                            return Err(SessionError::Protocol {
-                                reason: error.to_string(),
-                            })
-                        }
-                        Err(error) => return Err(error.into()),
+                        Err(error) => return Err(protocol_or_io(error)),
                     }
                 }
             };
@@ -279,5 +275,18 @@ impl<S: Stream, K: Clock> SessionStream<S, K> {
     pub async fn send(&mut self, message: Vec<u8>) -> Result<(), SessionError> {
         self.feed(message)?;
         self.flush().await
+    }
+}
+
+/// A bad frame (`InvalidData`, whether found in what was buffered or in a new read) is a
+/// protocol error, which ends the session's connection; any other I/O error leaves the
+/// session to the Peer's next connection.
+fn protocol_or_io(error: std::io::Error) -> SessionError {
+    if error.kind() == std::io::ErrorKind::InvalidData {
+        SessionError::Protocol {
+            reason: error.to_string(),
+        }
+    } else {
+        error.into()
     }
 }
