@@ -248,19 +248,10 @@ impl Outbox {
                 done.messages += 1;
                 done.bytes += u64::from(frame.payload);
             }
+            // (A raw or control frame at the front was freed by the loop above: from here on
+            // frames stay until `discard` frees them.)
             self.unwritten_start += len;
-            if self.unwritten_index == 0 && !matches!(frame.kind, Kind::Seq { .. }) {
-                // Nothing held ahead of it and nothing to wait for: freed at once (what
-                // `discard` would do next, without a second pass over the frames).
-                let frame = self.frames.pop_front().expect("a frame");
-                self.front += len;
-                if frame.is_data() {
-                    self.held.messages -= 1;
-                    self.held.bytes -= frame.payload as usize;
-                }
-            } else {
-                self.unwritten_index += 1;
-            }
+            self.unwritten_index += 1;
         }
         self.discard(0);
         done
