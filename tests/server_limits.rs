@@ -548,17 +548,29 @@ fn a_huge_frame_header_is_refused_from_the_header_alone() {
     slowed_by_at_most(&outcome, Duration::from_millis(50));
 }
 
-/// The frame header is checked before anything is allocated for the payload: a server
-/// meeting a header that announces 4 GiB makes no allocation larger than its read buffer.
-#[test]
-fn a_huge_frame_header_allocates_nothing_for_its_payload() {
+/// An exact network with a session server on `10.0.0.1` (the test limits) and a client
+/// host `10.0.0.2`: the world, the client's provider, the server and its listener.
+fn session_world() -> (
+    SimWorld,
+    SimNetworkProvider,
+    SessionServer<moonpool::SimClock>,
+    moonpool::SimTcpListener,
+) {
     let world = SimWorld::with_config(5, exact_network()).expect("config");
     let server_net = world.provider("10.0.0.1");
-    let client_net = world.provider("10.0.0.2");
     let sessions = SessionServer::for_provider(&server_net)
         .with_limits(limits())
         .unwrap();
     let listener = world.block_on(server_net.bind(ADDR)).unwrap().unwrap();
+    let client_net = world.provider("10.0.0.2");
+    (world, client_net, sessions, listener)
+}
+
+/// The frame header is checked before anything is allocated for the payload: a server
+/// meeting a header that announces 4 GiB makes no allocation larger than its read buffer.
+#[test]
+fn a_huge_frame_header_allocates_nothing_for_its_payload() {
+    let (world, client_net, sessions, listener) = session_world();
     let error = world
         .block_on(async move {
             let client = async {
@@ -590,19 +602,13 @@ fn a_huge_frame_header_allocates_nothing_for_its_payload() {
     assert!(largest <= 64 << 10, "an allocation of {largest} bytes");
 }
 
-/// Mid-session, a frame header over the size limit that arrives while the session waits is
-/// a protocol error (the connection should be dropped), not an I/O failure.
-#[test]
-fn a_huge_frame_header_mid_session_is_a_protocol_error() {
-    let world = SimWorld::with_config(5, exact_network()).expect("config");
-    let server_net = world.provider("10.0.0.1");
-    let client_net = world.provider("10.0.0.2");
-    let sessions = SessionServer::for_provider(&server_net)
-        .with_limits(limits())
-        .unwrap();
-    let listener = world.block_on(server_net.bind(ADDR)).unwrap().unwrap();
+/// A session whose client, once the handshake is done and the server waits for a frame,
+/// writes `bytes` in one segment: what the server's first `receives` calls return, then the
+/// error of the next.
+fn session_fed(bytes: Vec<u8>, receives: usize) -> (Vec<Option<Vec<u8>>>, Option<SessionError>) {
+    let (world, client_net, sessions, listener) = session_world();
     let clock = world.clock();
-    let error = world
+    world
         .block_on(async move {
             let client = async {
                 let mut stream = FramedStream::new(client_net.connect(ADDR).await.unwrap());
@@ -611,21 +617,46 @@ fn a_huge_frame_header_mid_session_is_a_protocol_error() {
                 assert_eq!(reply.first(), Some(&b'H'));
                 // The server now waits for a frame.
                 clock.sleep(Duration::from_millis(10)).await;
-                stream
-                    .get_mut()
-                    .write_all(&[0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0])
-                    .await
-                    .unwrap();
+                stream.get_mut().write_all(&bytes).await.unwrap();
                 stream
             };
             let server = async {
                 let (stream, _) = listener.accept().await.unwrap();
                 let mut conn = sessions.accept(stream).await.expect("a session");
-                conn.recv().await.err()
+                let mut received = Vec::new();
+                for _ in 0..receives {
+                    received.push(conn.recv().await.unwrap());
+                }
+                (received, conn.recv().await.err())
             };
             futures::join!(client, server).1
         })
-        .unwrap();
+        .unwrap()
+}
+
+/// A 4 GiB frame header, over the size limit.
+const HUGE_HEADER: [u8; 8] = [0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0];
+
+/// Mid-session, a frame header over the size limit that arrives while the session waits is
+/// a protocol error (the connection should be dropped), not an I/O failure.
+#[test]
+fn a_huge_frame_header_mid_session_is_a_protocol_error() {
+    let (_, error) = session_fed(HUGE_HEADER.to_vec(), 0);
+    assert!(
+        matches!(error, Some(SessionError::Protocol { .. })),
+        "{error:?}"
+    );
+}
+
+/// A bad frame already buffered behind a message (a 4 GiB header in the same segment) is a
+/// protocol error, as one found by a fresh read is (it was reported as `Io`, which says the
+/// session survives).
+#[test]
+fn a_huge_frame_header_behind_a_message_is_a_protocol_error() {
+    let mut bytes = data(0, b"x");
+    bytes.extend_from_slice(&HUGE_HEADER);
+    let (received, error) = session_fed(bytes, 1);
+    assert_eq!(received, [Some(b"x".to_vec())]);
     assert!(
         matches!(error, Some(SessionError::Protocol { .. })),
         "{error:?}"
@@ -984,45 +1015,4 @@ fn max_message_size_is_clamped_to_what_a_frame_can_carry() {
     assert_eq!(largest.validate().ok(), Some(()));
     let smallest = SessionServer::new(1).max_message_size(0).limits();
     assert_eq!(smallest.max_message_size, 1);
-}
-
-/// A bad frame already buffered behind a message (a 4 GiB header in the same segment) is a
-/// protocol error, as one found by a fresh read is (it was reported as `Io`, which says the
-/// session survives).
-#[test]
-fn a_huge_frame_header_behind_a_message_is_a_protocol_error() {
-    let world = SimWorld::with_config(5, exact_network()).expect("config");
-    let server_net = world.provider("10.0.0.1");
-    let client_net = world.provider("10.0.0.2");
-    let sessions = SessionServer::for_provider(&server_net)
-        .with_limits(limits())
-        .unwrap();
-    let listener = world.block_on(server_net.bind(ADDR)).unwrap().unwrap();
-    let clock = world.clock();
-    let (first, error) = world
-        .block_on(async move {
-            let client = async {
-                let mut stream = FramedStream::new(client_net.connect(ADDR).await.unwrap());
-                stream.get_mut().write_all(&hello(77, 1)).await.unwrap();
-                let _ = stream.recv().await.unwrap().expect("the server's hello");
-                clock.sleep(Duration::from_millis(10)).await;
-                let mut bytes = data(0, b"x");
-                bytes.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0]);
-                stream.get_mut().write_all(&bytes).await.unwrap();
-                stream
-            };
-            let server = async {
-                let (stream, _) = listener.accept().await.unwrap();
-                let mut conn = sessions.accept(stream).await.expect("a session");
-                let first = conn.recv().await.unwrap();
-                (first, conn.recv().await.err())
-            };
-            futures::join!(client, server).1
-        })
-        .unwrap();
-    assert_eq!(first, Some(b"x".to_vec()));
-    assert!(
-        matches!(error, Some(SessionError::Protocol { .. })),
-        "{error:?}"
-    );
 }

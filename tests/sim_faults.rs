@@ -190,13 +190,17 @@ fn a_short_partition_stalls_a_connection_and_loses_nothing() {
     .unwrap();
 }
 
-#[test]
-fn a_partition_outlasting_the_retransmission_timeout_times_the_sender_out() {
-    let config = NetworkConfig {
+/// An exact network whose senders give up after 30 s of retransmitting.
+fn world_with_30s_rto() -> SimWorld {
+    world(NetworkConfig {
         retransmission_timeout: Duration::from_secs(30),
         ..exact()
-    };
-    let w = world(config);
+    })
+}
+
+#[test]
+fn a_partition_outlasting_the_retransmission_timeout_times_the_sender_out() {
+    let w = world_with_30s_rto();
     let w2 = w.clone();
     w.block_on(async move {
         let (mut c, mut s, _l) = pair(&w2).await;
@@ -222,11 +226,7 @@ fn a_partition_outlasting_the_retransmission_timeout_times_the_sender_out() {
 /// then finds nothing to hold back: no retransmission wait starts, and nobody times out.
 #[test]
 fn a_reset_under_a_partition_leaves_nothing_to_time_out() {
-    let config = NetworkConfig {
-        retransmission_timeout: Duration::from_secs(30),
-        ..exact()
-    };
-    let w = world(config);
+    let w = world_with_30s_rto();
     let w2 = w.clone();
     w.block_on(async move {
         let (mut c, mut s, _l) = pair(&w2).await;
