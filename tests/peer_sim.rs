@@ -345,7 +345,8 @@ fn receive_writes_queued_requests_even_when_a_reply_is_buffered() {
 }
 
 /// `try_recv_into` never waits: `None` before anything arrived, then each buffered message
-/// copied out whole; a buffer too small is refused with both sizes and keeps the message.
+/// copied out whole; a buffer too small is refused with both sizes and keeps the message;
+/// once the Peer is closed, `Closed`.
 #[test]
 fn try_recv_into_copies_buffered_messages_and_keeps_one_too_big() {
     run_sim(exact_network(), |net| async move {
@@ -382,6 +383,12 @@ fn try_recv_into_copies_buffered_messages_and_keeps_one_too_big() {
             let metrics = peer.metrics();
             assert_eq!(metrics.messages_received, 3);
             assert_eq!(metrics.bytes_received, 5 + 12 + 2);
+            // A closed Peer says so, even in the unreliable mode's short path.
+            peer.close().await;
+            assert!(
+                matches!(peer.try_recv_into(&mut buf), Err(PeerError::Closed { .. })),
+                "a closed Peer's try_recv_into"
+            );
             peer
         };
         let (conn, peer) = futures::join!(server, client);
