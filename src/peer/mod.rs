@@ -153,11 +153,7 @@ impl<P: NetworkProvider> Peer<P> {
     /// destination is reported by every call as [`PeerError::InvalidConfig`]; use
     /// [`try_new`](Peer::try_new) to learn it at once.
     pub fn new(provider: P, destination: String, config: PeerConfig) -> Self {
-        let header = if config.delivery.is_reliable() {
-            wire::DATA_HEADER_LEN
-        } else {
-            0
-        };
+        let header = session_header_len(config.delivery);
         let codec = LengthChecksumCodec::new(config.max_message_size.saturating_add(header));
         Self::with_codec(provider, destination, config, codec)
     }
@@ -190,14 +186,11 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
             (Ok(()), Err(err)) => Some(format!("destination: {err}")),
             (Ok(()), Ok(_)) => binary_safe(&config, &mut codec),
         };
-        let header = if config.delivery.is_reliable() {
-            wire::DATA_HEADER_LEN
-        } else {
-            0
-        };
-        let max_send = config
-            .max_message_size
-            .min(codec.max_message_size().saturating_sub(header));
+        let max_send = config.max_message_size.min(
+            codec
+                .max_message_size()
+                .saturating_sub(session_header_len(config.delivery)),
+        );
         let mut rng = ChaCha8Rng::seed_from_u64(provider.random_seed());
         let id = u128::from(rng.next_u64()) << 64 | u128::from(rng.next_u64());
         let session = Session::new(id, rng.next_u64());
@@ -601,5 +594,14 @@ impl<P: NetworkProvider, C: Codec> fmt::Debug for Peer<P, C> {
             .field("queue_size", &self.queue_size())
             .field("metrics", &self.metrics())
             .finish_non_exhaustive()
+    }
+}
+
+/// The bytes the session header adds to every message in `delivery` mode (none unreliable).
+fn session_header_len(delivery: Delivery) -> usize {
+    if delivery.is_reliable() {
+        wire::DATA_HEADER_LEN
+    } else {
+        0
     }
 }

@@ -89,15 +89,6 @@ impl SendQueue {
         self.bytes
     }
 
-    /// True if no message waits and one of `extra` bytes, with `held` ahead, fits under the
-    /// caps: `is_empty() && !is_full_for(extra, held)` in one test, for `send`'s fast path.
-    #[inline]
-    pub fn is_empty_with_room_for(&self, extra: usize, held: Held) -> bool {
-        self.messages.is_empty()
-            && held.messages < self.max_messages
-            && extra.saturating_add(held.bytes) <= self.max_bytes
-    }
-
     /// True if one more message of `extra` bytes, with `held` ahead, would exceed a cap.
     #[inline]
     pub fn is_full_for(&self, extra: usize, held: Held) -> bool {

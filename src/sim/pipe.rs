@@ -111,6 +111,11 @@ impl Pipe {
         self.fin_arrived || self.rst_arrived
     }
 
+    /// Whether a FIN was delivered to this socket.
+    pub(crate) fn fin_arrived(&self) -> bool {
+        self.fin_arrived
+    }
+
     /// Whether an RST was delivered to this socket.
     pub(crate) fn rst_arrived(&self) -> bool {
         self.rst_arrived

@@ -505,7 +505,7 @@ impl WorldState {
         // never reads again, and an RST behind a FIN leaves nothing to wait for.
         let ignored = if end.rx.rst_arrived() && !end.reset {
             Some("an RST")
-        } else if end.rx.signalled() && !end.fin_received && !end.reset {
+        } else if end.rx.fin_arrived() && !end.fin_received && !end.reset {
             Some("a FIN")
         } else {
             None
