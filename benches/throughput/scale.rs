@@ -68,13 +68,11 @@ pub(crate) fn points(scale: Scale) -> Vec<Point> {
     let only: Option<usize> = std::env::var("THROUGHPUT_CLIENTS")
         .ok()
         .and_then(|n| n.parse().ok());
-    let counts: &[(usize, usize)] = if scale.full {
-        &[(100, 5), (1_000, 2), (10_000, 1)]
-    } else {
-        &[(4, 1), (16, 1)]
+    let counts: &[(usize, usize)] = match only {
+        Some(clients) => &[(clients, 1)],
+        None if scale.full => &[(100, 5), (1_000, 2), (10_000, 1)],
+        None => &[(4, 1), (16, 1)],
     };
-    let one = only.map(|clients| [(clients, 1)]);
-    let counts = one.as_ref().map_or(counts, |one| &one[..]);
     counts
         .iter()
         .map(|&(clients, repeats)| {
