@@ -1147,3 +1147,40 @@ fn sending_without_receiving_reads_ahead_a_bounded_amount() {
         "the server got {flooded} bytes off its hands"
     );
 }
+
+/// Under `buggify!`, a connect attempt sometimes gives up at a tenth of `connection_timeout`,
+/// and says so; an attempt never waits longer than the timeout.
+#[test]
+fn a_buggified_connect_gives_up_early_and_reports_how_long_it_waited() {
+    let never_answers = NetworkConfig {
+        connect_latency: LatencyRange::fixed(Duration::from_secs(600)),
+        ..exact_network()
+    };
+    let timeout = Duration::from_secs(10);
+    let mut waited = std::collections::BTreeSet::new();
+    for seed in 0..64 {
+        let world = SimWorld::with_config(seed, never_answers.clone()).unwrap();
+        world.set_buggify(true);
+        let (server, client) = (world.provider("10.0.0.1"), world.provider("10.0.0.2"));
+        let clock = client.clock();
+        let waited_now = world
+            .block_on(async move {
+                let _listener = server.bind("10.0.0.1:4500").await.unwrap();
+                let config = PeerConfig {
+                    connection_timeout: timeout,
+                    ..fast_config()
+                };
+                let mut peer = Peer::new(client, "10.0.0.1:4500".to_string(), config);
+                match peer.reconnect().await {
+                    Err(PeerError::Timeout { timeout, .. }) => {
+                        assert_eq!(clock.now(), timeout, "seed {seed}: the error says how long");
+                        timeout
+                    }
+                    other => panic!("seed {seed}: {other:?}"),
+                }
+            })
+            .unwrap();
+        waited.insert(waited_now);
+    }
+    assert_eq!(waited, [timeout / 10, timeout].into(), "both, and nothing else");
+}

@@ -128,16 +128,13 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
             },
             Err(_) if tcp_connected.load(Ordering::Relaxed) => PeerError::Handshake {
                 destination,
-                reason: format!(
-                    "no answer to the session hello within {:?}",
-                    self.config.connection_timeout
-                ),
+                reason: format!("no answer to the session hello within {timeout:?}"),
             },
             Err(_) => {
                 self.metrics.connection_timeouts += 1;
                 PeerError::Timeout {
                     destination,
-                    timeout: self.config.connection_timeout,
+                    timeout,
                 }
             }
         };

@@ -27,7 +27,8 @@ pub enum PeerError {
     Timeout {
         /// The Peer's destination.
         destination: String,
-        /// The configured `connection_timeout`.
+        /// How long the attempt waited: the configured `connection_timeout`, or a tenth of it
+        /// when a simulation's [`buggify!`](crate::buggify!) made the attempt give up early.
         timeout: Duration,
     },
     /// The send queue is full and the overflow policy is
