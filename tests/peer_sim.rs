@@ -1182,5 +1182,9 @@ fn a_buggified_connect_gives_up_early_and_reports_how_long_it_waited() {
             .unwrap();
         waited.insert(waited_now);
     }
-    assert_eq!(waited, [timeout / 10, timeout].into(), "both, and nothing else");
+    assert_eq!(
+        waited,
+        [timeout / 10, timeout].into(),
+        "both, and nothing else"
+    );
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 use futures::io::{AsyncReadExt, AsyncWriteExt};
 use moonpool::peer::{
     Codec, Delivery, FramedStream, LengthChecksumCodec, Peer, PeerConfig, PeerError, Refusal,
-    ServerLimits, SessionError, SessionServer, PROTOCOL_VERSION,
+    ServerLimits, SessionError, SessionServer, SessionStats, PROTOCOL_VERSION,
 };
 use moonpool::{Clock, Listener, NetworkProvider, SimNetworkProvider, SimWorld};
 
@@ -605,7 +605,11 @@ fn a_huge_frame_header_allocates_nothing_for_its_payload() {
 /// A session whose client, once the handshake is done and the server waits for a frame,
 /// writes `bytes` in one segment: what the server's first `receives` calls return, then the
 /// error of the next.
-fn session_fed(bytes: Vec<u8>, receives: usize) -> (Vec<Option<Vec<u8>>>, Option<SessionError>) {
+/// What a session did with the bytes [`session_fed`] wrote: the messages its `recv`s returned,
+/// the error of the next `recv` if any, and its statistics then.
+type Fed = (Vec<Option<Vec<u8>>>, Option<SessionError>, SessionStats);
+
+fn session_fed(bytes: Vec<u8>, receives: usize) -> Fed {
     let (world, client_net, sessions, listener) = session_world();
     let clock = world.clock();
     world
@@ -627,7 +631,8 @@ fn session_fed(bytes: Vec<u8>, receives: usize) -> (Vec<Option<Vec<u8>>>, Option
                 for _ in 0..receives {
                     received.push(conn.recv().await.unwrap());
                 }
-                (received, conn.recv().await.err())
+                let error = conn.recv().await.err();
+                (received, error, conn.stats())
             };
             futures::join!(client, server).1
         })
@@ -641,7 +646,7 @@ const HUGE_HEADER: [u8; 8] = [0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0];
 /// a protocol error (the connection should be dropped), not an I/O failure.
 #[test]
 fn a_huge_frame_header_mid_session_is_a_protocol_error() {
-    let (_, error) = session_fed(HUGE_HEADER.to_vec(), 0);
+    let (_, error, _) = session_fed(HUGE_HEADER.to_vec(), 0);
     assert!(
         matches!(error, Some(SessionError::Protocol { .. })),
         "{error:?}"
@@ -655,12 +660,27 @@ fn a_huge_frame_header_mid_session_is_a_protocol_error() {
 fn a_huge_frame_header_behind_a_message_is_a_protocol_error() {
     let mut bytes = data(0, b"x");
     bytes.extend_from_slice(&HUGE_HEADER);
-    let (received, error) = session_fed(bytes, 1);
+    let (received, error, _) = session_fed(bytes, 1);
     assert_eq!(received, [Some(b"x".to_vec())]);
     assert!(
         matches!(error, Some(SessionError::Protocol { .. })),
         "{error:?}"
     );
+}
+
+/// A message whose sequence number the session already received is dropped and counted, and
+/// the session goes on.
+#[test]
+fn a_repeated_message_is_dropped_and_counted() {
+    let bytes = [data(0, b"a"), data(0, b"a"), data(1, b"b"), data(0, b"a")].concat();
+    let (received, error, stats) = session_fed(bytes, 2);
+    assert_eq!(received, [Some(b"a".to_vec()), Some(b"b".to_vec())]);
+    // The last repeat is dropped too: the session then waits for more, until its idle limit.
+    assert!(
+        matches!(error, Some(SessionError::Idle { .. })),
+        "{error:?}"
+    );
+    assert_eq!((stats.received, stats.duplicates_dropped), (2, 2));
 }
 
 #[test]
