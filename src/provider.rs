@@ -13,11 +13,11 @@
 //! kind [`io::ErrorKind::InvalidInput`] (see [`split_host_port`]); a name that does not
 //! resolve is one of kind [`io::ErrorKind::NotFound`].
 
-use std::future::{poll_fn, Future};
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::pin::pin;
-use std::task::Poll;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures::io::{AsyncRead, AsyncWrite};
@@ -46,18 +46,33 @@ pub trait Clock: Clone + 'static {
         duration: Duration,
         future: F,
     ) -> impl Future<Output = Result<F::Output, Elapsed>> + use<Self, F> {
-        let sleep = self.sleep(duration);
-        async move {
-            let mut future = pin!(future);
-            let mut sleep = pin!(sleep);
-            poll_fn(|cx| {
-                if let Poll::Ready(output) = future.as_mut().poll(cx) {
-                    return Poll::Ready(Ok(output));
-                }
-                sleep.as_mut().poll(cx).map(|()| Err(Elapsed))
-            })
-            .await
+        Timeout {
+            future,
+            sleep: self.sleep(duration),
         }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// [`Clock::timeout`]'s future: the future, then the timer. A named future, not an `async`
+    /// block, so the inner future is not moved again at the first poll.
+    struct Timeout<F, S> {
+        #[pin]
+        future: F,
+        #[pin]
+        sleep: S,
+    }
+}
+
+impl<F: Future, S: Future<Output = ()>> Future for Timeout<F, S> {
+    type Output = Result<F::Output, Elapsed>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        if let Poll::Ready(output) = this.future.poll(cx) {
+            return Poll::Ready(Ok(output));
+        }
+        this.sleep.poll(cx).map(|()| Err(Elapsed))
     }
 }
 

@@ -168,9 +168,18 @@ impl Inbox {
     /// again whatever was not acknowledged) and keeps the delivered messages.
     pub fn reset_frames(&mut self) {
         self.ready = None;
+        self.clear_bytes();
+    }
+
+    /// Empties the read buffer. A first chunk stays for the next connection (it would be
+    /// allocated and zeroed again at its first read); a buffer grown past it goes.
+    fn clear_bytes(&mut self) {
         self.start = 0;
         self.end = 0;
-        self.buf = Vec::new();
+        self.filled_up = false;
+        if self.buf.len() > READ_CHUNK {
+            self.buf = Vec::new();
+        }
     }
 
     /// Bytes buffered and not yet part of a taken message.
@@ -275,9 +284,7 @@ impl Inbox {
             }
         }
         let dropped = self.end - self.start;
-        self.start = 0;
-        self.end = 0;
-        self.buf = Vec::new();
+        self.clear_bytes();
         dropped
     }
 }

@@ -42,6 +42,12 @@ pub(crate) enum Arrival {
     Rst,
 }
 
+/// Bytes a pipe's buffer holds room for from its first segment on.
+const FIRST_RESERVE: usize = 4 << 10;
+
+/// Segments in flight a pipe holds room for from its first one on.
+const FIRST_SEGMENTS: usize = 16;
+
 /// One direction's pipe: segments in flight toward a socket, and its unread bytes.
 #[derive(Debug, Default)]
 pub(crate) struct Pipe {
@@ -72,8 +78,15 @@ impl Pipe {
     pub(crate) fn push(&mut self, at: Duration, segment: Segment<'_>) -> Duration {
         let at = at.max(self.last_delivery);
         self.last_delivery = at;
+        if self.in_flight.capacity() == 0 {
+            self.in_flight.reserve(FIRST_SEGMENTS);
+        }
         self.in_flight.push_back(match segment {
             Segment::Data(data) => {
+                if self.bytes.capacity() == 0 {
+                    // A connection's first segment: room for a few more, not a doubling each.
+                    self.bytes.reserve(data.len().max(FIRST_RESERVE));
+                }
                 self.bytes.extend(data);
                 Arrival::Data(data.len())
             }

@@ -45,24 +45,32 @@ impl ReplyLog {
 
     /// `bytes` were read on connection `index`.
     pub(super) fn read(&mut self, index: usize, bytes: &[u8]) {
-        let Some(Some(pending)) = self.partial.get_mut(index) else {
+        let Self {
+            me,
+            reliable,
+            codec,
+            partial,
+            found,
+        } = self;
+        let Some(slot) = partial.get_mut(index) else {
+            return;
+        };
+        let Some(pending) = slot else {
             return;
         };
         // Decode straight from `bytes` when nothing is pending (the usual case), else from
-        // the pending frame with them appended.
-        let mut owned = std::mem::take(pending);
-        let buffer: &[u8] = if owned.is_empty() {
-            bytes
-        } else {
-            owned.extend_from_slice(bytes);
-            &owned
-        };
+        // the pending frame with them appended. The pending buffer keeps its capacity.
+        let from_bytes = pending.is_empty();
+        if !from_bytes {
+            pending.extend_from_slice(bytes);
+        }
+        let buffer: &[u8] = if from_bytes { bytes } else { pending };
         let mut rest = buffer;
         let intact = loop {
-            match self.codec.decode(rest) {
+            match codec.decode(rest) {
                 Ok(Some(decoded)) => {
                     let frame = &rest[decoded.payload.clone()];
-                    let payload = if self.reliable {
+                    let payload = if *reliable {
                         match wire::parse(frame) {
                             Ok(Message::Data { payload, .. }) => Some(payload),
                             _ => None,
@@ -70,8 +78,8 @@ impl ReplyLog {
                     } else {
                         Some(frame)
                     };
-                    if let Some(n) = payload.and_then(|payload| reply_number(payload, &self.me)) {
-                        self.found.insert(n);
+                    if let Some(n) = payload.and_then(|payload| reply_number(payload, me)) {
+                        found.insert(n);
                     }
                     rest = &rest[decoded.consumed..];
                 }
@@ -80,16 +88,13 @@ impl ReplyLog {
             }
         };
         let consumed = buffer.len() - rest.len();
-        let from_bytes = owned.is_empty();
-        let left = if !intact {
-            None
+        if !intact {
+            *slot = None;
         } else if from_bytes {
-            Some(bytes[consumed..].to_vec())
+            pending.extend_from_slice(&bytes[consumed..]);
         } else {
-            owned.drain(..consumed);
-            Some(owned)
-        };
-        self.partial[index] = left;
+            pending.drain(..consumed);
+        }
     }
 }
 
