@@ -98,6 +98,63 @@ fn smoke_exactly_once_round_trip() {
     });
 }
 
+/// In the reliable modes, `try_recv` and `try_recv_into` hand out the messages themselves,
+/// not the session's frames, as `recv` does, also past the read-ahead limit (where frames
+/// wait undecoded in the read buffer).
+#[test]
+fn try_recv_in_a_session_returns_the_messages() {
+    const N: usize = 1000;
+    let message = |i| {
+        let mut message = numbered(i);
+        message.resize(200, b'.');
+        message
+    };
+    for delivery in [Delivery::AtLeastOnce, Delivery::ExactlyOnce] {
+        run_sim(exact_network(), |net| async move {
+            let listener = net.server.bind(&net.addr).await.unwrap();
+            let sessions = SessionServer::new(net.server.random_seed());
+            let client = async {
+                let config = PeerConfig {
+                    // A read-ahead limit of about 66 KiB: a third of the echoes.
+                    max_message_size: 256,
+                    ..config(delivery)
+                };
+                let mut peer = Peer::new(net.client.clone(), net.addr.clone(), config);
+                peer.reconnect().await.unwrap();
+                for i in 0..N {
+                    peer.send(message(i)).await.unwrap();
+                }
+                // Echoes fill the socket meanwhile: each read takes many.
+                net.client.clock().sleep(Duration::from_millis(100)).await;
+                let (mut got, mut without_waiting) = (Vec::new(), 0);
+                let mut buf = [0u8; 256];
+                while got.len() < N {
+                    let taken = if got.len() % 2 == 0 {
+                        peer.try_recv().unwrap()
+                    } else {
+                        let len = peer.try_recv_into(&mut buf).unwrap();
+                        len.map(|len| buf[..len].to_vec())
+                    };
+                    match taken {
+                        Some(message) => {
+                            without_waiting += 1;
+                            got.push(message);
+                        }
+                        None => got.push(peer.recv().await.unwrap()),
+                    }
+                }
+                assert!(
+                    got == (0..N).map(message).collect::<Vec<_>>(),
+                    "{delivery:?}"
+                );
+                assert!(without_waiting > N / 10, "{delivery:?}: {without_waiting}");
+                peer.close().await;
+            };
+            futures::join!(session_echo(&listener, &sessions, 1, None, |_| {}), client);
+        });
+    }
+}
+
 #[test]
 fn smoke_at_least_once_over_real_loopback() {
     run_real(|net| async move {

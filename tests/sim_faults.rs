@@ -264,8 +264,10 @@ fn a_power_off_leaves_the_other_side_half_open_until_a_write_times_out() {
     w.block_on(async move {
         let mut c = client.connect("10.0.0.1:80").await.unwrap();
         w2.clock().sleep(10 * MS).await;
+        assert!(!w2.is_down("10.0.0.1"), "up before the crash");
         w2.crash("10.0.0.1", CrashKind::PowerOff).unwrap();
         assert!(w2.is_down("10.0.0.1"));
+        assert!(!w2.is_down("10.0.0.2"), "only the crashed host is down");
         // Nothing was sent: reads wait, writes are accepted.
         let mut buf = [0; 4];
         let waited = w2
