@@ -657,3 +657,30 @@ fn session_ids_use_all_128_bits_of_their_seed() {
     assert_eq!((high.len(), low.len()), (8, 8), "{ids:x?}");
     assert_eq!(id(3), ids[2]);
 }
+
+/// In the reliable modes the session header (a kind byte and a sequence number) shares the
+/// codec's frame: the largest message `send` takes is the codec's maximum less the header.
+#[test]
+fn the_session_header_counts_against_the_codec_maximum() {
+    run_sim(exact_network(), |net| async move {
+        for (delivery, max) in [
+            (Delivery::Unreliable, 100),
+            (Delivery::AtLeastOnce, 91),
+            (Delivery::ExactlyOnce, 91),
+        ] {
+            let codec = LengthChecksumCodec::new(100);
+            let mut peer = Peer::with_codec(
+                net.client.clone(),
+                net.addr.clone(),
+                config(delivery),
+                codec,
+            );
+            let error = peer.send(vec![0; max + 1]).await.unwrap_err();
+            assert!(
+                matches!(error, PeerError::MessageTooLarge { max: m, .. } if m == max),
+                "{delivery:?}: {error}"
+            );
+            peer.send(vec![0; max]).await.unwrap();
+        }
+    });
+}
