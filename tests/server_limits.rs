@@ -533,6 +533,12 @@ fn a_full_table_of_connected_sessions_refuses_a_newcomer_as_busy() {
         ),
         "{peer_error}"
     );
+    assert!(
+        peer_error
+            .to_string()
+            .ends_with("the server is at its connection or session limit"),
+        "{peer_error}"
+    );
     assert_ne!(held, 0);
 }
 

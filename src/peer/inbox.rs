@@ -371,6 +371,34 @@ mod tests {
         assert_eq!(inbox.capacity(), 2 * READ_CHUNK);
     }
 
+    /// A broken connection's read buffer: a first chunk stays for the next connection, a
+    /// buffer grown past it is freed; neither keeps bytes.
+    #[test]
+    fn a_reset_keeps_a_first_chunk_and_frees_a_grown_buffer() {
+        let mut codec = LengthChecksumCodec::new(1 << 20);
+        let mut inbox = Inbox::default();
+        inbox.spare()[0] = 1;
+        inbox.filled(1);
+        assert_eq!(
+            inbox.reset(&mut codec),
+            1,
+            "the partial frame's byte is dropped"
+        );
+        assert_eq!((inbox.buffered(), inbox.capacity()), (0, READ_CHUNK));
+        let mut wire = Vec::new();
+        codec.encode(&[5; 100_000], &mut wire).unwrap();
+        feed(&mut inbox, &mut codec, &wire[..50_000]);
+        assert!(inbox.capacity() > READ_CHUNK);
+        assert_eq!(inbox.reset(&mut codec), 50_000);
+        assert_eq!((inbox.buffered(), inbox.capacity()), (0, 0));
+        inbox.reset_frames();
+        assert_eq!(
+            inbox.spare().len(),
+            READ_CHUNK,
+            "a fresh chunk, not a doubling"
+        );
+    }
+
     /// Feeds `wire` in reads as large as the buffer offers, dropping each whole message.
     fn feed(inbox: &mut Inbox, codec: &mut LengthChecksumCodec, wire: &[u8]) {
         let mut fed = 0;
