@@ -42,8 +42,9 @@ pub(crate) enum Arrival {
     Rst,
 }
 
-/// Bytes a pipe's buffer holds room for from its first segment on.
-const FIRST_RESERVE: usize = 4 << 10;
+/// Bytes a pipe's buffer holds room for from its first segment on (fewer doublings from a
+/// few bytes up; 1 KiB measured fewer instructions than 4 KiB, and less memory).
+const FIRST_RESERVE: usize = 1 << 10;
 
 /// Segments in flight a pipe holds room for from its first one on.
 const FIRST_SEGMENTS: usize = 16;
