@@ -8,6 +8,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::TryFutureExt;
+
 use super::attrition::Attrition;
 use super::determinism::DeterminismCheck;
 use super::explore::{self, Exploration};
@@ -180,8 +182,9 @@ impl SimulationBuilder {
         E: fmt::Display + 'static,
     {
         let erased: WorkloadFn = Arc::new(move |seed, provider, topology| {
-            let future = f(seed, provider, topology);
-            Box::pin(async move { future.await.map_err(|e| e.to_string()) })
+            // A combinator, not an `async` block around the future: the block would hold the
+            // future twice (captured, and again where it is awaited), a box twice its size.
+            Box::pin(f(seed, provider, topology).map_err(|e| e.to_string()))
         });
         self.workloads.push((name.into(), erased));
         self
