@@ -200,6 +200,25 @@ impl<T> JoinSlot<T> {
     }
 }
 
+pin_project_lite::pin_project! {
+    /// A spawned task: its future, whose output goes to the join handle. A named future, not
+    /// an `async` block, which would hold the future twice (captured, and where awaited).
+    struct Finishing<F: Future> {
+        #[pin]
+        future: F,
+        slot: JoinSlot<F::Output>,
+    }
+}
+
+impl<F: Future> Future for Finishing<F> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.project();
+        this.future.poll(cx).map(|output| this.slot.finish(output))
+    }
+}
+
 impl<T> Drop for JoinSlot<T> {
     fn drop(&mut self) {
         let waker = {
@@ -309,9 +328,9 @@ impl SimWorld {
             name: name.clone(),
             waker: None,
         }));
-        let slot = JoinSlot(state.clone());
-        let task = async move {
-            slot.finish(future.await);
+        let task = Finishing {
+            future,
+            slot: JoinSlot(state.clone()),
         };
         let span = enabled(tracing::info_span!("task", name = name.as_str()));
         exec.tasks.borrow_mut().insert(
