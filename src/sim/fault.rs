@@ -192,6 +192,61 @@ impl fmt::Display for FaultEvent {
 /// Faults kept in full for the timeline; older ones only count.
 const TIMELINE_LEN: usize = 256;
 
+/// A fault's detail as recorded: its words are formatted only when the timeline is read
+/// (most faults of a campaign are never shown).
+#[derive(Debug, Clone)]
+pub(crate) enum Detail {
+    Text(&'static str),
+    Owned(String),
+    /// `"{n} bytes"`.
+    Bytes(usize),
+    /// `"{d:?}"`.
+    Took(Duration),
+    /// `"after {d:?}"`.
+    After(Duration),
+    /// `"+{d:?}"`.
+    Plus(Duration),
+    /// `"bit {n}"`.
+    Bit(u64),
+}
+
+impl fmt::Display for Detail {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Detail::Text(text) => f.write_str(text),
+            Detail::Owned(text) => f.write_str(text),
+            Detail::Bytes(n) => write!(f, "{n} bytes"),
+            Detail::Took(d) => write!(f, "{d:?}"),
+            Detail::After(d) => write!(f, "after {d:?}"),
+            Detail::Plus(d) => write!(f, "+{d:?}"),
+            Detail::Bit(n) => write!(f, "bit {n}"),
+        }
+    }
+}
+
+impl From<&'static str> for Detail {
+    fn from(text: &'static str) -> Self {
+        Detail::Text(text)
+    }
+}
+
+impl From<String> for Detail {
+    fn from(text: String) -> Self {
+        Detail::Owned(text)
+    }
+}
+
+/// A timeline entry: a [`FaultEvent`] whose detail is not formatted yet.
+#[derive(Debug, Clone)]
+struct Recorded {
+    time: Duration,
+    kind: FaultKind,
+    from: Option<IpAddr>,
+    to: Option<IpAddr>,
+    conn: Option<u64>,
+    detail: Detail,
+}
+
 /// Fault state of a world: links, partitions, hosts down, rules and the timeline.
 #[derive(Default)]
 pub(crate) struct Faults {
@@ -214,7 +269,7 @@ pub(crate) struct Faults {
     pub(crate) hosts_down: BTreeSet<IpAddr>,
     /// Deliveries waiting for a host pair to be reachable: `(conn, to side)` per directed pair.
     parked: BTreeMap<(IpAddr, IpAddr), Vec<(u64, usize)>>,
-    timeline: VecDeque<FaultEvent>,
+    timeline: VecDeque<Recorded>,
     counts: BTreeMap<FaultKind, u64>,
     /// Whether the config's odds can fault a send, a receive, a connect (all zero: skip them).
     odds: [bool; 3],
@@ -265,7 +320,17 @@ impl Faults {
 
     /// The last faults injected, oldest first (at most 256).
     pub(crate) fn timeline(&self) -> Vec<FaultEvent> {
-        self.timeline.iter().cloned().collect()
+        self.timeline
+            .iter()
+            .map(|r| FaultEvent {
+                time: r.time,
+                kind: r.kind,
+                from: r.from,
+                to: r.to,
+                conn: r.conn,
+                detail: r.detail.to_string(),
+            })
+            .collect()
     }
 
     /// No clog, partition or host down anywhere: deliveries need no check.
@@ -344,14 +409,15 @@ impl WorldState {
         from: Option<IpAddr>,
         to: Option<IpAddr>,
         conn: Option<u64>,
-        detail: String,
+        detail: impl Into<Detail>,
     ) {
+        let detail = detail.into();
         let faults = &mut self.faults;
         *faults.counts.entry(kind).or_insert(0) += 1;
         if faults.timeline.len() == TIMELINE_LEN {
             faults.timeline.pop_front();
         }
-        faults.timeline.push_back(FaultEvent {
+        faults.timeline.push_back(Recorded {
             time: self.now,
             kind,
             from,
@@ -390,13 +456,7 @@ impl WorldState {
         };
         let fired = enabled && self.rng.chance(probability);
         if fired {
-            self.record_fault(
-                FaultKind::Buggify,
-                None,
-                None,
-                None,
-                site.name().to_string(),
-            );
+            self.record_fault(FaultKind::Buggify, None, None, None, site.name());
         }
         fired
     }
@@ -514,7 +574,7 @@ impl WorldState {
         };
         self.faults.slow_links.insert(key, extra);
         if slow {
-            let detail = format!("+{extra:?}");
+            let detail = Detail::Plus(extra);
             self.record_fault(FaultKind::SlowLink, Some(key.0), Some(key.1), None, detail);
         }
         extra
@@ -599,7 +659,7 @@ impl WorldState {
             self.faults.partitions.remove(key);
         }
         if all && !ended.is_empty() {
-            self.record_fault(FaultKind::Heal, None, None, None, "all partitions".into());
+            self.record_fault(FaultKind::Heal, None, None, None, "all partitions");
         } else if !ended.is_empty() {
             let (a, b) = ended[0];
             self.record_fault(
@@ -633,6 +693,30 @@ impl WorldState {
             self.partition(&[b], &[a], true, until);
         } else {
             self.partition(&[a], &[b], one_way, until);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A detail reads as it did when it was formatted at the fault (replays and reports
+    /// compare these words).
+    #[test]
+    fn a_detail_reads_as_the_words_it_stands_for() {
+        let ms = Duration::from_millis(1500);
+        let cases = [
+            (Detail::Text("on read"), "on read"),
+            (Detail::Owned("PowerOff".into()), "PowerOff"),
+            (Detail::Bytes(17), "17 bytes"),
+            (Detail::Took(ms), "1.5s"),
+            (Detail::After(ms), "after 1.5s"),
+            (Detail::Plus(ms), "+1.5s"),
+            (Detail::Bit(9), "bit 9"),
+        ];
+        for (detail, words) in cases {
+            assert_eq!(detail.to_string(), words);
         }
     }
 }

@@ -6,7 +6,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::task::Poll;
 use std::time::Duration;
 
-use super::fault::{FaultKind, NetOp, Verdict};
+use super::fault::{Detail, FaultKind, NetOp, Verdict};
 use super::listener::SimTcpListener;
 use super::net::{refused, register, route, CLIENT};
 use super::process::StopRequested;
@@ -136,16 +136,16 @@ impl SimNetworkProvider {
                 let (from, to) = (Some(host), Some(dest_host));
                 match verdict {
                     Verdict::Refuse | Verdict::Reset => {
-                        s.record_fault(FaultKind::Refused, from, to, None, String::new());
+                        s.record_fault(FaultKind::Refused, from, to, None, "");
                         Err(refused(target))
                     }
                     Verdict::Delay(d) => {
-                        s.record_fault(FaultKind::ConnectStall, from, to, None, format!("{d:?}"));
+                        s.record_fault(FaultKind::ConnectStall, from, to, None, Detail::Took(d));
                         Ok(Some(d))
                     }
                     Verdict::HoldUntil(t) if t > now => {
                         let d = t - now;
-                        s.record_fault(FaultKind::ConnectStall, from, to, None, format!("{d:?}"));
+                        s.record_fault(FaultKind::ConnectStall, from, to, None, Detail::Took(d));
                         Ok(Some(d))
                     }
                     Verdict::Drop => Ok(None),
@@ -168,7 +168,7 @@ impl SimNetworkProvider {
                         } else {
                             FaultKind::SynLost
                         };
-                        s.record_fault(kind, Some(host), Some(dest_host), None, String::new());
+                        s.record_fault(kind, Some(host), Some(dest_host), None, "");
                         last.then(|| limit.saturating_sub(waited))
                     });
                     if let Some(rest) = timeout {

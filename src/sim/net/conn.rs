@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use super::error;
 use crate::sim::events::Event;
-use crate::sim::fault::{FaultKind, NetOp, Verdict};
+use crate::sim::fault::{Detail, FaultKind, NetOp, Verdict};
 use crate::sim::pipe::{set_waker, wake, Arrival, Pipe, Segment};
 use crate::sim::world::WorldState;
 
@@ -208,7 +208,7 @@ impl WorldState {
             }
         }
         sender.rx.wake_all();
-        let detail = format!("after {rto:?}");
+        let detail = Detail::After(rto);
         self.record_fault(
             FaultKind::RetransmitTimeout,
             Some(from),
@@ -308,7 +308,7 @@ impl WorldState {
                             Some(host),
                             None,
                             Some(conn),
-                            "on read".into(),
+                            "on read",
                         );
                         self.reset_connection(conn);
                     }
@@ -319,7 +319,7 @@ impl WorldState {
                             Some(host),
                             None,
                             Some(conn),
-                            format!("{len} bytes"),
+                            Detail::Bytes(len),
                         );
                     }
                     _ => {}
@@ -414,7 +414,7 @@ impl WorldState {
                     Some(from),
                     Some(to),
                     Some(conn),
-                    "on write".into(),
+                    "on write",
                 );
                 self.reset_connection(conn);
                 return self.tcp_write(conn, side, cx, buf);
@@ -426,7 +426,7 @@ impl WorldState {
                     Some(from),
                     Some(to),
                     Some(conn),
-                    format!("{n} bytes"),
+                    Detail::Bytes(n),
                 );
             }
             Verdict::HoldUntil(until) => {
@@ -440,7 +440,7 @@ impl WorldState {
                     Some(from),
                     Some(to),
                     Some(conn),
-                    format!("+{d:?}"),
+                    Detail::Plus(d),
                 );
             }
             Verdict::Drop => {
@@ -450,7 +450,7 @@ impl WorldState {
                     Some(from),
                     Some(to),
                     Some(conn),
-                    "lost, retransmitted".into(),
+                    "lost, retransmitted",
                 );
             }
             Verdict::Corrupt => corrupt = true,
@@ -467,7 +467,7 @@ impl WorldState {
                 Some(from),
                 Some(to),
                 Some(conn),
-                format!("bit {bit}"),
+                Detail::Bit(bit),
             );
             self.transmit(conn, 1 - side, Segment::Data(&bytes), extra);
         } else {
