@@ -124,8 +124,14 @@ fn try_recv_in_a_session_returns_the_messages() {
                 for i in 0..N {
                     peer.send(message(i)).await.unwrap();
                 }
-                // Echoes fill the socket meanwhile: each read takes many.
-                net.client.clock().sleep(Duration::from_millis(100)).await;
+                // Waiting for the acknowledgements reads the echoes ahead, up to the limit,
+                // where the Peer stops and says so: whole frames still undecoded in its
+                // buffer.
+                let stalled = peer.wait_acknowledged().await;
+                assert!(
+                    matches!(stalled, Err(PeerError::Stalled { .. })),
+                    "{delivery:?}: {stalled:?}"
+                );
                 let (mut got, mut without_waiting) = (Vec::new(), 0);
                 let mut buf = [0u8; 256];
                 while got.len() < N {
