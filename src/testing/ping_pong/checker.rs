@@ -2,6 +2,8 @@
 //! always-assertions on every reply.
 
 use std::collections::{BTreeSet, VecDeque};
+
+use super::numbers::Numbers;
 use std::time::Duration;
 
 use super::ledger::Ledger;
@@ -39,7 +41,7 @@ pub(super) struct Checker {
     /// The last number answered.
     pub(super) last: Option<u64>,
     /// Every reply handed over (by number).
-    pub(super) received: BTreeSet<u64>,
+    pub(super) received: Numbers,
     /// `Scenario::reply_buffer`: the small buffer to receive into, if any.
     pub(super) reply_buffer: Option<Vec<u8>>,
     /// A reply too large for it waits in the Peer, this long.
@@ -76,7 +78,7 @@ impl Checker {
             resent_after_restart: 0,
             outstanding: BTreeSet::new(),
             last: None,
-            received: BTreeSet::new(),
+            received: Numbers::default(),
             next: 0,
             stats: ClientStats::default(),
         }

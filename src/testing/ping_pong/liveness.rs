@@ -129,7 +129,7 @@ pub(super) async fn probe_after_heal<P: NetworkProvider>(
                 Ok(Err(_)) | Err(_) => break,
             }
         }
-        if check.received.contains(&n) {
+        if check.received.contains(n) {
             answered = Some(clock.now().saturating_sub(healed));
         } else if let Err(error @ (PeerError::InvalidConfig { .. } | PeerError::Closed { .. })) =
             peer.reconnect().await

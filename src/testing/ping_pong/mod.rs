@@ -53,6 +53,7 @@ mod draw;
 mod ledger;
 mod liveness;
 mod mode;
+mod numbers;
 mod replies;
 mod scenario;
 mod server;

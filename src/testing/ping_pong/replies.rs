@@ -1,8 +1,7 @@
 //! The reply side's ledger: every reply whose last byte a client's Peer read from a
 //! connection must reach the client, whatever became of the connection afterwards.
 
-use std::collections::BTreeSet;
-
+use super::numbers::Numbers;
 use super::tap::Reads;
 use super::text::parse_head;
 use crate::always_assert;
@@ -22,7 +21,7 @@ pub(super) struct ReplyLog {
     /// Per connection: the bytes of a frame not yet read whole, or `None` once a frame did
     /// not decode.
     partial: Vec<Option<Vec<u8>>>,
-    found: BTreeSet<u64>,
+    found: Numbers,
 }
 
 impl ReplyLog {
@@ -33,7 +32,7 @@ impl ReplyLog {
             reliable,
             codec: LengthChecksumCodec::new(max),
             partial: Vec::new(),
-            found: BTreeSet::new(),
+            found: Numbers::default(),
         }
     }
 
@@ -107,9 +106,9 @@ fn reply_number(reply: &[u8], me: &str) -> Option<u64> {
 
 /// Asserts `reply_read_reaches_recv`: every reply read whole from a connection (per
 /// `reads`) was handed to the client (`received`).
-pub(super) fn check_replies(reads: &Reads, received: &BTreeSet<u64>, me: &str) {
+pub(super) fn check_replies(reads: &Reads, received: &Numbers, me: &str) {
     let log = reads.borrow();
-    let missing: Vec<u64> = log.found.difference(received).copied().collect();
+    let missing: Vec<u64> = log.found.difference(received).collect();
     always_assert!(
         "reply_read_reaches_recv",
         missing.is_empty(),
