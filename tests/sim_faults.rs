@@ -1000,3 +1000,58 @@ fn a_link_latency_set_mid_connection_applies_at_once() {
         (MS + 10 * MS, MS + 20 * MS, MS + 20 * MS)
     );
 }
+
+/// A clog drawn for one write holds that connection alone or, half the time ("all
+/// traffic"), everything from its host to the other; the timeline says which.
+#[test]
+fn a_clog_holds_its_connection_or_the_host_pair_as_the_timeline_says() {
+    let mut seen = [false; 2];
+    for seed in 0..16 {
+        let w = SimWorld::with_config(seed, exact()).unwrap();
+        // The first write of all is held for a second.
+        let held = Rc::new(Cell::new(false));
+        let h = held.clone();
+        w.add_rule(move |op| match op {
+            NetOp::Send { now, .. } if !h.replace(true) => {
+                Some(Verdict::HoldUntil(*now + Duration::from_secs(1)))
+            }
+            _ => None,
+        });
+        let (server, client, w2) = (w.provider("10.0.0.1"), w.provider("10.0.0.2"), w.clone());
+        let waited = w
+            .block_on(async move {
+                let listener = server.bind("10.0.0.1:80").await.unwrap();
+                let mut a = client.connect("10.0.0.1:80").await.unwrap();
+                let (_sa, _) = listener.accept().await.unwrap();
+                let mut b = client.connect("10.0.0.1:80").await.unwrap();
+                let (mut sb, _) = listener.accept().await.unwrap();
+                a.write_all(b"a").await.unwrap();
+                let start = w2.now();
+                b.write_all(b"b").await.unwrap();
+                let mut buf = [0; 1];
+                sb.read_exact(&mut buf).await.unwrap();
+                w2.now() - start
+            })
+            .unwrap();
+        let clogs: Vec<_> = w
+            .fault_timeline()
+            .into_iter()
+            .filter(|e| e.kind == FaultKind::Clog)
+            .collect();
+        assert_eq!(clogs.len(), 1, "seed {seed}: {clogs:?}");
+        let all = clogs[0].detail.contains("all traffic");
+        if all {
+            assert!(
+                waited >= Duration::from_millis(990),
+                "seed {seed}: {waited:?}"
+            );
+        } else {
+            assert!(
+                waited < 10 * MS,
+                "seed {seed}: the other connection waited {waited:?}"
+            );
+        }
+        seen[usize::from(all)] = true;
+    }
+    assert_eq!(seen, [true, true], "both kinds of clog in 16 seeds");
+}
