@@ -69,6 +69,18 @@ fn smoke_sleep_advances_virtual_time() {
     assert_eq!(world.now(), Duration::from_millis(5));
 }
 
+/// A world's `Debug` shows its seed, its time and its live tasks.
+#[test]
+fn a_world_debugs_as_its_seed_time_and_tasks() {
+    let world = SimWorld::new(7);
+    let _task = world.spawn("idle", futures::future::pending::<()>());
+    let text = format!("{world:?}");
+    assert!(
+        text.starts_with("SimWorld { seed: 7, now: 0ns, tasks: 1"),
+        "{text}"
+    );
+}
+
 #[test]
 fn echo_over_sim_provider() {
     let (world, echoed) = echo_world(7, NetworkConfig::default());
