@@ -345,15 +345,64 @@ fn exactly_once_reports_a_restarted_server_and_hands_back_the_unknown() {
 
 /// The frame of a session hello claiming `version`, as a Peer of that version would send.
 fn hello_frame(version: u16) -> Vec<u8> {
-    let mut payload = vec![b'H'];
+    handshake_frame(b'H', version, &[0; 33])
+}
+
+/// The frame of a session reject from a server of `version`, for `reason` (its wire byte).
+fn reject_frame(version: u16, reason: u8) -> Vec<u8> {
+    handshake_frame(b'R', version, &[reason])
+}
+
+fn handshake_frame(tag: u8, version: u16, rest: &[u8]) -> Vec<u8> {
+    let mut payload = vec![tag];
     payload.extend_from_slice(b"mpsp");
     payload.extend_from_slice(&version.to_le_bytes());
-    payload.extend_from_slice(&[0; 33]);
+    payload.extend_from_slice(rest);
     let mut frame = Vec::new();
     LengthChecksumCodec::default()
         .encode(&payload, &mut frame)
         .unwrap();
     frame
+}
+
+/// A reject from a server of another version, or one whose reason is the version, is an
+/// incompatible version (which waiting will not cure), not a refusal; a reject from a server
+/// of this version for another reason is that refusal.
+#[test]
+fn a_reject_names_the_version_only_when_the_version_is_the_reason() {
+    let cases = [
+        (PROTOCOL_VERSION + 1, 2, Err(PROTOCOL_VERSION + 1)),
+        (PROTOCOL_VERSION, 0, Err(PROTOCOL_VERSION)),
+        (PROTOCOL_VERSION, 2, Ok(moonpool::peer::Refusal::Busy)),
+    ];
+    for (version, reason, expected) in cases {
+        run_sim(exact_network(), |net| async move {
+            let listener = net.server.bind(&net.addr).await.unwrap();
+            let server = async {
+                let (stream, _) = listener.accept().await.unwrap();
+                let mut framed = FramedStream::new(stream);
+                framed.recv().await.unwrap().unwrap();
+                let reject = reject_frame(version, reason);
+                framed.get_mut().write_all(&reject).await.unwrap();
+                framed
+            };
+            let client = async {
+                let mut peer = reliable_peer(&net, Delivery::AtLeastOnce);
+                peer.reconnect().await.unwrap_err()
+            };
+            let (_framed, error) = futures::join!(server, client);
+            match expected {
+                Err(theirs) => assert!(
+                    matches!(error, PeerError::IncompatibleVersion { theirs: t, .. } if t == theirs),
+                    "{error}"
+                ),
+                Ok(refusal) => assert!(
+                    matches!(error, PeerError::Refused { reason, .. } if reason == refusal),
+                    "{error}"
+                ),
+            }
+        });
+    }
 }
 
 #[test]
