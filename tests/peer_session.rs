@@ -365,6 +365,38 @@ fn handshake_frame(tag: u8, version: u16, rest: &[u8]) -> Vec<u8> {
     frame
 }
 
+/// A connection reset before its hello is an I/O error of the accept, not a handshake the
+/// client got wrong; bytes that are not a session frame are the handshake's error.
+#[test]
+fn a_reset_before_the_hello_is_an_io_error_and_garbage_a_handshake_error() {
+    run_sim(exact_network(), |net| async move {
+        let listener = net.server.bind(&net.addr).await.unwrap();
+        let sessions = SessionServer::new(1);
+        let client = async {
+            let reset = net.client.connect(&net.addr).await.unwrap();
+            reset.reset();
+            let mut garbage = net.client.connect(&net.addr).await.unwrap();
+            garbage.write_all(&[0xff; 64]).await.unwrap();
+            garbage
+        };
+        let server = async {
+            let mut errors = Vec::new();
+            for _ in 0..2 {
+                let (stream, _) = listener.accept().await.unwrap();
+                errors.push(sessions.accept(stream).await.unwrap_err());
+            }
+            errors
+        };
+        let (_garbage, errors) = futures::join!(client, server);
+        assert!(matches!(errors[0], SessionError::Io(_)), "{}", errors[0]);
+        assert!(
+            matches!(errors[1], SessionError::Handshake { .. }),
+            "{}",
+            errors[1]
+        );
+    });
+}
+
 /// A reject from a server of another version, or one whose reason is the version, is an
 /// incompatible version (which waiting will not cure), not a refusal; a reject from a server
 /// of this version for another reason is that refusal.
