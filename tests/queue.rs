@@ -56,6 +56,19 @@ fn byte_cap_drops_as_many_as_needed() {
     assert_eq!(queue.push(vec![3; 11]), Pushed::Rejected(vec![3; 11]));
 }
 
+/// The caps are inclusive: a queue holds exactly `max_bytes` bytes, and a message of
+/// `max_bytes` bytes fits an empty one; a byte more does not.
+#[test]
+fn the_byte_cap_is_inclusive() {
+    let mut queue = SendQueue::new(100, 10, OverflowPolicy::Reject);
+    assert!(!queue.is_full_for(10, Held::default()));
+    assert!(queue.is_full_for(11, Held::default()));
+    assert_eq!(queue.push(vec![0; 6]), Pushed::Queued { dropped: 0 });
+    assert_eq!(queue.push(vec![1; 4]), Pushed::Queued { dropped: 0 });
+    assert_eq!(queue.bytes(), 10);
+    assert_eq!(queue.push(vec![2]), Pushed::Rejected(vec![2]));
+}
+
 #[test]
 fn held_messages_count_but_are_never_dropped() {
     let mut queue = SendQueue::new(2, 1024, OverflowPolicy::DropOldest);

@@ -73,10 +73,11 @@ fn smoke_sleep_advances_virtual_time() {
 #[test]
 fn a_world_debugs_as_its_seed_time_and_tasks() {
     let world = SimWorld::new(7);
-    let _task = world.spawn("idle", futures::future::pending::<()>());
+    let _idle = world.spawn("idle", futures::future::pending::<()>());
+    let _waiting = world.spawn("waiting", futures::future::pending::<()>());
     let text = format!("{world:?}");
     assert!(
-        text.starts_with("SimWorld { seed: 7, now: 0ns, tasks: 1"),
+        text.starts_with("SimWorld { seed: 7, now: 0ns, tasks: 2"),
         "{text}"
     );
 }
