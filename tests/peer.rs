@@ -320,7 +320,10 @@ async fn bad_input_is_a_typed_error<P: NetworkProvider>(net: Net<P>) {
             ..
         }
     ));
-    assert!(!err.is_disconnect(), "a refused message is no broken connection");
+    assert!(
+        !err.is_disconnect(),
+        "a refused message is no broken connection"
+    );
     assert_eq!(err.into_message().map(|m| m.len()), Some(17));
 
     let bad_configs = [

@@ -1055,3 +1055,30 @@ fn a_clog_holds_its_connection_or_the_host_pair_as_the_timeline_says() {
     }
     assert_eq!(seen, [true, true], "both kinds of clog in 16 seeds");
 }
+
+/// A corrupted segment arrives with exactly one bit flipped, whatever the bytes were (a
+/// corruption that left them as they were would pass the checksum unseen).
+#[test]
+fn a_corruption_flips_exactly_one_bit() {
+    for (seed, fill) in [(1, 0xff_u8), (2, 0x00), (3, 0xa5)] {
+        let w = SimWorld::with_config(seed, exact()).unwrap();
+        let corrupt_once = Rc::new(Cell::new(true));
+        let c = corrupt_once.clone();
+        w.add_rule(move |op| match op {
+            NetOp::Send { .. } if c.replace(false) => Some(Verdict::Corrupt),
+            _ => None,
+        });
+        let w2 = w.clone();
+        let got = w
+            .block_on(async move {
+                let (mut client, mut server, _listener) = pair(&w2).await;
+                client.write_all(&[fill; 64]).await.unwrap();
+                let mut got = [0; 64];
+                server.read_exact(&mut got).await.unwrap();
+                got
+            })
+            .unwrap();
+        let flipped: u32 = got.iter().map(|b| (b ^ fill).count_ones()).sum();
+        assert_eq!(flipped, 1, "seed {seed}, bytes of {fill:#04x}: {got:?}");
+    }
+}

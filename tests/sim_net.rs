@@ -114,6 +114,39 @@ fn ephemeral_ports_run_out_with_addr_not_available() {
     assert_eq!(opened, 60999 - 32768 + 1);
 }
 
+/// Each host starts its ephemeral ports at its own offset in the range, as Linux's hashed
+/// start does: the first ports of 16 hosts spread over the range.
+#[test]
+fn each_host_starts_its_ephemeral_ports_at_its_own_offset() {
+    let world = SimWorld::new(4);
+    let server = world.provider("10.0.0.1");
+    let clients: Vec<_> = (2..18)
+        .map(|i| world.provider(&format!("10.0.0.{i}")))
+        .collect();
+    let ports = world
+        .block_on(async move {
+            let listener = server.bind("10.0.0.1:80").await.unwrap();
+            let mut ports = Vec::new();
+            for client in &clients {
+                let stream = client.connect("10.0.0.1:80").await.unwrap();
+                let _ = listener.accept().await.unwrap();
+                let local = stream.local_addr().unwrap();
+                ports.push(local.rsplit(':').next().unwrap().parse::<u16>().unwrap());
+            }
+            ports
+        })
+        .unwrap();
+    assert!(
+        ports.iter().all(|p| (32768..=60999).contains(p)),
+        "{ports:?}"
+    );
+    let (min, max) = (ports.iter().min().unwrap(), ports.iter().max().unwrap());
+    assert!(
+        max - min > 10_000,
+        "first ports bunched together: {ports:?}"
+    );
+}
+
 #[test]
 fn thirty_thousand_short_connections_never_reuse_a_live_address() {
     let world = SimWorld::new(5);
