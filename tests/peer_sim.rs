@@ -1188,3 +1188,27 @@ fn a_buggified_connect_gives_up_early_and_reports_how_long_it_waited() {
         "both, and nothing else"
     );
 }
+
+/// A frame that a partial write ended exactly on is written, and counted so at once: with
+/// room in the socket for two frames of three, a flush that cannot finish has written two.
+#[test]
+fn a_frame_a_partial_write_ended_on_counts_as_written() {
+    const FRAME: usize = 8 + 10;
+    let config = NetworkConfig {
+        send_buffer_bytes: 2 * FRAME,
+        ..exact_network()
+    };
+    run_sim(config, |net| async move {
+        let _listener = net.server.bind(&net.addr).await.unwrap();
+        let clock = net.client.clock();
+        let mut peer = Peer::new(net.client.clone(), net.addr.clone(), fast_config());
+        peer.reconnect().await.unwrap();
+        for i in 0..3u8 {
+            peer.send(vec![i; 10]).await.unwrap();
+        }
+        // Nobody reads: the flush writes what the socket takes, then waits.
+        let waited = clock.timeout(Duration::from_secs(1), peer.flush()).await;
+        assert!(waited.is_err(), "{waited:?}");
+        assert_eq!(peer.metrics().messages_written, 2);
+    });
+}
