@@ -210,3 +210,83 @@ fn a_rule_that_passes_connects_starts_no_partition() {
         "without the rule the config's partition starts"
     );
 }
+
+/// The `buggify!` sites written in the library's source, as `file:line` (a site's name starts
+/// with it): every line outside comments that calls `buggify!(` or names a `sim_site!()`,
+/// except the macros' own definitions.
+fn buggify_sites_in_source() -> Vec<String> {
+    fn walk(dir: &std::path::Path, root: &std::path::Path, sites: &mut Vec<String>) {
+        let mut entries: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        entries.sort();
+        for path in entries {
+            if path.is_dir() {
+                walk(&path, root, sites);
+                continue;
+            }
+            let name = path
+                .strip_prefix(root)
+                .unwrap()
+                .to_string_lossy()
+                .replace('\\', "/");
+            if !name.ends_with(".rs") || name == "src/buggify.rs" {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            for (i, line) in text.lines().enumerate() {
+                let code = line.trim_start();
+                let call = code.contains("buggify!(") || code.contains("sim_site!()");
+                if call && !code.starts_with("//") && !code.contains("macro_rules!") {
+                    sites.push(format!("{name}:{}", i + 1));
+                }
+            }
+        }
+    }
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut sites = Vec::new();
+    walk(&root.join("src"), root, &mut sites);
+    sites
+}
+
+/// Every `buggify!` site in the library fires somewhere in a campaign of ping-pong (both
+/// sides of the mixed modes), and the report names each: a site whose guard can no longer be
+/// true, or whose code is no longer reached, is a fault the campaign silently stopped
+/// injecting.
+#[test]
+fn every_buggify_site_in_the_library_fires_in_a_campaign() {
+    let written = buggify_sites_in_source();
+    assert!(written.len() >= 5, "the scan found only {written:?}");
+    let (builder, _) = ping_pong::campaign(2, ping_pong::Modes::Mixed);
+    let report = builder
+        .iterations(40)
+        .seed_from_env(false)
+        .require_coverage(false)
+        .run();
+    assert_eq!(report.failed(), 0, "{report}");
+    let of = |site: &str| {
+        report
+            .buggify
+            .iter()
+            .filter(|(name, _)| *name == site || name.starts_with(&format!("{site}:")))
+            .map(|(_, coverage)| *coverage)
+            .collect::<Vec<_>>()
+    };
+    for site in &written {
+        let found = of(site);
+        assert!(!found.is_empty(), "{site} never reached:\n{report}");
+        assert!(
+            found.iter().any(|c| c.fired > 0 && c.enabled > 0),
+            "{site} never fired: {found:?}\n{report}"
+        );
+    }
+    for name in report.buggify.keys() {
+        assert!(
+            written.iter().any(|site| name.starts_with(site.as_str())),
+            "the report names {name}, which the scan of the source missed: {written:?}"
+        );
+    }
+    assert!(report.buggify_never_fired().is_empty(), "{report}");
+    assert!(report.to_string().contains("buggify: "), "{report}");
+}

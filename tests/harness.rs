@@ -455,6 +455,10 @@ fn awkward_report() -> SimulationReport {
 fn shard_text_round_trips() {
     let report = awkward_report();
     assert!(report.failed() > 0 && !report.is_success());
+    assert!(
+        !report.buggify.is_empty(),
+        "the simulator's own sites are reached"
+    );
     let text = report.to_shard_text();
     assert!(
         text.starts_with("{\"shard\":{\"format\":\"moonpool-shard\",\"version\":2,"),
@@ -495,6 +499,7 @@ fn parsed_shards_merge_into_the_full_run() {
     assert_eq!(merged.iterations, full.iterations);
     assert_eq!(merged.failures, full.failures);
     assert_eq!(merged.assertions, full.assertions);
+    assert_eq!(merged.buggify, full.buggify);
     assert_eq!(merged.declared, full.declared);
     assert_eq!(merged.is_success(), full.is_success());
     assert_eq!(
@@ -657,6 +662,22 @@ fn garbage_and_truncated_shards_are_typed_errors() {
         parse_err(&replace(assertion, &too_many_hits)),
         ShardParseError::Inconsistent { .. }
     ));
+    let site = "{\"buggify\":{\"site\":\"src/x.rs:1:1\",\"reached\":2,\"enabled\":3,\"fired\":0}}";
+    let err = parse_err(&replace(
+        &format!("{iteration}\n"),
+        &format!("{iteration}\n{site}\n"),
+    ));
+    assert!(
+        err.to_string()
+            .contains("enabled in 3 iterations but reached in 2"),
+        "{err}"
+    );
+    let unfired = site.replace("\"enabled\":3,\"fired\":0", "\"enabled\":0,\"fired\":5");
+    let err = parse_err(&replace(
+        &format!("{iteration}\n"),
+        &format!("{iteration}\n{unfired}\n"),
+    ));
+    assert!(err.to_string().contains("fired but never enabled"), "{err}");
     let orphan = "{\"failure\":{\"seed\":0,\"workload\":\"w\",\"error\":\"oops\"}}\n";
     assert!(matches!(
         parse_err(&replace(

@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use super::error::SimError;
-use super::fault::{FaultEvent, FaultKind, NetOp, Verdict};
+use super::fault::{BuggifySite, FaultEvent, FaultKind, NetOp, Verdict};
 use super::world::{SimWorld, WeakSimWorld};
 
 /// The world as the source of `buggify!` while it runs.
@@ -156,6 +156,27 @@ impl SimWorld {
     /// How many faults of each kind were injected so far.
     pub fn fault_counts(&self) -> BTreeMap<FaultKind, u64> {
         self.with_state(|s| s.faults.counts())
+    }
+
+    /// The [`buggify!`](crate::buggify!) sites the code reached so far in this world, by
+    /// name (`file:line:column`), each with its draw and how many times it fired.
+    ///
+    /// # Examples
+    /// ```
+    /// use moonpool::SimWorld;
+    ///
+    /// let world = SimWorld::new(7);
+    /// world.set_buggify(true);
+    /// let fired = world.block_on(async { (0..100).filter(|_| moonpool::buggify!(1.0)).count() });
+    /// let fired = fired.unwrap();
+    /// let sites = world.buggify_sites();
+    /// assert_eq!(sites.len(), 1);
+    /// let site = sites.values().next().unwrap();
+    /// assert_eq!(site.fired, fired as u64);
+    /// assert_eq!(site.fired, if site.enabled { 100 } else { 0 });
+    /// ```
+    pub fn buggify_sites(&self) -> BTreeMap<&'static str, BuggifySite> {
+        self.with_state(|s| s.faults.buggify_sites())
     }
 
     /// The last faults injected (up to 256), oldest first: a failing seed's story.

@@ -153,6 +153,21 @@ impl fmt::Display for FaultKind {
     }
 }
 
+/// One [`buggify!`](crate::buggify!) site as a world saw it: whether the world's once-a-run
+/// draw enabled it, and how many times it fired.
+///
+/// A site is known to a world only once the code reaches it, so a site never reached is
+/// absent from [`SimWorld::buggify_sites`](crate::SimWorld::buggify_sites), not listed with
+/// zeros.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BuggifySite {
+    /// Whether the site may fire in this run (one site in four is enabled).
+    pub enabled: bool,
+    /// How many times it fired.
+    pub fired: u64,
+}
+
 /// One injected fault: when, what, between which hosts, on which connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -275,7 +290,7 @@ pub(crate) struct Faults {
     odds: [bool; 3],
     /// Whether buggify sites may fire in this world, and each site's draw.
     pub(crate) buggify_on: bool,
-    buggify_sites: BTreeMap<&'static str, bool>,
+    buggify_sites: BTreeMap<&'static str, BuggifySite>,
     /// The same draws by site index ([`Site`]): one slot per site instead of a search per
     /// call. Only a cache: two sites of one name are found by name in `buggify_sites` and
     /// drawn once.
@@ -316,6 +331,11 @@ impl Faults {
     /// Faults injected so far, per kind.
     pub(crate) fn counts(&self) -> BTreeMap<FaultKind, u64> {
         self.counts.clone()
+    }
+
+    /// The `buggify!` sites reached so far, by name.
+    pub(crate) fn buggify_sites(&self) -> BTreeMap<&'static str, BuggifySite> {
+        self.buggify_sites.clone()
     }
 
     /// The last faults injected, oldest first (at most 256).
@@ -439,10 +459,11 @@ impl WorldState {
             None => {
                 let name = site.name();
                 let enabled = match self.faults.buggify_sites.get(name) {
-                    Some(enabled) => *enabled,
+                    Some(site) => site.enabled,
                     None => {
                         let enabled = self.rng.chance(0.25);
-                        self.faults.buggify_sites.insert(name, enabled);
+                        let site = BuggifySite { enabled, fired: 0 };
+                        self.faults.buggify_sites.insert(name, site);
                         enabled
                     }
                 };
@@ -456,6 +477,9 @@ impl WorldState {
         };
         let fired = enabled && self.rng.chance(probability);
         if fired {
+            if let Some(drawn) = self.faults.buggify_sites.get_mut(site.name()) {
+                drawn.fired += 1;
+            }
             self.record_fault(FaultKind::Buggify, None, None, None, site.name());
         }
         fired

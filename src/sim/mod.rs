@@ -82,7 +82,7 @@ mod world;
 pub use config::{LatencyRange, LatencyTail, NetworkConfig, TailShape};
 pub use error::SimError;
 pub use executor::SimJoinHandle;
-pub use fault::{FaultEvent, FaultKind, NetOp, Rule, Verdict};
+pub use fault::{BuggifySite, FaultEvent, FaultKind, NetOp, Rule, Verdict};
 pub use listener::SimTcpListener;
 pub use process::{CrashKind, StopRequested};
 pub use provider::SimNetworkProvider;

@@ -15,6 +15,7 @@ use super::assertions::{
     collect, quiet_panics, take_panic_location, watch_positions, AssertionMap, Positions,
 };
 use super::builder::SimulationBuilder;
+use super::coverage::{self, BuggifyMap};
 use super::determinism::{self, DeterminismCheck};
 use super::explore::Branch;
 use super::report::{IterationFailure, IterationRecord};
@@ -62,6 +63,8 @@ pub(crate) struct Outcome {
     pub failure: Option<IterationFailure>,
     pub assertions: AssertionMap,
     pub faults: FaultCounts,
+    /// The `buggify!` sites it reached.
+    pub buggify: BuggifyMap,
     /// Where its discoveries happened (empty unless watched).
     pub positions: Positions,
 }
@@ -102,18 +105,20 @@ fn run_once(
     steps: bool,
     watch: bool,
 ) -> (Outcome, Option<determinism::Run>) {
-    let ((record, failure, faults, run), assertions, positions) = collect(job.id, || {
-        if b.quiet_panics {
-            quiet_panics(|| iterate(b, job, steps, watch))
-        } else {
-            iterate(b, job, steps, watch)
-        }
-    });
+    let ((record, failure, (faults, buggify), run), assertions, positions) =
+        collect(job.id, || {
+            if b.quiet_panics {
+                quiet_panics(|| iterate(b, job, steps, watch))
+            } else {
+                iterate(b, job, steps, watch)
+            }
+        });
     let outcome = Outcome {
         record,
         failure,
         assertions,
         faults,
+        buggify,
         positions,
     };
     (outcome, run)
@@ -143,12 +148,12 @@ fn panic_text(payload: Box<dyn std::any::Any + Send>) -> String {
     }
 }
 
-/// What [`iterate`] gives: the record, the failure, the faults, and the digest and steps if
-/// asked.
+/// What [`iterate`] gives: the record, the failure, the faults and `buggify!` sites, and the
+/// digest and steps if asked.
 type Iterated = (
     IterationRecord,
     Option<IterationFailure>,
-    FaultCounts,
+    (FaultCounts, BuggifyMap),
     Option<determinism::Run>,
 );
 
@@ -184,7 +189,7 @@ fn iterate(b: &SimulationBuilder, job: &Job, steps: bool, watch: bool) -> Iterat
             return (
                 record,
                 Some(failure(SIMULATION, error.to_string())),
-                BTreeMap::new(),
+                Default::default(),
                 None,
             );
         }
@@ -249,7 +254,7 @@ fn iterate(b: &SimulationBuilder, job: &Job, steps: bool, watch: bool) -> Iterat
             return (
                 record_of(&world, job.id, false),
                 Some(failure(SIMULATION, error.to_string())),
-                BTreeMap::new(),
+                Default::default(),
                 None,
             );
         }
@@ -298,12 +303,13 @@ fn iterate(b: &SimulationBuilder, job: &Job, steps: bool, watch: bool) -> Iterat
         .into_iter()
         .map(|(kind, n)| (kind.to_string(), n))
         .collect();
+    let buggify = coverage::of_world(world.buggify_sites());
     let record = record_of(&world, job.id, failure.is_none());
     let run = world.take_steps().map(|steps| determinism::Run {
         digest: record.digest,
         steps,
     });
-    (record, failure, faults, run)
+    (record, failure, (faults, buggify), run)
 }
 
 fn record_of(world: &SimWorld, seed: u64, passed: bool) -> IterationRecord {

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeSet;
 
+use super::coverage::merge_buggify;
 use super::report::{merge_assertions, merge_faults, SimulationReport};
 
 /// Why [`SimulationReport::merge`] refused a shard.
@@ -84,6 +85,7 @@ impl SimulationReport {
         self.failures.sort_by_key(|f| f.seed);
         merge_assertions(&mut self.assertions, &other.assertions);
         merge_faults(&mut self.faults, &other.faults);
+        merge_buggify(&mut self.buggify, &other.buggify);
         self.declared.extend(other.declared);
         self.coverage_required |= other.coverage_required;
         self.wall_time += other.wall_time;

@@ -53,6 +53,7 @@
 pub mod assertions;
 mod attrition;
 mod builder;
+mod coverage;
 mod determinism;
 mod explore;
 mod iteration;
@@ -70,6 +71,7 @@ mod trace;
 pub use assertions::{AssertionKind, AssertionStats};
 pub use attrition::Attrition;
 pub use builder::{Progress, SimulationBuilder};
+pub use coverage::BuggifyCoverage;
 pub use determinism::{DeterminismCheck, DeterminismParseError};
 pub use explore::{Branch, Discovery, Exploration, ExplorationTree};
 pub use merge::MergeError;

@@ -5,6 +5,7 @@ use std::fmt;
 use std::time::Duration;
 
 use super::assertions::{AssertionKind, AssertionMap, AssertionStats};
+use super::coverage::{merge_buggify, BuggifyCoverage};
 use super::explore::{branch_text, ExplorationTree};
 use crate::sim::Digest;
 
@@ -72,6 +73,9 @@ pub struct SimulationReport {
     /// Faults injected over the campaign, per kind
     /// ([`FaultKind`](crate::sim::FaultKind)'s name).
     pub faults: BTreeMap<String, u64>,
+    /// Every [`buggify!`](crate::buggify!) site the iterations reached, by name
+    /// (`file:line:column`): how often it was enabled and fired.
+    pub buggify: BTreeMap<String, BuggifyCoverage>,
     /// What exploration did (empty unless the campaign explored).
     pub exploration: ExplorationTree,
 }
@@ -96,6 +100,7 @@ impl SimulationReport {
             wall_time: Duration::ZERO,
             replay_hint,
             faults: BTreeMap::new(),
+            buggify: BTreeMap::new(),
             exploration: ExplorationTree::default(),
         }
     }
@@ -107,11 +112,23 @@ impl SimulationReport {
         failure: Option<IterationFailure>,
         assertions: &AssertionMap,
         faults: &BTreeMap<String, u64>,
+        buggify: &BTreeMap<String, BuggifyCoverage>,
     ) {
         self.iterations.push(record);
         self.failures.extend(failure);
         merge_assertions(&mut self.assertions, assertions);
         merge_faults(&mut self.faults, faults);
+        merge_buggify(&mut self.buggify, buggify);
+    }
+
+    /// The [`buggify!`](crate::buggify!) sites that were reached but never fired, in name
+    /// order: code paths the campaign was meant to shake and did not.
+    pub fn buggify_never_fired(&self) -> Vec<&str> {
+        self.buggify
+            .iter()
+            .filter(|(_, c)| c.fired == 0)
+            .map(|(site, _)| site.as_str())
+            .collect()
     }
 
     /// Faults injected over the campaign, all kinds together.
@@ -351,6 +368,23 @@ impl fmt::Display for SimulationReport {
                 counts.join(" "),
                 self.fault_total()
             )?;
+        }
+        if !self.buggify.is_empty() {
+            let fired = self.buggify.values().filter(|c| c.fired > 0).count();
+            let times: u64 = self.buggify.values().map(|c| c.fired).sum();
+            writeln!(
+                f,
+                "  buggify: {fired} of {} sites reached fired, {times} times in all",
+                self.buggify.len()
+            )?;
+            for site in self.buggify_never_fired() {
+                let c = &self.buggify[site];
+                writeln!(
+                    f,
+                    "    never fired: {site} (reached in {} iterations, enabled in {})",
+                    c.reached, c.enabled
+                )?;
+            }
         }
         if !self.assertions.is_empty() {
             let width = self.assertions.keys().map(String::len).max().unwrap_or(0);

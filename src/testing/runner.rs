@@ -241,6 +241,7 @@ impl Accumulator<'_> {
                 outcome.failure,
                 &outcome.assertions,
                 &outcome.faults,
+                &outcome.buggify,
             );
             if self.until_covered && self.report.unreached().is_empty() {
                 self.covered = true;

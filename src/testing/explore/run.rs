@@ -101,6 +101,7 @@ pub(crate) fn run(
                 outcome.failure,
                 &outcome.assertions,
                 &outcome.faults,
+                &outcome.buggify,
             );
             if let Some(branch) = job.branch.clone() {
                 report.exploration.branches.push(branch);

@@ -115,6 +115,8 @@ enum Record {
     Failure(FailureLine),
     /// Faults injected over the campaign, of one kind.
     Fault(FaultLine),
+    /// One `buggify!` site over the campaign.
+    Buggify(BuggifyLine),
     /// A child run by exploration.
     Branch(BranchLine),
     /// A discovery of exploration.
@@ -187,6 +189,16 @@ struct FailureLine {
 struct FaultLine {
     kind: String,
     count: u64,
+}
+
+/// One `buggify!` site (see `BuggifyCoverage`).
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BuggifyLine {
+    site: String,
+    reached: u64,
+    enabled: u64,
+    fired: u64,
 }
 
 /// A child of exploration (see `ExplorationTree`).

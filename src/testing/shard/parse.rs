@@ -4,12 +4,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use super::{
-    AssertionLine, Checksum, EndLine, FailureLine, Header, IterationLine, Kind, Record,
-    ShardParseError, MAGIC, VERSION,
+    AssertionLine, BuggifyLine, Checksum, EndLine, FailureLine, Header, IterationLine, Kind,
+    Record, ShardParseError, MAGIC, VERSION,
 };
 use crate::testing::assertions::{AssertionKind, AssertionStats};
 use crate::testing::explore::{Branch, Discovery, ExplorationTree};
-use crate::testing::{IterationFailure, IterationRecord, SimulationReport};
+use crate::testing::{BuggifyCoverage, IterationFailure, IterationRecord, SimulationReport};
 
 impl SimulationReport {
     /// Reads a report written by [`to_shard_text`](Self::to_shard_text).
@@ -97,6 +97,8 @@ struct Parser {
     failure_records: BTreeMap<u64, usize>,
     /// Fault counts per kind.
     faults: BTreeMap<String, u64>,
+    /// `buggify!` sites.
+    buggify: BTreeMap<String, BuggifyCoverage>,
     /// Running totals, checked so that the report's sums cannot overflow later.
     total_sim_time: Duration,
     total_events: u64,
@@ -152,6 +154,7 @@ impl Parser {
             failed_iterations: BTreeMap::new(),
             failure_records: BTreeMap::new(),
             faults: BTreeMap::new(),
+            buggify: BTreeMap::new(),
             total_sim_time: Duration::ZERO,
             total_events: 0,
             records: 1,
@@ -172,6 +175,7 @@ impl Parser {
                 }
                 Ok(())
             }
+            Record::Buggify(b) => self.buggify(line, b),
             Record::Branch(b) => {
                 self.exploration.branches.push(Branch {
                     id: b.id,
@@ -229,6 +233,33 @@ impl Parser {
         stats.hits = a.hits;
         stats.best = a.best;
         self.assertions.insert(a.name, stats);
+        Ok(())
+    }
+
+    fn buggify(&mut self, line: usize, b: BuggifyLine) -> Result<(), ShardParseError> {
+        if b.enabled > b.reached {
+            return Err(inconsistent(
+                line,
+                format!(
+                    "buggify site {:?} enabled in {} iterations but reached in {}",
+                    b.site, b.enabled, b.reached
+                ),
+            ));
+        }
+        if b.fired > 0 && b.enabled == 0 {
+            return Err(inconsistent(
+                line,
+                format!("buggify site {:?} fired but never enabled", b.site),
+            ));
+        }
+        let coverage = BuggifyCoverage {
+            reached: b.reached,
+            enabled: b.enabled,
+            fired: b.fired,
+        };
+        if self.buggify.insert(b.site, coverage).is_some() {
+            return Err(inconsistent(line, "a buggify site given twice".into()));
+        }
         Ok(())
     }
 
@@ -315,6 +346,7 @@ impl Parser {
         report.declared = self.declared;
         report.wall_time = self.wall_time;
         report.faults = self.faults;
+        report.buggify = self.buggify;
         report.exploration = self.exploration;
         if report.digest() != digest {
             return Err(mismatch(

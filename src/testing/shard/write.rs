@@ -1,8 +1,8 @@
 //! Writing a [`SimulationReport`] as shard text.
 
 use super::{
-    AssertionLine, BranchLine, Checksum, DiscoveryLine, EndLine, FailureLine, FaultLine, Header,
-    IterationLine, Kind, Record, MAGIC, VERSION,
+    AssertionLine, BranchLine, BuggifyLine, Checksum, DiscoveryLine, EndLine, FailureLine,
+    FaultLine, Header, IterationLine, Kind, Record, MAGIC, VERSION,
 };
 use crate::testing::{AssertionKind, SimulationReport};
 
@@ -102,6 +102,14 @@ impl SimulationReport {
             Record::Fault(FaultLine {
                 kind: kind.clone(),
                 count: *count,
+            })
+        }));
+        records.extend(self.buggify.iter().map(|(site, c)| {
+            Record::Buggify(BuggifyLine {
+                site: site.clone(),
+                reached: c.reached,
+                enabled: c.enabled,
+                fired: c.fired,
             })
         }));
         records.extend(self.exploration.branches.iter().map(|b| {
