@@ -42,6 +42,21 @@ fn delay_doubles_per_failure_up_to_the_cap() {
 }
 
 #[test]
+fn at_cap_only_once_a_failure_brought_the_delay_to_the_maximum() {
+    let mut backoff = Backoff::new(ms(100), ms(1000), 0.0, Duration::ZERO);
+    let mut capped = vec![backoff.at_cap()];
+    for _ in 0..6 {
+        fail_attempts(&mut backoff, 1);
+        capped.push(backoff.at_cap());
+    }
+    // 100, 200, 400, 800 ms are below the cap; the fifth failure reaches it.
+    assert_eq!(capped, [false, false, false, false, false, true, true]);
+    // With no failure there is no delay to be at its cap, even a cap of zero.
+    let zero = Backoff::new(Duration::ZERO, Duration::ZERO, 0.0, Duration::ZERO);
+    assert!(!zero.at_cap());
+}
+
+#[test]
 fn delay_counts_from_the_attempt_start() {
     let mut backoff = Backoff::new(ms(100), ms(1000), 0.0, Duration::ZERO);
     backoff.on_attempt(ms(0));
