@@ -348,6 +348,60 @@ fn hello_frame(version: u16) -> Vec<u8> {
     handshake_frame(b'H', version, &[0; 33])
 }
 
+/// The frame of a session hello answering `client_hello` (a hello payload): its session
+/// echoed, from incarnation `instance`, holding nothing and having received nothing, with the
+/// resumed flag `resumed`.
+fn hello_reply(client_hello: &[u8], instance: u64, resumed: bool) -> Vec<u8> {
+    let mut rest = client_hello[7..23].to_vec();
+    for value in [instance, 0, 0] {
+        rest.extend_from_slice(&value.to_le_bytes());
+    }
+    rest.push(u8::from(resumed));
+    handshake_frame(b'H', PROTOCOL_VERSION, &rest)
+}
+
+/// The remote lost the session if its second hello says it did not resume, or if it comes
+/// from another incarnation though it says it resumed (a handshake this side never saw
+/// complete may have started a fresh session there); the same incarnation resuming is no
+/// restart.
+#[test]
+fn a_new_epoch_is_a_hello_not_resumed_or_from_another_incarnation() {
+    for (instance, resumed, restarts) in [(7, false, 1), (8, true, 1), (7, true, 0)] {
+        run_sim(exact_network(), |net| async move {
+            let listener = net.server.bind(&net.addr).await.unwrap();
+            let server = async {
+                let mut replies = [(7, false), (instance, resumed)].into_iter();
+                for _ in 0..2 {
+                    let (stream, _) = listener.accept().await.unwrap();
+                    let mut framed = FramedStream::new(stream);
+                    let hello = framed.recv().await.unwrap().unwrap();
+                    let (instance, resumed) = replies.next().unwrap();
+                    let reply = hello_reply(&hello, instance, resumed);
+                    framed.get_mut().write_all(&reply).await.unwrap();
+                    framed.recv().await.unwrap().unwrap();
+                    framed.get_ref().reset();
+                }
+            };
+            let client = async {
+                let mut peer = reliable_peer(&net, Delivery::AtLeastOnce);
+                peer.send(numbered(0)).await.unwrap();
+                peer.flush().await.unwrap();
+                let first = peer.wait_acknowledged().await.unwrap_err();
+                assert!(first.is_disconnect(), "{first}");
+                peer.send(numbered(1)).await.unwrap();
+                peer.flush().await.unwrap();
+                let m = peer.metrics();
+                assert_eq!(m.connections_established, 2);
+                assert_eq!(
+                    m.session_restarts, restarts,
+                    "second hello from incarnation {instance}, resumed {resumed}"
+                );
+            };
+            futures::join!(server, client);
+        });
+    }
+}
+
 /// The frame of a session reject from a server of `version`, for `reason` (its wire byte).
 fn reject_frame(version: u16, reason: u8) -> Vec<u8> {
     handshake_frame(b'R', version, &[reason])
@@ -598,6 +652,62 @@ fn wait_acknowledged_needs_a_reliable_mode() {
         let mut peer = Peer::new(net.client.clone(), net.addr.clone(), fast_config());
         let error = peer.wait_acknowledged().await.unwrap_err();
         assert!(matches!(error, PeerError::NotReliable { .. }), "{error}");
+    });
+}
+
+/// A codec that frames like [`LengthChecksumCodec`] but never finds a whole frame in what it
+/// reads: it waits for more, forever.
+#[derive(Debug, Default)]
+struct NeverWhole(LengthChecksumCodec);
+
+impl Codec for NeverWhole {
+    fn encode(
+        &mut self,
+        message: &[u8],
+        dst: &mut Vec<u8>,
+    ) -> Result<(), moonpool::peer::FrameError> {
+        self.0.encode(message, dst)
+    }
+    fn decode(
+        &mut self,
+        _src: &[u8],
+    ) -> Result<Option<moonpool::peer::Decoded>, moonpool::peer::FrameError> {
+        Ok(None)
+    }
+    fn max_message_size(&self) -> usize {
+        1024
+    }
+    fn overhead(&self, len: usize) -> usize {
+        self.0.overhead(len)
+    }
+}
+
+/// The handshake reads at most the codec's maximum plus 64 KiB looking for the hello: a
+/// remote that keeps talking without one, to a codec that keeps waiting, is refused then, not
+/// read forever.
+#[test]
+fn the_handshake_stops_reading_a_reply_without_a_hello() {
+    run_sim(exact_network(), |net| async move {
+        let listener = net.server.bind(&net.addr).await.unwrap();
+        let mut peer = Peer::with_codec(
+            net.client.clone(),
+            net.addr.clone(),
+            config(Delivery::AtLeastOnce),
+            NeverWhole::default(),
+        );
+        let talker = async {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            stream.write_all(&[b'x'; 80 << 10]).await.unwrap();
+            let mut rest = Vec::new();
+            let _ = stream.read_to_end(&mut rest).await;
+        };
+        let (_, result) = futures::join!(talker, peer.reconnect());
+        let error = result.unwrap_err();
+        assert!(matches!(error, PeerError::Handshake { .. }), "{error}");
+        assert!(
+            error.to_string().contains("no hello in the reply"),
+            "{error}"
+        );
     });
 }
 
