@@ -402,6 +402,50 @@ fn a_new_epoch_is_a_hello_not_resumed_or_from_another_incarnation() {
     }
 }
 
+/// A server that numbers a message `u64::MAX` (no number could follow it) breaks the
+/// protocol: the Peer says so and drops the connection, and still hands out what came
+/// before it.
+#[test]
+fn a_message_numbered_past_the_last_number_is_a_protocol_error() {
+    run_sim(exact_network(), |net| async move {
+        let listener = net.server.bind(&net.addr).await.unwrap();
+        let server = async {
+            let (stream, _) = listener.accept().await.unwrap();
+            let mut framed = FramedStream::new(stream);
+            let hello = framed.recv().await.unwrap().unwrap();
+            let mut out = hello_reply(&hello, 7, false);
+            for (seq, payload) in [(1u64, &b"one"[..]), (u64::MAX, b"boom")] {
+                let mut message = vec![b'D'];
+                message.extend_from_slice(&seq.to_le_bytes());
+                message.extend_from_slice(payload);
+                LengthChecksumCodec::default()
+                    .encode(&message, &mut out)
+                    .unwrap();
+            }
+            framed.get_mut().write_all(&out).await.unwrap();
+            let mut rest = Vec::new();
+            let _ = framed.get_mut().read_to_end(&mut rest).await;
+        };
+        let client = async {
+            let mut peer = reliable_peer(&net, Delivery::AtLeastOnce);
+            peer.reconnect().await.unwrap();
+            let error = peer.recv().await.unwrap_err();
+            assert!(matches!(error, PeerError::Protocol { .. }), "{error}");
+            assert!(
+                error.to_string().contains("past the last number"),
+                "{error}"
+            );
+            assert_eq!(peer.metrics().protocol_errors, 1);
+            assert!(!peer.is_connected());
+            // The message read before the bad one is still there, once.
+            assert_eq!(peer.try_recv().unwrap(), Some(b"one".to_vec()));
+            assert_eq!(peer.try_recv().unwrap(), None);
+            peer.close().await;
+        };
+        futures::join!(server, client);
+    });
+}
+
 /// The frame of a session reject from a server of `version`, for `reason` (its wire byte).
 fn reject_frame(version: u16, reason: u8) -> Vec<u8> {
     handshake_frame(b'R', version, &[reason])

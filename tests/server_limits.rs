@@ -689,6 +689,22 @@ fn a_repeated_message_is_dropped_and_counted() {
     assert_eq!((stats.received, stats.duplicates_dropped), (2, 2));
 }
 
+/// A message numbered `u64::MAX` (no number could follow it) is a protocol error of the
+/// session, not an overflow: before it, the session delivers as usual.
+#[test]
+fn a_message_numbered_past_the_last_number_is_a_protocol_error() {
+    let bytes = [data(1, b"a"), data(u64::MAX, b"boom"), data(1, b"a")].concat();
+    let (received, error, stats) = session_fed(bytes, 1);
+    assert_eq!(received, [Some(b"a".to_vec())]);
+    let error = error.expect("the bad number ends the session's connection");
+    assert!(matches!(error, SessionError::Protocol { .. }), "{error}");
+    assert!(
+        error.to_string().contains("past the last number"),
+        "{error}"
+    );
+    assert_eq!((stats.received, stats.duplicates_dropped), (1, 0));
+}
+
 #[test]
 fn a_silent_client_is_dropped_at_the_handshake_deadline() {
     let outcome = run(Some(Attack::Silent));

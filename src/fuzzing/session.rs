@@ -66,6 +66,10 @@ pub fn session(data: &[u8]) {
                     assert_eq!(Some(tag), data.first().map(|&t| t as char));
                 }
                 WireError::BadMagic => assert!(matches!(data.first(), Some(b'H' | b'R'))),
+                WireError::BadSequence { seq } => {
+                    assert_eq!(seq, u64::MAX);
+                    assert_eq!(data.get(..9), Some(&wire::data_header(seq)[..]));
+                }
             }
             assert!(!error.to_string().is_empty());
         }

@@ -10,7 +10,7 @@ use futures::io::{AsyncRead, AsyncWrite};
 
 use super::heartbeat::Beat;
 use super::sequence::Incoming;
-use super::wire::{self, Message};
+use super::wire::{self, Message, WireError};
 use super::{Codec, FrameError, Peer, PeerError};
 use crate::provider::{Clock, NetworkProvider};
 
@@ -316,11 +316,14 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
                     };
                     return Err(self.protocol_error(error));
                 }
-                Err(_) => {
-                    let error = FrameError::Invalid {
-                        reason: "not a session protocol message",
+                Err(error) => {
+                    let reason = match error {
+                        WireError::BadSequence { .. } => {
+                            "a data message numbered past the last number a sender may use"
+                        }
+                        _ => "not a session protocol message",
                     };
-                    return Err(self.protocol_error(error));
+                    return Err(self.protocol_error(FrameError::Invalid { reason }));
                 }
             }
             self.inbox.skip_frame();

@@ -142,6 +142,13 @@ pub enum WireError {
         /// Its length in bytes.
         len: usize,
     },
+    /// A data message numbered `u64::MAX`, which a Peer never sends: no number could
+    /// follow it, so the receiver could not tell a later message from a repeat.
+    #[error("data message numbered {seq}, past the last number a sender may use")]
+    BadSequence {
+        /// The number the message carried.
+        seq: u64,
+    },
 }
 
 fn u128_at(src: &[u8], at: usize) -> u128 {
@@ -177,8 +184,12 @@ pub(crate) fn parse(src: &[u8]) -> Result<Message<'_>, WireError> {
     match tag {
         DATA => {
             need(DATA_HEADER_LEN)?;
+            let seq = u64_at(src, 1);
+            if seq == u64::MAX {
+                return Err(WireError::BadSequence { seq });
+            }
             Ok(Message::Data {
-                seq: u64_at(src, 1),
+                seq,
                 payload: &src[DATA_HEADER_LEN..],
             })
         }
@@ -315,6 +326,16 @@ mod tests {
             })
         );
         assert_eq!(parse(&ack(5)), Ok(Message::Ack { next: 5 }));
+        for (seq, valid) in [(1, true), (u64::MAX - 1, true), (u64::MAX, false)] {
+            let header = data_header(seq);
+            let parsed = parse(&header);
+            let expected = if valid {
+                Ok(Message::Data { seq, payload: b"" })
+            } else {
+                Err(WireError::BadSequence { seq })
+            };
+            assert_eq!(parsed, expected, "seq {seq}");
+        }
         assert_eq!(parse(&PING_MESSAGE), Ok(Message::Ping));
         assert_eq!(parse(&PONG_MESSAGE), Ok(Message::Pong));
     }
