@@ -459,6 +459,37 @@ fn a_latency_tail_and_a_slow_link_add_their_delay_exactly() {
     assert_eq!(took, MS + 30 * MS + 50 * MS);
 }
 
+/// A link slowed by hand to `Duration::MAX` (on top of the tail and the write latency)
+/// never delivers: the write succeeds, the read waits, and closing the streams is fine.
+#[test]
+fn a_link_slowed_to_the_longest_duration_never_delivers() {
+    let config = NetworkConfig {
+        latency_tail: LatencyTail {
+            probability: 1.0,
+            shape: TailShape::Uniform(LatencyRange::fixed(50 * MS)),
+        },
+        ..exact()
+    };
+    let w = world(config);
+    w.set_link_latency("10.0.0.1", "10.0.0.2", Duration::MAX)
+        .unwrap();
+    let w2 = w.clone();
+    let read = w
+        .block_on(async move {
+            let (mut c, mut s, _l) = pair(&w2).await;
+            c.write_all(b"never").await.unwrap();
+            let mut buf = [0; 5];
+            let read = w2
+                .clock()
+                .timeout(Duration::from_secs(60), s.read(&mut buf))
+                .await;
+            drop((c, s));
+            read.is_err()
+        })
+        .unwrap();
+    assert!(read, "nothing arrives within a minute");
+}
+
 #[test]
 fn an_exponential_tail_stays_under_its_cap() {
     let config = NetworkConfig {

@@ -129,7 +129,11 @@ impl WorldState {
     /// Puts `segment` in flight toward `to` after a `write_latency` draw, the link's own
     /// latency and `extra`.
     fn transmit(&mut self, conn: u64, to: usize, segment: Segment<'_>, extra: Duration) {
-        let mut latency = self.rng.latency(self.config.write_latency) + extra;
+        // Saturating: a link slowed by hand to `Duration::MAX` delivers never, not a panic.
+        let mut latency = self
+            .rng
+            .latency(self.config.write_latency)
+            .saturating_add(extra);
         if self.faults.links_matter(&self.config) {
             let Some(c) = self.net.conns.get(&conn) else {
                 return;
@@ -146,7 +150,7 @@ impl WorldState {
                     link
                 }
             };
-            latency += link;
+            latency = latency.saturating_add(link);
         }
         let at = self.now.saturating_add(latency);
         let Some(c) = self.net.conns.get_mut(&conn) else {
