@@ -48,7 +48,8 @@ pub struct PeerMetrics {
     /// written, and not received by a remote that kept its session.
     pub messages_lost: u64,
     /// Messages whose fate is unknown: in unreliable mode, every message written on a
-    /// connection that then broke (the remote may or may not have read it); in the reliable
+    /// connection that then ended, whether it broke or this side ended it (`close`, a
+    /// requested `reconnect`): nothing tells whether the remote read it; in the reliable
     /// modes, messages sent unreliably and written before the remote lost its session.
     pub messages_possibly_lost: u64,
     /// Whole messages received and handed to the caller.

@@ -458,7 +458,8 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
     /// `last_failure` (it counts in `disconnections`).
     ///
     /// A message partly written on the dropped connection goes out again whole; in the
-    /// reliable modes every unacknowledged one does.
+    /// reliable modes every unacknowledged one does. In unreliable mode the messages written
+    /// whole on it count in [`messages_possibly_lost`](PeerMetrics::messages_possibly_lost).
     ///
     /// # Errors
     /// As a connection attempt (see [`flush`](Peer::flush)); [`Closed`](PeerError::Closed)
@@ -474,6 +475,10 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
 
     /// Closes the connection (sending end-of-file) and discards the queue, counting its
     /// messages (unacknowledged ones included) as dropped.
+    ///
+    /// In unreliable mode the messages written on the closed connection also count in
+    /// [`messages_possibly_lost`](PeerMetrics::messages_possibly_lost): the protocol has no
+    /// acknowledgement, so nothing tells whether the remote read them before the close.
     ///
     /// Closing is final: every later call returns [`PeerError::Closed`]; `close` again does
     /// nothing.
