@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use futures::io::{AsyncReadExt, AsyncWriteExt};
 use moonpool::peer::{
-    Codec, Delivery, FramedStream, LengthChecksumCodec, LinesCodec, Peer, PeerConfig, PeerError,
-    SessionError, SessionServer, PROTOCOL_VERSION,
+    Codec, Delivery, FramedStream, LengthChecksumCodec, LinesCodec, OverflowPolicy, Peer,
+    PeerConfig, PeerError, SessionError, SessionServer, PROTOCOL_VERSION,
 };
 use moonpool::{Clock, Listener, NetworkProvider};
 
@@ -833,6 +833,101 @@ fn unreliable_messages_in_a_reliable_session_are_counted_when_lost() {
         };
         let (seen, ()) = futures::join!(server, client);
         assert_eq!(seen, [numbered(0), numbered(2)]);
+    });
+}
+
+/// A message sent unreliably and written before the remote lost its session (a new
+/// incarnation) may or may not have been read by the old one: possibly lost, never re-sent;
+/// the reliable ones around it go to the new incarnation.
+#[test]
+fn unreliable_messages_written_before_a_new_epoch_are_possibly_lost() {
+    run_sim(exact_network(), |net| async move {
+        let listener = net.server.bind(&net.addr).await.unwrap();
+        let server = async {
+            let (stream, _) = listener.accept().await.unwrap();
+            let conn = SessionServer::new(1).accept(stream).await.unwrap();
+            net.server.clock().sleep(Duration::from_millis(100)).await;
+            conn.get_ref().reset();
+            drop(conn);
+            let (stream, _) = listener.accept().await.unwrap();
+            let mut conn = SessionServer::new(2).accept(stream).await.unwrap();
+            let mut seen = Vec::new();
+            while let Ok(Some(message)) = conn.recv().await {
+                seen.push(message);
+            }
+            seen
+        };
+        let client = async {
+            let mut peer = reliable_peer(&net, Delivery::AtLeastOnce);
+            peer.reconnect().await.unwrap();
+            peer.send(numbered(0)).await.unwrap();
+            peer.send_unreliable(numbered(1)).await.unwrap();
+            peer.send(numbered(2)).await.unwrap();
+            peer.flush().await.unwrap();
+            while let Err(error) = peer.wait_acknowledged().await {
+                assert!(error.is_disconnect(), "{error}");
+            }
+            let m = peer.metrics();
+            assert_eq!(m.session_restarts, 1, "{m:?}");
+            assert_eq!(
+                (m.messages_possibly_lost, m.messages_lost, m.messages_resent),
+                (1, 0, 2),
+                "{m:?}"
+            );
+            peer.close().await;
+        };
+        let (seen, ()) = futures::join!(server, client);
+        assert_eq!(seen, [numbered(0), numbered(2)]);
+    });
+}
+
+/// While disconnected, `send_unreliable` under the drop-oldest policy makes room by dropping
+/// the oldest message never written, as `send` does: the newest ones go out at the connect.
+/// Under the reject policy it refuses the new one.
+#[test]
+fn send_unreliable_while_disconnected_drops_the_oldest_under_drop_oldest() {
+    run_sim(exact_network(), |net| async move {
+        let peer_config = PeerConfig {
+            max_queue_size: 2,
+            overflow_policy: OverflowPolicy::DropOldest,
+            ..config(Delivery::AtLeastOnce)
+        };
+        let mut peer = Peer::new(net.client.clone(), net.addr.clone(), peer_config);
+        for i in 0..3 {
+            peer.send_unreliable(numbered(i)).await.unwrap();
+        }
+        assert_eq!(peer.queue_size(), 2);
+        assert_eq!(peer.metrics().messages_dropped, 1);
+        let listener = net.server.bind(&net.addr).await.unwrap();
+        let server = async {
+            let (stream, _) = listener.accept().await.unwrap();
+            let mut conn = SessionServer::new(1).accept(stream).await.unwrap();
+            let mut seen = Vec::new();
+            while let Ok(Some(message)) = conn.recv().await {
+                seen.push(message);
+            }
+            seen
+        };
+        let client = async {
+            peer.flush().await.unwrap();
+            peer.close().await;
+        };
+        let (seen, ()) = futures::join!(server, client);
+        assert_eq!(seen, [numbered(1), numbered(2)]);
+
+        // Under the reject policy nothing queued is dropped: the new message is refused.
+        let peer_config = PeerConfig {
+            max_queue_size: 2,
+            overflow_policy: OverflowPolicy::Reject,
+            ..config(Delivery::AtLeastOnce)
+        };
+        let mut peer = Peer::new(net.client.clone(), net.addr.clone(), peer_config);
+        for i in 0..2 {
+            peer.send_unreliable(numbered(i)).await.unwrap();
+        }
+        let error = peer.send_unreliable(numbered(2)).await.unwrap_err();
+        assert!(matches!(error, PeerError::QueueFull { .. }), "{error}");
+        assert_eq!(peer.metrics().messages_dropped, 0);
     });
 }
 

@@ -1212,3 +1212,60 @@ fn a_frame_a_partial_write_ended_on_counts_as_written() {
         assert_eq!(peer.metrics().messages_written, 2);
     });
 }
+
+/// A codec whose `check` passes every message of its size but whose `encode` refuses those
+/// starting with `!`: a codec that breaks the contract `check` is there to keep.
+#[derive(Debug, Default)]
+struct Picky(moonpool::peer::LengthChecksumCodec);
+
+impl moonpool::peer::Codec for Picky {
+    fn encode(
+        &mut self,
+        message: &[u8],
+        dst: &mut Vec<u8>,
+    ) -> Result<(), moonpool::peer::FrameError> {
+        if message.first() == Some(&b'!') {
+            return Err(moonpool::peer::FrameError::Invalid { reason: "a bang" });
+        }
+        self.0.encode(message, dst)
+    }
+    fn decode(
+        &mut self,
+        src: &[u8],
+    ) -> Result<Option<moonpool::peer::Decoded>, moonpool::peer::FrameError> {
+        self.0.decode(src)
+    }
+    fn max_message_size(&self) -> usize {
+        self.0.max_message_size()
+    }
+    fn overhead(&self, len: usize) -> usize {
+        self.0.overhead(len)
+    }
+}
+
+/// A queued message the codec refuses when the connect encodes it (its `check` let it in) is
+/// dropped and counted, and the messages around it go out.
+#[test]
+fn a_queued_message_the_codec_refuses_at_the_connect_is_dropped_and_counted() {
+    run_sim(exact_network(), |net| async move {
+        let mut peer = Peer::with_codec(
+            net.client.clone(),
+            net.addr.clone(),
+            fast_config(),
+            Picky::default(),
+        );
+        for message in [&b"one"[..], b"!two", b"three"] {
+            peer.send(message.to_vec()).await.unwrap();
+        }
+        assert_eq!(peer.queue_size(), 3);
+        let listener = net.server.bind(&net.addr).await.unwrap();
+        let client = async {
+            peer.flush().await.unwrap();
+            let m = peer.metrics();
+            assert_eq!((m.messages_dropped, m.messages_written), (1, 2), "{m:?}");
+            peer.close().await;
+        };
+        let (seen, ()) = futures::join!(sink_server(&listener), client);
+        assert_eq!(seen, [b"one".to_vec(), b"three".to_vec()]);
+    });
+}
