@@ -176,6 +176,57 @@ fn panic_while_building_the_future_is_caught() {
     assert!(report.failures[0].error.contains("refusing to start"));
 }
 
+/// A panic in a task a workload spawned fails its iteration like the workload's own: the
+/// report names the workload, the task and the message, on one thread or several; so does a
+/// panic in the network config function.
+#[test]
+fn a_panic_in_a_spawned_task_or_the_config_fails_the_iteration() {
+    for threads in [1, 2] {
+        let report = builder()
+            .threads(threads)
+            .register_workload("parent", |seed, _, topology| async move {
+                let world = topology.world().try_upgrade().map_err(|e| e.to_string())?;
+                let child = world.spawn("child", async move {
+                    if seed % 2 == 1 {
+                        panic!("boom in the child of seed {seed}");
+                    }
+                });
+                drop(world);
+                child.await;
+                Ok::<(), String>(())
+            })
+            .iterations(4)
+            .run();
+        assert_eq!(report.failed(), 2, "{report}");
+        let failure = &report.failures[0];
+        assert_eq!((failure.seed, failure.workload.as_str()), (1, "parent"));
+        assert!(
+            failure.error.contains("task \"child\" panicked at")
+                && failure.error.contains("boom in the child of seed 1")
+                && failure.error.contains("harness.rs"),
+            "{}",
+            failure.error
+        );
+    }
+    let report = builder()
+        .register_workload("w", |_, _, _| async { Ok::<(), String>(()) })
+        .network_config_fn(|seed| {
+            assert!(seed != 2, "no config for seed {seed}");
+            NetworkConfig::default()
+        })
+        .iterations(4)
+        .run();
+    assert_eq!(report.failed(), 1, "{report}");
+    let failure = &report.failures[0];
+    assert_eq!((failure.seed, failure.workload.as_str()), (2, "(simulation)"));
+    assert!(
+        failure.error.contains("network config function panicked")
+            && failure.error.contains("no config for seed 2"),
+        "{}",
+        failure.error
+    );
+}
+
 #[test]
 fn deadlock_is_reported() {
     let report = builder()

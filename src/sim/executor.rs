@@ -112,6 +112,9 @@ pub(crate) struct Executor {
     running: Cell<bool>,
     /// The process of the task being polled: what a task spawned now belongs to.
     current: Cell<Option<IpAddr>>,
+    /// The task being polled; still set after a poll that unwound, naming the task that
+    /// panicked.
+    polling: Cell<Option<u64>>,
 }
 
 impl Executor {
@@ -155,6 +158,14 @@ impl Executor {
             .iter()
             .map(|(id, t)| (id, t.name.clone()))
             .collect()
+    }
+
+    /// The name and process of the task whose poll unwound (a panic out of the run loop),
+    /// if one did.
+    pub(crate) fn unwound_task(&self) -> Option<(String, Option<IpAddr>)> {
+        let id = self.polling.get()?;
+        let tasks = self.tasks.try_borrow().ok()?;
+        tasks.get(&id).map(|t| (t.name.clone(), t.process))
     }
 
     fn names(&self) -> Vec<String> {
@@ -377,6 +388,12 @@ impl SimWorld {
         Ok(output.expect("block_on root completed without output"))
     }
 
+    /// The name and process of the task whose poll unwound out of the last run (a panic in
+    /// a spawned task), if one did.
+    pub(crate) fn unwound_task(&self) -> Option<(String, Option<IpAddr>)> {
+        self.shared.exec.unwound_task()
+    }
+
     fn run_loop(&self, root: Option<Pin<&mut dyn Future<Output = ()>>>) -> Result<(), SimError> {
         let exec = &self.shared.exec;
         if exec.running.replace(true) {
@@ -391,6 +408,7 @@ impl SimWorld {
         }
         let _running = Running(&exec.running);
         exec.current.set(None);
+        exec.polling.set(None);
         let source = std::rc::Rc::new(super::chaos::BuggifySource(self.downgrade()));
         let _buggify = crate::buggify::enter(source);
         let time = TimeScope::enter(self.now());
@@ -432,10 +450,12 @@ impl SimWorld {
                 };
                 let _span = span.as_ref().map(tracing::Span::enter);
                 let outer = exec.current.replace(process);
+                exec.polling.set(Some(id));
                 let done = fut
                     .as_mut()
                     .poll(&mut Context::from_waker(&waker))
                     .is_ready();
+                exec.polling.set(None);
                 exec.current.set(outer);
                 let mut tasks = exec.tasks.borrow_mut();
                 if done {

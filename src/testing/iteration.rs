@@ -173,21 +173,24 @@ fn iterate(b: &SimulationBuilder, job: &Job, steps: bool, watch: bool) -> Iterat
         error,
         faults: Vec::new(),
     };
-    let config = (b.network)(seed);
+    let config = match catch_unwind(AssertUnwindSafe(|| (b.network)(seed))) {
+        Ok(config) => config,
+        Err(payload) => {
+            let error = format!("the network config function {}", panic_text(payload));
+            return (
+                empty_record(job.id),
+                Some(failure(SIMULATION, error)),
+                Default::default(),
+                None,
+            );
+        }
+    };
     let checked = config.validate_within(b.time_budget);
     let world = match checked.and_then(|()| SimWorld::with_config(seed, config)) {
         Ok(world) => world,
         Err(error) => {
-            let record = IterationRecord {
-                seed: job.id,
-                digest: 0,
-                sim_time: Duration::ZERO,
-                events_processed: 0,
-                messages: 0,
-                passed: false,
-            };
             return (
-                record,
+                empty_record(job.id),
                 Some(failure(SIMULATION, error.to_string())),
                 Default::default(),
                 None,
@@ -269,19 +272,38 @@ fn iterate(b: &SimulationBuilder, job: &Job, steps: bool, watch: bool) -> Iterat
         let state = state.clone();
         attrition.spawn(&world, targets, Rc::new(move |i| !state.borrow().done[i]));
     }
-    let ended = world.block_on(poll_fn(|cx| {
-        let mut state = state.borrow_mut();
-        if state.failure.is_some() || state.finished == total {
-            Poll::Ready(())
-        } else {
-            state.waker = Some(cx.waker().clone());
-            Poll::Pending
+    let run = || {
+        world.block_on(poll_fn(|cx| {
+            let mut state = state.borrow_mut();
+            if state.failure.is_some() || state.finished == total {
+                Poll::Ready(())
+            } else {
+                state.waker = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        }))
+    };
+    // A workload's own panic is caught inside its process; one in a task it spawned unwinds
+    // out of the run loop, and fails the iteration the same way, naming the task.
+    let ended = catch_unwind(AssertUnwindSafe(run)).map_err(|payload| {
+        let text = panic_text(payload);
+        match world.unwound_task() {
+            Some((task, process)) => {
+                let owner = process.and_then(|ip| {
+                    ips.iter()
+                        .position(|w| w.parse::<std::net::IpAddr>().ok() == Some(ip))
+                });
+                let workload = owner.map_or(SIMULATION, |i| b.workloads[i].0.as_str());
+                (workload.to_string(), format!("task {task:?} {text}"))
+            }
+            None => (SIMULATION.to_string(), text),
         }
-    }));
+    });
     let failure = match (state.borrow_mut().failure.take(), ended) {
         (Some((workload, error)), _) => Some(failure(&workload, error)),
-        (None, Err(error)) => Some(failure(SIMULATION, error.to_string())),
-        (None, Ok(())) => world
+        (None, Err((workload, error))) => Some(failure(&workload, error)),
+        (None, Ok(Err(error))) => Some(failure(SIMULATION, error.to_string())),
+        (None, Ok(Ok(()))) => world
             .broken_invariant()
             .map(|broken| failure(SIMULATION, format!("simulator invariant broken: {broken}"))),
     };
@@ -310,6 +332,18 @@ fn iterate(b: &SimulationBuilder, job: &Job, steps: bool, watch: bool) -> Iterat
         steps,
     });
     (record, failure, (faults, buggify), run)
+}
+
+/// The record of an iteration that failed before its world ran.
+fn empty_record(seed: u64) -> IterationRecord {
+    IterationRecord {
+        seed,
+        digest: 0,
+        sim_time: Duration::ZERO,
+        events_processed: 0,
+        messages: 0,
+        passed: false,
+    }
 }
 
 fn record_of(world: &SimWorld, seed: u64, passed: bool) -> IterationRecord {
