@@ -304,3 +304,32 @@ fn children_pass_the_determinism_check() {
         .iter()
         .all(|f| f.workload != "(determinism)"));
 }
+
+/// Limits at their extremes: unbounded children per discovery, depth and total, in a
+/// campaign that runs until its coverage is complete. Children are made as waves take them,
+/// so the first discovery (which asks for four billion children) queues one entry, and the
+/// campaign ends as soon as a child reaches the second assertion.
+#[test]
+fn children_are_made_as_they_run_whatever_the_limits() {
+    let report = SimulationBuilder::new()
+        .register_workload("w", |_seed, provider, topology| async move {
+            let world = topology.world().try_upgrade().map_err(|e| e.to_string())?;
+            provider.clock().sleep(Duration::from_millis(1)).await;
+            let first = world.random_bool(0.2);
+            sometimes_assert!("first", first);
+            provider.clock().sleep(Duration::from_millis(1)).await;
+            sometimes_assert!("then_second", first && world.random_bool(0.05));
+            Ok::<(), String>(())
+        })
+        .seed_from_env(false)
+        .explore(Exploration {
+            children: u32::MAX,
+            max_depth: u32::MAX,
+            max_children: Some(u64::MAX),
+        })
+        .until_all_sometimes_reached(u64::MAX)
+        .run();
+    assert!(report.is_success(), "{report}");
+    assert!(report.iteration_count() < 10_000, "{report}");
+    assert!(!report.exploration.branches.is_empty(), "{report}");
+}

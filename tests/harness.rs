@@ -218,7 +218,10 @@ fn a_panic_in_a_spawned_task_or_the_config_fails_the_iteration() {
         .run();
     assert_eq!(report.failed(), 1, "{report}");
     let failure = &report.failures[0];
-    assert_eq!((failure.seed, failure.workload.as_str()), (2, "(simulation)"));
+    assert_eq!(
+        (failure.seed, failure.workload.as_str()),
+        (2, "(simulation)")
+    );
     assert!(
         failure.error.contains("network config function panicked")
             && failure.error.contains("no config for seed 2"),

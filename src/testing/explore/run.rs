@@ -55,6 +55,48 @@ impl Frontier {
     }
 }
 
+/// The children of one discovery still to run, made one at a time as waves take them: a
+/// discovery allowed millions of children holds one entry here, not millions of jobs.
+struct Litter {
+    parent: Job,
+    assertion: String,
+    at: u64,
+    /// Depth of the children.
+    depth: u32,
+    /// Index of the next child.
+    next: u32,
+}
+
+impl Litter {
+    /// The next child: the parent's switches before the discovery, then a switch at it.
+    fn child(&mut self) -> Job {
+        let index = self.next;
+        self.next += 1;
+        let parent = &self.parent;
+        let id = child_seed(parent.id, &self.assertion, index);
+        let mut branches: Vec<(u64, u64)> = parent
+            .branches
+            .iter()
+            .copied()
+            .filter(|&(at, _)| at < self.at)
+            .collect();
+        branches.push((self.at, id));
+        Job {
+            id,
+            root: parent.root,
+            branches,
+            branch: Some(Branch {
+                id,
+                parent: parent.id,
+                root: parent.root,
+                at: self.at,
+                assertion: self.assertion.clone(),
+                index,
+            }),
+        }
+    }
+}
+
 /// Runs the seeds of `seeds` with exploration: each wave of [`WAVE`] iterations takes the
 /// pending children first, then seeds; outcomes are judged in wave order, and every
 /// discovery queues `config.children` children (within the depth and total limits).
@@ -68,17 +110,24 @@ pub(crate) fn run(
     progress: &mut ProgressReporter,
 ) {
     let max_children = config.max_children.unwrap_or(seeds.len());
-    let mut queue: VecDeque<Job> = VecDeque::new();
+    let mut queue: VecDeque<Litter> = VecDeque::new();
     let mut depth: BTreeMap<u64, u32> = BTreeMap::new();
     let mut frontier = Frontier::default();
     let (mut next_seed, mut index, mut children) = (0u64, 0u64, 0u64);
     loop {
         let mut wave: Vec<Job> = Vec::with_capacity(WAVE);
         while wave.len() < WAVE {
-            match queue.pop_front() {
-                Some(job) => wave.push(job),
-                None => break,
+            let Some(litter) = queue.front_mut() else {
+                break;
+            };
+            if litter.next >= config.children || children >= max_children {
+                queue.pop_front();
+                continue;
             }
+            children += 1;
+            let job = litter.child();
+            depth.insert(job.id, litter.depth);
+            wave.push(job);
         }
         while wave.len() < WAVE {
             match seeds.get(next_seed) {
@@ -108,32 +157,13 @@ pub(crate) fn run(
             }
             let job_depth = depth.get(&job.id).copied().unwrap_or(0);
             for discovery in found {
-                for i in 0..config.children {
-                    if job_depth >= config.max_depth || children >= max_children {
-                        break;
-                    }
-                    children += 1;
-                    let id = child_seed(job.id, &discovery.assertion, i);
-                    let mut branches: Vec<(u64, u64)> = job
-                        .branches
-                        .iter()
-                        .copied()
-                        .filter(|&(at, _)| at < discovery.at)
-                        .collect();
-                    branches.push((discovery.at, id));
-                    depth.insert(id, job_depth + 1);
-                    queue.push_back(Job {
-                        id,
-                        root: job.root,
-                        branches,
-                        branch: Some(Branch {
-                            id,
-                            parent: job.id,
-                            root: job.root,
-                            at: discovery.at,
-                            assertion: discovery.assertion.clone(),
-                            index: i,
-                        }),
+                if job_depth < config.max_depth && config.children > 0 && children < max_children {
+                    queue.push_back(Litter {
+                        parent: job.clone(),
+                        assertion: discovery.assertion.clone(),
+                        at: discovery.at,
+                        depth: job_depth + 1,
+                        next: 0,
                     });
                 }
                 report.exploration.discoveries.push(discovery);
