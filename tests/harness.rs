@@ -399,6 +399,9 @@ fn one_thread_and_many_threads_agree() {
     assert_eq!(fingerprint(&one), fingerprint(&many));
     assert_eq!(one.assertions, many.assertions);
     assert_eq!(one.failures, many.failures);
+    // Asking for every thread there could be starts at most one per seed (and 256).
+    let most = hostile_echo().iterations(24).threads(usize::MAX).run();
+    assert_eq!(fingerprint(&one), fingerprint(&most));
     // Different seeds give different digests.
     let other = hostile_echo().base_seed(1000).iterations(24).run();
     assert_ne!(one.digest(), other.digest());

@@ -252,7 +252,9 @@ impl SimulationBuilder {
 
     /// Worker threads (default: available parallelism). With 1 the iterations run on the
     /// calling thread. Results do not depend on it. 0 is refused when the campaign runs
-    /// ([`CampaignConfigError::ZeroThreads`]).
+    /// ([`CampaignConfigError::ZeroThreads`]); more than the seeds, or than 256, start only
+    /// that many; a thread the system refuses to start is one fewer (with none, the calling
+    /// thread runs them all).
     pub fn threads(mut self, threads: usize) -> Self {
         self.threads = threads;
         self

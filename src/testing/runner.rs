@@ -121,6 +121,10 @@ impl ProgressReporter {
     }
 }
 
+/// Worker threads a campaign starts at most, whatever [`SimulationBuilder::threads`] asks:
+/// results never depend on the count, and past the cores more only cost memory.
+const MAX_THREADS: usize = 256;
+
 /// Runs the jobs `job_at(0), job_at(1), ...` (until `None`) over the builder's threads,
 /// adding them to `report` in index order.
 fn run_jobs(
@@ -139,20 +143,10 @@ fn run_jobs(
         until_covered,
         covered: false,
     };
-    let threads = b.threads.clamp(1, total.max(1));
+    let threads = b.threads.clamp(1, total.clamp(1, MAX_THREADS));
     let mut done = 0;
-    if threads == 1 {
-        let mut index = 0;
-        while let Some(job) = job_at(index) {
-            acc.add(index, run_iteration(b, check, index, &job, false));
-            index += 1;
-            done += 1;
-            progress.tick(done, acc.report.failures.len(), false);
-            if acc.covered {
-                break;
-            }
-        }
-    } else {
+    let mut workers = 0;
+    if threads > 1 {
         let next = AtomicU64::new(0);
         let stop = AtomicBool::new(false);
         let (tx, rx) = mpsc::channel::<(u64, Outcome)>();
@@ -160,7 +154,7 @@ fn run_jobs(
             for _ in 0..threads {
                 let tx = tx.clone();
                 let (next, stop) = (&next, &stop);
-                scope.spawn(move || loop {
+                let worker = move || loop {
                     if stop.load(Ordering::Relaxed) {
                         break;
                     }
@@ -170,7 +164,12 @@ fn run_jobs(
                     if tx.send((index, outcome)).is_err() {
                         break;
                     }
-                });
+                };
+                // A thread the OS refuses is one fewer worker, not a panic.
+                if std::thread::Builder::new().spawn_scoped(scope, worker).is_err() {
+                    break;
+                }
+                workers += 1;
             }
             drop(tx);
             for (index, outcome) in rx {
@@ -183,6 +182,19 @@ fn run_jobs(
             }
         });
     }
+    if workers == 0 {
+        // One thread asked for, or none could be started: the calling thread runs them all.
+        let mut index = 0;
+        while let Some(job) = job_at(index) {
+            acc.add(index, run_iteration(b, check, index, &job, false));
+            index += 1;
+            done += 1;
+            progress.tick(done, acc.report.failures.len(), false);
+            if acc.covered {
+                break;
+            }
+        }
+    }
 }
 
 /// Runs `jobs`, the iterations at `first_index..` of the campaign, over the builder's
@@ -193,7 +205,7 @@ pub(crate) fn run_wave(
     first_index: u64,
     jobs: &[Job],
 ) -> Vec<Outcome> {
-    let threads = b.threads.clamp(1, jobs.len().max(1));
+    let threads = b.threads.clamp(1, jobs.len().clamp(1, MAX_THREADS));
     let run = |i: usize| run_iteration(b, check, first_index + i as u64, &jobs[i], true);
     if threads == 1 {
         return (0..jobs.len()).map(run).collect();
@@ -204,19 +216,27 @@ pub(crate) fn run_wave(
     std::thread::scope(|scope| {
         for _ in 0..threads {
             let (tx, next, run) = (tx.clone(), &next, &run);
-            scope.spawn(move || loop {
+            let worker = move || loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 if i >= jobs.len() || tx.send((i, run(i))).is_err() {
                     break;
                 }
-            });
+            };
+            if std::thread::Builder::new().spawn_scoped(scope, worker).is_err() {
+                break;
+            }
         }
         drop(tx);
         for (i, outcome) in rx {
             outcomes[i] = Some(outcome);
         }
     });
-    outcomes.into_iter().flatten().collect()
+    // Jobs no worker ran (none could be started) run on the calling thread.
+    outcomes
+        .into_iter()
+        .enumerate()
+        .map(|(i, outcome)| outcome.unwrap_or_else(|| run(i)))
+        .collect()
 }
 
 /// Adds outcomes to the report in seed order, whatever order they finish in.
