@@ -27,7 +27,9 @@
 //! clients' `send` accepted, and how many the clients' full queues dropped; `--merge` cannot
 //! know them and leaves them out).
 //! Exits with status 1 if an iteration failed or a sometimes-assertion was never reached, and
-//! 2 on a bad command line, an unreadable shard or shards that share a seed. With `--save` a
+//! 2 on a bad command line (a `--save` file that cannot be created is one: nothing runs), an
+//! unreadable shard, shards that share a seed, or a shard that could not be written after
+//! the run (the report is printed all the same). With `--save` a
 //! shard fails only for its failed iterations: coverage is judged on the merged report, since
 //! a state may be reached on one machine only.
 //!
@@ -298,6 +300,19 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // The shard file is created before the campaign runs: a path that cannot be written is
+    // a bad command line, found before any work is done.
+    let mut save = None;
+    if let Some(file) = &args.save {
+        match std::fs::File::create(file) {
+            Ok(handle) => save = Some((file.clone(), handle)),
+            Err(error) => {
+                eprintln!("ping_pong: cannot write the shard to {file}: {error}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let mut saved = true;
     let mut ledger = None;
     let report = if args.merge.is_empty() {
         let clients = args.clients.unwrap_or(2);
@@ -346,12 +361,16 @@ fn main() -> ExitCode {
                 return ExitCode::from(2);
             }
         };
-        if let Some(file) = &args.save {
-            if let Err(error) = std::fs::write(file, report.to_shard_text()) {
-                eprintln!("{file}: {error}");
-                return ExitCode::from(2);
+        if let Some((file, mut handle)) = save {
+            use std::io::Write;
+            match handle.write_all(report.to_shard_text().as_bytes()) {
+                Ok(()) => eprintln!("ping_pong: shard saved to {file}"),
+                Err(error) => {
+                    // The report is still printed below: the run is not lost.
+                    eprintln!("ping_pong: cannot write the shard to {file}: {error}");
+                    saved = false;
+                }
             }
-            eprintln!("ping_pong: shard saved to {file}");
         }
         report
     } else {
@@ -376,7 +395,9 @@ fn main() -> ExitCode {
         }
         None => println!("{text}"),
     }
-    if report.is_success() {
+    if !saved {
+        ExitCode::from(2)
+    } else if report.is_success() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

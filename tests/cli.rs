@@ -29,6 +29,7 @@ fn run(args: &[&str], env: &[(&str, &str)]) -> Option<Output> {
         "MOONPOOL_SEEDS",
         "MOONPOOL_PARTITION",
         "MOONPOOL_PARTITIONS",
+        "MOONPOOL_BRANCH",
         "JOB_COMPLETION_INDEX",
         "MOONPOOL_LOG",
         "RUST_LOG",
@@ -127,6 +128,16 @@ fn smoke_bad_input_exits_2_with_a_message() {
             &[],
             "/nonexistent/a.shard",
         ),
+        (
+            &["--iterations", "3", "--save", "/nonexistent/dir/a.shard"],
+            &[],
+            "cannot write the shard to /nonexistent/dir/a.shard",
+        ),
+        (
+            &["--iterations", "3"],
+            &[("MOONPOOL_BRANCH", "5:9")],
+            "MOONPOOL_BRANCH=\"5:9\" is not a list",
+        ),
     ];
     for (args, env, message) in cases {
         let Some(output) = run(args, env) else { return };
@@ -141,6 +152,13 @@ fn smoke_bad_input_exits_2_with_a_message() {
             stderr(&output)
         );
         assert!(!stderr(&output).contains("panicked"), "{}", stderr(&output));
+        // Refused before anything ran: no progress line, no report.
+        assert!(
+            !stderr(&output).contains(" iterations, "),
+            "{}",
+            stderr(&output)
+        );
+        assert!(output.stdout.is_empty(), "{args:?} {env:?}: {output:?}");
     }
 }
 

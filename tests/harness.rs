@@ -9,7 +9,8 @@ use futures::io::{AsyncReadExt, AsyncWriteExt};
 use futures::stream::{FuturesUnordered, StreamExt};
 
 use moonpool::testing::{
-    AssertionKind, MergeError, ShardParseError, SimulationBuilder, SimulationReport,
+    AssertionKind, CampaignConfigError, MergeError, ShardParseError, SimulationBuilder,
+    SimulationReport,
 };
 use moonpool::{
     always_assert, sometimes_assert, Clock, Listener, NetworkConfig, NetworkProvider,
@@ -422,6 +423,15 @@ fn replaying_a_seed_gives_the_same_world_digest() {
     assert_eq!(from_env.seeds(), vec![7]);
     assert_eq!(from_env.iterations[0].digest, campaign.iterations[7].digest);
     assert!(!from_env.coverage_required);
+    // A child's switches without its seed replay nothing: refused, not ignored.
+    std::env::set_var("MOONPOOL_BRANCH", "5:9");
+    let refused = hostile_echo().seed_from_env(true).iterations(12).try_run();
+    std::env::remove_var("MOONPOOL_BRANCH");
+    let error = refused.unwrap_err();
+    assert!(
+        matches!(error, CampaignConfigError::InvalidBranch { ref value } if value == "5:9"),
+        "{error}"
+    );
 }
 
 #[test]

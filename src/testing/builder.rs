@@ -431,7 +431,11 @@ impl SimulationBuilder {
         // A one-seed replay may be a child of exploration.
         let branches = match (resolved.from_plan, self.seed_from_env) {
             (false, true) => explore::branches_from_env()?,
-            _ => None,
+            (true, true) => {
+                explore::refuse_branch_without_seed()?;
+                None
+            }
+            (_, false) => None,
         };
         Ok(runner::run(self, resolved, check, branches))
     }

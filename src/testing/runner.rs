@@ -166,7 +166,10 @@ fn run_jobs(
                     }
                 };
                 // A thread the OS refuses is one fewer worker, not a panic.
-                if std::thread::Builder::new().spawn_scoped(scope, worker).is_err() {
+                if std::thread::Builder::new()
+                    .spawn_scoped(scope, worker)
+                    .is_err()
+                {
                     break;
                 }
                 workers += 1;
@@ -222,7 +225,10 @@ pub(crate) fn run_wave(
                     break;
                 }
             };
-            if std::thread::Builder::new().spawn_scoped(scope, worker).is_err() {
+            if std::thread::Builder::new()
+                .spawn_scoped(scope, worker)
+                .is_err()
+            {
                 break;
             }
         }

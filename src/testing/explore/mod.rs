@@ -82,6 +82,18 @@ pub(crate) fn branch_text(branches: &[(u64, u64)]) -> String {
     parts.join(",")
 }
 
+/// Refuses a `MOONPOOL_BRANCH` set without `MOONPOOL_SEED`: a child's switches mean
+/// nothing without its root seed, and a campaign run instead would look like a replay.
+///
+/// # Errors
+/// [`CampaignConfigError::InvalidBranch`] if it is set.
+pub(crate) fn refuse_branch_without_seed() -> Result<(), CampaignConfigError> {
+    match std::env::var(BRANCH_VAR) {
+        Ok(value) => Err(CampaignConfigError::InvalidBranch { value }),
+        Err(_) => Ok(()),
+    }
+}
+
 /// The switches of `MOONPOOL_BRANCH` (`at:seed,...`, increasing `at`), if set.
 ///
 /// # Errors
