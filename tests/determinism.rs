@@ -169,3 +169,31 @@ fn traces_of_one_seed_agree_and_grow_with_the_run() {
     assert!(a.len() >= 4, "{}", a.len());
     assert!(SimWorld::new(1).take_steps().is_none());
 }
+
+/// A divergence names the tasks spawned before the recording started, and says so when one
+/// run simply ended before the other.
+#[test]
+fn a_divergence_names_earlier_tasks_and_a_run_that_ended() {
+    let run = |naps: &'static [u64]| {
+        let world = SimWorld::new(3);
+        let clock = world.clock();
+        let early = world.spawn("early", async move {
+            for nap in naps {
+                clock.sleep(Duration::from_millis(*nap)).await;
+            }
+        });
+        drop(early);
+        world.record_steps();
+        world.run().unwrap();
+        world.take_steps().unwrap()
+    };
+    let divergence = run(&[5]).first_divergence(&run(&[6])).unwrap();
+    let last = divergence.last_common.clone().unwrap_or_default();
+    assert!(last.contains("\"early\""), "{divergence}");
+    let divergence = run(&[5]).first_divergence(&run(&[5, 1])).unwrap();
+    assert!(
+        divergence.first.contains("the run ended after"),
+        "{divergence}"
+    );
+    assert!(!divergence.second.contains("ended"), "{divergence}");
+}
