@@ -490,6 +490,38 @@ fn a_link_slowed_to_the_longest_duration_never_delivers() {
     assert!(read, "nothing arrives within a minute");
 }
 
+/// A listener a crash unbound stays unbound: after the host binds the address again, the
+/// old handle accepts nothing of the new listener's (an error instead) and dropping it leaves
+/// the new one bound.
+#[test]
+fn a_listener_unbound_by_a_crash_never_reaches_the_next_bind() {
+    let w = world(exact());
+    let (server, client) = (w.provider("10.0.0.1"), w.provider("10.0.0.2"));
+    let w2 = w.clone();
+    w.block_on(async move {
+        let old = server.bind("10.0.0.1:80").await.unwrap();
+        w2.crash("10.0.0.1", CrashKind::Kill).unwrap();
+        let new = server.bind("10.0.0.1:80").await.unwrap();
+        let mut c = client.connect("10.0.0.1:80").await.unwrap();
+        let stale = old.accept().await.err().map(|e| e.kind());
+        assert_eq!(stale, Some(ErrorKind::NotConnected));
+        drop(old);
+        let (mut s, _) = new.accept().await.unwrap();
+        c.write_all(b"hi").await.unwrap();
+        let mut buf = [0; 2];
+        s.read_exact(&mut buf).await.unwrap();
+        assert_eq!(&buf, b"hi");
+        let _second = client.connect("10.0.0.1:80").await.unwrap();
+        let taken = server.bind("10.0.0.1:80").await.err().map(|e| e.kind());
+        assert_eq!(
+            taken,
+            Some(ErrorKind::AddrInUse),
+            "the new bind holds the port"
+        );
+    })
+    .unwrap();
+}
+
 #[test]
 fn an_exponential_tail_stays_under_its_cap() {
     let config = NetworkConfig {

@@ -19,11 +19,14 @@ use crate::provider::Listener;
 pub struct SimTcpListener {
     world: WeakSimWorld,
     key: ListenerKey,
+    /// The bind's id: after a crash unbound it, a new bind of the address is another
+    /// listener, which this handle neither accepts from nor unbinds.
+    bind: u64,
 }
 
 impl SimTcpListener {
-    pub(crate) fn new(world: WeakSimWorld, key: ListenerKey) -> Self {
-        Self { world, key }
+    pub(crate) fn new(world: WeakSimWorld, key: ListenerKey, bind: u64) -> Self {
+        Self { world, key, bind }
     }
 }
 
@@ -37,7 +40,7 @@ impl Listener for SimTcpListener {
                 Err(e) => return Poll::Ready(Err(e)),
             };
             let pending = world.with_state(|s| {
-                let listener = s.net.listeners.get_mut(&self.key)?;
+                let listener = s.net.listener_of(self.key, self.bind)?;
                 match listener.backlog.pop_front() {
                     Some(pending) => {
                         wake_all(&mut listener.connectors);
@@ -50,7 +53,7 @@ impl Listener for SimTcpListener {
                 }
             });
             match pending {
-                // Unreachable while `self` lives; an error rather than a panic all the same.
+                // Unbound by a crash of its host (the process that bound it is gone).
                 None => Poll::Ready(Err(io::Error::new(
                     io::ErrorKind::NotConnected,
                     format!("listener {} is not bound", self.key.1),
@@ -84,6 +87,9 @@ impl Drop for SimTcpListener {
         let Ok(mut state) = world.shared.state.try_borrow_mut() else {
             return;
         };
+        if state.net.listener_of(self.key, self.bind).is_none() {
+            return;
+        }
         let Some(mut listener) = state.net.unbind(self.key) else {
             return;
         };

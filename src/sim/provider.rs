@@ -240,8 +240,8 @@ impl NetworkProvider for SimNetworkProvider {
         let host = self.host()?;
         let addr = self.resolve(addr).await?;
         let world = self.world.io_upgrade()?;
-        let key = world.with_state(|s| s.net.bind(host, addr))?;
-        Ok(SimTcpListener::new(self.world.clone(), key))
+        let (key, bind) = world.with_state(|s| s.net.bind(host, addr))?;
+        Ok(SimTcpListener::new(self.world.clone(), key, bind))
     }
 
     async fn connect(&self, addr: &str) -> io::Result<SimTcpStream> {

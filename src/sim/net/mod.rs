@@ -35,6 +35,9 @@ pub(crate) type ListenerKey = (IpAddr, SocketAddr);
 /// A bound listener's state.
 #[derive(Debug, Default)]
 pub(crate) struct ListenerState {
+    /// Which bind this is: a handle of an earlier bind of the same address (one a crash
+    /// unbound) never reaches this one.
+    pub(crate) bind: u64,
     pub(crate) backlog: VecDeque<Pending>,
     /// Tasks waiting in `accept`.
     pub(crate) acceptors: Vec<Waker>,
@@ -51,6 +54,7 @@ pub(crate) struct NetState {
     /// Host names registered on the world (deterministic DNS).
     pub(crate) names: BTreeMap<String, IpAddr>,
     next_conn: u64,
+    next_bind: u64,
     /// The first of the simulator's own TCP invariants found broken, if any (see
     /// [`SimWorld::broken_invariant`](crate::SimWorld::broken_invariant)).
     pub(crate) broken: Option<String>,
@@ -124,8 +128,12 @@ impl NetState {
     /// # Errors
     /// `AddrNotAvailable` for an address that is not the host's own, its loopback or the
     /// wildcard, or when no port is free; `AddrInUse` when a listener on the same port
-    /// conflicts with it.
-    pub(crate) fn bind(&mut self, host: IpAddr, mut addr: SocketAddr) -> io::Result<ListenerKey> {
+    /// conflicts with it. Returns the listener's key and the bind's id.
+    pub(crate) fn bind(
+        &mut self,
+        host: IpAddr,
+        mut addr: SocketAddr,
+    ) -> io::Result<(ListenerKey, u64)> {
         let ip = addr.ip();
         if !(ip == host || ip.is_loopback() || ip.is_unspecified()) {
             return Err(error(
@@ -146,10 +154,15 @@ impl NetState {
                 format!("address {addr} is already in use"),
             ));
         }
-        self.listeners
-            .insert((host, addr), ListenerState::default());
+        let bind = self.next_bind;
+        self.next_bind += 1;
+        let state = ListenerState {
+            bind,
+            ..ListenerState::default()
+        };
+        self.listeners.insert((host, addr), state);
         self.ports.acquire(host, addr.port());
-        Ok((host, addr))
+        Ok(((host, addr), bind))
     }
 
     /// The listener serving `dest` on `host`: an exact bind, else a wildcard bind on its port.
@@ -202,6 +215,15 @@ impl NetState {
         let state = self.listeners.remove(&key)?;
         self.ports.release(key.0, key.1.port());
         Some(state)
+    }
+
+    /// The listener of bind `bind` at `key`, if that bind is still the one registered there.
+    pub(crate) fn listener_of(
+        &mut self,
+        key: ListenerKey,
+        bind: u64,
+    ) -> Option<&mut ListenerState> {
+        self.listeners.get_mut(&key).filter(|l| l.bind == bind)
     }
 
     /// Forgets `conn` once neither side has a handle any more, releasing its port.
