@@ -100,7 +100,8 @@ pub struct PeerConfig {
     pub max_queue_bytes: usize,
     /// Bound on each connection attempt. Default 5 s.
     pub connection_timeout: Duration,
-    /// Largest message sent or accepted from the wire. Default 1 MiB.
+    /// Largest message sent or accepted from the wire. Default 1 MiB. The reliable modes need
+    /// at least 39 (room for the session hello); a Peer refuses less as an invalid config.
     pub max_message_size: usize,
     /// What a full queue does with a new message. Default [`OverflowPolicy::DropOldest`].
     pub overflow_policy: OverflowPolicy,

@@ -586,6 +586,17 @@ fn binary_safe<C: Codec>(config: &PeerConfig, codec: &mut C) -> Option<String> {
             config.delivery
         ));
     }
+    if codec.max_message_size() < wire::HELLO_LEN {
+        return Some(format!(
+            "delivery {:?} needs frames of at least {} bytes for the session hello; the \
+             codec's maximum is {} (with the default codec, max_message_size must be at least \
+             {})",
+            config.delivery,
+            wire::HELLO_LEN,
+            codec.max_message_size(),
+            wire::HELLO_LEN - wire::DATA_HEADER_LEN
+        ));
+    }
     None
 }
 

@@ -35,7 +35,7 @@ const PONG: u8 = b'O';
 /// Bytes the session protocol puts before each data message.
 pub(crate) const DATA_HEADER_LEN: usize = 9;
 /// Length of a version-2 hello.
-const HELLO_LEN: usize = 1 + 4 + 2 + 16 + 8 * 3 + 1;
+pub(crate) const HELLO_LEN: usize = 1 + 4 + 2 + 16 + 8 * 3 + 1;
 /// Length of a reject (an older side's reject stops before the reason).
 const REJECT_LEN: usize = 1 + 4 + 2 + 1;
 /// Flag bit of a hello: the answering side still held the session (it resumes).
