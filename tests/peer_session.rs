@@ -971,6 +971,43 @@ fn send_unreliable_while_disconnected_drops_the_oldest_under_drop_oldest() {
     });
 }
 
+/// `messages_resent` counts writes that happened: reconnecting again and again with a
+/// message unacknowledged re-sends it once per connection that takes it, never more than
+/// `messages_written`.
+#[test]
+fn a_resend_counts_when_it_is_written() {
+    run_sim(exact_network(), |net| async move {
+        let listener = net.server.bind(&net.addr).await.unwrap();
+        let sessions = SessionServer::new(1);
+        // Accepts sessions and reads nothing: nothing is ever acknowledged.
+        let server = async {
+            let mut held = Vec::new();
+            for _ in 0..7 {
+                let (stream, _) = listener.accept().await.unwrap();
+                held.push(sessions.accept(stream).await.unwrap());
+            }
+            held
+        };
+        let client = async {
+            let mut peer = reliable_peer(&net, Delivery::AtLeastOnce);
+            peer.send(numbered(0)).await.unwrap();
+            peer.flush().await.unwrap();
+            for _ in 0..5 {
+                peer.reconnect().await.unwrap();
+            }
+            let m = peer.metrics();
+            assert!(m.messages_resent <= m.messages_written, "{m:?}");
+            peer.reconnect().await.unwrap();
+            peer.flush().await.unwrap();
+            let m = peer.metrics();
+            assert!(m.messages_resent <= m.messages_written, "{m:?}");
+            assert_eq!(m.messages_resent + 1, m.messages_written, "{m:?}");
+            peer.close().await;
+        };
+        let (_held, ()) = futures::join!(server, client);
+    });
+}
+
 /// Unacknowledged messages count against the queue caps until their acknowledgement.
 #[test]
 fn unacknowledged_messages_count_against_the_queue() {

@@ -184,7 +184,6 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
             };
             let out = self.outbox.resume(resume, &mut self.codec);
             self.metrics.messages_acknowledged += out.acknowledged.messages;
-            self.metrics.messages_resent += out.resent;
             self.metrics.messages_lost += out.lost;
             self.metrics.messages_possibly_lost += out.possibly_lost;
             if new_epoch {

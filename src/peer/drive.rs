@@ -371,6 +371,7 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
                     let done = self.outbox.advance(n);
                     conn.written += done.messages;
                     self.metrics.messages_written += done.messages;
+                    self.metrics.messages_resent += done.resent;
                     self.metrics.bytes_written += done.bytes;
                     Poll::Ready(Ok(true))
                 }

@@ -41,8 +41,9 @@ pub struct PeerMetrics {
     pub messages_written: u64,
     /// Reliable modes: messages the remote acknowledged (delivered to its session).
     pub messages_acknowledged: u64,
-    /// Reliable modes: messages written on a connection that broke before their
-    /// acknowledgement, written again on a later one.
+    /// Reliable modes: writes of a message already written whole on a connection that broke
+    /// before its acknowledgement, counted when the later connection takes it again (so
+    /// never more than `messages_written`).
     pub messages_resent: u64,
     /// Messages lost for certain: sent unreliably (`send_unreliable` in a reliable mode),
     /// written, and not received by a remote that kept its session.

@@ -13,6 +13,8 @@ pub(crate) struct Done {
     pub messages: u64,
     /// Their payload bytes.
     pub bytes: u64,
+    /// Of the messages written: those written whole on an earlier connection too (re-sent).
+    pub resent: u64,
 }
 
 /// What one frame carries.
@@ -207,6 +209,7 @@ impl Outbox {
             let done = Done {
                 messages: self.held.messages as u64,
                 bytes: self.held.bytes as u64,
+                resent: 0,
             };
             self.frames.clear();
             self.held = Held::default();
@@ -247,6 +250,7 @@ impl Outbox {
             if frame.is_data() {
                 done.messages += 1;
                 done.bytes += u64::from(frame.payload);
+                done.resent += u64::from(frame.written_before);
             }
             // (A raw or control frame at the front was freed by the loop above: from here on
             // frames stay until `discard` frees them.)
@@ -513,7 +517,8 @@ mod tests {
             outbox.advance(rest),
             Done {
                 messages: 2,
-                bytes: 5
+                bytes: 5,
+                resent: 0,
             }
         );
         assert_eq!(outbox.held(), Held::default());

@@ -201,6 +201,13 @@ pub async fn client_in<P: NetworkProvider>(
         m.messages_queued + m.messages_resent,
         "{me}: {m:?}"
     );
+    // And a resend is counted when it is written, not when it is planned.
+    always_le!(
+        "peer_resends_written",
+        m.messages_resent,
+        m.messages_written,
+        "{me}: {m:?}"
+    );
     ledger.client_done(
         seed,
         &me,
