@@ -723,3 +723,19 @@ fn generic_echo_over_the_simulator() {
         "latency is simulated"
     );
 }
+
+/// Virtual time ends at u64::MAX nanoseconds (about 584 years): with no budget to stop it, a
+/// longer sleep completes there instead of waiting forever (a false deadlock).
+#[test]
+fn a_sleep_past_the_end_of_virtual_time_ends_there() {
+    let world = SimWorld::new(1);
+    world.set_time_budget(Duration::MAX);
+    let clock = world.clock();
+    for nap in [Duration::from_secs(1 << 40), Duration::MAX] {
+        let clock = clock.clone();
+        world
+            .block_on(async move { clock.sleep(nap).await })
+            .unwrap();
+        assert_eq!(world.now(), Duration::from_nanos(u64::MAX));
+    }
+}

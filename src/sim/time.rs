@@ -9,13 +9,18 @@ use super::events::Event;
 use super::world::WeakSimWorld;
 use crate::provider::Clock;
 
+/// The last instant of virtual time: the event queue keeps times as u64 nanoseconds.
+const END_OF_TIME: Duration = Duration::from_nanos(u64::MAX);
+
 /// The virtual clock of a [`SimWorld`](crate::SimWorld): implements [`Clock`].
 ///
 /// [`now`](Clock::now) is the world's virtual time ([`Duration::ZERO`] once the world is
 /// dropped). [`sleep`](Clock::sleep) schedules a timer event; since the world jumps straight
 /// to the next event, a one-hour sleep takes no wall time. `sleep(Duration::ZERO)` completes at
 /// once, and a sleep polled after its world is dropped completes at once too (nothing could
-/// ever fire it).
+/// ever fire it). Virtual time ends at `u64::MAX` nanoseconds (about 584 years): a sleep
+/// past it ends there (the world's time budget, one hour by default, stops a run long
+/// before).
 ///
 /// # Examples
 /// ```
@@ -80,9 +85,11 @@ impl Future for Sleep {
         };
         let this = &mut *self;
         world.with_state(|s| {
+            // Virtual time ends at u64::MAX nanoseconds (about 584 years), where the event
+            // queue keeps its times: a longer sleep ends there.
             let deadline = *this
                 .deadline
-                .get_or_insert_with(|| s.now.saturating_add(this.duration));
+                .get_or_insert_with(|| s.now.saturating_add(this.duration).min(END_OF_TIME));
             if deadline <= s.now {
                 if let Some((id, _)) = this.timer.take() {
                     s.timers.remove(&id);
