@@ -446,6 +446,42 @@ fn a_message_numbered_past_the_last_number_is_a_protocol_error() {
     });
 }
 
+/// A message the remote sends twice (a resend of one that had arrived) reaches the caller
+/// once, and the Peer counts the repeat.
+#[test]
+fn a_repeated_message_from_the_remote_is_dropped_and_counted() {
+    run_sim(exact_network(), |net| async move {
+        let listener = net.server.bind(&net.addr).await.unwrap();
+        let server = async {
+            let (stream, _) = listener.accept().await.unwrap();
+            let mut framed = FramedStream::new(stream);
+            let hello = framed.recv().await.unwrap().unwrap();
+            let mut out = hello_reply(&hello, 7, false);
+            for (seq, payload) in [(1u64, &b"one"[..]), (1, b"one"), (2, b"two")] {
+                let mut message = vec![b'D'];
+                message.extend_from_slice(&seq.to_le_bytes());
+                message.extend_from_slice(payload);
+                LengthChecksumCodec::default()
+                    .encode(&message, &mut out)
+                    .unwrap();
+            }
+            framed.get_mut().write_all(&out).await.unwrap();
+            let mut rest = Vec::new();
+            let _ = framed.get_mut().read_to_end(&mut rest).await;
+        };
+        let client = async {
+            let mut peer = reliable_peer(&net, Delivery::AtLeastOnce);
+            peer.reconnect().await.unwrap();
+            assert_eq!(peer.recv().await.unwrap(), b"one");
+            assert_eq!(peer.recv().await.unwrap(), b"two");
+            let m = peer.metrics();
+            assert_eq!((m.messages_received, m.duplicates_dropped), (2, 1), "{m:?}");
+            peer.close().await;
+        };
+        futures::join!(server, client);
+    });
+}
+
 /// The frame of a session reject from a server of `version`, for `reason` (its wire byte).
 fn reject_frame(version: u16, reason: u8) -> Vec<u8> {
     handshake_frame(b'R', version, &[reason])
