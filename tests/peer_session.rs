@@ -652,6 +652,8 @@ fn reliable_modes_against_a_foreign_server_say_they_need_the_protocol() {
         let (_, result) = futures::join!(silent, peer.reconnect());
         let error = result.unwrap_err();
         assert!(error.to_string().contains("no answer"), "{error}");
+        // A handshake left unanswered is an attempt that timed out, the only one of the three.
+        assert_eq!(peer.metrics().connection_timeouts, 1);
     });
 }
 

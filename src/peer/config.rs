@@ -19,7 +19,9 @@ pub enum OverflowPolicy {
     /// fails). In the reliable modes that message is then never delivered: the
     /// remote sees a gap in the numbering and carries on, so exactly-once becomes "at most
     /// once for the dropped ones"; choose [`Reject`](OverflowPolicy::Reject) where every
-    /// accepted message must arrive.
+    /// accepted message must arrive. When nothing in the queue can be dropped (in the
+    /// reliable modes, every message held was written and awaits its acknowledgement), the
+    /// new message is refused with [`PeerError::QueueFull`] as under `Reject`.
     #[default]
     DropOldest,
     /// Refuse the new message with [`PeerError::QueueFull`], handing it back.

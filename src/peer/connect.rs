@@ -126,10 +126,16 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
                 destination,
                 reason,
             },
-            Err(_) if tcp_connected.load(Ordering::Relaxed) => PeerError::Handshake {
-                destination,
-                reason: format!("no answer to the session hello within {timeout:?}"),
-            },
+            Err(_) if tcp_connected.load(Ordering::Relaxed) => {
+                self.metrics.connection_timeouts += 1;
+                PeerError::Handshake {
+                    destination,
+                    reason: format!(
+                        "no answer to the session hello within {timeout:?} (the remote \
+                         accepted the connection: busy, stuck, or not a session server)"
+                    ),
+                }
+            }
             Err(_) => {
                 self.metrics.connection_timeouts += 1;
                 PeerError::Timeout {

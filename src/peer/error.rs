@@ -103,8 +103,10 @@ pub enum PeerError {
         #[source]
         source: FrameError,
     },
-    /// Reliable modes: the remote answered the handshake with another protocol version. A
-    /// connection failure (the backoff applies); a server of our version may come back.
+    /// Reliable modes: the remote answered the handshake with another protocol version.
+    /// Waiting will not cure it, so [`is_disconnect`](PeerError::is_disconnect) is false;
+    /// the attempt still counts as a failed connection (the backoff applies), and a later
+    /// call tries again, in case a server of this version has taken the remote's place.
     #[error("{destination} speaks session protocol version {theirs}, this side speaks {ours}")]
     IncompatibleVersion {
         /// The Peer's destination.

@@ -22,7 +22,8 @@ pub struct PeerMetrics {
     /// attempt whose future was dropped (a cancelled `recv`, say) is counted when the next
     /// attempt starts.
     pub connection_failures: u64,
-    /// Connection attempts that timed out (also counted in `connection_failures`).
+    /// Connection attempts that timed out, in the TCP connect or, in the reliable modes,
+    /// waiting for the answer to the session hello (also counted in `connection_failures`).
     pub connection_timeouts: u64,
     /// Failures since the last connection that proved stable: a connection counts as stable
     /// once it stayed up `stable_connection_time`; this count sets the backoff delay.

@@ -343,9 +343,14 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
     /// waits at most for the caller to consume replies that had already arrived, and a
     /// pipelining caller makes one write per read rather than one per request.
     ///
+    /// In the unreliable mode nothing watches a quiet connection (the heartbeat is part of
+    /// the session protocol): a remote that keeps the connection open and says nothing, or a
+    /// host that vanished without a FIN or RST, leaves `recv` waiting until TCP itself gives
+    /// up. Bound the wait with [`Clock::timeout`](crate::Clock::timeout) where that matters.
+    ///
     /// # Errors
     /// A connection that ends (EOF or reset: [`Io`](PeerError::Io)), sends a bad frame
-    /// ([`Protocol`](PeerError::Protocol)) or falls silent
+    /// ([`Protocol`](PeerError::Protocol)) or, in the reliable modes, falls silent
     /// ([`Unresponsive`](PeerError::Unresponsive)) is dropped and reported once; the next
     /// call reconnects. A failed attempt is reported as by [`flush`](Peer::flush).
     pub async fn recv(&mut self) -> Result<Vec<u8>, PeerError> {
