@@ -255,9 +255,9 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
     }
 
     /// Reliable modes: the session's identity, as the remote's [`SessionServer`] sees it: 128
-    /// bits from the provider's seeded source
-    /// ([`random_seed`](crate::NetworkProvider::random_seed)), so unguessable where that
-    /// seed is (the real providers draw it from the OS). The server also binds the session to
+    /// bits from a generator seeded with the provider's 64-bit
+    /// [`random_seed`](crate::NetworkProvider::random_seed) (one of 2^64 ids), so unguessable
+    /// where that seed is (the real providers draw it from the OS). The server also binds the session to
     /// this Peer's incarnation, and to the client's certificate identity where it has one
     /// ([`SessionServer::accept_with_identity`]): knowing the id is not enough to take it.
     pub fn session_id(&self) -> u128 {
