@@ -346,7 +346,7 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
     /// In the unreliable mode nothing watches a quiet connection (the heartbeat is part of
     /// the session protocol): a remote that keeps the connection open and says nothing, or a
     /// host that vanished without a FIN or RST, leaves `recv` waiting until TCP itself gives
-    /// up. Bound the wait with [`Clock::timeout`](crate::Clock::timeout) where that matters.
+    /// up. Bound the wait with [`Clock::timeout`] where that matters.
     ///
     /// # Errors
     /// A connection that ends (EOF or reset: [`Io`](PeerError::Io)), sends a bad frame
