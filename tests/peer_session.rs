@@ -1046,6 +1046,35 @@ fn a_resend_counts_when_it_is_written() {
     });
 }
 
+/// A message sent unreliably keeps its place behind the messages queued before it, even
+/// while disconnected (they are framed first).
+#[test]
+fn an_unreliable_message_keeps_its_place_behind_queued_ones() {
+    run_sim(exact_network(), |net| async move {
+        let mut peer = reliable_peer(&net, Delivery::AtLeastOnce);
+        peer.send(numbered(0)).await.unwrap();
+        peer.send(numbered(1)).await.unwrap();
+        peer.send_unreliable(numbered(2)).await.unwrap();
+        peer.send(numbered(3)).await.unwrap();
+        let listener = net.server.bind(&net.addr).await.unwrap();
+        let server = async {
+            let (stream, _) = listener.accept().await.unwrap();
+            let mut conn = SessionServer::new(1).accept(stream).await.unwrap();
+            let mut seen = Vec::new();
+            while let Ok(Some(message)) = conn.recv().await {
+                seen.push(message);
+            }
+            seen
+        };
+        let client = async {
+            peer.flush().await.unwrap();
+            peer.close().await;
+        };
+        let (seen, ()) = futures::join!(server, client);
+        assert_eq!(seen, (0..4).map(numbered).collect::<Vec<_>>());
+    });
+}
+
 /// Unacknowledged messages count against the queue caps until their acknowledgement.
 #[test]
 fn unacknowledged_messages_count_against_the_queue() {

@@ -522,6 +522,20 @@ fn a_listener_unbound_by_a_crash_never_reaches_the_next_bind() {
     .unwrap();
 }
 
+/// A fault of one host (a crash, a restart) names that host in the timeline.
+#[test]
+fn a_fault_of_one_host_names_it_in_the_timeline() {
+    let w = world(exact());
+    w.crash("10.0.0.7", CrashKind::Kill).unwrap();
+    let timeline = w.fault_timeline();
+    let line = timeline.last().expect("the crash is recorded").to_string();
+    assert!(
+        line.contains("crash") && line.contains(" 10.0.0.7"),
+        "{line}"
+    );
+    assert!(!line.contains("->"), "{line}");
+}
+
 #[test]
 fn an_exponential_tail_stays_under_its_cap() {
     let config = NetworkConfig {
