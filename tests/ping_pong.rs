@@ -361,3 +361,27 @@ fn the_mixed_campaign_runs_every_mode() {
 fn long_campaign_mixed() {
     mixed_campaign(4_000);
 }
+
+/// Iterations that share a seed (a seed repeated in the list, or a seed's exploration
+/// children) and run at the same time on several threads keep their ledgers apart: the
+/// campaign is the same on one thread and on four, and passes on both.
+#[test]
+fn iterations_sharing_a_seed_keep_their_ledgers_apart() {
+    let run = |threads: usize| {
+        let (builder, ledger) = ping_pong::campaign(2, ping_pong::Modes::Mixed);
+        let report = builder
+            .seeds(vec![1, 1, 1, 1, 2, 2, 2, 2])
+            .seed_from_env(false)
+            .require_coverage(false)
+            .threads(threads)
+            .run();
+        (report, ledger.totals())
+    };
+    let (one, one_totals) = run(1);
+    let (four, four_totals) = run(4);
+    assert_eq!(one.failed(), 0, "{one}");
+    assert_eq!(four.failed(), 0, "{four}");
+    assert_eq!(one.digest(), four.digest());
+    assert_eq!(one.assertions, four.assertions);
+    assert_eq!(one_totals, four_totals);
+}

@@ -29,6 +29,9 @@ const DETERMINISM: &str = "(determinism)";
 /// Faults shown before a failure in the report.
 const FAULTS_SHOWN: usize = 20;
 
+/// The next [`WorkloadTopology::iteration_key`]: one per iteration run in this process.
+static NEXT_ITERATION_KEY: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// Faults injected in an iteration, per kind.
 pub(crate) type FaultCounts = BTreeMap<String, u64>;
 
@@ -209,6 +212,7 @@ fn iterate(b: &SimulationBuilder, job: &Job, steps: bool, watch: bool) -> Iterat
     let total = b.workloads.len();
     let ips: std::rc::Rc<[String]> = (0..total).map(workload_ip).collect();
     let shutdowns = Shutdown::for_iteration(total);
+    let iteration_key = NEXT_ITERATION_KEY.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let state = Rc::new(RefCell::new(RunState {
         done: vec![false; total],
         ..RunState::default()
@@ -226,6 +230,7 @@ fn iterate(b: &SimulationBuilder, job: &Job, steps: bool, watch: bool) -> Iterat
             ips.clone(),
             shutdown.clone(),
             world.downgrade(),
+            iteration_key,
         );
         let (state, task_name, f) = (state.clone(), name.clone(), f.clone());
         // A process: a reboot (attrition) runs this factory again, on the same IP.

@@ -34,6 +34,7 @@ pub struct WorkloadTopology {
     pub shutdown: Shutdown,
     all_ips: Rc<[String]>,
     world: WeakSimWorld,
+    iteration_key: u64,
 }
 
 /// The other workloads' IPs, in registration order: a view of the iteration's one IP list
@@ -129,6 +130,7 @@ impl WorkloadTopology {
         all_ips: Rc<[String]>,
         shutdown: Shutdown,
         world: WeakSimWorld,
+        iteration_key: u64,
     ) -> Self {
         let my_ip = all_ips[index].clone();
         let peer_ips = PeerIps {
@@ -142,7 +144,18 @@ impl WorkloadTopology {
             shutdown,
             all_ips,
             world,
+            iteration_key,
         }
+    }
+
+    /// A number the workloads of this iteration share and no other iteration of the process
+    /// has: the key for state they share outside the world (a campaign-wide ledger, say).
+    ///
+    /// The seed is not such a key: exploration runs a seed's children, and a seed list may
+    /// repeat a seed, at the same time on other threads. The number itself depends on the
+    /// order iterations start in, so use it only to tell iterations apart, never as data.
+    pub fn iteration_key(&self) -> u64 {
+        self.iteration_key
     }
 
     /// The iteration's world. Randomness drawn from it

@@ -29,8 +29,8 @@ pub(super) struct Checker {
     /// re-sent request again, and the replies the dead server had not had acknowledged are
     /// gone (the promise covers this side's messages, not a dead server's).
     pub(super) restarted: bool,
-    /// The iteration's seed and the campaign's ledger (to note a restart there).
-    pub(super) seed: u64,
+    /// The iteration's key and the campaign's ledger (to note a restart there).
+    pub(super) key: u64,
     pub(super) ledger: Ledger,
     /// Exactly-once: requests handed back by a restart, to send again.
     pub(super) handed_back: VecDeque<Vec<u8>>,
@@ -58,7 +58,7 @@ impl Checker {
     pub(super) fn new(
         me: String,
         mode: Mode,
-        seed: u64,
+        key: u64,
         ledger: Ledger,
         reply_buffer: Option<usize>,
     ) -> Self {
@@ -67,7 +67,7 @@ impl Checker {
             oversized: None,
             pause_on_oversized: true,
             me,
-            seed,
+            key,
             ledger,
             reliable: mode.delivery.is_reliable(),
             drops: mode.drops(),
@@ -89,7 +89,7 @@ impl Checker {
     /// already answered was processed, so it is not.
     pub(super) fn restarted_with(&mut self, unacknowledged: Vec<Vec<u8>>) {
         self.restarted = true;
-        self.ledger.note_restart(self.seed, &self.me);
+        self.ledger.note_restart(self.key, &self.me);
         for message in unacknowledged {
             let n = parse_head(&message, b"ping").map(|(_, n)| n);
             if n.is_some_and(|n| self.outstanding.contains(&n)) {

@@ -87,7 +87,7 @@ pub async fn client_in<P: NetworkProvider>(
     let mut check = Checker::new(
         me.clone(),
         mode,
-        seed,
+        topology.iteration_key(),
         ledger.clone(),
         scenario.reply_buffer,
     );
@@ -209,7 +209,7 @@ pub async fn client_in<P: NetworkProvider>(
         "{me}: {m:?}"
     );
     ledger.client_done(
-        seed,
+        topology.iteration_key(),
         &me,
         ClientReport {
             sent: check.stats.sent,

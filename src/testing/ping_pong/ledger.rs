@@ -57,7 +57,7 @@ struct Iteration {
 
 #[derive(Debug, Default)]
 struct Inner {
-    /// Per iteration (its seed), per client: found by name once, then by [`ClientId`], so
+    /// Per iteration (its key), per client: found by name once, then by [`ClientId`], so
     /// recording an arrival neither allocates nor compares names (with 10,000 clients the
     /// name search was a tenth of the server's time).
     open: BTreeMap<u64, Iteration>,
@@ -65,8 +65,8 @@ struct Inner {
 }
 
 impl Inner {
-    fn id(&mut self, seed: u64, client: &str) -> ClientId {
-        let iteration = self.open.entry(seed).or_default();
+    fn id(&mut self, key: u64, client: &str) -> ClientId {
+        let iteration = self.open.entry(key).or_default();
         let index = match iteration.by_name.get(client) {
             Some(&index) => index,
             None => {
@@ -76,11 +76,11 @@ impl Inner {
                 index
             }
         };
-        ClientId { seed, index }
+        ClientId { key, index }
     }
 
     fn record(&mut self, id: ClientId) -> &mut Record {
-        let iteration = self.open.entry(id.seed).or_default();
+        let iteration = self.open.entry(id.key).or_default();
         if id.index >= iteration.records.len() {
             // Only if the iteration was judged meanwhile: a fresh record.
             iteration.records.resize_with(id.index + 1, Record::default);
@@ -92,7 +92,7 @@ impl Inner {
 /// A client's record in one iteration of the [`Ledger`], found by name once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct ClientId {
-    seed: u64,
+    key: u64,
     index: usize,
 }
 
@@ -118,9 +118,9 @@ impl Ledger {
         self.lock().totals
     }
 
-    /// `client`'s record in iteration `seed` (made if it has none yet).
-    pub(super) fn client(&self, seed: u64, client: &str) -> ClientId {
-        self.lock().id(seed, client)
+    /// `client`'s record in iteration `key` (made if it has none yet).
+    pub(super) fn client(&self, key: u64, client: &str) -> ClientId {
+        self.lock().id(key, client)
     }
 
     /// The server received request `n` of the client `id`.
@@ -128,24 +128,24 @@ impl Ledger {
         self.lock().record(id).arrivals.push(n);
     }
 
-    /// The server received `client`'s request `n` in iteration `seed`.
-    pub(super) fn arrived(&self, seed: u64, client: &str, n: u64) {
+    /// The server received `client`'s request `n` in iteration `key`.
+    pub(super) fn arrived(&self, key: u64, client: &str, n: u64) {
         let mut inner = self.lock();
-        let id = inner.id(seed, client);
+        let id = inner.id(key, client);
         inner.record(id).arrivals.push(n);
     }
 
     /// `client` was told the server restarted (and may send requests again, out of order).
-    pub(super) fn note_restart(&self, seed: u64, client: &str) {
+    pub(super) fn note_restart(&self, key: u64, client: &str) {
         let mut inner = self.lock();
-        let id = inner.id(seed, client);
+        let id = inner.id(key, client);
         inner.record(id).restart_noted = true;
     }
 
-    /// True once [`note_restart`](Self::note_restart) was called for `client` in `seed`.
-    pub(super) fn restart_noted(&self, seed: u64, client: &str) -> bool {
+    /// True once [`note_restart`](Self::note_restart) was called for `client` in `key`.
+    pub(super) fn restart_noted(&self, key: u64, client: &str) -> bool {
         let inner = self.lock();
-        inner.open.get(&seed).is_some_and(|iteration| {
+        inner.open.get(&key).is_some_and(|iteration| {
             iteration
                 .by_name
                 .get(client)
@@ -153,20 +153,20 @@ impl Ledger {
         })
     }
 
-    pub(super) fn client_done(&self, seed: u64, client: &str, report: ClientReport) {
+    pub(super) fn client_done(&self, key: u64, client: &str, report: ClientReport) {
         let mut inner = self.lock();
-        let id = inner.id(seed, client);
+        let id = inner.id(key, client);
         inner.record(id).client = Some(report);
     }
 
-    /// Judges and forgets every client of iteration `seed` that reported; adds them to the
+    /// Judges and forgets every client of iteration `key` that reported; adds them to the
     /// totals.
-    pub(super) fn judge(&self, seed: u64) -> Vec<(String, Judged)> {
+    pub(super) fn judge(&self, key: u64) -> Vec<(String, Judged)> {
         let mut inner = self.lock();
         let Iteration {
             mut records,
             by_name,
-        } = inner.open.remove(&seed).unwrap_or_default();
+        } = inner.open.remove(&key).unwrap_or_default();
         let mut out = Vec::new();
         for (name, index) in by_name {
             let record = std::mem::take(&mut records[index]);

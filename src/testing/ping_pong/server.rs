@@ -34,12 +34,13 @@ type Last = Rc<RefCell<BTreeMap<String, u64>>>;
 /// (at most 10 s) and judges what each client sent against what arrived
 /// ([`Ledger`]): in the reliable modes nothing lost (but what the Peer dropped, which must
 /// never have arrived), duplicated (exactly-once) or reordered; in unreliable mode, every
-/// loss within the Peer's `messages_possibly_lost`.
+/// loss within the Peer's `messages_possibly_lost`. The ledger keeps each iteration apart by
+/// [`WorkloadTopology::iteration_key`]; the server draws nothing from the seed.
 ///
 /// # Errors
 /// Only if binding fails; broken connections just end.
 pub async fn server<P: NetworkProvider>(
-    seed: u64,
+    _seed: u64,
     provider: P,
     topology: WorkloadTopology,
     mode: impl Into<Mode>,
@@ -47,6 +48,9 @@ pub async fn server<P: NetworkProvider>(
 ) -> io::Result<()> {
     let mode = mode.into();
     let delivery = mode.delivery;
+    // The ledger's key for this iteration: not the seed, which concurrent iterations (a
+    // seed's exploration children, a repeated seed) share.
+    let key = topology.iteration_key();
     let listener = provider.bind(&format!("{}:{PORT}", topology.my_ip)).await?;
     let sessions = delivery
         .is_reliable()
@@ -70,12 +74,12 @@ pub async fn server<P: NetworkProvider>(
                     Some(sessions) => Box::pin(serve_session(
                         sessions.clone(),
                         stream,
-                        seed,
+                        key,
                         ledger,
                         Rc::clone(&last),
                         mode.drops(),
                     )),
-                    None => Box::pin(serve(FramedStream::new(stream), seed, ledger)),
+                    None => Box::pin(serve(FramedStream::new(stream), key, ledger)),
                 });
             }
             // A failed accept ends nothing.
@@ -86,7 +90,7 @@ pub async fn server<P: NetworkProvider>(
     }
     let drain = async { while connections.next().await.is_some() {} };
     let _ = provider.clock().timeout(DRAIN, drain).await;
-    judge(seed, delivery, &ledger);
+    judge(key, delivery, &ledger);
     Ok(())
 }
 
@@ -121,7 +125,7 @@ fn replace_last(last: &mut BTreeMap<String, u64>, client: &str, n: u64) -> Optio
 /// disconnected, and a frame half-written on a broken connection is sent again whole, first,
 /// on the next one. So within one connection nothing may be missing: a gap there is a
 /// message the simulated TCP (or the Peer) lost silently.
-async fn serve<S: Stream>(mut conn: FramedStream<S>, seed: u64, ledger: Ledger) {
+async fn serve<S: Stream>(mut conn: FramedStream<S>, key: u64, ledger: Ledger) {
     // Each client seen on this connection (one, unless a request is misaddressed): its
     // ledger record and its last request number.
     let mut clients: BTreeMap<String, (ClientId, Option<u64>)> = BTreeMap::new();
@@ -130,7 +134,7 @@ async fn serve<S: Stream>(mut conn: FramedStream<S>, seed: u64, ledger: Ledger) 
         let parsed = parse(request);
         let Some((client, n)) = parsed else { continue };
         if !clients.contains_key(&*client) {
-            let id = ledger.client(seed, &client);
+            let id = ledger.client(key, &client);
             clients.insert(client.to_string(), (id, None));
         }
         let (id, last) = clients.get_mut(&*client).expect("inserted above");
@@ -173,7 +177,7 @@ fn unreliable_reply(reply: &mut Vec<u8>, request: &[u8], client: &str, n: u64) {
 async fn serve_session<S: Stream>(
     sessions: SessionServer,
     stream: S,
-    seed: u64,
+    key: u64,
     ledger: Ledger,
     last: Last,
     gaps: bool,
@@ -189,12 +193,12 @@ async fn serve_session<S: Stream>(
         let parsed = parse(&request);
         let Some((client, n)) = parsed else { continue };
         let previous = replace_last(&mut last.borrow_mut(), &client, n);
-        ledger.arrived(seed, &client, n);
+        ledger.arrived(key, &client, n);
         // A client told of a server restart (exactly-once's `SessionRestarted`) sends the
         // requests of unknown fate again, after newer ones: the ledger judges those.
         always_assert!(
             "server_session_in_order",
-            ledger.restart_noted(seed, &client)
+            ledger.restart_noted(key, &client)
                 || previous.is_none_or(|previous| if gaps {
                     n > previous
                 } else {
@@ -223,9 +227,9 @@ async fn serve_session<S: Stream>(
     );
 }
 
-/// Judges every client of iteration `seed` that reported (see [`server`]).
-fn judge(seed: u64, delivery: Delivery, ledger: &Ledger) {
-    for (client, judged) in ledger.judge(seed) {
+/// Judges every client of iteration `key` that reported (see [`server`]).
+fn judge(key: u64, delivery: Delivery, ledger: &Ledger) {
+    for (client, judged) in ledger.judge(key) {
         let d = judged.delivered;
         let c = judged.client;
         if delivery.is_reliable() {
