@@ -811,6 +811,69 @@ fn rebooted_campaign(seeds: std::ops::Range<u64>) -> moonpool::SimulationReport 
         .run()
 }
 
+/// A graceful reboot whose server returns when asked to stop is the server going down, not
+/// finishing: it is restarted, the iteration waits for the client, and the client's last
+/// check runs in every iteration.
+#[test]
+fn a_workload_returning_at_a_graceful_stop_is_rebooted_not_finished() {
+    use moonpool::sim::CrashKind;
+    use moonpool::testing::{Attrition, SimulationBuilder};
+    let mut attrition = Attrition::new(&["server"]);
+    attrition.kind = CrashKind::Graceful;
+    attrition.interval = LatencyRange::new(500 * MS, 2000 * MS);
+    let report = SimulationBuilder::new()
+        .seed_from_env(false)
+        .iterations(10)
+        .attrition(attrition)
+        .register_workload("server", |_seed, net, topology| async move {
+            let stop = net.stop_requested();
+            futures::select_biased! {
+                () = stop.fuse() => {},
+                () = topology.shutdown.wait().fuse() => {},
+            }
+            Ok::<(), String>(())
+        })
+        .register_workload("client", |_seed, net, _topology| async move {
+            net.clock().sleep(Duration::from_secs(30)).await;
+            moonpool::sometimes_assert!("client_finished", true);
+            Ok::<(), String>(())
+        })
+        .run();
+    assert!(report.is_success(), "{report}");
+    assert_eq!(report.assertions["client_finished"].checks, 10, "{report}");
+    assert!(report.faults["restart"] > 0, "{report}");
+    assert!(
+        report.mean_sim_time() >= Duration::from_secs(30),
+        "{report}"
+    );
+}
+
+/// An attrition that names a workload nobody registered (a typo would turn the reboots off
+/// silently), or whose interval is zero (a reboot loop that never lets time move), is
+/// refused before anything runs.
+#[test]
+fn an_invalid_attrition_is_refused() {
+    use moonpool::testing::{Attrition, CampaignConfigError, SimulationBuilder};
+    let campaign = |attrition: Attrition| {
+        SimulationBuilder::new()
+            .seed_from_env(false)
+            .iterations(1)
+            .attrition(attrition)
+            .register_workload("server", |_, _, _| async { Ok::<(), String>(()) })
+            .try_run()
+    };
+    let error = campaign(Attrition::new(&["srever"])).unwrap_err();
+    assert!(
+        matches!(&error, CampaignConfigError::InvalidAttrition { reason } if reason.contains("\"srever\"")),
+        "{error}"
+    );
+    let mut zero = Attrition::new(&["server"]);
+    zero.interval = LatencyRange::new(Duration::ZERO, Duration::ZERO);
+    let error = campaign(zero).unwrap_err();
+    assert!(error.to_string().contains("interval"), "{error}");
+    assert!(campaign(Attrition::new(&["server"])).is_ok());
+}
+
 #[test]
 fn attrition_reboots_the_server_and_the_clients_live_through_it() {
     let report = rebooted_campaign(0..20);

@@ -4,6 +4,7 @@ use std::cell::Cell;
 use std::rc::Rc;
 use std::time::Duration;
 
+use super::CampaignConfigError;
 use crate::provider::Clock;
 use crate::sim::{CrashKind, LatencyRange, SimWorld};
 
@@ -56,6 +57,28 @@ impl Attrition {
             grace: Duration::from_secs(1),
             until: Duration::from_secs(60),
         }
+    }
+
+    /// Checks the settings against the campaign's `workloads` (their registered names).
+    ///
+    /// # Errors
+    /// [`CampaignConfigError::InvalidAttrition`] for a name that is not registered (a typo
+    /// would silently turn reboots off) or an interval whose maximum is zero.
+    pub(crate) fn validate(&self, workloads: &[&str]) -> Result<(), CampaignConfigError> {
+        let invalid = |reason: String| Err(CampaignConfigError::InvalidAttrition { reason });
+        if let Some(name) = self
+            .workloads
+            .iter()
+            .find(|w| !workloads.contains(&w.as_str()))
+        {
+            return invalid(format!(
+                "it names workload {name:?}, which is not registered (registered: {workloads:?})"
+            ));
+        }
+        if self.interval.max.is_zero() {
+            return invalid("its interval between reboots is zero".into());
+        }
+        Ok(())
     }
 
     /// A uniform draw in `range` from the world's RNG.

@@ -416,7 +416,7 @@ impl SimulationBuilder {
     /// [`CampaignConfigError`]: `MOONPOOL_SEED`, `MOONPOOL_SEEDS`,
     /// `MOONPOOL_CHECK_DETERMINISM` or `MOONPOOL_BRANCH` does not parse, both seed variables
     /// are set, no seed to run (zero iterations, an empty range, an empty partition), zero
-    /// threads, or a bad partition. Nothing has run then.
+    /// threads, a bad partition, or an invalid attrition. Nothing has run then.
     ///
     /// # Examples
     /// ```
@@ -427,6 +427,10 @@ impl SimulationBuilder {
     /// ```
     pub fn try_run(&self) -> Result<SimulationReport, CampaignConfigError> {
         let resolved = seeds::resolve(self)?;
+        if let Some(attrition) = &self.attrition {
+            let names: Vec<&str> = self.workloads.iter().map(|(n, _)| n.as_str()).collect();
+            attrition.validate(&names)?;
+        }
         let check = self.determinism.or_env()?;
         // A one-seed replay may be a child of exploration.
         let branches = match (resolved.from_plan, self.seed_from_env) {

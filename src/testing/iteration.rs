@@ -239,6 +239,7 @@ fn iterate(b: &SimulationBuilder, job: &Job, steps: bool, watch: bool) -> Iterat
                 (provider.clone(), topology.clone(), shutdown.clone());
             let (state, name, f) = (state.clone(), task_name.clone(), f.clone());
             async move {
+                let stop = provider.stop_requested();
                 let result = match catch_unwind(AssertUnwindSafe(|| f(seed, provider, topology))) {
                     Ok(future) => AssertUnwindSafe(future)
                         .catch_unwind()
@@ -246,10 +247,18 @@ fn iterate(b: &SimulationBuilder, job: &Job, steps: bool, watch: bool) -> Iterat
                         .unwrap_or_else(|payload| Err(panic_text(payload))),
                     Err(payload) => Err(panic_text(payload)),
                 };
-                shutdown.finish();
+                // Returning because its process was asked to stop (a graceful reboot) is the
+                // process going down, not the workload finishing: its next incarnation's
+                // return counts, as a crashed one's would.
+                if result.is_ok() && stop.now_or_never().is_some() {
+                    return;
+                }
                 let mut state = state.borrow_mut();
-                state.finished += 1;
-                state.done[index] = true;
+                if !state.done[index] {
+                    shutdown.finish();
+                    state.finished += 1;
+                    state.done[index] = true;
+                }
                 if let Err(error) = result {
                     state.failure.get_or_insert((name, error));
                 }

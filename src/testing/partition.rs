@@ -196,6 +196,14 @@ pub enum CampaignConfigError {
     /// `MOONPOOL_CHECK_DETERMINISM` does not parse.
     #[error("MOONPOOL_CHECK_DETERMINISM: {0}")]
     InvalidDeterminismCheck(#[from] super::DeterminismParseError),
+    /// The [`Attrition`](super::Attrition) cannot run: it names a workload that is not
+    /// registered, or its interval between reboots can be zero (a reboot loop that never lets
+    /// virtual time move).
+    #[error("invalid attrition: {reason}")]
+    InvalidAttrition {
+        /// What is wrong.
+        reason: String,
+    },
     /// `MOONPOOL_BRANCH` (a child of exploration replayed) does not parse, or comes without
     /// `MOONPOOL_SEED`.
     #[error("MOONPOOL_BRANCH={value:?} is not a list like 120:987,300:654 (increasing positions) given with MOONPOOL_SEED")]
