@@ -2,7 +2,8 @@
 
 use moonpool::testing::{AssertionKind, SimulationBuilder, SimulationReport};
 use moonpool::{
-    always_eq, always_ge, always_gt, always_le, always_lt, always_ne, sometimes_max, sometimes_min,
+    always_assert, always_eq, always_ge, always_gt, always_le, always_lt, always_ne,
+    sometimes_assert, sometimes_max, sometimes_min,
 };
 
 fn builder() -> SimulationBuilder {
@@ -213,5 +214,65 @@ fn literal_and_run_time_names_count_together() {
     assert_eq!(
         (odd.kind, odd.checks, odd.hits),
         (AssertionKind::Sometimes, 12, 6)
+    );
+}
+
+/// One name used as two kinds of assertion is refused, not judged as whichever came first:
+/// in one iteration (the check panics, the iteration fails naming both kinds), across
+/// iterations (the iteration that disagrees with the campaign fails), and against a
+/// declared sometimes-assertion.
+#[test]
+fn one_name_as_two_kinds_fails_the_iteration() {
+    let report = builder()
+        .register_workload("w", |_seed, _net, _topology| async move {
+            always_assert!("x", true);
+            sometimes_assert!("x", false);
+            Ok::<(), String>(())
+        })
+        .iterations(2)
+        .run();
+    assert_eq!(report.failed(), 2, "{report}");
+    let error = &report.failures[0].error;
+    assert!(
+        error.contains("\"x\" is used as always and as sometimes"),
+        "{error}"
+    );
+
+    let report = builder()
+        .register_workload("w", |seed, _net, _topology| async move {
+            if seed % 2 == 0 {
+                always_assert!("y", true);
+            } else {
+                sometimes_assert!("y", false);
+            }
+            Ok::<(), String>(())
+        })
+        .iterations(4)
+        .threads(1)
+        .run();
+    assert_eq!(report.failed(), 2, "{report}");
+    assert_eq!(report.failures[0].seed, 1);
+    assert!(
+        report.failures[0]
+            .error
+            .contains("\"y\" is sometimes in this iteration but always in the campaign"),
+        "{}",
+        report.failures[0].error
+    );
+    assert_eq!(report.assertions["y"].kind, AssertionKind::Always);
+    assert_eq!(report.assertions["y"].checks, 2);
+
+    let report = builder()
+        .register_workload("w", |_seed, _net, _topology| async move {
+            always_assert!("z", true);
+            Ok::<(), String>(())
+        })
+        .declare_sometimes(&["z"])
+        .iterations(1)
+        .run();
+    assert!(!report.is_success(), "{report}");
+    assert!(
+        report.failures[0].error.contains("\"z\" is always"),
+        "{report}"
     );
 }

@@ -235,30 +235,30 @@ fn record(
     condition: bool,
     value: Option<i64>,
 ) {
-    COLLECTOR.with(|c| {
+    let conflict = COLLECTOR.with(|c| {
         let mut c = c.borrow_mut();
-        let Some(collector) = c.as_mut() else { return };
+        let collector = c.as_mut()?;
         let index = match site {
             Some(site) => collector.slot_at(site, kind),
             None => collector.slot(name, kind),
         };
         let slot = &mut collector.slots[index];
+        if slot.stats.kind != kind {
+            return Some(slot.stats.kind);
+        }
         slot.stats.checks += 1;
         slot.stats.hits += u64::from(condition);
         let improved = value.is_some_and(|value| slot.stats.offer(value));
         let first_hit = kind == AssertionKind::Sometimes && condition && !slot.first_hit_noted;
         if !(first_hit || improved) || collector.world.is_none() {
-            return;
+            return None;
         }
         // A discovery: note the world RNG's position (exploration re-enters the run there).
-        let Some(draws) = collector
+        let draws = collector
             .world
             .as_ref()
             .and_then(WeakSimWorld::upgrade)
-            .and_then(|world| world.rng_draws())
-        else {
-            return;
-        };
+            .and_then(|world| world.rng_draws())?;
         let positions = &mut collector.positions;
         if first_hit && !positions.first_hits.contains_key(name) {
             positions.first_hits.insert(name.to_string(), draws);
@@ -268,7 +268,15 @@ fn record(
         }
         // The flag only saves the search above; set once the first hit is in `positions`.
         collector.slots[index].first_hit_noted |= first_hit;
+        None
     });
+    if let Some(first) = conflict {
+        // Counting one name as two kinds would judge neither right (an always-assertion's
+        // failures hidden as misses of a sometimes, or the reverse): the iteration fails.
+        panic!(
+            "assertion {name:?} is used as {first} and as {kind}: give each assertion its own name"
+        );
+    }
 }
 
 /// Notes the RNG position of `world` at each discovery of the iteration being collected on

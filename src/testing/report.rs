@@ -108,12 +108,30 @@ impl SimulationReport {
     /// Adds one iteration's results (callers add them in seed order).
     pub(crate) fn push(
         &mut self,
-        record: IterationRecord,
-        failure: Option<IterationFailure>,
+        mut record: IterationRecord,
+        mut failure: Option<IterationFailure>,
         assertions: &AssertionMap,
         faults: &BTreeMap<String, u64>,
         buggify: &BTreeMap<String, BuggifyCoverage>,
     ) {
+        // A name counted as one kind here and another in the campaign so far (declared, or
+        // checked by earlier iterations) fails this iteration: its counts are not merged.
+        let conflict = assertions.iter().find_map(|(name, stats)| {
+            let known = self.assertions.get(name)?.kind;
+            (known != stats.kind).then_some((name, known, stats.kind))
+        });
+        if let Some((name, known, here)) = conflict {
+            record.passed = false;
+            failure.get_or_insert_with(|| IterationFailure {
+                seed: record.seed,
+                workload: "(simulation)".to_string(),
+                error: format!(
+                    "assertion {name:?} is {here} in this iteration but {known} in the campaign \
+                     (declared, or checked before): give each assertion its own name"
+                ),
+                faults: Vec::new(),
+            });
+        }
         self.iterations.push(record);
         self.failures.extend(failure);
         merge_assertions(&mut self.assertions, assertions);
@@ -318,12 +336,15 @@ pub(super) fn merge_faults(into: &mut BTreeMap<String, u64>, from: &BTreeMap<Str
     }
 }
 
-/// Adds the counts of `from` to `into`.
+/// Adds the counts of `from` to `into`; a name of another kind in `into` keeps its counts.
 pub(super) fn merge_assertions(into: &mut AssertionMap, from: &AssertionMap) {
     for (name, stats) in from {
-        into.entry(name.clone())
-            .or_insert(AssertionStats::new(stats.kind))
-            .merge(stats);
+        let entry = into
+            .entry(name.clone())
+            .or_insert(AssertionStats::new(stats.kind));
+        if entry.kind == stats.kind {
+            entry.merge(stats);
+        }
     }
 }
 
