@@ -1075,6 +1075,55 @@ fn an_unreliable_message_keeps_its_place_behind_queued_ones() {
     });
 }
 
+/// The server's byte cap counts only what the Peer has not acknowledged: a 3,000-byte
+/// message acknowledged frees its 3,000 bytes, so of a 100-byte cap the 10 bytes still
+/// unacknowledged leave room for exactly 90 one-byte messages more.
+#[test]
+fn an_acknowledgement_frees_its_bytes_at_the_server() {
+    run_sim(exact_network(), |net| async move {
+        let listener = net.server.bind(&net.addr).await.unwrap();
+        let limits = moonpool::peer::ServerLimits {
+            max_buffered_bytes: 3_100,
+            max_message_size: 3_000,
+            max_unacknowledged: 10_000,
+            ..Default::default()
+        };
+        let sessions = SessionServer::new(1).with_limits(limits).unwrap();
+        let mut peer = reliable_peer(&net, Delivery::AtLeastOnce);
+        let (accepted, connected) = futures::join!(
+            async {
+                let (stream, _) = listener.accept().await.unwrap();
+                sessions.accept(stream).await.unwrap()
+            },
+            peer.reconnect()
+        );
+        connected.unwrap();
+        let mut conn = accepted;
+        conn.send(vec![1; 3_000]).await.unwrap();
+        conn.feed(vec![2; 10]).unwrap();
+        assert_eq!(peer.recv().await.unwrap().len(), 3_000);
+        // The Peer acknowledges it while it waits for its own message's acknowledgement;
+        // the server reads that while it waits for more.
+        let clock = net.server.clock();
+        let server = async {
+            assert_eq!(conn.recv().await.unwrap().unwrap(), b"go");
+            let _ = clock.timeout(Duration::from_millis(100), conn.recv()).await;
+        };
+        let client = async {
+            peer.send(b"go".to_vec()).await.unwrap();
+            peer.wait_acknowledged().await.unwrap();
+        };
+        futures::join!(server, client);
+        assert_eq!(conn.stats().acknowledged, 1, "{:?}", conn.stats());
+        let mut fed = 0;
+        while conn.feed(vec![3]).is_ok() {
+            fed += 1;
+            assert!(fed <= 4_000, "the cap never came");
+        }
+        assert_eq!(fed, 3_100 - 10);
+    });
+}
+
 /// Unacknowledged messages count against the queue caps until their acknowledgement.
 #[test]
 fn unacknowledged_messages_count_against_the_queue() {

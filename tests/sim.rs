@@ -739,3 +739,13 @@ fn a_sleep_past_the_end_of_virtual_time_ends_there() {
         assert_eq!(world.now(), Duration::from_nanos(u64::MAX));
     }
 }
+
+/// A weak handle says in its `Debug` whether its world is still alive.
+#[test]
+fn a_weak_world_says_whether_it_is_alive() {
+    let world = SimWorld::new(1);
+    let weak = world.downgrade();
+    assert!(format!("{weak:?}").contains("alive: true"), "{weak:?}");
+    drop(world);
+    assert!(format!("{weak:?}").contains("alive: false"), "{weak:?}");
+}

@@ -1141,6 +1141,31 @@ fn a_link_latency_set_mid_connection_applies_at_once() {
     );
 }
 
+/// A rule holding a connect until a time makes the connect complete then (a stall the
+/// timeline records), not at once.
+#[test]
+fn a_rule_can_hold_a_connect_until_a_time() {
+    let w = SimWorld::with_config(1, exact()).unwrap();
+    w.add_rule(|op| match op {
+        NetOp::Connect { now, .. } => Some(Verdict::HoldUntil(Duration::from_secs(1).max(*now))),
+        _ => None,
+    });
+    let (server, client, w2) = (w.provider("10.0.0.1"), w.provider("10.0.0.2"), w.clone());
+    let connected_at = w
+        .block_on(async move {
+            let _listener = server.bind("10.0.0.1:80").await.unwrap();
+            let _c = client.connect("10.0.0.1:80").await.unwrap();
+            w2.now()
+        })
+        .unwrap();
+    assert!(connected_at >= Duration::from_secs(1), "{connected_at:?}");
+    assert!(
+        connected_at < Duration::from_millis(1100),
+        "{connected_at:?}"
+    );
+    assert_eq!(w.fault_counts().get(&FaultKind::ConnectStall), Some(&1));
+}
+
 /// A clog drawn for one write holds that connection alone or, half the time ("all
 /// traffic"), everything from its host to the other; the timeline says which.
 #[test]

@@ -373,6 +373,34 @@ mod tests {
         assert_eq!(table.len(), 4);
     }
 
+    /// The anonymous sessions count as one client holding as many as there are: one
+    /// anonymous session is spared while an identity holds two, even if it is older.
+    #[test]
+    fn anonymous_sessions_count_as_one_client_of_their_number() {
+        let mut table = Table::default();
+        let limits = caps(4, 4);
+        let (anonymous, _) = table.session_for(&hello(1, 1), None, &limits).unwrap();
+        lock_state(&anonymous).carried = true;
+        for id in [2, 3] {
+            let (s, _) = table
+                .session_for(&hello(id, id as u64), Some(b"alice"), &limits)
+                .unwrap();
+            lock_state(&s).carried = true;
+        }
+        let (carol, _) = table
+            .session_for(&hello(4, 4), Some(b"carol"), &limits)
+            .unwrap();
+        lock_state(&carol).carried = true;
+        table
+            .session_for(&hello(5, 5), Some(b"dave"), &limits)
+            .unwrap();
+        assert!(
+            table.sessions.contains_key(&1),
+            "the one anonymous session stays"
+        );
+        assert_eq!(table.per_identity[&b"alice"[..]], 1);
+    }
+
     #[test]
     fn a_newcomer_displaces_the_oldest_handshake_not_a_session() {
         let mut table = Table::default();
