@@ -402,6 +402,27 @@ fn a_new_epoch_is_a_hello_not_resumed_or_from_another_incarnation() {
     }
 }
 
+/// A hand-written session server: accepts one connection, answers its hello (incarnation 7,
+/// a new session), writes the data messages `script` (number, payload) in one go, then reads
+/// until the Peer closes.
+async fn scripted_session<L: Listener>(listener: &L, script: &[(u64, &[u8])]) {
+    let (stream, _) = listener.accept().await.unwrap();
+    let mut framed = FramedStream::new(stream);
+    let hello = framed.recv().await.unwrap().unwrap();
+    let mut out = hello_reply(&hello, 7, false);
+    for (seq, payload) in script {
+        let mut message = vec![b'D'];
+        message.extend_from_slice(&seq.to_le_bytes());
+        message.extend_from_slice(payload);
+        LengthChecksumCodec::default()
+            .encode(&message, &mut out)
+            .unwrap();
+    }
+    framed.get_mut().write_all(&out).await.unwrap();
+    let mut rest = Vec::new();
+    let _ = framed.get_mut().read_to_end(&mut rest).await;
+}
+
 /// A server that numbers a message `u64::MAX` (no number could follow it) breaks the
 /// protocol: the Peer says so and drops the connection, and still hands out what came
 /// before it.
@@ -409,23 +430,7 @@ fn a_new_epoch_is_a_hello_not_resumed_or_from_another_incarnation() {
 fn a_message_numbered_past_the_last_number_is_a_protocol_error() {
     run_sim(exact_network(), |net| async move {
         let listener = net.server.bind(&net.addr).await.unwrap();
-        let server = async {
-            let (stream, _) = listener.accept().await.unwrap();
-            let mut framed = FramedStream::new(stream);
-            let hello = framed.recv().await.unwrap().unwrap();
-            let mut out = hello_reply(&hello, 7, false);
-            for (seq, payload) in [(1u64, &b"one"[..]), (u64::MAX, b"boom")] {
-                let mut message = vec![b'D'];
-                message.extend_from_slice(&seq.to_le_bytes());
-                message.extend_from_slice(payload);
-                LengthChecksumCodec::default()
-                    .encode(&message, &mut out)
-                    .unwrap();
-            }
-            framed.get_mut().write_all(&out).await.unwrap();
-            let mut rest = Vec::new();
-            let _ = framed.get_mut().read_to_end(&mut rest).await;
-        };
+        let server = scripted_session(&listener, &[(1, b"one"), (u64::MAX, b"boom")]);
         let client = async {
             let mut peer = reliable_peer(&net, Delivery::AtLeastOnce);
             peer.reconnect().await.unwrap();
@@ -452,23 +457,7 @@ fn a_message_numbered_past_the_last_number_is_a_protocol_error() {
 fn a_repeated_message_from_the_remote_is_dropped_and_counted() {
     run_sim(exact_network(), |net| async move {
         let listener = net.server.bind(&net.addr).await.unwrap();
-        let server = async {
-            let (stream, _) = listener.accept().await.unwrap();
-            let mut framed = FramedStream::new(stream);
-            let hello = framed.recv().await.unwrap().unwrap();
-            let mut out = hello_reply(&hello, 7, false);
-            for (seq, payload) in [(1u64, &b"one"[..]), (1, b"one"), (2, b"two")] {
-                let mut message = vec![b'D'];
-                message.extend_from_slice(&seq.to_le_bytes());
-                message.extend_from_slice(payload);
-                LengthChecksumCodec::default()
-                    .encode(&message, &mut out)
-                    .unwrap();
-            }
-            framed.get_mut().write_all(&out).await.unwrap();
-            let mut rest = Vec::new();
-            let _ = framed.get_mut().read_to_end(&mut rest).await;
-        };
+        let server = scripted_session(&listener, &[(1, b"one"), (1, b"one"), (2, b"two")]);
         let client = async {
             let mut peer = reliable_peer(&net, Delivery::AtLeastOnce);
             peer.reconnect().await.unwrap();
@@ -874,89 +863,63 @@ fn the_heartbeat_drops_a_silent_connection() {
 }
 
 /// Messages sent with `send_unreliable` keep their place and are never re-sent; those lost
-/// with a connection are counted as lost, the reliable ones around them re-sent.
+/// with a connection are counted as lost (the remote kept its session, so it did not have
+/// them) or, when the remote lost its session (a new incarnation), as possibly lost (the old
+/// one may have read them); the reliable ones around them are re-sent.
 #[test]
 fn unreliable_messages_in_a_reliable_session_are_counted_when_lost() {
-    run_sim(exact_network(), |net| async move {
-        let listener = net.server.bind(&net.addr).await.unwrap();
-        let sessions = SessionServer::new(1);
-        let server = async {
-            let (stream, _) = listener.accept().await.unwrap();
-            let conn = sessions.accept(stream).await.unwrap();
-            // Reads nothing, then resets: everything written is gone.
-            net.server.clock().sleep(Duration::from_millis(100)).await;
-            conn.get_ref().reset();
-            drop(conn);
-            let (stream, _) = listener.accept().await.unwrap();
-            let mut conn = sessions.accept(stream).await.unwrap();
-            let mut seen = Vec::new();
-            while let Ok(Some(message)) = conn.recv().await {
-                seen.push(message);
-            }
-            seen
-        };
-        let client = async {
-            let mut peer = reliable_peer(&net, Delivery::ExactlyOnce);
-            peer.reconnect().await.unwrap();
-            peer.send(numbered(0)).await.unwrap();
-            peer.send_unreliable(numbered(1)).await.unwrap();
-            peer.send(numbered(2)).await.unwrap();
-            peer.flush().await.unwrap();
-            while let Err(error) = peer.wait_acknowledged().await {
-                assert!(error.is_disconnect(), "{error}");
-            }
-            let m = peer.metrics();
-            assert_eq!((m.messages_lost, m.messages_resent), (1, 2), "{m:?}");
-            peer.close().await;
-        };
-        let (seen, ()) = futures::join!(server, client);
-        assert_eq!(seen, [numbered(0), numbered(2)]);
-    });
-}
-
-/// A message sent unreliably and written before the remote lost its session (a new
-/// incarnation) may or may not have been read by the old one: possibly lost, never re-sent;
-/// the reliable ones around it go to the new incarnation.
-#[test]
-fn unreliable_messages_written_before_a_new_epoch_are_possibly_lost() {
-    run_sim(exact_network(), |net| async move {
-        let listener = net.server.bind(&net.addr).await.unwrap();
-        let server = async {
-            let (stream, _) = listener.accept().await.unwrap();
-            let conn = SessionServer::new(1).accept(stream).await.unwrap();
-            net.server.clock().sleep(Duration::from_millis(100)).await;
-            conn.get_ref().reset();
-            drop(conn);
-            let (stream, _) = listener.accept().await.unwrap();
-            let mut conn = SessionServer::new(2).accept(stream).await.unwrap();
-            let mut seen = Vec::new();
-            while let Ok(Some(message)) = conn.recv().await {
-                seen.push(message);
-            }
-            seen
-        };
-        let client = async {
-            let mut peer = reliable_peer(&net, Delivery::AtLeastOnce);
-            peer.reconnect().await.unwrap();
-            peer.send(numbered(0)).await.unwrap();
-            peer.send_unreliable(numbered(1)).await.unwrap();
-            peer.send(numbered(2)).await.unwrap();
-            peer.flush().await.unwrap();
-            while let Err(error) = peer.wait_acknowledged().await {
-                assert!(error.is_disconnect(), "{error}");
-            }
-            let m = peer.metrics();
-            assert_eq!(m.session_restarts, 1, "{m:?}");
-            assert_eq!(
-                (m.messages_possibly_lost, m.messages_lost, m.messages_resent),
-                (1, 0, 2),
-                "{m:?}"
-            );
-            peer.close().await;
-        };
-        let (seen, ()) = futures::join!(server, client);
-        assert_eq!(seen, [numbered(0), numbered(2)]);
-    });
+    // (second incarnation, delivery, (lost, possibly lost, resent, session restarts))
+    let cases = [
+        (1, Delivery::ExactlyOnce, (1, 0, 2, 0)),
+        (2, Delivery::AtLeastOnce, (0, 1, 2, 1)),
+    ];
+    for (second, delivery, expected) in cases {
+        run_sim(exact_network(), |net| async move {
+            let listener = net.server.bind(&net.addr).await.unwrap();
+            let first_sessions = SessionServer::new(1);
+            let server = async {
+                let (stream, _) = listener.accept().await.unwrap();
+                let conn = first_sessions.accept(stream).await.unwrap();
+                // Reads nothing, then resets: everything written is gone.
+                net.server.clock().sleep(Duration::from_millis(100)).await;
+                conn.get_ref().reset();
+                drop(conn);
+                let sessions = match second {
+                    1 => first_sessions.clone(),
+                    other => SessionServer::new(other),
+                };
+                let (stream, _) = listener.accept().await.unwrap();
+                let mut conn = sessions.accept(stream).await.unwrap();
+                let mut seen = Vec::new();
+                while let Ok(Some(message)) = conn.recv().await {
+                    seen.push(message);
+                }
+                seen
+            };
+            let client = async {
+                let mut peer = reliable_peer(&net, delivery);
+                peer.reconnect().await.unwrap();
+                peer.send(numbered(0)).await.unwrap();
+                peer.send_unreliable(numbered(1)).await.unwrap();
+                peer.send(numbered(2)).await.unwrap();
+                peer.flush().await.unwrap();
+                while let Err(error) = peer.wait_acknowledged().await {
+                    assert!(error.is_disconnect(), "{error}");
+                }
+                let m = peer.metrics();
+                let counted = (
+                    m.messages_lost,
+                    m.messages_possibly_lost,
+                    m.messages_resent,
+                    m.session_restarts,
+                );
+                assert_eq!(counted, expected, "{m:?}");
+                peer.close().await;
+            };
+            let (seen, ()) = futures::join!(server, client);
+            assert_eq!(seen, [numbered(0), numbered(2)]);
+        });
+    }
 }
 
 /// While disconnected, `send_unreliable` under the drop-oldest policy makes room by dropping

@@ -434,16 +434,20 @@ fn corruption_can_hit_any_byte_of_a_segment() {
     assert!(positions.iter().any(|&p| p >= 32), "{positions:?}");
 }
 
-#[test]
-fn a_latency_tail_and_a_slow_link_add_their_delay_exactly() {
-    let config = NetworkConfig {
+/// The exact network, with a latency tail of `delay` on every segment.
+fn tail_of(delay: Duration) -> NetworkConfig {
+    NetworkConfig {
         latency_tail: LatencyTail {
             probability: 1.0,
-            shape: TailShape::Uniform(LatencyRange::fixed(50 * MS)),
+            shape: TailShape::Uniform(LatencyRange::fixed(delay)),
         },
         ..exact()
-    };
-    let w = world(config);
+    }
+}
+
+#[test]
+fn a_latency_tail_and_a_slow_link_add_their_delay_exactly() {
+    let w = world(tail_of(50 * MS));
     w.set_link_latency("10.0.0.1", "10.0.0.2", 30 * MS).unwrap();
     let w2 = w.clone();
     let took = w
@@ -463,14 +467,7 @@ fn a_latency_tail_and_a_slow_link_add_their_delay_exactly() {
 /// never delivers: the write succeeds, the read waits, and closing the streams is fine.
 #[test]
 fn a_link_slowed_to_the_longest_duration_never_delivers() {
-    let config = NetworkConfig {
-        latency_tail: LatencyTail {
-            probability: 1.0,
-            shape: TailShape::Uniform(LatencyRange::fixed(50 * MS)),
-        },
-        ..exact()
-    };
-    let w = world(config);
+    let w = world(tail_of(50 * MS));
     w.set_link_latency("10.0.0.1", "10.0.0.2", Duration::MAX)
         .unwrap();
     let w2 = w.clone();
