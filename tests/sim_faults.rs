@@ -868,6 +868,17 @@ fn an_invalid_attrition_is_refused() {
     zero.interval = LatencyRange::new(Duration::ZERO, Duration::ZERO);
     let error = campaign(zero).unwrap_err();
     assert!(error.to_string().contains("interval"), "{error}");
+    let mut backwards = Attrition::new(&["server"]);
+    backwards.downtime = LatencyRange {
+        min: Duration::from_secs(5),
+        max: Duration::from_secs(1),
+    };
+    let error = campaign(backwards).unwrap_err();
+    assert!(error.to_string().contains("downtime"), "{error}");
+    let mut none = Attrition::new(&["server"]);
+    none.max_down = 0;
+    let error = campaign(none).unwrap_err();
+    assert!(error.to_string().contains("max_down"), "{error}");
     assert!(campaign(Attrition::new(&["server"])).is_ok());
 }
 

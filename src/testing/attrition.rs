@@ -63,7 +63,8 @@ impl Attrition {
     ///
     /// # Errors
     /// [`CampaignConfigError::InvalidAttrition`] for a name that is not registered (a typo
-    /// would silently turn reboots off) or an interval whose maximum is zero.
+    /// would silently turn reboots off), an interval whose maximum is zero, a range whose
+    /// minimum exceeds its maximum, or a `max_down` of 0.
     pub(crate) fn validate(&self, workloads: &[&str]) -> Result<(), CampaignConfigError> {
         let invalid = |reason: String| Err(CampaignConfigError::InvalidAttrition { reason });
         if let Some(name) = self
@@ -77,6 +78,17 @@ impl Attrition {
         }
         if self.interval.max.is_zero() {
             return invalid("its interval between reboots is zero".into());
+        }
+        for (what, range) in [("interval", self.interval), ("downtime", self.downtime)] {
+            if range.min > range.max {
+                return invalid(format!(
+                    "its {what} runs from {:?} down to {:?}: min must not exceed max",
+                    range.min, range.max
+                ));
+            }
+        }
+        if self.max_down == 0 {
+            return invalid("max_down is 0, so it would reboot nothing".into());
         }
         Ok(())
     }

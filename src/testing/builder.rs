@@ -295,7 +295,8 @@ impl SimulationBuilder {
     ///
     /// The default, inside `cargo test`, names the test target and the test so the line works
     /// when pasted: `cargo test --test harness my_campaign -- --exact --include-ignored`
-    /// (`--lib` for the crate's unit tests, `--release` when run in release).
+    /// (`--lib` for the crate's unit tests, `--release` when run in release). In any other
+    /// program it is the command line that started it (`./target/debug/my_sim --fast`).
     pub fn replay_hint(mut self, hint: impl Into<String>) -> Self {
         self.replay_hint = hint.into();
         self
@@ -468,23 +469,51 @@ impl SimulationBuilder {
 
 /// `cargo test [--release] (--lib | --test BIN) TEST -- --exact --include-ignored`, from the
 /// running test binary (`target/<profile>/deps/<name>-<hash>`, with `CARGO_PKG_NAME` set by
-/// cargo) and the test thread's name; plain `cargo test` where they are unknown.
+/// cargo) and the test thread's name; outside a test binary, the command line that started
+/// the program (its arguments quoted for a POSIX shell).
 fn default_replay_hint() -> String {
+    let exe = std::env::current_exe().ok();
+    let in_test_binary = exe.as_deref().is_some_and(|exe| {
+        exe.parent()
+            .and_then(|dir| dir.file_name())
+            .is_some_and(|dir| dir == "deps")
+    });
+    if !in_test_binary {
+        let args: Vec<String> = std::env::args().map(|arg| shell_word(&arg)).collect();
+        if !args.is_empty() {
+            return args.join(" ");
+        }
+    }
+    cargo_test_hint(exe.as_deref())
+}
+
+/// `word` as one POSIX shell word: as is when it is plain, else single-quoted.
+fn shell_word(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./=:,+@%".contains(&b));
+    if plain {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
+}
+
+/// The `cargo test` command of the running test binary `exe` (see [`default_replay_hint`]).
+fn cargo_test_hint(exe: Option<&std::path::Path>) -> String {
     let test = std::thread::current()
         .name()
         .filter(|name| *name != "main")
         .map(str::to_string);
-    let exe = std::env::current_exe().ok();
-    let target = exe.as_deref().and_then(|exe| {
+    let target = exe.and_then(|exe| {
         let stem = exe.file_stem()?.to_str()?;
         let (name, hash) = stem.rsplit_once('-')?;
         let in_deps = exe.parent()?.file_name()? == "deps";
         (in_deps && hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit()))
             .then(|| name.to_string())
     });
-    let release = exe
-        .as_deref()
-        .is_some_and(|exe| exe.components().any(|c| c.as_os_str() == "release"));
+    let release = exe.is_some_and(|exe| exe.components().any(|c| c.as_os_str() == "release"));
     let mut hint = String::from("cargo test");
     if release {
         hint.push_str(" --release");
@@ -501,4 +530,18 @@ fn default_replay_hint() -> String {
         hint.push_str(&format!(" {test} -- --exact --include-ignored"));
     }
     hint
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shell_word;
+
+    #[test]
+    fn shell_words_are_quoted_only_when_needed() {
+        assert_eq!(shell_word("./target/debug/sim"), "./target/debug/sim");
+        assert_eq!(shell_word("--seeds=1,2"), "--seeds=1,2");
+        assert_eq!(shell_word("two words"), "'two words'");
+        assert_eq!(shell_word("it's"), "'it'\\''s'");
+        assert_eq!(shell_word(""), "''");
+    }
 }

@@ -197,8 +197,8 @@ pub enum CampaignConfigError {
     #[error("MOONPOOL_CHECK_DETERMINISM: {0}")]
     InvalidDeterminismCheck(#[from] super::DeterminismParseError),
     /// The [`Attrition`](super::Attrition) cannot run: it names a workload that is not
-    /// registered, or its interval between reboots can be zero (a reboot loop that never lets
-    /// virtual time move).
+    /// registered, its interval between reboots can be zero (a reboot loop that never lets
+    /// virtual time move), a range runs backwards, or `max_down` is 0 (nothing rebooted).
     #[error("invalid attrition: {reason}")]
     InvalidAttrition {
         /// What is wrong.
