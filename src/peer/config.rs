@@ -61,6 +61,12 @@ pub enum Delivery {
     /// If the remote restarted and lost the session, the next call returns
     /// [`PeerError::SessionRestarted`] handing back every message it may or may not have
     /// processed (never a silent gap or duplicate); on any other error, just call again.
+    ///
+    /// A session lives in the server's [`SessionServer`](super::SessionServer), in memory:
+    /// exactly-once holds across reconnects and network faults, not across a restart of the
+    /// server process. What a restarted server had already done with the handed-back
+    /// messages is the application's to settle (idempotent requests, request ids it
+    /// remembers durably, or asking the server).
     ExactlyOnce,
 }
 

@@ -143,7 +143,9 @@ pub enum PeerError {
     /// The messages it may or may not have processed are handed back, oldest first
     /// ([`into_messages`](PeerError::into_messages)); the Peer carries on in the new session
     /// with the messages that were never written. Decide about these (send them again, or
-    /// give up on them): nothing else was lost or duplicated.
+    /// give up on them): nothing else was lost or duplicated. The list may be empty (every
+    /// message written had been acknowledged): the error still says the remote's state is
+    /// new. Messages sent again go behind those already queued.
     #[error("{destination} restarted and lost the session: {} message(s) written and not acknowledged may or may not have been processed", unacknowledged.len())]
     SessionRestarted {
         /// The Peer's destination.
