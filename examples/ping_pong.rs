@@ -48,6 +48,23 @@ use lexopt::prelude::*;
 use moonpool::peer::{Delivery, OverflowPolicy};
 use moonpool::testing::{ping_pong, DeterminismCheck, Partition, SimulationReport};
 
+/// `eprintln!` that drops the line when standard error is gone (`2>&1 | head`) instead of
+/// panicking: progress and notes are not worth ending the run for.
+macro_rules! note {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
+/// `println!` that stops quietly when standard output is gone (`| head`).
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 /// The share of seeds run twice to check determinism (`MOONPOOL_CHECK_DETERMINISM` overrides).
 const DETERMINISM_SHARE: f64 = 0.02;
 
@@ -258,7 +275,7 @@ fn merge(files: &[String]) -> Result<SimulationReport, String> {
         let text = std::fs::read_to_string(file).map_err(|error| format!("{file}: {error}"))?;
         let shard =
             SimulationReport::from_shard_text(&text).map_err(|error| format!("{file}: {error}"))?;
-        eprintln!("ping_pong: {file}: {}", shard.summary_line());
+        note!("ping_pong: {file}: {}", shard.summary_line());
         match &mut merged {
             Some(report) => report
                 .merge(shard)
@@ -277,26 +294,24 @@ fn init_tracing() -> Result<(), String> {
     moonpool::testing::init_tracing().map_err(|error| error.to_string())?;
     #[cfg(not(feature = "subscriber"))]
     if std::env::var_os("MOONPOOL_LOG").is_some() || std::env::var_os("RUST_LOG").is_some() {
-        eprintln!(
-            "ping_pong: logs need the subscriber feature: cargo run --features subscriber ..."
-        );
+        note!("ping_pong: logs need the subscriber feature: cargo run --features subscriber ...");
     }
     Ok(())
 }
 
 fn main() -> ExitCode {
     if let Err(message) = init_tracing() {
-        eprintln!("{message}");
+        note!("{message}");
         return ExitCode::from(2);
     }
     let args = match parse_args() {
         Ok(Some(args)) => args,
         Ok(None) => {
-            println!("{USAGE}");
+            say!("{USAGE}");
             return ExitCode::SUCCESS;
         }
         Err(message) => {
-            eprintln!("{message}");
+            note!("{message}");
             return ExitCode::from(2);
         }
     };
@@ -307,7 +322,7 @@ fn main() -> ExitCode {
         match std::fs::File::create(file) {
             Ok(handle) => save = Some((file.clone(), handle)),
             Err(error) => {
-                eprintln!("ping_pong: cannot write the shard to {file}: {error}");
+                note!("ping_pong: cannot write the shard to {file}: {error}");
                 return ExitCode::from(2);
             }
         }
@@ -333,9 +348,11 @@ fn main() -> ExitCode {
             .iterations(args.iterations.unwrap_or(1000))
             .check_determinism(DeterminismCheck::Fraction(DETERMINISM_SHARE))
             .on_progress(|p| {
-                eprintln!(
+                note!(
                     "ping_pong: {}/{} iterations, {} failed",
-                    p.done, p.total, p.failures
+                    p.done,
+                    p.total,
+                    p.failures
                 )
             });
         if let Some(seed) = args.seed {
@@ -357,17 +374,17 @@ fn main() -> ExitCode {
         let report = match builder.try_run() {
             Ok(report) => report,
             Err(error) => {
-                eprintln!("ping_pong: {error}");
+                note!("ping_pong: {error}");
                 return ExitCode::from(2);
             }
         };
         if let Some((file, mut handle)) = save {
             use std::io::Write;
             match handle.write_all(report.to_shard_text().as_bytes()) {
-                Ok(()) => eprintln!("ping_pong: shard saved to {file}"),
+                Ok(()) => note!("ping_pong: shard saved to {file}"),
                 Err(error) => {
                     // The report is still printed below: the run is not lost.
-                    eprintln!("ping_pong: cannot write the shard to {file}: {error}");
+                    note!("ping_pong: cannot write the shard to {file}: {error}");
                     saved = false;
                 }
             }
@@ -377,7 +394,7 @@ fn main() -> ExitCode {
         match merge(&args.merge) {
             Ok(report) => report,
             Err(message) => {
-                eprintln!("{message}");
+                note!("{message}");
                 return ExitCode::from(2);
             }
         }
@@ -391,9 +408,9 @@ fn main() -> ExitCode {
                 "{summary} lost={} duplicated={} reordered={} dropped={}",
                 t.lost, t.duplicated, t.reordered, t.dropped
             );
-            println!("{}", text.replacen(&summary, &full, 1));
+            say!("{}", text.replacen(&summary, &full, 1));
         }
-        None => println!("{text}"),
+        None => say!("{text}"),
     }
     if !saved {
         ExitCode::from(2)

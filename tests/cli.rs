@@ -214,3 +214,22 @@ fn partitions_run_as_separate_processes_merge_into_the_whole_campaign() {
     assert!(stderr(&edited).contains("checksum"), "{}", stderr(&edited));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// With tracing on and standard error closed early (`2>&1 | head`), the run goes on: log
+/// lines that cannot be written are dropped, not a panic.
+#[test]
+fn logging_into_a_closed_pipe_does_not_end_the_run() {
+    let Some(path) = example() else { return };
+    let mut child = Command::new(path)
+        .args(["--iterations", "3"])
+        .env("MOONPOOL_LOG", "debug")
+        .env_remove("MOONPOOL_SEED")
+        .env_remove("MOONPOOL_SEEDS")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stderr.take());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "{status:?}");
+}

@@ -94,9 +94,22 @@ impl FormatTime for SimTimer {
 #[derive(Debug, Clone, Copy)]
 struct Stderr;
 
+/// Set once standard error could not be written (a closed pipe): log lines are dropped.
+static STDERR_GONE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 impl io::Write for Stderr {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        eprint!("{}", String::from_utf8_lossy(buf));
+        use std::sync::atomic::Ordering;
+        if !STDERR_GONE.load(Ordering::Relaxed) {
+            // `eprint!` panics when standard error is gone (`2>&1 | head`, say); a log line
+            // is not worth ending the program for, so it is dropped, as tracing's own
+            // writer drops it.
+            let text = String::from_utf8_lossy(buf);
+            let printed = std::panic::catch_unwind(|| eprint!("{text}"));
+            if printed.is_err() {
+                STDERR_GONE.store(true, Ordering::Relaxed);
+            }
+        }
         Ok(buf.len())
     }
 
