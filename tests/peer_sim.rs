@@ -25,9 +25,12 @@ fn backoff_doubles_and_caps_in_virtual_time() {
         // one waits out the backoff.
         peer.send(b"x".to_vec()).await.unwrap();
         assert_eq!(clock.now(), Duration::ZERO);
-        for _ in 0..7 {
+        assert!(!peer.backoff_at_cap(), "no failure yet");
+        for i in 0..7 {
             let result = peer.reconnect().await;
             assert!(matches!(result, Err(PeerError::ConnectionFailed { .. })));
+            // 100, 200 ms below the 400 ms cap; the third failure reaches it.
+            assert_eq!(peer.backoff_at_cap(), i >= 2, "after failure {}", i + 1);
             // Each refusal takes the 1 ms connect latency.
             attempts.push(clock.now() - Duration::from_millis(1));
         }
