@@ -261,6 +261,28 @@ fn one_name_as_two_kinds_fails_the_iteration() {
     );
     assert_eq!(report.assertions["y"].kind, AssertionKind::Always);
     assert_eq!(report.assertions["y"].checks, 2);
+    // Shards that each saw one kind pass alone, and refuse to merge.
+    let shard = |seeds: Vec<u64>| {
+        builder()
+            .register_workload("w", |seed, _net, _topology| async move {
+                if seed % 2 == 0 {
+                    always_assert!("y", true);
+                } else {
+                    sometimes_assert!("y", true);
+                }
+                Ok::<(), String>(())
+            })
+            .seeds(seeds)
+            .run()
+    };
+    let (mut even, odd) = (shard(vec![0, 2]), shard(vec![1, 3]));
+    assert!(even.is_success() && odd.is_success());
+    let error = even.merge(odd).unwrap_err();
+    assert!(
+        matches!(&error, moonpool::testing::MergeError::AssertionKinds { name, .. } if name == "y"),
+        "{error}"
+    );
+    assert_eq!(even.iteration_count(), 2, "the report is left unchanged");
 
     let report = builder()
         .register_workload("w", |_seed, _net, _topology| async move {

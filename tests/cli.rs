@@ -216,7 +216,9 @@ fn partitions_run_as_separate_processes_merge_into_the_whole_campaign() {
 }
 
 /// With tracing on and standard error closed early (`2>&1 | head`), the run goes on: log
-/// lines that cannot be written are dropped, not a panic.
+/// lines that cannot be written are dropped, not a panic. (The log writer is in the example
+/// when it is built with the `subscriber` feature, as `cargo test --all-features` builds it;
+/// without it, this checks the example's own progress lines.)
 #[test]
 fn logging_into_a_closed_pipe_does_not_end_the_run() {
     let Some(path) = example() else { return };

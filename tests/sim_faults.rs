@@ -845,6 +845,29 @@ fn a_workload_returning_at_a_graceful_stop_is_rebooted_not_finished() {
     );
 }
 
+/// A stop by hand, with no restart to come, ends the workload that returns for it as any
+/// return does: the iteration finishes.
+#[test]
+fn a_workload_returning_at_a_stop_by_hand_has_finished() {
+    use moonpool::testing::SimulationBuilder;
+    let report = SimulationBuilder::new()
+        .seed_from_env(false)
+        .iterations(2)
+        .register_workload("stopped", |_seed, net, _topology| async move {
+            net.stop_requested().await;
+            Ok::<(), String>(())
+        })
+        .register_workload("stopper", |_seed, net, topology| async move {
+            net.clock().sleep(5 * MS).await;
+            let world = topology.world().try_upgrade().map_err(|e| e.to_string())?;
+            world
+                .stop(&topology.peer_ips[0], Duration::from_secs(1))
+                .map_err(|e| e.to_string())
+        })
+        .run();
+    assert!(report.is_success(), "{report}");
+}
+
 /// An attrition that names a workload nobody registered (a typo would turn the reboots off
 /// silently), or whose interval is zero (a reboot loop that never lets time move), is
 /// refused before anything runs.

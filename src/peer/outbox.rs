@@ -67,7 +67,8 @@ pub(crate) enum Resume {
 pub(crate) struct Resumed {
     /// Messages the remote had: acknowledged now.
     pub acknowledged: Done,
-    /// Reliable messages written before that go out again.
+    /// Reliable messages written before that go out again (for the log: the metric counts
+    /// each when a connection takes it, in [`Done::resent`]).
     pub resent: u64,
     /// Unreliable messages written before that certainly never arrived.
     pub lost: u64,

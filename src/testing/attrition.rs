@@ -100,12 +100,14 @@ impl Attrition {
     }
 
     /// The reboot loop of one iteration: `targets` are `(name, ip)`; `running(index)` says
-    /// whether a target's workload is still running.
+    /// whether a target's workload is still running; `rebooting(index)` is told before a
+    /// target is stopped for a reboot.
     pub(crate) fn spawn(
         &self,
         world: &SimWorld,
         targets: Vec<(String, String)>,
         running: Rc<dyn Fn(usize) -> bool>,
+        rebooting: Rc<dyn Fn(usize)>,
     ) {
         let eligible: Vec<usize> = targets
             .iter()
@@ -139,6 +141,7 @@ impl Attrition {
                 let mut downtime = Self::draw(&world, this.downtime);
                 let stopped = if this.kind == CrashKind::Graceful {
                     downtime += this.grace;
+                    rebooting(pick);
                     world.stop(&ip, this.grace)
                 } else {
                     world.crash(&ip, this.kind)

@@ -296,7 +296,10 @@ impl SimulationBuilder {
     /// The default, inside `cargo test`, names the test target and the test so the line works
     /// when pasted: `cargo test --test harness my_campaign -- --exact --include-ignored`
     /// (`--lib` for the crate's unit tests, `--release` when run in release). In any other
-    /// program it is the command line that started it (`./target/debug/my_sim --fast`).
+    /// program it is the command line that started it (`./target/debug/my_sim --fast`),
+    /// which replays the seed if the program lets `MOONPOOL_SEED` choose its seeds (as
+    /// [`seed_from_env`](Self::seed_from_env) does by default); set a hint where its flags
+    /// choose seeds too.
     pub fn replay_hint(mut self, hint: impl Into<String>) -> Self {
         self.replay_hint = hint.into();
         self

@@ -133,6 +133,8 @@ struct RunState {
     finished: usize,
     /// Which workloads have returned.
     done: Vec<bool>,
+    /// Which workloads the attrition is rebooting (stopped, a restart to come).
+    rebooting: Vec<bool>,
     failure: Option<(String, String)>,
     waker: Option<Waker>,
 }
@@ -215,6 +217,7 @@ fn iterate(b: &SimulationBuilder, job: &Job, steps: bool, watch: bool) -> Iterat
     let iteration_key = NEXT_ITERATION_KEY.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let state = Rc::new(RefCell::new(RunState {
         done: vec![false; total],
+        rebooting: vec![false; total],
         ..RunState::default()
     }));
     for ((name, _), ip) in b.workloads.iter().zip(ips.iter()) {
@@ -239,6 +242,8 @@ fn iterate(b: &SimulationBuilder, job: &Job, steps: bool, watch: bool) -> Iterat
                 (provider.clone(), topology.clone(), shutdown.clone());
             let (state, name, f) = (state.clone(), task_name.clone(), f.clone());
             async move {
+                // A new incarnation: any reboot of it is over.
+                state.borrow_mut().rebooting[index] = false;
                 let stop = provider.stop_requested();
                 let result = match catch_unwind(AssertUnwindSafe(|| f(seed, provider, topology))) {
                     Ok(future) => AssertUnwindSafe(future)
@@ -247,13 +252,16 @@ fn iterate(b: &SimulationBuilder, job: &Job, steps: bool, watch: bool) -> Iterat
                         .unwrap_or_else(|payload| Err(panic_text(payload))),
                     Err(payload) => Err(panic_text(payload)),
                 };
-                // Returning because its process was asked to stop (a graceful reboot) is the
-                // process going down, not the workload finishing: its next incarnation's
-                // return counts, as a crashed one's would.
-                if result.is_ok() && stop.now_or_never().is_some() {
+                // Returning because the attrition's graceful reboot asked its process to stop
+                // is the process going down, not the workload finishing: its next
+                // incarnation's return counts, as a crashed one's would. (A stop with no
+                // restart to come, `SimWorld::stop` by hand, ends it as a return does.)
+                let stopped = stop.now_or_never().is_some();
+                if result.is_ok() && stopped && state.borrow().rebooting[index] {
                     return;
                 }
                 let mut state = state.borrow_mut();
+                // (Each workload counts once, whatever its incarnations did.)
                 if !state.done[index] {
                     shutdown.finish();
                     state.finished += 1;
@@ -283,8 +291,13 @@ fn iterate(b: &SimulationBuilder, job: &Job, steps: bool, watch: bool) -> Iterat
             .map(|(name, _)| name.clone())
             .zip(ips.iter().cloned())
             .collect();
-        let state = state.clone();
-        attrition.spawn(&world, targets, Rc::new(move |i| !state.borrow().done[i]));
+        let (running, rebooting) = (state.clone(), state.clone());
+        attrition.spawn(
+            &world,
+            targets,
+            Rc::new(move |i| !running.borrow().done[i]),
+            Rc::new(move |i| rebooting.borrow_mut().rebooting[i] = true),
+        );
     }
     let run = || {
         world.block_on(poll_fn(|cx| {

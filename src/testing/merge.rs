@@ -22,6 +22,20 @@ pub enum MergeError {
         /// The refused shard, handed back.
         shard: Box<SimulationReport>,
     },
+    /// An assertion is of one kind in the report and another in the shard (one name used by
+    /// two macros): the campaign would have failed an iteration for it, and no merged count
+    /// can stand for both. The shard is refused whole, and the report is left unchanged.
+    #[error("assertion {name:?} is {ours} in the report but {theirs} in the shard")]
+    AssertionKinds {
+        /// The assertion's name.
+        name: String,
+        /// Its kind in the report.
+        ours: super::AssertionKind,
+        /// Its kind in the shard.
+        theirs: super::AssertionKind,
+        /// The refused shard, handed back.
+        shard: Box<SimulationReport>,
+    },
 }
 
 impl SimulationReport {
@@ -76,6 +90,18 @@ impl SimulationReport {
             return Err(MergeError::OverlappingSeeds {
                 count: overlap.len(),
                 first,
+                shard: Box::new(other),
+            });
+        }
+        let clash = other.assertions.iter().find_map(|(name, theirs)| {
+            let ours = self.assertions.get(name)?;
+            (ours.kind != theirs.kind).then(|| (name.clone(), ours.kind, theirs.kind))
+        });
+        if let Some((name, ours, theirs)) = clash {
+            return Err(MergeError::AssertionKinds {
+                name,
+                ours,
+                theirs,
                 shard: Box::new(other),
             });
         }
