@@ -1087,6 +1087,46 @@ fn an_acknowledgement_frees_its_bytes_at_the_server() {
     });
 }
 
+/// A reply a handler sends on a connection a newer one took over (the Peer reconnected while
+/// the handler worked) is not lost: `send` says the connection was superseded, and the newer
+/// connection writes the reply, once.
+#[test]
+fn a_reply_sent_on_a_superseded_connection_reaches_the_peer() {
+    run_sim(exact_network(), |net| async move {
+        let listener = net.server.bind(&net.addr).await.unwrap();
+        let sessions = SessionServer::new(1);
+        let (got_request, request_seen) = futures::channel::oneshot::channel();
+        let server = async {
+            let (stream, _) = listener.accept().await.unwrap();
+            let mut old = sessions.accept(stream).await.unwrap();
+            assert_eq!(old.recv().await.unwrap().unwrap(), b"req");
+            got_request.send(()).unwrap();
+            // The handler works; meanwhile the Peer moves to a new connection.
+            let (stream, _) = listener.accept().await.unwrap();
+            let mut new = sessions.accept(stream).await.unwrap();
+            assert!(new.resumed());
+            let error = old.send(b"reply".to_vec()).await.unwrap_err();
+            assert!(matches!(error, SessionError::Superseded { .. }), "{error}");
+            while let Ok(Some(_)) = new.recv().await {}
+            new.stats()
+        };
+        let client = async {
+            let mut peer = reliable_peer(&net, Delivery::ExactlyOnce);
+            peer.send(b"req".to_vec()).await.unwrap();
+            peer.flush().await.unwrap();
+            request_seen.await.unwrap();
+            peer.reconnect().await.unwrap();
+            assert_eq!(peer.recv().await.unwrap(), b"reply");
+            assert_eq!(peer.try_recv().unwrap(), None);
+            let m = peer.metrics();
+            assert_eq!((m.messages_received, m.duplicates_dropped), (1, 0), "{m:?}");
+            peer.close().await;
+        };
+        let (stats, ()) = futures::join!(server, client);
+        assert_eq!(stats.received, 0, "the request was not delivered twice");
+    });
+}
+
 /// Unacknowledged messages count against the queue caps until their acknowledgement.
 #[test]
 fn unacknowledged_messages_count_against_the_queue() {

@@ -53,7 +53,8 @@ pub enum SessionError {
         reason: String,
     },
     /// A newer connection of the same session took over (the Peer reconnected while this
-    /// connection still looked alive): drop this one.
+    /// connection still looked alive): drop this one. A message fed to it is not lost: it is
+    /// kept in the session and written by the newer connection.
     #[error("session {session:#034x} moved to a newer connection")]
     Superseded {
         /// The session.
@@ -429,6 +430,8 @@ impl<K: Clock> SessionServer<K> {
                 resumed,
             };
             s.seq.on_hello_sent();
+            // Everything kept is written below, the orphans of a superseded connection too.
+            s.orphans = 0;
             (s.generation, reply, s.resend.clone())
         };
         let owner = stream::Owner {

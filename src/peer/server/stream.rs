@@ -138,13 +138,16 @@ impl<S: Stream, K: Clock> SessionStream<S, K> {
 
     /// Feeds an acknowledgement of everything received, if one is owed.
     fn feed_ack(&mut self) -> Result<bool, SessionError> {
-        let next = self.link.lock()?.seq.take_ack();
+        let mut state = self.link.lock()?;
+        let adopted = adopt(&mut self.framed, &mut state)?;
+        let next = state.seq.take_ack();
+        drop(state);
         match next {
             Some(next) => {
                 self.framed.feed(&wire::ack(next))?;
                 Ok(true)
             }
-            None => Ok(false),
+            None => Ok(adopted),
         }
     }
 
@@ -218,14 +221,27 @@ impl<S: Stream, K: Clock> SessionStream<S, K> {
     /// Encodes `message` into the write buffer, numbered and kept in the session until the
     /// Peer acknowledges it; [`flush`](SessionStream::flush) writes it.
     ///
+    /// On a connection a newer one of the session took over (the Peer reconnected while a
+    /// handler worked), the message is numbered and kept all the same, and the newer
+    /// connection writes it when it next sends, acknowledges or starts a receive; one
+    /// already waiting in `recv` writes it when the Peer's next message or heartbeat ping
+    /// arrives (a waiting Peer pings every `heartbeat_interval`). The
+    /// [`flush`](SessionStream::flush) that follows says
+    /// [`SessionError::Superseded`]: drop this connection, the reply is not lost.
+    ///
     /// # Errors
     /// [`SessionError::Backlog`] (handing the message back) when the Peer has not
     /// acknowledged [`max_unacknowledged`](ServerLimits::max_unacknowledged) messages or
     /// [`max_buffered_bytes`](ServerLimits::max_buffered_bytes) of them;
-    /// [`SessionError::Superseded`]; [`SessionError::Io`] (kind `InvalidInput`) for a message
-    /// over the size limit.
+    /// [`SessionError::Io`] (kind `InvalidInput`) for a message over the size limit.
     pub fn feed(&mut self, message: Vec<u8>) -> Result<(), SessionError> {
-        let mut state = self.link.lock()?;
+        // On a connection a newer one took over, the message is still numbered and kept in
+        // the session: the newer connection writes it (a reply is not lost to a reconnect).
+        let (mut state, live) = match self.link.lock() {
+            Ok(state) => (state, true),
+            Err(SessionError::Superseded { .. }) => (lock_state(&self.link.state), false),
+            Err(other) => return Err(other),
+        };
         if state.resend.len() >= self.limits.max_unacknowledged
             || state.resend_bytes + message.len() > self.limits.max_buffered_bytes
         {
@@ -237,7 +253,13 @@ impl<S: Stream, K: Clock> SessionStream<S, K> {
             });
         }
         let seq = state.seq.next_send();
-        self.framed.feed_parts(&wire::data_header(seq), &message)?;
+        if live {
+            // What a superseded connection was given first: the Peer needs them in order.
+            adopt(&mut self.framed, &mut state)?;
+            self.framed.feed_parts(&wire::data_header(seq), &message)?;
+        } else {
+            state.orphans += 1;
+        }
         state.seq.assign();
         state.carried = true;
         state.resend_bytes += message.len();
@@ -276,6 +298,25 @@ impl<S: Stream, K: Clock> SessionStream<S, K> {
         self.feed(message)?;
         self.flush().await
     }
+}
+
+/// Feeds into `framed` the messages a superseded connection of the session was given after
+/// this one took over (numbered then, kept at the end of the session's re-send queue); true
+/// if there were any. Called before this connection numbers a message of its own, and
+/// whenever it acknowledges, so the Peer gets them in order and without waiting long.
+fn adopt<S: Stream>(
+    framed: &mut FramedStream<S, LengthChecksumCodec>,
+    state: &mut SessionState,
+) -> Result<bool, SessionError> {
+    if state.orphans == 0 {
+        return Ok(false);
+    }
+    let from = state.resend.len().saturating_sub(state.orphans);
+    state.orphans = 0;
+    for (seq, message) in state.resend.iter().skip(from) {
+        framed.feed_parts(&wire::data_header(*seq), message)?;
+    }
+    Ok(true)
 }
 
 /// A bad frame (`InvalidData`, whether found in what was buffered or in a new read) is a

@@ -20,6 +20,9 @@ pub(super) struct SessionState {
     pub resend: VecDeque<(u64, Vec<u8>)>,
     /// Their bytes.
     pub resend_bytes: usize,
+    /// How many of the last messages of `resend` were fed on a connection a newer one had
+    /// taken over, and are still to be written by the connection that owns the session.
+    pub orphans: usize,
     /// The connection that owns the session now.
     pub generation: u64,
     /// That connection is still open (its `SessionStream` is alive).
@@ -193,6 +196,7 @@ impl Table {
             seq,
             resend: VecDeque::new(),
             resend_bytes: 0,
+            orphans: 0,
             generation: 0,
             attached: false,
             carried: false,
