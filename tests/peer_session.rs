@@ -1127,6 +1127,57 @@ fn a_reply_sent_on_a_superseded_connection_reaches_the_peer() {
     });
 }
 
+/// The idle deadline counts from the Peer's last frame: a server that races `recv` against
+/// a housekeeping timer (dropping the receive each tick) still finds a quiet Peer idle, at
+/// the deadline.
+#[test]
+fn the_idle_deadline_counts_from_the_last_frame_not_each_receive() {
+    use futures::FutureExt;
+    run_sim(exact_network(), |net| async move {
+        let listener = net.server.bind(&net.addr).await.unwrap();
+        let limits = moonpool::peer::ServerLimits {
+            idle_timeout: Duration::from_secs(2),
+            ..Default::default()
+        };
+        let sessions = SessionServer::for_provider(&net.server)
+            .with_limits(limits)
+            .unwrap();
+        let clock = net.server.clock();
+        let server = async {
+            let (stream, _) = listener.accept().await.unwrap();
+            let mut conn = sessions.accept(stream).await.unwrap();
+            loop {
+                futures::select_biased! {
+                    received = conn.recv().fuse() => match received {
+                        Ok(Some(_)) => {}
+                        other => return (other.map(|_| ()), clock.now()),
+                    },
+                    () = clock.sleep(Duration::from_millis(300)).fuse() => {}
+                }
+            }
+        };
+        let client = async {
+            let mut peer = reliable_peer(&net, Delivery::AtLeastOnce);
+            peer.send(b"hello".to_vec()).await.unwrap();
+            peer.flush().await.unwrap();
+            let heard = net.client.clock().now();
+            // Then quiet: nobody awaits the Peer, so it sends nothing, not even pings.
+            net.client.clock().sleep(Duration::from_secs(10)).await;
+            (peer, heard)
+        };
+        let ((result, at), (_peer, heard)) = futures::join!(server, client);
+        assert!(
+            matches!(result, Err(SessionError::Idle { .. })),
+            "{result:?}"
+        );
+        let quiet = at - heard;
+        assert!(
+            quiet >= Duration::from_secs(2) && quiet < Duration::from_millis(2100),
+            "idle after {quiet:?} of quiet"
+        );
+    });
+}
+
 /// Unacknowledged messages count against the queue caps until their acknowledgement.
 #[test]
 fn unacknowledged_messages_count_against_the_queue() {

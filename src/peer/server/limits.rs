@@ -66,9 +66,11 @@ pub struct ServerLimits {
     /// that says nothing, or trickles its hello a byte at a time, is dropped
     /// ([`SessionError::HandshakeTimeout`]).
     pub handshake_timeout: Duration,
-    /// Longest wait in [`SessionStream::recv`](super::SessionStream::recv) with nothing
-    /// received (default 60 s; reliable Peers ping every `heartbeat_interval` while their
-    /// caller awaits them) ([`SessionError::Idle`]).
+    /// Longest time with nothing received from the Peer, counted from its last frame (not
+    /// from the start of each [`SessionStream::recv`](super::SessionStream::recv), so a
+    /// `recv` raced against a timer and dropped does not restart it); the `recv` running
+    /// then fails with [`SessionError::Idle`] (default 60 s; reliable Peers ping every
+    /// `heartbeat_interval` while their caller awaits them).
     pub idle_timeout: Duration,
     /// Longest wait for the Peer to take written bytes, in any flush (default 30 s): a client
     /// that stops reading is dropped ([`SessionError::WriteStalled`]).

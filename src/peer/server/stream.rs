@@ -89,6 +89,9 @@ pub struct SessionStream<S, K = FrozenClock> {
     limits: ServerLimits,
     clock: K,
     stats: SessionStats,
+    /// When the last frame of the Peer's arrived (or the connection was accepted): the idle
+    /// deadline counts from here, however many receives start and are dropped meanwhile.
+    last_heard: Duration,
 }
 
 impl<S: Stream, K: Clock> SessionStream<S, K> {
@@ -103,6 +106,7 @@ impl<S: Stream, K: Clock> SessionStream<S, K> {
             framed,
             link,
             limits,
+            last_heard: clock.now(),
             clock,
             stats: SessionStats {
                 resent,
@@ -171,7 +175,9 @@ impl<S: Stream, K: Clock> SessionStream<S, K> {
                     }
                     let timeout = self.limits.idle_timeout;
                     let session = self.session();
-                    let read = self.clock.timeout(timeout, self.framed.recv_ref()).await;
+                    let quiet = self.clock.now().saturating_sub(self.last_heard);
+                    let left = timeout.saturating_sub(quiet);
+                    let read = self.clock.timeout(left, self.framed.recv_ref()).await;
                     match read.map_err(|_| SessionError::Idle { session, timeout })? {
                         Ok(Some(frame)) => frame,
                         Ok(None) => return Ok(None),
@@ -179,6 +185,7 @@ impl<S: Stream, K: Clock> SessionStream<S, K> {
                     }
                 }
             };
+            self.last_heard = self.clock.now();
             let mut state = self.link.lock()?;
             match wire::parse(frame) {
                 Ok(Message::Data { seq, payload }) => match state.seq.on_data(seq) {
