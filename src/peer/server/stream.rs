@@ -158,6 +158,12 @@ impl<S: Stream, K: Clock> SessionStream<S, K> {
     /// Receives the Peer's next message, each once and in order; `None` when the Peer closed
     /// the connection.
     ///
+    /// Cancel-safe: a `recv` dropped before it returns (raced against a timer or another
+    /// stream in `select_biased!`) loses no message; the next call goes on where it stopped.
+    /// Acknowledgements are read and pings answered only inside `recv`, so a server that
+    /// also sends should keep one running beside its work rather than between two steps of
+    /// it.
+    ///
     /// # Errors
     /// [`SessionError::Io`] (the session survives for the Peer's next connection),
     /// [`SessionError::Protocol`] (a frame over the size limit is one, found from its
