@@ -749,3 +749,21 @@ fn a_weak_world_says_whether_it_is_alive() {
     drop(world);
     assert!(format!("{weak:?}").contains("alive: false"), "{weak:?}");
 }
+
+/// A sleep dropped before its time (a timeout whose future finished first) cancels its
+/// timer: the event neither fires nor counts.
+#[test]
+fn a_dropped_sleep_leaves_no_event() {
+    let world = SimWorld::new(1);
+    let clock = world.clock();
+    world
+        .block_on(async move {
+            let nap = clock.sleep(Duration::from_secs(1));
+            let quick = clock.timeout(Duration::from_secs(10), nap).await;
+            assert!(quick.is_ok());
+            clock.sleep(Duration::from_secs(20)).await;
+        })
+        .unwrap();
+    assert_eq!(world.now(), Duration::from_secs(21));
+    assert_eq!(world.stats().events_processed, 2, "the 1 s and 21 s timers only");
+}

@@ -377,6 +377,22 @@ mod tests {
         assert_eq!(table.len(), 4);
     }
 
+    /// Among used sessions without a connection, the least recently accepted goes first,
+    /// whatever the order of their ids.
+    #[test]
+    fn the_least_recently_used_session_goes_first() {
+        let mut table = Table::default();
+        let limits = caps(2, 2);
+        for id in [1, 9] {
+            let (s, _) = table.session_for(&hello(id, 7), None, &limits).unwrap();
+            lock_state(&s).carried = true;
+        }
+        // Session 1 is accepted again (its Peer reconnected): 9 is now the least recent.
+        table.session_for(&hello(1, 7), None, &limits).unwrap();
+        table.session_for(&hello(5, 5), None, &limits).unwrap();
+        assert!(table.sessions.contains_key(&1) && !table.sessions.contains_key(&9));
+    }
+
     /// The anonymous sessions count as one client holding as many as there are: one
     /// anonymous session is spared while an identity holds two, even if it is older.
     #[test]
