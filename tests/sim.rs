@@ -765,5 +765,9 @@ fn a_dropped_sleep_leaves_no_event() {
         })
         .unwrap();
     assert_eq!(world.now(), Duration::from_secs(21));
-    assert_eq!(world.stats().events_processed, 2, "the 1 s and 21 s timers only");
+    assert_eq!(
+        world.stats().events_processed,
+        2,
+        "the 1 s and 21 s timers only"
+    );
 }
