@@ -151,10 +151,10 @@ fn run_jobs(
         let stop = AtomicBool::new(false);
         let (tx, rx) = mpsc::channel::<(u64, Outcome)>();
         std::thread::scope(|scope| {
-            for _ in 0..threads {
+            workers = spawn_workers(scope, threads, || {
                 let tx = tx.clone();
                 let (next, stop) = (&next, &stop);
-                let worker = move || loop {
+                move || loop {
                     if stop.load(Ordering::Relaxed) {
                         break;
                     }
@@ -164,16 +164,8 @@ fn run_jobs(
                     if tx.send((index, outcome)).is_err() {
                         break;
                     }
-                };
-                // A thread the OS refuses is one fewer worker, not a panic.
-                if std::thread::Builder::new()
-                    .spawn_scoped(scope, worker)
-                    .is_err()
-                {
-                    break;
                 }
-                workers += 1;
-            }
+            });
             drop(tx);
             for (index, outcome) in rx {
                 acc.add(index, outcome);
@@ -217,21 +209,15 @@ pub(crate) fn run_wave(
     let mut outcomes: Vec<Option<Outcome>> = (0..jobs.len()).map(|_| None).collect();
     let (tx, rx) = mpsc::channel::<(usize, Outcome)>();
     std::thread::scope(|scope| {
-        for _ in 0..threads {
+        spawn_workers(scope, threads, || {
             let (tx, next, run) = (tx.clone(), &next, &run);
-            let worker = move || loop {
+            move || loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 if i >= jobs.len() || tx.send((i, run(i))).is_err() {
                     break;
                 }
-            };
-            if std::thread::Builder::new()
-                .spawn_scoped(scope, worker)
-                .is_err()
-            {
-                break;
             }
-        }
+        });
         drop(tx);
         for (i, outcome) in rx {
             outcomes[i] = Some(outcome);
@@ -243,6 +229,27 @@ pub(crate) fn run_wave(
         .enumerate()
         .map(|(i, outcome)| outcome.unwrap_or_else(|| run(i)))
         .collect()
+}
+
+/// Starts up to `threads` workers in `scope`, each made by `worker`; returns how many
+/// started. A thread the system refuses is one fewer worker, not a panic.
+fn spawn_workers<'scope, W>(
+    scope: &'scope std::thread::Scope<'scope, '_>,
+    threads: usize,
+    mut worker: impl FnMut() -> W,
+) -> usize
+where
+    W: FnOnce() + Send + 'scope,
+{
+    let mut started = 0;
+    for _ in 0..threads {
+        let spawned = std::thread::Builder::new().spawn_scoped(scope, worker());
+        if spawned.is_err() {
+            break;
+        }
+        started += 1;
+    }
+    started
 }
 
 /// Adds outcomes to the report in seed order, whatever order they finish in.
