@@ -1089,42 +1089,66 @@ fn an_acknowledgement_frees_its_bytes_at_the_server() {
 
 /// A reply a handler sends on a connection a newer one took over (the Peer reconnected while
 /// the handler worked) is not lost: `send` says the connection was superseded, and the newer
-/// connection writes the reply, once.
+/// connection writes the reply, once, and at once, whether it starts receiving after the
+/// reply was given or was already waiting in another task.
 #[test]
 fn a_reply_sent_on_a_superseded_connection_reaches_the_peer() {
-    run_sim(exact_network(), |net| async move {
-        let listener = net.server.bind(&net.addr).await.unwrap();
-        let sessions = SessionServer::new(1);
+    for already_waiting in [false, true] {
+        let world = moonpool::SimWorld::with_config(1, exact_network()).unwrap();
+        let (server_net, client_net) = (world.provider("10.0.0.1"), world.provider("10.0.0.2"));
+        let addr = "10.0.0.1:4500";
         let (got_request, request_seen) = futures::channel::oneshot::channel();
-        let server = async {
+        let spawner = world.clone();
+        let server = async move {
+            let listener = server_net.bind(addr).await.unwrap();
+            let sessions = SessionServer::new(1);
             let (stream, _) = listener.accept().await.unwrap();
             let mut old = sessions.accept(stream).await.unwrap();
             assert_eq!(old.recv().await.unwrap().unwrap(), b"req");
             got_request.send(()).unwrap();
-            // The handler works; meanwhile the Peer moves to a new connection.
+            // The handler works; meanwhile the Peer moves to a new connection, served by its
+            // own task.
             let (stream, _) = listener.accept().await.unwrap();
             let mut new = sessions.accept(stream).await.unwrap();
             assert!(new.resumed());
+            let clock = server_net.clock();
+            let serve = spawner.spawn("new connection", async move {
+                if !already_waiting {
+                    clock.sleep(Duration::from_millis(400)).await;
+                }
+                while let Ok(Some(_)) = new.recv().await {}
+                new.stats()
+            });
+            // Well after the reconnect's own messages, long before the Peer's next ping.
+            server_net.clock().sleep(Duration::from_millis(300)).await;
             let error = old.send(b"reply".to_vec()).await.unwrap_err();
             assert!(matches!(error, SessionError::Superseded { .. }), "{error}");
-            while let Ok(Some(_)) = new.recv().await {}
-            new.stats()
+            serve.await
         };
-        let client = async {
-            let mut peer = reliable_peer(&net, Delivery::ExactlyOnce);
+        let client = async move {
+            let mut peer = Peer::new(
+                client_net.clone(),
+                addr.to_string(),
+                config(Delivery::ExactlyOnce),
+            );
             peer.send(b"req".to_vec()).await.unwrap();
             peer.flush().await.unwrap();
             request_seen.await.unwrap();
             peer.reconnect().await.unwrap();
             assert_eq!(peer.recv().await.unwrap(), b"reply");
+            let at = client_net.clock().now();
+            let expected = Duration::from_millis(if already_waiting { 300 } else { 400 });
+            assert!(at < expected + Duration::from_millis(20), "reply at {at:?}");
             assert_eq!(peer.try_recv().unwrap(), None);
             let m = peer.metrics();
             assert_eq!((m.messages_received, m.duplicates_dropped), (1, 0), "{m:?}");
             peer.close().await;
         };
-        let (stats, ()) = futures::join!(server, client);
+        let (stats, ()) = world
+            .block_on(async { futures::join!(server, client) })
+            .unwrap();
         assert_eq!(stats.received, 0, "the request was not delivered twice");
-    });
+    }
 }
 
 /// The idle deadline counts from the Peer's last frame: a server that races `recv` against

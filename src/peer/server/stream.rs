@@ -1,7 +1,11 @@
 //! [`SessionStream`]: one accepted connection of a session.
 
-use std::future::Future;
+use std::future::{poll_fn, Future};
+use std::pin::pin;
 use std::sync::MutexGuard;
+use std::task::Poll;
+
+use futures::future::{select, Either};
 use std::time::Duration;
 
 use super::limits::{FrozenClock, ServerLimits};
@@ -183,7 +187,21 @@ impl<S: Stream, K: Clock> SessionStream<S, K> {
                     let session = self.session();
                     let quiet = self.clock.now().saturating_sub(self.last_heard);
                     let left = timeout.saturating_sub(quiet);
-                    let read = self.clock.timeout(left, self.framed.recv_ref()).await;
+                    let read = pin!(self.clock.timeout(left, self.framed.recv_ref()));
+                    // A reply a superseded connection was given ends the wait: write it now.
+                    let link = &self.link;
+                    let orphaned = pin!(poll_fn(|cx| match link.lock() {
+                        Ok(state) if state.orphans > 0 => Poll::Ready(()),
+                        Ok(mut state) => {
+                            state.orphan_waker = Some(cx.waker().clone());
+                            Poll::Pending
+                        }
+                        Err(_) => Poll::Pending,
+                    }));
+                    let read = match select(read, orphaned).await {
+                        Either::Left((read, _)) => read,
+                        Either::Right(((), _)) => continue,
+                    };
                     match read.map_err(|_| SessionError::Idle { session, timeout })? {
                         Ok(Some(frame)) => frame,
                         Ok(None) => return Ok(None),
@@ -236,9 +254,8 @@ impl<S: Stream, K: Clock> SessionStream<S, K> {
     ///
     /// On a connection a newer one of the session took over (the Peer reconnected while a
     /// handler worked), the message is numbered and kept all the same, and the newer
-    /// connection writes it when it next sends, acknowledges or starts a receive; one
-    /// already waiting in `recv` writes it when the Peer's next message or heartbeat ping
-    /// arrives (a waiting Peer pings every `heartbeat_interval`). The
+    /// connection writes it: at once if it is waiting in `recv` (it is woken), else when it
+    /// next sends, acknowledges or starts a receive. The
     /// [`flush`](SessionStream::flush) that follows says
     /// [`SessionError::Superseded`]: drop this connection, the reply is not lost.
     ///
@@ -272,6 +289,9 @@ impl<S: Stream, K: Clock> SessionStream<S, K> {
             self.framed.feed_parts(&wire::data_header(seq), &message)?;
         } else {
             state.orphans += 1;
+            if let Some(waker) = state.orphan_waker.take() {
+                waker.wake();
+            }
         }
         state.seq.assign();
         state.carried = true;

@@ -23,6 +23,9 @@ pub(super) struct SessionState {
     /// How many of the last messages of `resend` were fed on a connection a newer one had
     /// taken over, and are still to be written by the connection that owns the session.
     pub orphans: usize,
+    /// The owning connection's receive waiting for the Peer: woken when an orphan arrives,
+    /// so it writes it at once.
+    pub orphan_waker: Option<std::task::Waker>,
     /// The connection that owns the session now.
     pub generation: u64,
     /// That connection is still open (its `SessionStream` is alive).
@@ -197,6 +200,7 @@ impl Table {
             resend: VecDeque::new(),
             resend_bytes: 0,
             orphans: 0,
+            orphan_waker: None,
             generation: 0,
             attached: false,
             carried: false,
