@@ -1272,3 +1272,47 @@ fn a_queued_message_the_codec_refuses_at_the_connect_is_dropped_and_counted() {
         assert_eq!(seen, [b"one".to_vec(), b"three".to_vec()]);
     });
 }
+
+/// A remote that stalls (it echoes, and this side never receives, so both directions fill):
+/// under the drop-oldest policy a full queue drops its oldest message never written, and
+/// `send` keeps succeeding, as documented; it is never refused. Over the simulator and over
+/// loopback (where the socket buffers are larger, and where messages framed into the write
+/// batch while the stream was not taking bytes once made `send` refuse).
+async fn drop_oldest_drops_while_the_remote_stalls<P: NetworkProvider>(net: Net<P>) {
+    let listener = net.server.bind(&net.addr).await.unwrap();
+    let config = PeerConfig {
+        max_queue_size: 20,
+        overflow_policy: OverflowPolicy::DropOldest,
+        ..fast_config()
+    };
+    let mut peer = Peer::new(net.client.clone(), net.addr.clone(), config);
+    let server = async {
+        let _ = echo_server(&listener, 1).await;
+    };
+    let client = async {
+        peer.reconnect().await.unwrap();
+        for i in 0..400 {
+            let mut message = numbered(i);
+            message.resize(50_000, b'.');
+            if let Err(error) = peer.send(message).await {
+                panic!("send {i} refused: {error}");
+            }
+        }
+        let m = peer.metrics();
+        assert!(m.messages_dropped > 0, "{m:?}");
+        assert_eq!(m.messages_rejected, 0, "{m:?}");
+        assert!(peer.queue_size() <= 20, "{}", peer.queue_size());
+        peer.close().await;
+    };
+    futures::join!(server, client);
+}
+
+#[test]
+fn drop_oldest_drops_while_the_remote_stalls_sim() {
+    run_sim(exact_network(), drop_oldest_drops_while_the_remote_stalls);
+}
+
+#[test]
+fn drop_oldest_drops_while_the_remote_stalls_real() {
+    run_real(drop_oldest_drops_while_the_remote_stalls);
+}

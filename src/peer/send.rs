@@ -233,6 +233,14 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
         if write_first && writable && unwritten > 0 && unwritten + message.len() > batch {
             return Ok(SendNow::WriteFirst);
         }
+        if !writable && unwritten >= batch {
+            // The stream is not taking bytes and a batch waits for it: the message queues,
+            // where the overflow policy can drop it (framed, it could not be).
+            if !self.config.delivery.is_reliable() {
+                self.codec.check(message).map_err(Refusal::Invalid)?;
+            }
+            return Ok(SendNow::Later);
+        }
         // Unreliable: the codec's encode checks the message itself, and a refused one
         // leaves the write batch as it was (the `Codec::encode` contract).
         self.encode(message).map_err(Refusal::Invalid)?;
