@@ -32,7 +32,7 @@ pub enum OverflowPolicy {
 ///
 /// | mode | promise | on an error the caller must |
 /// |------|---------|-----------------------------|
-/// | [`Unreliable`](Delivery::Unreliable) | at most once, in order, whole | assume every message written since the last reply it got may be lost ([`messages_possibly_lost`](super::PeerMetrics::messages_possibly_lost)) |
+/// | [`Unreliable`](Delivery::Unreliable) | at most once, in order, whole | assume every message written since the last reply it got may be lost ([`messages_possibly_lost`](super::PeerMetrics::messages_possibly_lost) counts every message written on a connection that ended, answered or not) |
 /// | [`AtLeastOnce`](Delivery::AtLeastOnce) | every message arrives, in order, possibly more than once after the remote restarted | nothing: retry the call; make handling idempotent |
 /// | [`ExactlyOnce`](Delivery::ExactlyOnce) | every message arrives once, in order, across reconnects | nothing, except on [`SessionRestarted`](PeerError::SessionRestarted): decide about the messages it hands back |
 ///
@@ -108,8 +108,13 @@ pub struct PeerConfig {
     pub max_queue_bytes: usize,
     /// Bound on each connection attempt. Default 5 s.
     pub connection_timeout: Duration,
-    /// Largest message sent or accepted from the wire. Default 1 MiB. The reliable modes need
-    /// at least 39 (room for the session hello); a Peer refuses less as an invalid config.
+    /// Largest message sent or accepted from the wire. Default 1 MiB. [`Peer::new`] sizes its
+    /// codec from it; with [`Peer::with_codec`] the codec's own maximum bounds what is
+    /// received (this field still bounds what is sent). The reliable modes need at least 39
+    /// (room for the session hello); a Peer refuses less as an invalid config.
+    ///
+    /// [`Peer::new`]: super::Peer::new
+    /// [`Peer::with_codec`]: super::Peer::with_codec
     pub max_message_size: usize,
     /// What a full queue does with a new message. Default [`OverflowPolicy::DropOldest`].
     pub overflow_policy: OverflowPolicy,
@@ -120,7 +125,9 @@ pub struct PeerConfig {
     /// younger counts as a failure (FoundationDB's rule). Default 5 s: a server that accepts
     /// and then drops or crashes within seconds is failing, and reconnecting to it at once
     /// would hammer it; 5 s outlasts a handshake and one heartbeat timeout, so a connection
-    /// that lived that long did real work. Zero resets on every connect.
+    /// that lived that long did real work. Zero resets on every connect: use it for a server
+    /// that closes the connection after each reply (HTTP/1.0 style), whose short
+    /// connections would otherwise grow the backoff.
     pub stable_connection_time: Duration,
     /// Encoded bytes buffered by `send` before it writes them to the stream. Default 64 KiB.
     pub write_batch_bytes: usize,
