@@ -238,18 +238,18 @@ fn one_name_as_two_kinds_fails_the_iteration() {
         "{error}"
     );
 
-    let report = builder()
-        .register_workload("w", |seed, _net, _topology| async move {
+    // "y" an always-assertion in even seeds, a sometimes-assertion (true if `hit`) in odd.
+    let split = |hit: bool| {
+        builder().register_workload("w", move |seed, _net, _topology| async move {
             if seed % 2 == 0 {
                 always_assert!("y", true);
             } else {
-                sometimes_assert!("y", false);
+                sometimes_assert!("y", hit);
             }
             Ok::<(), String>(())
         })
-        .iterations(4)
-        .threads(1)
-        .run();
+    };
+    let report = split(false).iterations(4).threads(1).run();
     assert_eq!(report.failed(), 2, "{report}");
     assert_eq!(report.failures[0].seed, 1);
     assert!(
@@ -262,19 +262,7 @@ fn one_name_as_two_kinds_fails_the_iteration() {
     assert_eq!(report.assertions["y"].kind, AssertionKind::Always);
     assert_eq!(report.assertions["y"].checks, 2);
     // Shards that each saw one kind pass alone, and refuse to merge.
-    let shard = |seeds: Vec<u64>| {
-        builder()
-            .register_workload("w", |seed, _net, _topology| async move {
-                if seed % 2 == 0 {
-                    always_assert!("y", true);
-                } else {
-                    sometimes_assert!("y", true);
-                }
-                Ok::<(), String>(())
-            })
-            .seeds(seeds)
-            .run()
-    };
+    let shard = |seeds: Vec<u64>| split(true).seeds(seeds).run();
     let (mut even, odd) = (shard(vec![0, 2]), shard(vec![1, 3]));
     assert!(even.is_success() && odd.is_success());
     let error = even.merge(odd).unwrap_err();

@@ -219,7 +219,15 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
         // Connected: usable (neither closed nor misconfigured).
         let writable = conn.writable.is_ready();
         self.check_size(message)?;
-        if !self.queue.is_empty() || self.queue.is_full_for(message.len(), self.outbox.held()) {
+        let batch = self.config.write_batch_bytes;
+        let unwritten = self.outbox.unwritten_len();
+        // Others wait ahead, the queue is full, or the stream takes no bytes while a batch
+        // already waits for it: the message queues, where the overflow policy can drop it
+        // (framed, it could not be).
+        if !self.queue.is_empty()
+            || self.queue.is_full_for(message.len(), self.outbox.held())
+            || (!writable && unwritten >= batch)
+        {
             // Encoded later: refuse what the codec cannot frame now.
             self.codec.check(message).map_err(Refusal::Invalid)?;
             return Ok(SendNow::Later);
@@ -228,18 +236,8 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
             // Checked before a sequence number is taken: a refused message leaves no gap.
             self.codec.check(message).map_err(Refusal::Invalid)?;
         }
-        let batch = self.config.write_batch_bytes;
-        let unwritten = self.outbox.unwritten_len();
         if write_first && writable && unwritten > 0 && unwritten + message.len() > batch {
             return Ok(SendNow::WriteFirst);
-        }
-        if !writable && unwritten >= batch {
-            // The stream is not taking bytes and a batch waits for it: the message queues,
-            // where the overflow policy can drop it (framed, it could not be).
-            if !self.config.delivery.is_reliable() {
-                self.codec.check(message).map_err(Refusal::Invalid)?;
-            }
-            return Ok(SendNow::Later);
         }
         // Unreliable: the codec's encode checks the message itself, and a refused one
         // leaves the write batch as it was (the `Codec::encode` contract).

@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 
 use super::coverage::merge_buggify;
-use super::report::{merge_assertions, merge_faults, SimulationReport};
+use super::report::{kind_conflict, merge_assertions, merge_faults, SimulationReport};
 
 /// Why [`SimulationReport::merge`] refused a shard.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -93,10 +93,8 @@ impl SimulationReport {
                 shard: Box::new(other),
             });
         }
-        let clash = other.assertions.iter().find_map(|(name, theirs)| {
-            let ours = self.assertions.get(name)?;
-            (ours.kind != theirs.kind).then(|| (name.clone(), ours.kind, theirs.kind))
-        });
+        let clash = kind_conflict(&self.assertions, &other.assertions)
+            .map(|(name, ours, theirs)| (name.to_string(), ours, theirs));
         if let Some((name, ours, theirs)) = clash {
             return Err(MergeError::AssertionKinds {
                 name,

@@ -116,11 +116,7 @@ impl SimulationReport {
     ) {
         // A name counted as one kind here and another in the campaign so far (declared, or
         // checked by earlier iterations) fails this iteration: its counts are not merged.
-        let conflict = assertions.iter().find_map(|(name, stats)| {
-            let known = self.assertions.get(name)?.kind;
-            (known != stats.kind).then_some((name, known, stats.kind))
-        });
-        if let Some((name, known, here)) = conflict {
+        if let Some((name, known, here)) = kind_conflict(&self.assertions, assertions) {
             record.passed = false;
             failure.get_or_insert_with(|| IterationFailure {
                 seed: record.seed,
@@ -334,6 +330,18 @@ pub(super) fn merge_faults(into: &mut BTreeMap<String, u64>, from: &BTreeMap<Str
     for (kind, n) in from {
         *into.entry(kind.clone()).or_insert(0) += n;
     }
+}
+
+/// The first assertion named in both maps as different kinds: its name, its kind in `into`,
+/// its kind in `from`.
+pub(super) fn kind_conflict<'a>(
+    into: &AssertionMap,
+    from: &'a AssertionMap,
+) -> Option<(&'a str, AssertionKind, AssertionKind)> {
+    from.iter().find_map(|(name, theirs)| {
+        let ours = into.get(name)?.kind;
+        (ours != theirs.kind).then_some((name.as_str(), ours, theirs.kind))
+    })
 }
 
 /// Adds the counts of `from` to `into`; a name of another kind in `into` keeps its counts.

@@ -4,9 +4,9 @@ use std::future::{poll_fn, Future};
 use std::pin::pin;
 use std::sync::MutexGuard;
 use std::task::Poll;
+use std::time::Duration;
 
 use futures::future::{select, Either};
-use std::time::Duration;
 
 use super::limits::{FrozenClock, ServerLimits};
 use super::table::{lock_state, SessionState, Shared, Slot};
@@ -193,7 +193,12 @@ impl<S: Stream, K: Clock> SessionStream<S, K> {
                     let orphaned = pin!(poll_fn(|cx| match link.lock() {
                         Ok(state) if state.orphans > 0 => Poll::Ready(()),
                         Ok(mut state) => {
-                            state.orphan_waker = Some(cx.waker().clone());
+                            // Each poll of the wait comes here: clone the waker only when
+                            // it changed.
+                            let known = state.orphan_waker.as_ref();
+                            if !known.is_some_and(|w| w.will_wake(cx.waker())) {
+                                state.orphan_waker = Some(cx.waker().clone());
+                            }
                             Poll::Pending
                         }
                         Err(_) => Poll::Pending,
