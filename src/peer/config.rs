@@ -12,7 +12,8 @@ use super::PeerError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum OverflowPolicy {
-    /// Drop the oldest message never written to any connection, and count it in
+    /// Drop the oldest message no connection has started to write (whether it waits in the
+    /// queue or is already framed in the write batch), and count it in
     /// [`PeerMetrics::messages_dropped`](super::PeerMetrics::messages_dropped) (what the
     /// design document's `queue_message` sketch does; FoundationDB's Peer has no cap to
     /// overflow: it keeps reliable packets and discards unreliable ones when a connection

@@ -386,20 +386,57 @@ impl Outbox {
         out
     }
 
-    /// Drops the oldest data frame never written to any connection (the drop-oldest policy
-    /// while disconnected: a message the remote may have is never dropped). Returns false if
-    /// there is none.
-    pub fn drop_oldest_unsent(&mut self) -> bool {
-        debug_assert_eq!(self.written, 0, "only while disconnected");
-        let Some(victim) = self
-            .frames
-            .iter()
-            .position(|frame| frame.is_data() && !frame.written_before)
-        else {
-            return false;
+    /// The drop-oldest policy: drops data frames that no connection has started, oldest
+    /// first, while `full` says the caps are still exceeded; returns how many it dropped.
+    ///
+    /// A frame this connection accepted bytes of, or one written whole on an earlier
+    /// connection (the remote may have it), is never dropped, so no stream carries half a
+    /// message. Connected, that leaves the write batch past its first started frame.
+    pub fn drop_oldest_unsent(&mut self, mut full: impl FnMut(Held) -> bool) -> usize {
+        if !full(self.held) {
+            return 0;
+        }
+        // The first frame not started on this connection, and where it starts.
+        let (mut index, mut start) = (self.unwritten_index, self.unwritten_start);
+        if self.written > start {
+            start += self.frames[index].len();
+            index += 1;
+        }
+        let droppable = |frame: &Frame| frame.is_data() && !frame.written_before;
+        let Some(offset) = self.frames.range(index..).position(droppable) else {
+            return 0;
         };
-        self.rebuild(|index, _| index != victim);
-        true
+        let first = index + offset;
+        start += self
+            .frames
+            .range(index..first)
+            .map(Frame::len)
+            .sum::<usize>();
+        // Everything from the first victim on is copied back, less the dropped frames.
+        let tail = self.buf.split_off(start);
+        let rest = self.frames.split_off(first);
+        let mut dropped = 0;
+        let mut at = 0;
+        let mut frames = rest.into_iter();
+        for frame in frames.by_ref() {
+            if !full(self.held) {
+                self.buf.extend_from_slice(&tail[at..]);
+                self.frames.push_back(frame);
+                break;
+            }
+            let bytes = &tail[at..at + frame.len()];
+            at += frame.len();
+            if droppable(&frame) {
+                self.held.messages -= 1;
+                self.held.bytes -= frame.payload as usize;
+                dropped += 1;
+            } else {
+                self.buf.extend_from_slice(bytes);
+                self.frames.push_back(frame);
+            }
+        }
+        self.frames.extend(frames);
+        dropped
     }
 
     /// Drops every frame; returns how many data messages there were.
@@ -609,11 +646,75 @@ mod tests {
         let one = LengthChecksumCodec::HEADER_LEN + 9 + 10;
         outbox.advance(one);
         outbox.reset();
-        assert!(outbox.drop_oldest_unsent());
+        assert_eq!(outbox.drop_oldest_unsent(|_| true), 2);
         assert_eq!(outbox.oldest_seq(), Some(1));
-        assert_eq!(outbox.held().messages, 2);
-        assert!(outbox.drop_oldest_unsent());
-        assert!(!outbox.drop_oldest_unsent());
+        assert_eq!(outbox.held().messages, 1);
+        assert_eq!(outbox.drop_oldest_unsent(|_| true), 0);
         assert_eq!(outbox.clear(), 1);
+    }
+
+    #[test]
+    fn connected_drop_oldest_keeps_what_the_stream_started() {
+        // Reliable: frame 1 written (awaiting its ack), frame 2 half written, 3 to 5 unstarted.
+        let (mut outbox, mut codec) = outbox_with(5, true);
+        let frame = LengthChecksumCodec::HEADER_LEN + 9 + 10;
+        assert_eq!(outbox.advance(frame + frame / 2).messages, 1);
+        outbox.push_control(&mut codec, b"A12345678").unwrap();
+        let mut calls = 0;
+        let dropped = outbox.drop_oldest_unsent(|held| {
+            calls += 1;
+            held.messages > 3
+        });
+        assert_eq!(dropped, 2, "frames 3 and 4 go, the oldest unstarted ones");
+        assert_eq!(
+            outbox.held(),
+            Held {
+                messages: 3,
+                bytes: 30
+            }
+        );
+        assert!(calls >= 3);
+        // The stream picks up where it was: the rest of frame 2, then 5 and the control frame.
+        assert_eq!(
+            outbox.unwritten_len(),
+            frame - frame / 2 + frame + frame - 10
+        );
+        let rest = outbox.unwritten_len();
+        let done = outbox.advance(rest);
+        assert_eq!((done.messages, done.bytes), (2, 20));
+        assert_eq!(outbox.acknowledge(6).messages, 3);
+        assert_eq!(outbox.held(), Held::default());
+        assert!(outbox.is_empty());
+        assert_eq!(
+            outbox.drop_oldest_unsent(|_| true),
+            0,
+            "nothing left to drop"
+        );
+    }
+
+    #[test]
+    fn connected_drop_oldest_in_unreliable_mode_keeps_the_frames_in_order() {
+        let mut codec = LengthChecksumCodec::default();
+        let mut outbox = Outbox::default();
+        for message in [&b"aa"[..], b"bb", b"cc", b"dd"] {
+            outbox.push_raw(&mut codec, message).unwrap();
+        }
+        let frame = LengthChecksumCodec::HEADER_LEN + 2;
+        assert_eq!(outbox.advance(frame).messages, 1, "aa is written and freed");
+        assert_eq!(outbox.drop_oldest_unsent(|held| held.messages > 2), 1);
+        assert_eq!(
+            outbox.held(),
+            Held {
+                messages: 2,
+                bytes: 4
+            }
+        );
+        let mut expected = Vec::new();
+        for message in [&b"cc"[..], b"dd"] {
+            codec.encode(message, &mut expected).unwrap();
+        }
+        assert_eq!(outbox.unwritten(), expected.as_slice());
+        assert_eq!(outbox.advance(2 * frame).messages, 2);
+        assert_eq!(outbox.held(), Held::default());
     }
 }

@@ -147,12 +147,10 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
             let _ = self.drive(Goal::Room(len)).await;
         }
         if !self.state.is_connected() && self.config.overflow_policy == OverflowPolicy::DropOldest {
-            let mut dropped = 0;
-            while self.queue.is_full_for(len, self.outbox.held())
-                && self.outbox.drop_oldest_unsent()
-            {
-                dropped += 1;
-            }
+            let queue = &self.queue;
+            let dropped = self
+                .outbox
+                .drop_oldest_unsent(|held| queue.is_full_for(len, held));
             self.count_dropped(dropped);
         }
         if self.queue.is_full_for(len, self.outbox.held()) {
@@ -219,15 +217,8 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
         // Connected: usable (neither closed nor misconfigured).
         let writable = conn.writable.is_ready();
         self.check_size(message)?;
-        let batch = self.config.write_batch_bytes;
-        let unwritten = self.outbox.unwritten_len();
-        // Others wait ahead, the queue is full, or the stream takes no bytes while a batch
-        // already waits for it: the message queues, where the overflow policy can drop it
-        // (framed, it could not be).
-        if !self.queue.is_empty()
-            || self.queue.is_full_for(message.len(), self.outbox.held())
-            || (!writable && unwritten >= batch)
-        {
+        // Others wait ahead, or the queue is full: the message queues.
+        if !self.queue.is_empty() || self.queue.is_full_for(message.len(), self.outbox.held()) {
             // Encoded later: refuse what the codec cannot frame now.
             self.codec.check(message).map_err(Refusal::Invalid)?;
             return Ok(SendNow::Later);
@@ -236,6 +227,8 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
             // Checked before a sequence number is taken: a refused message leaves no gap.
             self.codec.check(message).map_err(Refusal::Invalid)?;
         }
+        let batch = self.config.write_batch_bytes;
+        let unwritten = self.outbox.unwritten_len();
         if write_first && writable && unwritten > 0 && unwritten + message.len() > batch {
             return Ok(SendNow::WriteFirst);
         }
@@ -302,14 +295,15 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
 
     fn enqueue(&mut self, message: Vec<u8>) -> Result<(), PeerError> {
         let mut from_batch = 0;
-        if !self.state.is_connected() && self.config.overflow_policy == OverflowPolicy::DropOldest {
-            // Disconnected, the frames left in the write batch are the oldest messages: they
-            // go first, whole, except those the remote may already have.
-            while self.queue.is_full_for(message.len(), self.outbox.held())
-                && self.outbox.drop_oldest_unsent()
-            {
-                from_batch += 1;
-            }
+        if self.config.overflow_policy == OverflowPolicy::DropOldest {
+            // The frames in the write batch are older than the queue's messages: they go
+            // first, whole, except those the stream has started or the remote may have
+            // (disconnected, or connected to a remote that stalls).
+            let queue = &self.queue;
+            let len = message.len();
+            from_batch = self
+                .outbox
+                .drop_oldest_unsent(|held| queue.is_full_for(len, held));
         }
         match self.queue.push_behind(message, self.outbox.held()) {
             Pushed::Queued { dropped } => {
