@@ -1316,3 +1316,69 @@ fn drop_oldest_drops_while_the_remote_stalls_sim() {
 fn drop_oldest_drops_while_the_remote_stalls_real() {
     run_real(drop_oldest_drops_while_the_remote_stalls);
 }
+
+/// In unreliable mode `send` writes without reading: even once the stream takes no more
+/// bytes because the remote waits for this side to receive, the replies stay in the socket
+/// until a receive (a send costs no read syscall). Then every reply arrives, in order. Over the
+/// simulator (4 KiB send buffers) and over loopback.
+async fn unreliable_sends_never_read<P: NetworkProvider>(net: Net<P>, rounds: usize) {
+    let listener = net.server.bind(&net.addr).await.unwrap();
+    let config = PeerConfig {
+        write_batch_bytes: 4 << 10,
+        max_queue_size: 1 << 20,
+        max_queue_bytes: 1 << 30,
+        ..fast_config()
+    };
+    let clock = net.client.clock();
+    let mut peer = Peer::new(net.client.clone(), net.addr.clone(), config);
+    let server = async {
+        let _ = echo_server(&listener, 1).await;
+    };
+    let client = async {
+        peer.reconnect().await.unwrap();
+        let mut sent = 0;
+        for _ in 0..rounds {
+            for _ in 0..8 {
+                let mut message = numbered(sent);
+                message.resize(16 << 10, b'.');
+                peer.send(message).await.unwrap();
+                sent += 1;
+            }
+            // Lets the echo server run (one thread): it echoes until this side's receive
+            // buffer fills, then stops reading.
+            clock.sleep(Duration::from_millis(1)).await;
+        }
+        let m = peer.metrics();
+        assert!(
+            peer.queue_size() > 0,
+            "the stream stalled with messages left to write"
+        );
+        let mut reply = vec![0u8; 32 << 10];
+        assert!(
+            matches!(peer.try_recv_into(&mut reply), Ok(None)),
+            "a send read replies: {m:?}"
+        );
+        assert_eq!(m.messages_received, 0);
+        for i in 0..sent {
+            let len = peer.recv_into(&mut reply).await.unwrap();
+            assert!(reply[..len].starts_with(&numbered(i)), "reply {i}");
+        }
+        peer.close().await;
+    };
+    futures::join!(server, client);
+}
+
+#[test]
+fn unreliable_sends_never_read_sim() {
+    let config = NetworkConfig {
+        send_buffer_bytes: 4 << 10,
+        ..exact_network()
+    };
+    run_sim(config, |net| unreliable_sends_never_read(net, 16));
+}
+
+#[test]
+fn unreliable_sends_never_read_real() {
+    // 64 MiB in all: more than loopback's socket buffers hold, both ways.
+    run_real(|net| unreliable_sends_never_read(net, 512));
+}
