@@ -717,4 +717,92 @@ mod tests {
         assert_eq!(outbox.advance(2 * frame).messages, 2);
         assert_eq!(outbox.held(), Held::default());
     }
+
+    /// Random operations against the accounting every Peer relies on: each message pushed
+    /// is, at every step, exactly one of done (written raw, or acknowledged), dropped, or
+    /// held; the buffer holds the held frames back to back, in push order; and a drop never
+    /// touches a byte the stream already took.
+    #[test]
+    fn random_operations_keep_the_books() {
+        for (seed, reliable) in (1..=200u64).map(|seed| (seed, seed % 2 == 0)) {
+            let mut rng = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+            let mut next = move |n: u64| {
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                rng % n.max(1)
+            };
+            let mut codec = LengthChecksumCodec::default();
+            let mut outbox = Outbox::default();
+            let (mut pushed, mut done, mut dropped, mut acked_below) = (0u64, 0u64, 0u64, 1u64);
+            for _ in 0..300 {
+                match next(10) {
+                    0..=3 => {
+                        let mut message = pushed.to_be_bytes().to_vec();
+                        message.resize(8 + next(40) as usize, b'.');
+                        if reliable {
+                            outbox
+                                .push_seq(&mut codec, pushed + 1, true, &message)
+                                .unwrap();
+                        } else {
+                            outbox.push_raw(&mut codec, &message).unwrap();
+                        }
+                        pushed += 1;
+                    }
+                    4..=5 => {
+                        let n = next(outbox.unwritten_len() as u64 + 1) as usize;
+                        let d = outbox.advance(n);
+                        if !reliable {
+                            done += d.messages;
+                        }
+                    }
+                    6 if reliable => {
+                        acked_below = acked_below.max(outbox.oldest_seq().unwrap_or(1));
+                        acked_below += next(3);
+                        done += outbox.acknowledge(acked_below).messages;
+                    }
+                    7 => {
+                        let taken = outbox.buf[outbox.front..outbox.written].to_vec();
+                        let keep = next(outbox.held().messages as u64 + 1) as usize;
+                        dropped += outbox.drop_oldest_unsent(|held| held.messages > keep) as u64;
+                        assert_eq!(outbox.buf[outbox.front..outbox.written], taken[..]);
+                    }
+                    8 if next(4) == 0 => {
+                        outbox.reset();
+                        if reliable {
+                            let remote_next = outbox.oldest_seq().unwrap_or(1) + next(2);
+                            let resumed =
+                                outbox.resume(Resume::Resumed { remote_next }, &mut codec);
+                            done += resumed.acknowledged.messages;
+                        }
+                    }
+                    _ => {}
+                }
+                // The books balance.
+                let held = outbox.held();
+                assert_eq!(pushed, done + dropped + held.messages as u64, "seed {seed}");
+                // The buffer is the held frames, whole and in push order.
+                let mut at = outbox.front;
+                let (mut messages, mut bytes, mut last) = (0, 0, None);
+                for frame in &outbox.frames {
+                    let decoded = codec.decode(&outbox.buf[at..]).unwrap().expect("a frame");
+                    assert_eq!(decoded.consumed, frame.len(), "seed {seed}");
+                    let mut payload = &outbox.buf[at..][decoded.payload];
+                    if reliable {
+                        payload = &payload[DATA_HEADER_LEN..];
+                    }
+                    let id = u64::from_be_bytes(payload[..8].try_into().unwrap());
+                    assert!(last < Some(id), "seed {seed}: out of order");
+                    last = Some(id);
+                    messages += 1;
+                    bytes += frame.payload as usize;
+                    at += frame.len();
+                }
+                assert_eq!(at, outbox.buf.len(), "seed {seed}");
+                assert_eq!(held, Held { messages, bytes }, "seed {seed}");
+                assert!(outbox.front <= outbox.written && outbox.written <= outbox.buf.len());
+                assert!(outbox.unwritten_start <= outbox.written, "seed {seed}");
+            }
+        }
+    }
 }
