@@ -1291,3 +1291,44 @@ fn the_session_header_counts_against_the_codec_maximum() {
         }
     });
 }
+
+/// The default overflow policy follows the delivery mode: a full queue drops the oldest
+/// message in unreliable mode, and refuses the new one (handing it back) in the reliable
+/// modes, so a caller who asked for a guarantee hears of every message it will not get.
+#[test]
+fn the_default_overflow_policy_refuses_in_the_reliable_modes() {
+    run_sim(exact_network(), |net| async move {
+        assert_eq!(
+            PeerConfig::default().overflow_policy,
+            OverflowPolicy::ByDelivery
+        );
+        for delivery in [
+            Delivery::Unreliable,
+            Delivery::AtLeastOnce,
+            Delivery::ExactlyOnce,
+        ] {
+            let peer_config = PeerConfig {
+                max_queue_size: 2,
+                ..config(delivery)
+            };
+            // Nothing listens: every message stays queued.
+            let mut peer = Peer::new(net.client.clone(), net.addr.clone(), peer_config);
+            for i in 0..2 {
+                peer.send(numbered(i)).await.unwrap();
+            }
+            let third = peer.send(numbered(2)).await;
+            let m = peer.metrics();
+            if delivery.is_reliable() {
+                match third {
+                    Err(PeerError::QueueFull { message, .. }) => assert_eq!(message, numbered(2)),
+                    other => panic!("{delivery:?}: {other:?}"),
+                }
+                assert_eq!((m.messages_dropped, m.messages_rejected), (0, 1));
+            } else {
+                third.unwrap();
+                assert_eq!((m.messages_dropped, m.messages_rejected), (1, 0));
+            }
+            assert_eq!(peer.queue_size(), 2, "{delivery:?}");
+        }
+    });
+}

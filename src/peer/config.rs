@@ -9,9 +9,25 @@ use super::PeerError;
 ///
 /// Messages written and awaiting acknowledgement (the reliable modes) count against the caps
 /// but are never dropped: the remote may have them.
+///
+/// # Examples
+/// ```
+/// use moonpool::peer::{Delivery, OverflowPolicy};
+///
+/// let default = OverflowPolicy::default();
+/// assert_eq!(default.for_delivery(Delivery::Unreliable), OverflowPolicy::DropOldest);
+/// assert_eq!(default.for_delivery(Delivery::ExactlyOnce), OverflowPolicy::Reject);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum OverflowPolicy {
+    /// The default: [`DropOldest`](OverflowPolicy::DropOldest) in unreliable mode, where a
+    /// message may be lost anyway and the newest matter most, and
+    /// [`Reject`](OverflowPolicy::Reject) in the reliable modes, where a dropped message
+    /// would be a gap the caller hears of only through a metric. A bare
+    /// [`SendQueue`](super::SendQueue), with no mode to go by, drops the oldest.
+    #[default]
+    ByDelivery,
     /// Drop the oldest message no connection has started to write (whether it waits in the
     /// queue or is already framed in the write batch), and count it in
     /// [`PeerMetrics::messages_dropped`](super::PeerMetrics::messages_dropped) (what the
@@ -19,14 +35,25 @@ pub enum OverflowPolicy {
     /// overflow: it keeps reliable packets and discards unreliable ones when a connection
     /// fails). In the reliable modes that message is then never delivered: the
     /// remote sees a gap in the numbering and carries on, so exactly-once becomes "at most
-    /// once for the dropped ones"; choose [`Reject`](OverflowPolicy::Reject) where every
+    /// once for the dropped ones"; keep [`Reject`](OverflowPolicy::Reject) where every
     /// accepted message must arrive. When nothing in the queue can be dropped (in the
     /// reliable modes, every message held was written and awaits its acknowledgement), the
     /// new message is refused with [`PeerError::QueueFull`] as under `Reject`.
-    #[default]
     DropOldest,
     /// Refuse the new message with [`PeerError::QueueFull`], handing it back.
     Reject,
+}
+
+impl OverflowPolicy {
+    /// The policy applied under `delivery`: [`ByDelivery`](OverflowPolicy::ByDelivery)
+    /// resolved, any other as it is.
+    pub fn for_delivery(self, delivery: Delivery) -> OverflowPolicy {
+        match self {
+            OverflowPolicy::ByDelivery if delivery.is_reliable() => OverflowPolicy::Reject,
+            OverflowPolicy::ByDelivery => OverflowPolicy::DropOldest,
+            policy => policy,
+        }
+    }
 }
 
 /// What a Peer promises about each message it accepted, and what it needs from the remote.
@@ -117,7 +144,8 @@ pub struct PeerConfig {
     /// [`Peer::new`]: super::Peer::new
     /// [`Peer::with_codec`]: super::Peer::with_codec
     pub max_message_size: usize,
-    /// What a full queue does with a new message. Default [`OverflowPolicy::DropOldest`].
+    /// What a full queue does with a new message. Default [`OverflowPolicy::ByDelivery`]:
+    /// drop the oldest in unreliable mode, refuse in the reliable modes.
     pub overflow_policy: OverflowPolicy,
     /// Fraction (0.0 to 1.0) by which each reconnect delay is randomly shortened, so many
     /// peers do not reconnect in lockstep. Drawn from the provider's seeded source. Default 0.
@@ -152,7 +180,7 @@ impl Default for PeerConfig {
             max_queue_bytes: 64 << 20,
             connection_timeout: Duration::from_secs(5),
             max_message_size: 1 << 20,
-            overflow_policy: OverflowPolicy::DropOldest,
+            overflow_policy: OverflowPolicy::ByDelivery,
             reconnect_jitter: 0.0,
             stable_connection_time: Duration::from_secs(5),
             write_batch_bytes: 64 << 10,

@@ -200,7 +200,7 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
             queue: SendQueue::new(
                 config.max_queue_size,
                 config.max_queue_bytes,
-                config.overflow_policy,
+                config.overflow_policy.for_delivery(config.delivery),
             ),
             backoff: Backoff::new(
                 config.initial_reconnect_delay,

@@ -2,7 +2,7 @@
 
 use std::collections::VecDeque;
 
-use super::OverflowPolicy;
+use super::{Delivery, OverflowPolicy};
 
 /// What [`SendQueue::push`] did with a message.
 #[derive(Debug, PartialEq, Eq)]
@@ -60,15 +60,22 @@ pub struct SendQueue {
 }
 
 impl SendQueue {
-    /// An empty queue holding at most `max_messages` messages and `max_bytes` payload bytes.
+    /// An empty queue holding at most `max_messages` messages and `max_bytes` payload bytes
+    /// (with no delivery mode to go by, [`OverflowPolicy::ByDelivery`] drops the oldest).
     pub fn new(max_messages: usize, max_bytes: usize, policy: OverflowPolicy) -> Self {
         Self {
             messages: VecDeque::new(),
             bytes: 0,
             max_messages,
             max_bytes,
-            policy,
+            policy: policy.for_delivery(Delivery::Unreliable),
         }
+    }
+
+    /// What a full queue does.
+    #[inline]
+    pub fn policy(&self) -> OverflowPolicy {
+        self.policy
     }
 
     /// Messages waiting.

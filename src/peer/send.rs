@@ -146,7 +146,7 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
         if self.state.is_connected() && self.queue.is_full_for(len, self.outbox.held()) {
             let _ = self.drive(Goal::Room(len)).await;
         }
-        if !self.state.is_connected() && self.config.overflow_policy == OverflowPolicy::DropOldest {
+        if !self.state.is_connected() && self.queue.policy() == OverflowPolicy::DropOldest {
             let queue = &self.queue;
             let dropped = self
                 .outbox
@@ -154,7 +154,7 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
             self.count_dropped(dropped);
         }
         if self.queue.is_full_for(len, self.outbox.held()) {
-            if self.config.overflow_policy == OverflowPolicy::Reject {
+            if self.queue.policy() == OverflowPolicy::Reject {
                 self.metrics.messages_rejected += 1;
                 return Err(self.queue_full(message));
             }
@@ -295,7 +295,7 @@ impl<P: NetworkProvider, C: Codec> Peer<P, C> {
 
     fn enqueue(&mut self, message: Vec<u8>) -> Result<(), PeerError> {
         let mut from_batch = 0;
-        if self.config.overflow_policy == OverflowPolicy::DropOldest {
+        if self.queue.policy() == OverflowPolicy::DropOldest {
             // The frames in the write batch are older than the queue's messages: they go
             // first, whole, except those the stream has started or the remote may have
             // (disconnected, or connected to a remote that stalls).

@@ -5,9 +5,9 @@ use crate::peer::{Delivery, OverflowPolicy};
 
 /// A campaign's delivery mode and overflow policy.
 ///
-/// A bare [`Delivery`] converts with the policy its campaign uses by default: drop-oldest
-/// in unreliable mode, reject in the reliable modes (whose checks then require every
-/// request). [`Mode::drop_oldest`] runs a reliable mode that drops instead: every dropped
+/// A bare [`Delivery`] converts with its default policy (the library's,
+/// [`OverflowPolicy::ByDelivery`]): drop-oldest in unreliable mode, reject in the reliable
+/// modes (whose checks then require every request). [`Mode::drop_oldest`] runs a reliable mode that drops instead: every dropped
 /// request must be one the server never received, and the checks allow gaps only that many.
 ///
 /// # Examples
@@ -33,12 +33,7 @@ pub struct Mode {
 impl Mode {
     /// `delivery` with its default policy (see [`Mode`]).
     pub fn new(delivery: Delivery) -> Self {
-        let overflow = if delivery.is_reliable() {
-            OverflowPolicy::Reject
-        } else {
-            OverflowPolicy::DropOldest
-        };
-        Self::with_overflow(delivery, overflow)
+        Self::with_overflow(delivery, OverflowPolicy::ByDelivery.for_delivery(delivery))
     }
 
     /// `delivery` with the drop-oldest policy.
@@ -46,9 +41,12 @@ impl Mode {
         Self::with_overflow(delivery, OverflowPolicy::DropOldest)
     }
 
-    /// `delivery` with `overflow`.
+    /// `delivery` with `overflow` ([`OverflowPolicy::ByDelivery`] resolved).
     pub fn with_overflow(delivery: Delivery, overflow: OverflowPolicy) -> Self {
-        Self { delivery, overflow }
+        Self {
+            delivery,
+            overflow: overflow.for_delivery(delivery),
+        }
     }
 
     /// A reliable mode that may drop requests: gaps in the numbering are allowed, as many as
