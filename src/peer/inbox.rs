@@ -440,4 +440,22 @@ mod tests {
             "shrunk back from {grown} bytes"
         );
     }
+
+    #[test]
+    fn a_buffer_less_than_twice_what_its_reads_need_is_kept() {
+        // A codec maximum that caps the buffer at a size that is no power of two.
+        let mut codec = LengthChecksumCodec::new(5000);
+        let mut frame = Vec::new();
+        codec.encode(&[2; 1500], &mut frame).unwrap();
+        let mut inbox = Inbox::default();
+        feed(&mut inbox, &mut codec, &frame.repeat(100));
+        let grown = inbox.capacity();
+        assert_eq!(grown, read_limit(&codec), "grew to the codec's bound");
+        // Reads of one 1,508-byte frame need 4 KiB: more than half the buffer, which stays
+        // (shrinking it would only grow it again at the next burst).
+        for _ in 0..2 * SHRINK_WINDOW {
+            feed(&mut inbox, &mut codec, &frame);
+        }
+        assert_eq!(inbox.capacity(), grown);
+    }
 }
