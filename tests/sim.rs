@@ -771,3 +771,16 @@ fn a_dropped_sleep_leaves_no_event() {
         "the 1 s and 21 s timers only"
     );
 }
+
+/// A world reports the network configuration it was made with, not the default one.
+#[test]
+fn a_world_reports_its_network_config() {
+    let config = NetworkConfig {
+        reset_probability: 0.25,
+        send_buffer_bytes: 1234,
+        ..NetworkConfig::hostile()
+    };
+    let world = SimWorld::with_config(7, config.clone()).unwrap();
+    assert_eq!(world.network_config(), config);
+    assert_ne!(world.network_config(), NetworkConfig::default());
+}

@@ -1278,3 +1278,33 @@ fn a_corruption_flips_exactly_one_bit() {
         assert_eq!(flipped, 1, "seed {seed}, bytes of {fill:#04x}: {got:?}");
     }
 }
+
+/// A rule can reset a connection at a read: that read returns the bytes it was reading,
+/// and the connection is reset behind it: the reader's next read and the other end's read
+/// fail with `ConnectionReset` (not a clean end of stream), and the timeline records one
+/// reset.
+#[test]
+fn a_reset_at_a_read_fails_both_ends_after_it() {
+    let w = world(exact());
+    w.add_rule(|op| match op {
+        NetOp::Receive { .. } => Some(Verdict::Reset),
+        _ => None,
+    });
+    let w2 = w.clone();
+    w.block_on(async move {
+        let (mut c, mut s, _l) = pair(&w2).await;
+        c.write_all(b"doomed").await.unwrap();
+        let mut buf = [0; 16];
+        assert_eq!(s.read(&mut buf).await.unwrap(), 6);
+        for (end, stream) in [("the reader", &mut s), ("the other end", &mut c)] {
+            let read = stream.read(&mut buf).await;
+            assert_eq!(
+                read.map_err(|e| e.kind()),
+                Err(ErrorKind::ConnectionReset),
+                "{end}"
+            );
+        }
+    })
+    .unwrap();
+    assert_eq!(w.fault_counts().get(&FaultKind::Reset), Some(&1));
+}
