@@ -822,6 +822,36 @@ fn the_handshake_stops_reading_a_reply_without_a_hello() {
     });
 }
 
+/// In unreliable mode too, a receive stops at the read-ahead limit when the codec never finds
+/// a whole frame: more than the codec's maximum buffered is a protocol error, not a wait
+/// forever.
+#[test]
+fn a_receive_refuses_more_than_a_frame_without_a_whole_one() {
+    run_sim(exact_network(), |net| async move {
+        let listener = net.server.bind(&net.addr).await.unwrap();
+        let mut peer = Peer::with_codec(
+            net.client.clone(),
+            net.addr.clone(),
+            fast_config(),
+            NeverWhole::default(),
+        );
+        let talker = async {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            stream.write_all(&[b'x'; 80 << 10]).await.unwrap();
+            let mut rest = Vec::new();
+            let _ = stream.read_to_end(&mut rest).await;
+        };
+        let receive = async {
+            peer.reconnect().await.unwrap();
+            peer.recv().await
+        };
+        let (_, result) = futures::join!(talker, receive);
+        let error = result.unwrap_err();
+        assert!(matches!(error, PeerError::Protocol { .. }), "{error}");
+        assert_eq!(peer.metrics().protocol_errors, 1);
+    });
+}
+
 /// A half-open connection (the remote accepted, then went silent: no bytes, no pongs) is
 /// found by the heartbeat inside the caller's own await, and dropped.
 #[test]
