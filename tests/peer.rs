@@ -393,3 +393,30 @@ async fn eof_is_reported_once_then_reconnects<P: NetworkProvider>(net: Net<P>) {
     assert_eq!(seen[0], [b"again".to_vec()]);
 }
 both!(eof_is_reported_once_then_reconnects);
+
+/// While connected, `send` writes each batch that fills before it returns, with no flush or
+/// receive: two messages that fill a batch together go out when the second would overflow
+/// it, and one message as large as a batch goes out at once.
+async fn sends_write_full_batches<P: NetworkProvider>(net: Net<P>) {
+    let listener = net.server.bind(&net.addr).await.unwrap();
+    let config = PeerConfig {
+        write_batch_bytes: 1024,
+        ..fast_config()
+    };
+    let mut peer = Peer::new(net.client.clone(), net.addr.clone(), config);
+    let client = async {
+        peer.reconnect().await.unwrap();
+        for (i, size) in [500, 500, 500, 2000, 2000].into_iter().enumerate() {
+            let mut message = numbered(i);
+            message.resize(size, b'.');
+            peer.send(message).await.unwrap();
+        }
+        let m = peer.metrics();
+        assert_eq!(m.messages_written, 5, "{m:?}");
+        assert_eq!(m.bytes_written, 5500, "{m:?}");
+        peer.close().await;
+    };
+    let (seen, ()) = futures::join!(sink_server(&listener), client);
+    assert_eq!(seen.len(), 5);
+}
+both!(sends_write_full_batches);

@@ -1308,3 +1308,26 @@ fn a_reset_at_a_read_fails_both_ends_after_it() {
     .unwrap();
     assert_eq!(w.fault_counts().get(&FaultKind::Reset), Some(&1));
 }
+
+/// A rule that shortens a read to no less than it would return changes nothing: the read
+/// returns what is there, and no short read is recorded (a write likewise).
+#[test]
+fn a_shortening_past_the_length_is_no_fault() {
+    let w = world(exact());
+    w.add_rule(|op| match op {
+        NetOp::Receive { .. } | NetOp::Send { .. } => Some(Verdict::Shorten(64)),
+        _ => None,
+    });
+    let w2 = w.clone();
+    w.block_on(async move {
+        let (mut c, mut s, _l) = pair(&w2).await;
+        c.write_all(b"whole").await.unwrap();
+        let mut buf = [0; 16];
+        assert_eq!(s.read(&mut buf).await.unwrap(), 5);
+        assert_eq!(&buf[..5], b"whole");
+    })
+    .unwrap();
+    let counts = w.fault_counts();
+    assert_eq!(counts.get(&FaultKind::ShortRead), None);
+    assert_eq!(counts.get(&FaultKind::ShortWrite), None);
+}
