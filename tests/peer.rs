@@ -420,3 +420,12 @@ async fn sends_write_full_batches<P: NetworkProvider>(net: Net<P>) {
     assert_eq!(seen.len(), 5);
 }
 both!(sends_write_full_batches);
+
+/// A flush with nothing to write returns at once: it does not connect (nothing listens here).
+async fn flush_with_nothing_queued_does_not_connect<P: NetworkProvider>(net: Net<P>) {
+    let mut peer = Peer::new(net.client.clone(), net.addr.clone(), fast_config());
+    peer.flush().await.unwrap();
+    assert_eq!(peer.metrics().connection_attempts, 0);
+    assert!(!peer.is_connected());
+}
+both!(flush_with_nothing_queued_does_not_connect);

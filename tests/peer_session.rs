@@ -1362,3 +1362,70 @@ fn the_default_overflow_policy_refuses_in_the_reliable_modes() {
         }
     });
 }
+
+/// A second hello in the middle of a session breaks the protocol, and the error says so.
+#[test]
+fn a_hello_mid_session_is_a_protocol_error() {
+    run_sim(exact_network(), |net| async move {
+        let listener = net.server.bind(&net.addr).await.unwrap();
+        let server = async {
+            let (stream, _) = listener.accept().await.unwrap();
+            let mut framed = FramedStream::new(stream);
+            let hello = framed.recv().await.unwrap().unwrap();
+            let reply = hello_reply(&hello, 7, false);
+            framed.get_mut().write_all(&reply.repeat(2)).await.unwrap();
+            let mut rest = Vec::new();
+            let _ = framed.get_mut().read_to_end(&mut rest).await;
+        };
+        let client = async {
+            let mut peer = reliable_peer(&net, Delivery::AtLeastOnce);
+            peer.reconnect().await.unwrap();
+            let error = peer.recv().await.unwrap_err();
+            assert!(matches!(error, PeerError::Protocol { .. }), "{error}");
+            assert!(error.to_string().contains("a hello mid-session"), "{error}");
+            peer.close().await;
+        };
+        futures::join!(server, client);
+    });
+}
+
+/// Messages the server received but had not acknowledged when the connection broke are
+/// acknowledged by its hello on the next connection, and counted so.
+#[test]
+fn a_resumed_session_acknowledges_what_the_server_had() {
+    run_sim(exact_network(), |net| async move {
+        let listener = net.server.bind(&net.addr).await.unwrap();
+        let sessions = SessionServer::new(1);
+        let mut peer = reliable_peer(&net, Delivery::ExactlyOnce);
+        let server = async {
+            let (stream, _) = listener.accept().await.unwrap();
+            let mut conn = sessions.accept(stream).await.unwrap();
+            for _ in 0..3 {
+                conn.recv().await.unwrap().unwrap();
+            }
+            // Dropped without acknowledging (no flush).
+        };
+        let client = async {
+            peer.reconnect().await.unwrap();
+            for i in 0..3 {
+                peer.send(numbered(i)).await.unwrap();
+            }
+            peer.flush().await.unwrap();
+        };
+        futures::join!(server, client);
+        assert_eq!(peer.metrics().messages_acknowledged, 0);
+        let server = async {
+            let (stream, _) = listener.accept().await.unwrap();
+            sessions.accept(stream).await.unwrap()
+        };
+        let (_conn, reconnected) = futures::join!(server, peer.reconnect());
+        reconnected.unwrap();
+        let m = peer.metrics();
+        assert_eq!(
+            (m.messages_acknowledged, m.messages_resent),
+            (3, 0),
+            "{m:?}"
+        );
+        assert_eq!(peer.queue_size(), 0);
+    });
+}

@@ -1307,6 +1307,9 @@ fn a_reset_at_a_read_fails_both_ends_after_it() {
     })
     .unwrap();
     assert_eq!(w.fault_counts().get(&FaultKind::Reset), Some(&1));
+    let timeline = w.fault_timeline();
+    let line = timeline[0].to_string();
+    assert!(line.ends_with(" 10.0.0.1 conn 0 (on read)"), "{line}");
 }
 
 /// A rule that shortens a read to no less than it would return changes nothing: the read
@@ -1330,4 +1333,12 @@ fn a_shortening_past_the_length_is_no_fault() {
     let counts = w.fault_counts();
     assert_eq!(counts.get(&FaultKind::ShortRead), None);
     assert_eq!(counts.get(&FaultKind::ShortWrite), None);
+}
+
+/// `StopRequested` says in its `Debug` whether the stop was asked for.
+#[test]
+fn stop_requested_debugs_as_whether_it_was_asked() {
+    let w = world(exact());
+    let stop = w.provider("10.0.0.9").stop_requested();
+    assert_eq!(format!("{stop:?}"), "StopRequested { requested: false }");
 }

@@ -458,4 +458,29 @@ mod tests {
         }
         assert_eq!(inbox.capacity(), grown);
     }
+
+    #[test]
+    fn the_peak_counts_the_bytes_buffered_not_their_offset() {
+        let mut codec = LengthChecksumCodec::new(1 << 20);
+        let mut frame = Vec::new();
+        codec.encode(&[3; 100], &mut frame).unwrap();
+        let mut inbox = Inbox::default();
+        feed(&mut inbox, &mut codec, &frame.repeat(2000));
+        let grown = inbox.capacity();
+        assert!(grown >= 64 << 10);
+        // A window of single frames: it saw the burst, so the buffer stays.
+        for _ in 0..SHRINK_WINDOW {
+            feed(&mut inbox, &mut codec, &frame);
+        }
+        assert_eq!(inbox.capacity(), grown);
+        // Reads one byte longer than a frame: a byte more is left over after each, so the
+        // buffer never empties and the leftover creeps up the grown buffer, yet never more
+        // than two frames are buffered: the buffer shrinks back once it empties.
+        let wire = frame.repeat(frame.len() + 1);
+        for piece in wire.chunks(frame.len() + 1) {
+            feed(&mut inbox, &mut codec, piece);
+        }
+        feed(&mut inbox, &mut codec, &frame);
+        assert_eq!(inbox.capacity(), READ_CHUNK);
+    }
 }
