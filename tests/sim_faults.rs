@@ -1342,3 +1342,26 @@ fn stop_requested_debugs_as_whether_it_was_asked() {
     let stop = w.provider("10.0.0.9").stop_requested();
     assert_eq!(format!("{stop:?}"), "StopRequested { requested: false }");
 }
+
+/// With `buggify!` on, a read can return a single byte of many waiting (legal for TCP, and
+/// rare enough to hide bugs): over a few hundred seeds some read of 64 waiting bytes does.
+#[test]
+fn buggify_sometimes_reads_one_byte_of_many() {
+    let one_byte_reads = (1..=200u64)
+        .filter(|&seed| {
+            let w = SimWorld::with_config(seed, exact()).unwrap();
+            w.set_buggify(true);
+            let w2 = w.clone();
+            w.block_on(async move {
+                let (mut c, mut s, _l) = pair(&w2).await;
+                c.write_all(&[9; 64]).await.unwrap();
+                // The reader comes once every byte is there.
+                w2.clock().sleep(100 * MS).await;
+                let mut buf = [0; 64];
+                s.read(&mut buf).await.unwrap() == 1
+            })
+            .unwrap()
+        })
+        .count();
+    assert!(one_byte_reads > 0);
+}

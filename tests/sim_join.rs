@@ -96,3 +96,16 @@ fn awaiting_after_try_take_panics_instead_of_hanging() {
         "{message}"
     );
 }
+
+/// A handle's `Debug` says whether its task finished.
+#[test]
+fn a_handle_debugs_as_whether_its_task_finished() {
+    let world = SimWorld::new(1);
+    let clock = world.clock();
+    let handle = world.spawn("sleeper", async move {
+        clock.sleep(Duration::from_secs(1)).await
+    });
+    assert_eq!(format!("{handle:?}"), "SimJoinHandle { finished: false }");
+    world.run().unwrap();
+    assert_eq!(format!("{handle:?}"), "SimJoinHandle { finished: true }");
+}
