@@ -739,7 +739,9 @@ mod tests {
                 match next(10) {
                     0..=3 => {
                         let mut message = pushed.to_be_bytes().to_vec();
-                        message.resize(8 + next(40) as usize, b'.');
+                        // Now and then a large one, so the buffer's front is trimmed.
+                        let size = if next(8) == 0 { next(3000) } else { next(40) };
+                        message.resize(8 + size as usize, b'.');
                         if reliable {
                             outbox
                                 .push_seq(&mut codec, pushed + 1, true, &message)
