@@ -1365,3 +1365,26 @@ fn buggify_sometimes_reads_one_byte_of_many() {
         .count();
     assert!(one_byte_reads > 0);
 }
+
+/// A rule can drop a SYN: the connect is retried as TCP does (a second after the first SYN),
+/// succeeds then, and the timeline records the lost SYN.
+#[test]
+fn a_rule_dropping_the_first_syn_delays_the_connect_by_a_retransmission() {
+    let w = world(exact());
+    let dropped = Rc::new(Cell::new(false));
+    let once = dropped.clone();
+    w.add_rule(move |op| match op {
+        NetOp::Connect { .. } if !once.replace(true) => Some(Verdict::Drop),
+        _ => None,
+    });
+    let (server, client) = (w.provider("10.0.0.1"), w.provider("10.0.0.2"));
+    let w2 = w.clone();
+    w.block_on(async move {
+        let _l = server.bind("10.0.0.1:80").await.unwrap();
+        client.connect("10.0.0.1:80").await.unwrap();
+        assert!(w2.now() >= Duration::from_secs(1), "{:?}", w2.now());
+    })
+    .unwrap();
+    assert!(dropped.get());
+    assert_eq!(w.fault_counts().get(&FaultKind::SynLost), Some(&1));
+}
