@@ -406,21 +406,56 @@ fn a_new_epoch_is_a_hello_not_resumed_or_from_another_incarnation() {
 /// a new session), writes the data messages `script` (number, payload) in one go, then reads
 /// until the Peer closes.
 async fn scripted_session<L: Listener>(listener: &L, script: &[(u64, &[u8])]) {
+    session_answering(listener, scripted(script)).await;
+}
+
+/// The answer of [`scripted_session`]: the hello, then the data messages of `script`.
+fn scripted<'a>(script: &'a [(u64, &[u8])]) -> impl FnOnce(&[u8]) -> Vec<u8> + 'a {
+    move |hello| {
+        let mut out = hello_reply(hello, 7, false);
+        for (seq, payload) in script {
+            let mut message = vec![b'D'];
+            message.extend_from_slice(&seq.to_le_bytes());
+            message.extend_from_slice(payload);
+            LengthChecksumCodec::default()
+                .encode(&message, &mut out)
+                .unwrap();
+        }
+        out
+    }
+}
+
+/// Accepts one connection, writes what `answer` makes of the Peer's hello in one go, then
+/// reads until the Peer closes.
+async fn session_answering<L: Listener>(listener: &L, answer: impl FnOnce(&[u8]) -> Vec<u8>) {
     let (stream, _) = listener.accept().await.unwrap();
     let mut framed = FramedStream::new(stream);
     let hello = framed.recv().await.unwrap().unwrap();
-    let mut out = hello_reply(&hello, 7, false);
-    for (seq, payload) in script {
-        let mut message = vec![b'D'];
-        message.extend_from_slice(&seq.to_le_bytes());
-        message.extend_from_slice(payload);
-        LengthChecksumCodec::default()
-            .encode(&message, &mut out)
-            .unwrap();
-    }
-    framed.get_mut().write_all(&out).await.unwrap();
+    framed.get_mut().write_all(&answer(&hello)).await.unwrap();
     let mut rest = Vec::new();
     let _ = framed.get_mut().read_to_end(&mut rest).await;
+}
+
+/// A reliable Peer of `net` talking to a session server that answers its hello with
+/// `answer`: its first receive fails with a protocol error whose words include `words`, and
+/// the connection is dropped. Returns the Peer.
+async fn first_receive_breaks_the_protocol<P: NetworkProvider>(
+    net: &Net<P>,
+    answer: impl FnOnce(&[u8]) -> Vec<u8>,
+    words: &str,
+) -> Peer<P> {
+    let listener = net.server.bind(&net.addr).await.unwrap();
+    let client = async {
+        let mut peer = reliable_peer(net, Delivery::AtLeastOnce);
+        peer.reconnect().await.unwrap();
+        let error = peer.recv().await.unwrap_err();
+        assert!(matches!(error, PeerError::Protocol { .. }), "{error}");
+        assert!(error.to_string().contains(words), "{error}");
+        assert_eq!(peer.metrics().protocol_errors, 1);
+        assert!(!peer.is_connected());
+        peer
+    };
+    futures::join!(session_answering(&listener, answer), client).1
 }
 
 /// A server that numbers a message `u64::MAX` (no number could follow it) breaks the
@@ -429,25 +464,14 @@ async fn scripted_session<L: Listener>(listener: &L, script: &[(u64, &[u8])]) {
 #[test]
 fn a_message_numbered_past_the_last_number_is_a_protocol_error() {
     run_sim(exact_network(), |net| async move {
-        let listener = net.server.bind(&net.addr).await.unwrap();
-        let server = scripted_session(&listener, &[(1, b"one"), (u64::MAX, b"boom")]);
-        let client = async {
-            let mut peer = reliable_peer(&net, Delivery::AtLeastOnce);
-            peer.reconnect().await.unwrap();
-            let error = peer.recv().await.unwrap_err();
-            assert!(matches!(error, PeerError::Protocol { .. }), "{error}");
-            assert!(
-                error.to_string().contains("past the last number"),
-                "{error}"
-            );
-            assert_eq!(peer.metrics().protocol_errors, 1);
-            assert!(!peer.is_connected());
-            // The message read before the bad one is still there, once.
-            assert_eq!(peer.try_recv().unwrap(), Some(b"one".to_vec()));
-            assert_eq!(peer.try_recv().unwrap(), None);
-            peer.close().await;
-        };
-        futures::join!(server, client);
+        let script = [(1, &b"one"[..]), (u64::MAX, b"boom")];
+        let mut peer =
+            first_receive_breaks_the_protocol(&net, scripted(&script), "past the last number")
+                .await;
+        // The message read before the bad one is still there, once.
+        assert_eq!(peer.try_recv().unwrap(), Some(b"one".to_vec()));
+        assert_eq!(peer.try_recv().unwrap(), None);
+        peer.close().await;
     });
 }
 
@@ -793,6 +817,25 @@ impl Codec for NeverWhole {
     }
 }
 
+/// A Peer of `net` whose codec never finds a whole frame.
+fn never_whole_peer<P: NetworkProvider>(net: &Net<P>, config: PeerConfig) -> Peer<P, NeverWhole> {
+    Peer::with_codec(
+        net.client.clone(),
+        net.addr.clone(),
+        config,
+        NeverWhole::default(),
+    )
+}
+
+/// Accepts one connection, writes 80 KiB in which no codec finds a frame's end, then reads
+/// until the Peer closes.
+async fn talk_without_frames<L: Listener>(listener: &L) {
+    let (mut stream, _) = listener.accept().await.unwrap();
+    stream.write_all(&[b'x'; 80 << 10]).await.unwrap();
+    let mut rest = Vec::new();
+    let _ = stream.read_to_end(&mut rest).await;
+}
+
 /// The handshake reads at most the codec's maximum plus 64 KiB looking for the hello: a
 /// remote that keeps talking without one, to a codec that keeps waiting, is refused then, not
 /// read forever.
@@ -800,19 +843,8 @@ impl Codec for NeverWhole {
 fn the_handshake_stops_reading_a_reply_without_a_hello() {
     run_sim(exact_network(), |net| async move {
         let listener = net.server.bind(&net.addr).await.unwrap();
-        let mut peer = Peer::with_codec(
-            net.client.clone(),
-            net.addr.clone(),
-            config(Delivery::AtLeastOnce),
-            NeverWhole::default(),
-        );
-        let talker = async {
-            let (mut stream, _) = listener.accept().await.unwrap();
-            stream.write_all(&[b'x'; 80 << 10]).await.unwrap();
-            let mut rest = Vec::new();
-            let _ = stream.read_to_end(&mut rest).await;
-        };
-        let (_, result) = futures::join!(talker, peer.reconnect());
+        let mut peer = never_whole_peer(&net, config(Delivery::AtLeastOnce));
+        let (_, result) = futures::join!(talk_without_frames(&listener), peer.reconnect());
         let error = result.unwrap_err();
         assert!(matches!(error, PeerError::Handshake { .. }), "{error}");
         assert!(
@@ -829,23 +861,12 @@ fn the_handshake_stops_reading_a_reply_without_a_hello() {
 fn a_receive_refuses_more_than_a_frame_without_a_whole_one() {
     run_sim(exact_network(), |net| async move {
         let listener = net.server.bind(&net.addr).await.unwrap();
-        let mut peer = Peer::with_codec(
-            net.client.clone(),
-            net.addr.clone(),
-            fast_config(),
-            NeverWhole::default(),
-        );
-        let talker = async {
-            let (mut stream, _) = listener.accept().await.unwrap();
-            stream.write_all(&[b'x'; 80 << 10]).await.unwrap();
-            let mut rest = Vec::new();
-            let _ = stream.read_to_end(&mut rest).await;
-        };
+        let mut peer = never_whole_peer(&net, fast_config());
         let receive = async {
             peer.reconnect().await.unwrap();
             peer.recv().await
         };
-        let (_, result) = futures::join!(talker, receive);
+        let (_, result) = futures::join!(talk_without_frames(&listener), receive);
         let error = result.unwrap_err();
         assert!(matches!(error, PeerError::Protocol { .. }), "{error}");
         assert_eq!(peer.metrics().protocol_errors, 1);
@@ -1368,25 +1389,11 @@ fn the_default_overflow_policy_refuses_in_the_reliable_modes() {
 #[test]
 fn a_hello_mid_session_is_a_protocol_error() {
     run_sim(exact_network(), |net| async move {
-        let listener = net.server.bind(&net.addr).await.unwrap();
-        let server = async {
-            let (stream, _) = listener.accept().await.unwrap();
-            let mut framed = FramedStream::new(stream);
-            let hello = framed.recv().await.unwrap().unwrap();
-            let reply = hello_reply(&hello, 7, false);
-            framed.get_mut().write_all(&reply.repeat(2)).await.unwrap();
-            let mut rest = Vec::new();
-            let _ = framed.get_mut().read_to_end(&mut rest).await;
-        };
-        let client = async {
-            let mut peer = reliable_peer(&net, Delivery::AtLeastOnce);
-            peer.reconnect().await.unwrap();
-            let error = peer.recv().await.unwrap_err();
-            assert!(matches!(error, PeerError::Protocol { .. }), "{error}");
-            assert!(error.to_string().contains("a hello mid-session"), "{error}");
-            peer.close().await;
-        };
-        futures::join!(server, client);
+        let answer = |hello: &[u8]| hello_reply(hello, 7, false).repeat(2);
+        first_receive_breaks_the_protocol(&net, answer, "a hello mid-session")
+            .await
+            .close()
+            .await;
     });
 }
 
