@@ -423,8 +423,8 @@ impl WorldState {
                 self.reset_connection(conn);
                 return self.tcp_write(conn, side, cx, buf);
             }
-            Verdict::Shorten(k) => {
-                n = k.clamp(1, n);
+            Verdict::Shorten(k) if k < n => {
+                n = k.max(1);
                 self.record_fault(
                     FaultKind::ShortWrite,
                     Some(from),
@@ -458,6 +458,8 @@ impl WorldState {
                 );
             }
             Verdict::Corrupt => corrupt = true,
+            // Shortened to no less than it takes, a write is whole: no fault.
+            Verdict::Shorten(_) => {}
         }
         if n > 1 && self.buggify(sim_site!(), 0.25) {
             n = 1; // a one-byte write: legal, and rare enough to hide bugs
