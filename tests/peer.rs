@@ -368,6 +368,15 @@ async fn bad_input_is_a_typed_error<P: NetworkProvider>(net: Net<P>) {
     );
     let err = result.unwrap_err();
     assert!(err.to_string().contains("not an address"), "{err}");
+    // The edges are valid: a fixed delay (cap = initial), a queue of one largest message.
+    let edges = PeerConfig {
+        max_reconnect_delay: fast_config().initial_reconnect_delay,
+        max_queue_size: 1,
+        max_queue_bytes: 1000,
+        max_message_size: 1000,
+        ..fast_config()
+    };
+    assert_eq!(edges.validate().err().map(|e| e.to_string()), None);
 }
 both!(bad_input_is_a_typed_error);
 
