@@ -1388,3 +1388,24 @@ fn a_rule_dropping_the_first_syn_delays_the_connect_by_a_retransmission() {
     assert!(dropped.get());
     assert_eq!(w.fault_counts().get(&FaultKind::SynLost), Some(&1));
 }
+
+/// A rule holding a connect until a time already past holds nothing: the connect goes
+/// through at once, with no stall recorded.
+#[test]
+fn a_hold_until_a_past_time_does_not_stall_a_connect() {
+    let w = world(exact());
+    w.add_rule(|op| match op {
+        NetOp::Connect { .. } => Some(Verdict::HoldUntil(5 * MS)),
+        _ => None,
+    });
+    let (server, client) = (w.provider("10.0.0.1"), w.provider("10.0.0.2"));
+    let w2 = w.clone();
+    w.block_on(async move {
+        let _l = server.bind("10.0.0.1:80").await.unwrap();
+        w2.clock().sleep(10 * MS).await;
+        client.connect("10.0.0.1:80").await.unwrap();
+        assert_eq!(w2.now(), 11 * MS, "one connect latency");
+    })
+    .unwrap();
+    assert_eq!(w.fault_counts().get(&FaultKind::ConnectStall), None);
+}
