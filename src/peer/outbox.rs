@@ -735,6 +735,8 @@ mod tests {
             let mut codec = LengthChecksumCodec::default();
             let mut outbox = Outbox::default();
             let (mut pushed, mut done, mut dropped, mut acked_below) = (0u64, 0u64, 0u64, 1u64);
+            // The same books in payload bytes.
+            let (mut pushed_bytes, mut done_bytes, mut dropped_bytes) = (0, 0, 0);
             for _ in 0..300 {
                 match next(10) {
                     0..=3 => {
@@ -750,23 +752,28 @@ mod tests {
                             outbox.push_raw(&mut codec, &message).unwrap();
                         }
                         pushed += 1;
+                        pushed_bytes += message.len() as u64;
                     }
                     4..=5 => {
                         let n = next(outbox.unwritten_len() as u64 + 1) as usize;
                         let d = outbox.advance(n);
                         if !reliable {
                             done += d.messages;
+                            done_bytes += d.bytes;
                         }
                     }
                     6 if reliable => {
                         acked_below = acked_below.max(outbox.oldest_seq().unwrap_or(1));
                         acked_below += next(3);
-                        done += outbox.acknowledge(acked_below).messages;
+                        let d = outbox.acknowledge(acked_below);
+                        (done, done_bytes) = (done + d.messages, done_bytes + d.bytes);
                     }
                     7 => {
                         let taken = outbox.buf[outbox.front..outbox.written].to_vec();
                         let keep = next(outbox.held().messages as u64 + 1) as usize;
+                        let before = outbox.held().bytes;
                         dropped += outbox.drop_oldest_unsent(|held| held.messages > keep) as u64;
+                        dropped_bytes += (before - outbox.held().bytes) as u64;
                         assert_eq!(outbox.buf[outbox.front..outbox.written], taken[..]);
                     }
                     8 if next(4) == 0 => {
@@ -776,6 +783,7 @@ mod tests {
                             let resumed =
                                 outbox.resume(Resume::Resumed { remote_next }, &mut codec);
                             done += resumed.acknowledged.messages;
+                            done_bytes += resumed.acknowledged.bytes;
                         }
                     }
                     _ => {}
@@ -783,6 +791,11 @@ mod tests {
                 // The books balance.
                 let held = outbox.held();
                 assert_eq!(pushed, done + dropped + held.messages as u64, "seed {seed}");
+                assert_eq!(
+                    pushed_bytes,
+                    done_bytes + dropped_bytes + held.bytes as u64,
+                    "seed {seed}"
+                );
                 // The buffer is the held frames, whole and in push order.
                 let mut at = outbox.front;
                 let (mut messages, mut bytes, mut last) = (0, 0, None);
