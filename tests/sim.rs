@@ -784,3 +784,50 @@ fn a_world_reports_its_network_config() {
     assert_eq!(world.network_config(), config);
     assert_ne!(world.network_config(), NetworkConfig::default());
 }
+
+/// A read polled again with another waker (the stream moved to another task) wakes the
+/// newest one when bytes arrive, not the one it first registered.
+#[test]
+fn a_read_wakes_the_waker_it_was_last_polled_with() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use std::task::{Context, Wake, Waker};
+
+    #[derive(Default)]
+    struct Flag(AtomicBool);
+    impl Wake for Flag {
+        fn wake(self: Arc<Self>) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+
+    let world = SimWorld::new(1);
+    let (server, client) = (world.provider("10.0.0.1"), world.provider("10.0.0.2"));
+    let (mut c, mut s) = world
+        .block_on(async move {
+            let listener = server.bind("10.0.0.1:80").await.unwrap();
+            let c = client.connect("10.0.0.1:80").await.unwrap();
+            let (s, _) = listener.accept().await.unwrap();
+            (c, s)
+        })
+        .unwrap();
+    let (first, second) = (Arc::new(Flag::default()), Arc::new(Flag::default()));
+    let mut buf = [0u8; 8];
+    for flag in [&first, &second] {
+        let waker = Waker::from(flag.clone());
+        let poll = futures::io::AsyncRead::poll_read(
+            std::pin::Pin::new(&mut s),
+            &mut Context::from_waker(&waker),
+            &mut buf,
+        );
+        assert!(poll.is_pending());
+    }
+    let clock = world.clock();
+    world
+        .block_on(async move {
+            c.write_all(b"wake").await.unwrap();
+            clock.sleep(Duration::from_millis(100)).await;
+        })
+        .unwrap();
+    assert!(second.0.load(Ordering::SeqCst), "the newest waker is woken");
+}
