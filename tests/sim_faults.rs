@@ -578,9 +578,11 @@ fn an_exponential_tail_stays_under_its_cap() {
 fn a_rule_decides_before_the_config() {
     let w = world(NetworkConfig {
         connect_failure_probability: 1.0,
+        partition_probability: 1.0,
         ..exact()
     });
-    // The config refuses every connect; the rule lets the ones from 10.0.0.2 pass.
+    // The config refuses every connect and partitions at every first SYN; the rule lets the
+    // ones from 10.0.0.2 pass, at once (no partition drawn for them).
     w.add_rule(|op| match op {
         NetOp::Connect { from, .. } if from.to_string() == "10.0.0.2" => Some(Verdict::Pass),
         _ => None,
@@ -590,9 +592,11 @@ fn a_rule_decides_before_the_config() {
         w.provider("10.0.0.2"),
         w.provider("10.0.0.3"),
     );
+    let w2 = w.clone();
     w.block_on(async move {
         let _l = server.bind("10.0.0.1:80").await.unwrap();
         assert!(ok.connect("10.0.0.1:80").await.is_ok());
+        assert_eq!(w2.now(), MS, "one connect latency");
         let err = refused.connect("10.0.0.1:80").await.err().map(|e| e.kind());
         assert_eq!(err, Some(ErrorKind::ConnectionRefused));
     })
@@ -1313,21 +1317,24 @@ fn a_reset_at_a_read_fails_both_ends_after_it() {
 }
 
 /// A rule that shortens a read to no less than it would return changes nothing: the read
-/// returns what is there, and no short read is recorded (a write likewise).
+/// returns what is there, and no short read is recorded (a write likewise), whether the
+/// shortening is past the length or equal to it.
 #[test]
 fn a_shortening_past_the_length_is_no_fault() {
     let w = world(exact());
     w.add_rule(|op| match op {
-        NetOp::Receive { .. } | NetOp::Send { .. } => Some(Verdict::Shorten(64)),
+        NetOp::Receive { .. } | NetOp::Send { .. } => Some(Verdict::Shorten(16)),
         _ => None,
     });
     let w2 = w.clone();
     w.block_on(async move {
         let (mut c, mut s, _l) = pair(&w2).await;
-        c.write_all(b"whole").await.unwrap();
-        let mut buf = [0; 16];
-        assert_eq!(s.read(&mut buf).await.unwrap(), 5);
-        assert_eq!(&buf[..5], b"whole");
+        for message in [&b"whole"[..], b"sixteen bytes..."] {
+            c.write_all(message).await.unwrap();
+            let mut buf = [0; 16];
+            assert_eq!(s.read(&mut buf).await.unwrap(), message.len());
+            assert_eq!(&buf[..message.len()], message);
+        }
     })
     .unwrap();
     let counts = w.fault_counts();
